@@ -1,0 +1,383 @@
+//! The engine: drives planned work through the lanes with bounded concurrency,
+//! hands answers to the adapter, follows the steps it returns (splits, jobs,
+//! follow-ups), records every outcome, shows progress, and stops cleanly.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::http::lane::{Lane, SendError, Stats, Stop};
+use crate::output;
+use crate::report::{Report, ReportError, Summary};
+use crate::vendor::{
+    self, Kind, Outcome, Response, Stage, Status, Step, Vendor, Work, encode_segment,
+};
+
+/// Why a run ended early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// 401/403 or a request shape the vendor rejects (exit 3).
+    Fatal { status: u16, detail: String },
+    /// A wait longer than `--max-wait` (exit 75).
+    MaxWait { wait: Duration },
+    /// Ctrl-C (exit 130).
+    Interrupted,
+    /// The report could not be written.
+    Report(String),
+}
+
+impl StopReason {
+    pub fn describe(&self) -> String {
+        match self {
+            StopReason::Fatal { status, detail } => {
+                let what = if matches!(status, 401 | 403) {
+                    "the credential was refused; check the token and its permissions"
+                } else {
+                    "the vendor rejected the request itself"
+                };
+                format!("HTTP {status}: {what} ({detail})")
+            }
+            StopReason::MaxWait { wait } => format!(
+                "the vendor asked to wait {:.0}s, longer than --max-wait; run again with --resume later",
+                wait.as_secs_f64()
+            ),
+            StopReason::Interrupted => "interrupted; run again with --resume to finish".into(),
+            StopReason::Report(e) => format!("cannot write the report: {e}"),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StopReason::Fatal { .. } => 3,
+            StopReason::MaxWait { .. } => 75,
+            StopReason::Interrupted => 130,
+            StopReason::Report(_) => 1,
+        }
+    }
+}
+
+/// One finished send: the work, its request number, and what came back.
+type Sent = (Work, u64, Result<crate::http::RawResponse, SendError>);
+
+pub struct Engine {
+    vendor: Arc<dyn Vendor>,
+    kind: Kind,
+    lanes: Vec<Arc<Lane>>,
+    stats: Arc<Stats>,
+    stop: Stop,
+    report: Report,
+    summary: Summary,
+    /// Plan batches allowed to be sending at once (keeps the lane's semaphore full).
+    admit: usize,
+    max_open_jobs: Option<usize>,
+    seq: u64,
+    reason: Option<StopReason>,
+    started: Instant,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vendor: Arc<dyn Vendor>,
+        kind: Kind,
+        lanes: Vec<Arc<Lane>>,
+        stats: Arc<Stats>,
+        stop: Stop,
+        report: Report,
+        summary: Summary,
+        concurrency: usize,
+    ) -> Self {
+        let max_open_jobs = vendor.profile().max_open_jobs;
+        Engine {
+            vendor,
+            kind,
+            lanes,
+            stats,
+            stop,
+            report,
+            summary,
+            admit: concurrency.max(1) * 2,
+            max_open_jobs,
+            seq: 0,
+            reason: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn lane(&self, index: usize) -> Arc<Lane> {
+        Arc::clone(self.lanes.get(index).unwrap_or(&self.lanes[0]))
+    }
+
+    /// Record outcomes for one step; pending ones keep their identifiers open.
+    fn record(&mut self, outcomes: &[Outcome], seq: Option<u64>) {
+        for o in outcomes {
+            if let Err(e) = self.report.write(o, seq) {
+                self.fail_report(e);
+            }
+            if o.status == Status::Pending {
+                self.summary.pending += 1;
+            } else {
+                self.summary.count(o.status);
+                output::progress_inc(1);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.report.flush() {
+            self.fail_report(e);
+        }
+    }
+
+    fn fail_report(&mut self, e: ReportError) {
+        output::error(&e.to_string());
+        self.halt(StopReason::Report(e.to_string()));
+    }
+
+    fn halt(&mut self, reason: StopReason) {
+        if self.reason.is_none() {
+            self.reason = Some(reason);
+        }
+        self.stop.stop();
+    }
+
+    /// A label for logs: request number, method, path with identifiers masked.
+    fn label(seq: u64, work: &Work) -> String {
+        let path = work
+            .request
+            .path_and_query
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let masked: Vec<String> = path
+            .split('/')
+            .map(|seg| {
+                if !seg.is_empty() && work.ids.iter().any(|i| encode_segment(&i.value) == seg) {
+                    "{id}".to_string()
+                } else {
+                    seg.to_string()
+                }
+            })
+            .collect();
+        format!(
+            "#{seq} {} {} ({} id{})",
+            work.request.method.as_str(),
+            masked.join("/"),
+            work.ids.len(),
+            if work.ids.len() == 1 { "" } else { "s" }
+        )
+    }
+
+    fn spawn(&mut self, joins: &mut JoinSet<Sent>, work: Work) {
+        self.seq += 1;
+        let seq = self.seq;
+        let lane = self.lane(work.request.lane);
+        let label = Self::label(seq, &work);
+        let stop = self.stop.clone();
+        joins.spawn(async move {
+            if !work.delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(work.delay) => {},
+                    () = stop.stopped() => return (work, seq, Err(SendError::Stopped)),
+                }
+            }
+            let result = lane.send(&work.request, &label).await;
+            (work, seq, result)
+        });
+    }
+
+    /// Run `initial` (resumed jobs) and then every planned batch to the end.
+    pub async fn run(
+        mut self,
+        initial: Vec<Work>,
+        mut plan: impl Iterator<Item = Work>,
+    ) -> (Summary, Option<StopReason>) {
+        let mut queue: VecDeque<Work> = initial.into();
+        let mut joins: JoinSet<Sent> = JoinSet::new();
+        let mut batches_sending = 0usize;
+        let mut jobs_open = queue
+            .iter()
+            .filter(|w| matches!(w.stage, Stage::Poll { .. }))
+            .count();
+        let mut interrupts = 0u32;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            if !self.stop.is_stopped() {
+                while let Some(w) = queue.pop_front() {
+                    if matches!(w.stage, Stage::Delete) {
+                        batches_sending += 1;
+                    }
+                    self.spawn(&mut joins, w);
+                }
+                while batches_sending < self.admit
+                    && self
+                        .max_open_jobs
+                        .is_none_or(|m| jobs_open + batches_sending < m)
+                {
+                    let Some(w) = plan.next() else { break };
+                    batches_sending += 1;
+                    self.spawn(&mut joins, w);
+                }
+            }
+            if joins.is_empty() {
+                break;
+            }
+            let sent = tokio::select! {
+                done = joins.join_next() => match done {
+                    Some(Ok(sent)) => sent,
+                    Some(Err(e)) => {
+                        output::error(&format!("internal error in a request task: {e}"));
+                        continue;
+                    }
+                    None => break,
+                },
+                r = &mut ctrl_c, if interrupts == 0 => {
+                    interrupts += 1;
+                    if r.is_ok() {
+                        output::warn(&format!(
+                            "interrupted: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
+                            joins.len()
+                        ));
+                        self.halt(StopReason::Interrupted);
+                        tokio::spawn(async {
+                            if tokio::signal::ctrl_c().await.is_ok() {
+                                output::error("interrupted twice: quitting now; the report holds every outcome recorded so far");
+                                std::process::exit(130);
+                            }
+                        });
+                    }
+                    continue;
+                }
+            };
+            let (work, seq, result) = sent;
+            match work.stage {
+                Stage::Delete => batches_sending = batches_sending.saturating_sub(1),
+                Stage::Poll { .. } => jobs_open = jobs_open.saturating_sub(1),
+                _ => {}
+            }
+            let next = self.settle(work, seq, result);
+            for w in next {
+                if matches!(w.stage, Stage::Poll { .. }) {
+                    jobs_open += 1;
+                }
+                queue.push_back(w);
+            }
+            self.flush();
+        }
+        // Whatever was not sent because the run stopped is recorded as such.
+        if let Some(reason) = self.reason.clone() {
+            let why = format!("not attempted: {}", reason.describe());
+            let rest: Vec<Work> = queue.into_iter().chain(plan).collect();
+            for w in rest {
+                if !matches!(w.stage, Stage::Poll { .. }) {
+                    let outs = vendor::all(&w.ids, Status::Failed, &why, None);
+                    self.record(&outs, None);
+                }
+            }
+            self.flush();
+        }
+        output::progress_finish();
+        self.summary.requests = self.seq;
+        self.summary.attempts = self.stats.attempts.load(Ordering::Relaxed);
+        self.summary.retries = self.stats.retries.load(Ordering::Relaxed);
+        self.summary.throttled = self.stats.throttled.load(Ordering::Relaxed);
+        self.summary.set_times(
+            Duration::from_millis(self.stats.paused_ms.load(Ordering::Relaxed)),
+            self.started.elapsed(),
+        );
+        self.summary.stopped = self.reason.as_ref().map(StopReason::describe);
+        (self.summary, self.reason)
+    }
+
+    /// Turn one finished send into outcomes and follow-up work.
+    fn settle(
+        &mut self,
+        work: Work,
+        seq: u64,
+        result: Result<crate::http::RawResponse, SendError>,
+    ) -> Vec<Work> {
+        let resp = match result {
+            Ok(raw) => Response {
+                status: raw.status,
+                body: raw.body,
+            },
+            Err(SendError::Exhausted { status, detail }) => {
+                let outs = vendor::all(&work.ids, Status::Failed, &detail, status);
+                self.record(&outs, Some(seq));
+                return vec![];
+            }
+            Err(SendError::Fatal { status, detail }) => {
+                let outs = vendor::all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!("HTTP {status}: {detail}"),
+                    Some(status),
+                );
+                self.record(&outs, Some(seq));
+                self.halt(StopReason::Fatal { status, detail });
+                return vec![];
+            }
+            Err(SendError::WaitTooLong { wait }) => {
+                self.halt(StopReason::MaxWait { wait });
+                return self.unsent(work);
+            }
+            Err(SendError::Stopped) => return self.unsent(work),
+        };
+        match self.vendor.read(self.kind, &work, &resp) {
+            Step::Done(outs) => {
+                self.record(&outs, Some(seq));
+                vec![]
+            }
+            Step::Continue {
+                done,
+                pending,
+                next,
+            } => {
+                self.record(&done, Some(seq));
+                self.record(&pending, Some(seq));
+                next
+            }
+            Step::Split { status, detail } => {
+                if work.ids.len() <= 1 {
+                    let outs = vendor::all(&work.ids, Status::Failed, &detail, Some(status));
+                    self.record(&outs, Some(seq));
+                    return vec![];
+                }
+                output::debug(
+                    1,
+                    &format!(
+                        "request #{seq} rejected ({status}); splitting its {} identifiers to find the bad ones",
+                        work.ids.len()
+                    ),
+                );
+                let mut ids = work.ids;
+                let right = ids.split_off(ids.len() / 2);
+                vec![
+                    self.vendor.start(self.kind, ids),
+                    self.vendor.start(self.kind, right),
+                ]
+            }
+            Step::Fatal { status, detail } => {
+                let outs = vendor::all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!("HTTP {status}: {detail}"),
+                    Some(status),
+                );
+                self.record(&outs, Some(seq));
+                self.halt(StopReason::Fatal { status, detail });
+                vec![]
+            }
+        }
+    }
+
+    /// Work the run did not send because it is stopping: handed back so the
+    /// end of [`Engine::run`] records it (polls stay pending for `--resume`).
+    fn unsent(&mut self, work: Work) -> Vec<Work> {
+        vec![work]
+    }
+}

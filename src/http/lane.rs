@@ -1,0 +1,385 @@
+//! The lane: the only path to the network. A shared gate (governor quota, a
+//! pause any response can push later, even spacing when the quota runs low,
+//! a semaphore for concurrency) and the retry loop with full-jitter backoff.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Semaphore, watch};
+
+use super::headers::{self, MAX_HINT, RateState};
+use super::{HttpClient, RawResponse, describe_error};
+use crate::output;
+use crate::vendor::{Rate, RateHeaders, Request};
+
+/// Backoff base and cap (DESIGN §5: 0.5 s · 2ⁿ, at most 60 s).
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Below this share of `Limit` left, requests are spaced evenly until `Reset`.
+pub const LOW_REMAINING_SHARE: f64 = 0.10;
+
+/// Statuses worth another attempt (deletes are idempotent).
+pub fn is_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Delay before attempt `attempt + 1`: `max(hint, full_jitter(min(cap, base·2ⁿ)))`;
+/// `unit` is a random number in [0, 1).
+pub fn backoff(attempt: u32, hint: Option<Duration>, unit: f64) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+    let ceiling = exp.min(BACKOFF_CAP);
+    let jittered = ceiling.mul_f64(unit.clamp(0.0, 1.0));
+    hint.map_or(jittered, |h| h.max(jittered))
+}
+
+/// Counters shared by every lane of a run (for the summary).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub attempts: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+    pub paused_ms: AtomicU64,
+}
+
+/// Tells every wait to give up (first Ctrl-C, fatal answer, `--max-wait`).
+#[derive(Clone)]
+pub struct Stop {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            tx: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+impl Stop {
+    pub fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+    pub fn is_stopped(&self) -> bool {
+        *self.tx.borrow()
+    }
+    pub async fn stopped(&self) {
+        let mut rx = self.tx.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// Why a request ended without a response for the adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Every attempt failed; `detail` says how the last one did.
+    Exhausted { status: Option<u16>, detail: String },
+    /// 401/403: the credential is refused; the run stops (exit 3).
+    Fatal { status: u16, detail: String },
+    /// The vendor asks for a wait longer than `--max-wait` (exit 75).
+    WaitTooLong { wait: Duration },
+    /// The run is stopping; the request was not (re)sent.
+    Stopped,
+}
+
+#[derive(Debug, Clone)]
+pub struct LaneConfig {
+    pub name: &'static str,
+    pub rate: Option<Rate>,
+    pub concurrency: usize,
+    pub headers: Option<RateHeaders>,
+    pub max_retries: u32,
+    pub max_wait: Option<Duration>,
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    paused_until: Option<Instant>,
+    spacing: Option<(Duration, Instant)>,
+    last_send: Option<Instant>,
+}
+
+pub struct Lane {
+    cfg: LaneConfig,
+    http: Arc<HttpClient>,
+    limiter: Option<DefaultDirectRateLimiter>,
+    sem: Semaphore,
+    gate: Mutex<Gate>,
+    rng: Mutex<fastrand::Rng>,
+    stats: Arc<Stats>,
+    stop: Stop,
+}
+
+/// The governor quota for a rate: evenly spaced cells, a burst of 1.
+fn quota(rate: Rate) -> Option<Quota> {
+    let count = NonZeroU32::new(rate.count)?;
+    let period = rate.per.checked_div(count.get())?;
+    Quota::with_period(period).map(|q| q.allow_burst(NonZeroU32::MIN))
+}
+
+impl Lane {
+    pub fn new(cfg: LaneConfig, http: Arc<HttpClient>, stats: Arc<Stats>, stop: Stop) -> Self {
+        let limiter = cfg.rate.and_then(quota).map(RateLimiter::direct);
+        let rng = cfg
+            .seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Lane {
+            sem: Semaphore::new(cfg.concurrency.max(1)),
+            cfg,
+            http,
+            limiter,
+            gate: Mutex::new(Gate::default()),
+            rng: Mutex::new(rng),
+            stats,
+            stop,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.cfg.name
+    }
+
+    /// Sleep unless the run stops first.
+    async fn sleep(&self, d: Duration) -> Result<(), SendError> {
+        if d.is_zero() {
+            return Ok(());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => Ok(()),
+            () = self.stop.stopped() => Err(SendError::Stopped),
+        }
+    }
+
+    fn too_long(&self, wait: Duration) -> bool {
+        self.cfg.max_wait.is_some_and(|m| wait > m)
+    }
+
+    /// Push the shared pause to `now + d` (never earlier than it is).
+    fn pause_for(&self, d: Duration) {
+        let Ok(mut g) = self.gate.lock() else { return };
+        let now = Instant::now();
+        let until = now + d;
+        let from = g.paused_until.map_or(now, |p| p.max(now));
+        if until > from {
+            self.stats
+                .paused_ms
+                .fetch_add((until - from).as_millis() as u64, Ordering::Relaxed);
+            g.paused_until = Some(until);
+        }
+    }
+
+    /// Feed the rate headers of a response to the gate.
+    fn observe(&self, resp: &RawResponse) {
+        let Some(dialect) = &self.cfg.headers else {
+            return;
+        };
+        let RateState {
+            limit,
+            remaining,
+            reset_in,
+        } = headers::rate_state(&resp.headers, dialect, SystemTime::now());
+        let (Some(remaining), Some(reset_in)) = (remaining, reset_in) else {
+            return;
+        };
+        if remaining <= 0.0 {
+            output::debug(
+                2,
+                &format!(
+                    "{}: quota used up; every worker waits {:.1}s for the reset",
+                    self.cfg.name,
+                    reset_in.as_secs_f64()
+                ),
+            );
+            self.pause_for(reset_in);
+        } else if let Some(limit) = limit
+            && remaining < limit * LOW_REMAINING_SHARE
+            && let Ok(mut g) = self.gate.lock()
+        {
+            let interval = reset_in.div_f64(remaining);
+            g.spacing = Some((interval, Instant::now() + reset_in));
+        }
+    }
+
+    /// Wait for the quota, the shared pause and any spacing; then take a send slot.
+    async fn wait_turn(&self) -> Result<(), SendError> {
+        if let Some(l) = &self.limiter {
+            tokio::select! {
+                () = l.until_ready() => {},
+                () = self.stop.stopped() => return Err(SendError::Stopped),
+            }
+        }
+        loop {
+            let wait = {
+                let Ok(mut g) = self.gate.lock() else {
+                    return Ok(());
+                };
+                let now = Instant::now();
+                let mut at = now;
+                if let Some(p) = g.paused_until {
+                    at = at.max(p);
+                }
+                if let Some((interval, until)) = g.spacing {
+                    if now < until {
+                        if let Some(last) = g.last_send {
+                            at = at.max(last + interval);
+                        }
+                    } else {
+                        g.spacing = None;
+                    }
+                }
+                if at <= now {
+                    g.last_send = Some(now);
+                    None
+                } else {
+                    Some(at - now)
+                }
+            };
+            match wait {
+                None => return Ok(()),
+                Some(w) if self.too_long(w) => return Err(SendError::WaitTooLong { wait: w }),
+                Some(w) => self.sleep(w).await?,
+            }
+        }
+    }
+
+    /// Send `req` until it gets an answer the adapter should read, retrying what
+    /// is worth retrying. `label` names the request in logs (no identifiers).
+    pub async fn send(&self, req: &Request, label: &str) -> Result<RawResponse, SendError> {
+        let mut attempt: u32 = 0;
+        loop {
+            if self.stop.is_stopped() {
+                return Err(SendError::Stopped);
+            }
+            let permit = tokio::select! {
+                p = self.sem.acquire() => p.map_err(|_| SendError::Stopped)?,
+                () = self.stop.stopped() => return Err(SendError::Stopped),
+            };
+            self.wait_turn().await?;
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let result = self.http.execute(req).await;
+            drop(permit);
+            let elapsed = started.elapsed().as_millis();
+            let (reason, hint, status) = match result {
+                Ok(resp) => {
+                    output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
+                    if output::level() >= 3 {
+                        output::debug(
+                            3,
+                            &format!("  answer: {}", crate::vendor::snippet(&resp.body)),
+                        );
+                    }
+                    self.observe(&resp);
+                    match resp.status {
+                        401 | 403 => {
+                            return Err(SendError::Fatal {
+                                status: resp.status,
+                                detail: crate::vendor::snippet(&resp.body),
+                            });
+                        }
+                        s if is_retryable(s) => {
+                            let hint = headers::retry_after(&resp.headers, SystemTime::now());
+                            let reason = if resp.body.trim().is_empty() {
+                                format!("HTTP {s}")
+                            } else {
+                                format!("HTTP {s}: {}", crate::vendor::snippet(&resp.body))
+                            };
+                            (reason, hint, Some(s))
+                        }
+                        _ => return Ok(resp),
+                    }
+                }
+                Err(e) => {
+                    let reason = describe_error(&e);
+                    output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
+                    (reason, None, None)
+                }
+            };
+            if status == Some(429) {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(h) = hint {
+                if self.too_long(h) {
+                    return Err(SendError::WaitTooLong { wait: h });
+                }
+                if h >= MAX_HINT {
+                    output::warn(&format!(
+                        "{}: the vendor asked to wait {}s or more; waiting {}s (the cap) instead",
+                        self.cfg.name,
+                        MAX_HINT.as_secs(),
+                        MAX_HINT.as_secs()
+                    ));
+                }
+            }
+            if attempt >= self.cfg.max_retries {
+                let tries = attempt + 1;
+                return Err(SendError::Exhausted {
+                    status,
+                    detail: format!(
+                        "{reason} (gave up after {tries} attempt{})",
+                        if tries == 1 { "" } else { "s" }
+                    ),
+                });
+            }
+            let unit = self.rng.lock().map_or(0.5, |mut r| r.f64());
+            let delay = backoff(attempt, hint, unit);
+            if status == Some(429) {
+                // The quota is shared: hold every worker, not just this one.
+                self.pause_for(delay);
+            }
+            output::debug(
+                2,
+                &format!(
+                    "{label}: {reason}; retry {} of {} in {:.2}s",
+                    attempt + 1,
+                    self.cfg.max_retries,
+                    delay.as_secs_f64()
+                ),
+            );
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.sleep(delay).await?;
+            attempt += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_capped_and_honours_hints() {
+        assert_eq!(backoff(0, None, 0.0), Duration::ZERO);
+        assert_eq!(backoff(0, None, 0.999_999).as_millis(), 499);
+        assert_eq!(backoff(3, None, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(30, None, 0.999_999).as_secs(), 59);
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(5)), 0.9),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            backoff(10, Some(Duration::from_secs(1)), 1.0),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn retry_classification() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable(s), "{s}");
+        }
+        for s in [200, 202, 400, 401, 403, 404, 422, 501] {
+            assert!(!is_retryable(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn quota_spaces_cells_evenly() {
+        let q = quota(Rate::per_minute(600)).unwrap();
+        assert_eq!(q.replenish_interval(), Duration::from_millis(100));
+        assert!(quota(Rate::per_second(0)).is_none());
+    }
+}

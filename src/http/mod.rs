@@ -1,0 +1,204 @@
+//! HTTP: client construction (TLS, timeouts, user agent, auth), base-URL rules,
+//! and the lane every request goes through.
+
+pub mod headers;
+pub mod lane;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use url::Url;
+
+use crate::vendor::{Auth, Method, Request};
+
+pub const USER_AGENT: &str = concat!("purge/", env!("CARGO_PKG_VERSION"));
+
+/// A base URL purge may talk to: `https://`, or `http://` on a loopback host only.
+pub fn check_base_url(raw: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(raw.trim()).map_err(|e| format!("--base-url {raw:?} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "--base-url {raw:?}: plain http:// is allowed only for loopback hosts (127.0.0.0/8, localhost, [::1]); use https://"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "--base-url {raw:?}: scheme {other}:// is not supported; use https://"
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Err(format!("--base-url {raw:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "--base-url {raw:?} must not have a query or fragment"
+        ));
+    }
+    Ok(url)
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// The full URL of a request against a base URL.
+pub fn full_url(base: &Url, req: &Request) -> String {
+    format!(
+        "{}{}",
+        base.as_str().trim_end_matches('/'),
+        req.path_and_query
+    )
+}
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// A configured client for one endpoint and credential.
+pub struct HttpClient {
+    client: reqwest::Client,
+    base: Url,
+    auth: HeaderMap,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("base", &self.base.as_str())
+            .field("auth", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {0}")]
+pub struct ClientError(String);
+
+impl HttpClient {
+    pub fn new(base: Url, auth: &Auth, timeout: Duration) -> Result<Self, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)));
+        if is_loopback(&base) {
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|e| ClientError(e.to_string()))?;
+        let mut map = HeaderMap::new();
+        let (name, value) = match auth {
+            Auth::Bearer(s) => (AUTHORIZATION, format!("Bearer {}", s.expose())),
+            Auth::Basic { user, secret } => (
+                AUTHORIZATION,
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{user}:{}", secret.expose()))
+                ),
+            ),
+            Auth::Header(h, s) => (
+                reqwest::header::HeaderName::from_static(h),
+                s.expose().to_string(),
+            ),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            ClientError("the credential has characters a header cannot carry".into())
+        })?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+        map.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(HttpClient {
+            client,
+            base,
+            auth: map,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Send once; the body is read whole (a reset mid-body is an error like any other).
+    pub async fn execute(&self, req: &Request) -> Result<RawResponse, reqwest::Error> {
+        let url = full_url(&self.base, req);
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.client.request(method, url).headers(self.auth.clone());
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let resp = builder.send().await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+}
+
+/// Say what went wrong with a transport error, without the URL (it may carry identifiers).
+pub fn describe_error(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection broke while reading the answer"
+    } else if e.is_request() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        cause = s.to_string();
+        src = s.source();
+    }
+    if cause.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({cause})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_rules() {
+        assert!(check_base_url("https://api.example.com/v1").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://127.8.9.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:1").is_ok());
+        assert!(check_base_url("http://[::1]:1").is_ok());
+        assert!(check_base_url("http://10.0.0.1").is_err());
+        assert!(check_base_url("http://example.com").is_err());
+        assert!(check_base_url("ftp://127.0.0.1").is_err());
+        assert!(check_base_url("not a url").is_err());
+    }
+}

@@ -1,0 +1,516 @@
+//! Input: positional ids, files and stdin; plain lines or CSV; validation,
+//! dedupe and `file:line` sources. Streams each source, keeping only the
+//! distinct identifiers in memory.
+
+pub mod validate;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::vendor::{Check, Ident, Kind, KindSpec, SourceRef};
+
+/// How a source is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Lines,
+    Csv,
+}
+
+/// `--column`: a header name or a 1-based column number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    Name(String),
+    Number(usize),
+}
+
+impl Column {
+    pub fn parse(s: &str) -> Column {
+        match s.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Column::Number(n),
+            _ => Column::Name(s.trim().to_string()),
+        }
+    }
+}
+
+/// What to read and how.
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    pub positional: Vec<String>,
+    /// `-i FILE`; `-` is stdin.
+    pub files: Vec<PathBuf>,
+    pub column: Option<Column>,
+    pub format: Option<Format>,
+    pub kind: KindSpec,
+}
+
+/// An identifier rejected before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub value: String,
+    pub source: SourceRef,
+    pub reason: String,
+}
+
+/// Everything read from the inputs.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub idents: Vec<Ident>,
+    pub rejected: Vec<Rejected>,
+    pub duplicates: usize,
+    /// Source names, indexed by [`SourceRef::source`].
+    pub sources: Vec<String>,
+}
+
+impl Loaded {
+    /// `file:line` of a source reference.
+    pub fn place(&self, s: SourceRef) -> String {
+        let name = self
+            .sources
+            .get(s.source as usize)
+            .map_or("?", String::as_str);
+        format!("{name}:{}", s.line)
+    }
+}
+
+/// An input that cannot be used: nothing is sent (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{place}: {message}")]
+    Bad { place: String, message: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn bad(name: &str, line: Option<u64>, message: impl Into<String>) -> InputError {
+    let place = match line {
+        Some(l) => format!("{name}:{l}"),
+        None => name.to_string(),
+    };
+    InputError::Bad {
+        place,
+        message: message.into(),
+    }
+}
+
+/// Read every source in order.
+pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
+    let mut acc = Accumulator {
+        loaded: Loaded::default(),
+        seen: HashSet::new(),
+        check: spec.kind.check,
+    };
+    if !spec.positional.is_empty() {
+        let src = acc.source("argument");
+        for (n, raw) in spec.positional.iter().enumerate() {
+            acc.push(raw, src, n as u64 + 1);
+        }
+    }
+    let mut stdin_used = false;
+    for path in &spec.files {
+        if path == Path::new("-") {
+            if stdin_used {
+                return Err(InputError::Usage(
+                    "-i - (stdin) is given more than once".into(),
+                ));
+            }
+            stdin_used = true;
+            let src = acc.source("<stdin>");
+            read_source(spec, &mut acc, src, "<stdin>", None, io::stdin().lock())?;
+        } else {
+            let name = path.display().to_string();
+            let file =
+                File::open(path).map_err(|e| bad(&name, None, format!("cannot open: {e}")))?;
+            if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                return Err(bad(&name, None, "is a directory, not a file"));
+            }
+            let src = acc.source(&name);
+            read_source(spec, &mut acc, src, &name, Some(path), file)?;
+        }
+    }
+    if acc.loaded.idents.is_empty() && acc.loaded.rejected.is_empty() {
+        let from = if spec.files.is_empty() && spec.positional.is_empty() {
+            "no identifiers given: pass them as arguments, with -i FILE, or -i - for stdin"
+                .to_string()
+        } else {
+            let names: Vec<String> = spec.files.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "no identifiers found in {}",
+                if names.is_empty() {
+                    "the arguments".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )
+        };
+        return Err(InputError::Usage(from));
+    }
+    Ok(acc.loaded)
+}
+
+struct Accumulator {
+    loaded: Loaded,
+    seen: HashSet<u128>,
+    check: Check,
+}
+
+impl Accumulator {
+    fn source(&mut self, name: &str) -> u32 {
+        self.loaded.sources.push(name.to_string());
+        (self.loaded.sources.len() - 1) as u32
+    }
+
+    fn push(&mut self, raw: &str, source: u32, line: u64) {
+        let source = SourceRef {
+            source,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        };
+        let raw = raw.trim();
+        match validate::validate(self.check, raw) {
+            Ok(value) => {
+                if self.seen.insert(validate::dedupe_key(self.check, &value)) {
+                    self.loaded.idents.push(Ident { value, source });
+                } else {
+                    self.loaded.duplicates += 1;
+                }
+            }
+            Err(reason) => self.loaded.rejected.push(Rejected {
+                value: raw.chars().take(validate::MAX_TEXT_LEN).collect(),
+                source,
+                reason,
+            }),
+        }
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn read_source(
+    spec: &InputSpec,
+    acc: &mut Accumulator,
+    src: u32,
+    name: &str,
+    path: Option<&Path>,
+    reader: impl Read,
+) -> Result<(), InputError> {
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
+    if head.starts_with(BOM) {
+        reader.consume(BOM.len());
+    }
+    let head = reader
+        .fill_buf()
+        .map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
+    let first_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let ext = path
+        .and_then(|p| p.extension())
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let format = spec.format.unwrap_or_else(|| {
+        let sniffed = first_line.iter().any(|b| matches!(b, b',' | b'\t' | b';'));
+        if spec.column.is_some() || matches!(ext.as_deref(), Some("csv" | "tsv")) || sniffed {
+            Format::Csv
+        } else {
+            Format::Lines
+        }
+    });
+    match format {
+        Format::Lines => read_lines(acc, src, name, reader),
+        Format::Csv => {
+            let delimiter = if ext.as_deref() == Some("tsv") {
+                b'\t'
+            } else {
+                sniff_delimiter(first_line)
+            };
+            read_csv(spec, acc, src, name, delimiter, reader)
+        }
+    }
+}
+
+fn sniff_delimiter(line: &[u8]) -> u8 {
+    [b',', b'\t', b';']
+        .into_iter()
+        .max_by_key(|d| line.iter().filter(|b| *b == d).count())
+        .filter(|d| line.contains(d))
+        .unwrap_or(b',')
+}
+
+fn read_lines(
+    acc: &mut Accumulator,
+    src: u32,
+    name: &str,
+    mut reader: impl BufRead,
+) -> Result<(), InputError> {
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| bad(name, Some(line_no + 1), format!("cannot read: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let text = std::str::from_utf8(&buf).map_err(|_| {
+            bad(
+                name,
+                Some(line_no),
+                "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+            )
+        })?;
+        let text = text.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        acc.push(text, src, line_no);
+    }
+}
+
+fn read_csv(
+    spec: &InputSpec,
+    acc: &mut Accumulator,
+    src: u32,
+    name: &str,
+    delimiter: u8,
+    reader: impl Read,
+) -> Result<(), InputError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        // Records end at LF; a CR before it is trimmed as white space. (With the
+        // default CRLF terminator the csv crate miscounts lines in CRLF files.)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(reader);
+    let mut record = csv::ByteRecord::new();
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map(|p| p.line());
+        bad(name, line, format!("cannot read CSV: {e}"))
+    };
+    // The first row is the header.
+    if !csv.read_byte_record(&mut record).map_err(csv_err)? {
+        return Ok(());
+    }
+    let header_line = record.position().map_or(1, |p| p.line());
+    let headers: Vec<String> = record
+        .iter()
+        .map(|f| {
+            std::str::from_utf8(f)
+                .map(|s| s.trim().to_string())
+                .map_err(|_| bad(name, Some(header_line), "header is not UTF-8 text"))
+        })
+        .collect::<Result<_, _>>()?;
+    let pick = pick_columns(spec, &headers).map_err(|m| bad(name, Some(header_line), m))?;
+    if headers.len() == 1
+        && spec.kind.check != Check::Text
+        && validate::validate(spec.kind.check, &headers[0]).is_ok()
+    {
+        crate::output::warn(&format!(
+            "{name}:{header_line}: the first row ({}) is read as the CSV header, not as an identifier; \
+             use --format lines for a list without a header",
+            headers[0]
+        ));
+    }
+    loop {
+        if !csv.read_byte_record(&mut record).map_err(csv_err)? {
+            return Ok(());
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let field = |i: usize| -> Result<Option<&str>, InputError> {
+            match record.get(i) {
+                None => Ok(None),
+                Some(f) => std::str::from_utf8(f).map(Some).map_err(|_| {
+                    bad(
+                        name,
+                        Some(line),
+                        "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+                    )
+                }),
+            }
+        };
+        let value = match pick {
+            Pick::One(i) => field(i)?.map(str::to_string),
+            Pick::Pair(a, b) => match (field(a)?, field(b)?) {
+                (Some(l), Some(n)) => Some(format!("{l}:{n}")),
+                _ => None,
+            },
+        };
+        match value {
+            Some(v) => acc.push(&v, src, line),
+            None => acc.loaded.rejected.push(Rejected {
+                value: String::new(),
+                source: SourceRef {
+                    source: src,
+                    line: u32::try_from(line).unwrap_or(u32::MAX),
+                },
+                reason: format!("row has no column {}", pick.describe(&headers)),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    One(usize),
+    /// Alias label and name columns, joined as `LABEL:NAME`.
+    Pair(usize, usize),
+}
+
+impl Pick {
+    fn describe(&self, headers: &[String]) -> String {
+        let h = |i: usize| {
+            headers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| (i + 1).to_string())
+        };
+        match *self {
+            Pick::One(i) => h(i),
+            Pick::Pair(a, b) => format!("{} and {}", h(a), h(b)),
+        }
+    }
+}
+
+fn pick_columns(spec: &InputSpec, headers: &[String]) -> Result<Pick, String> {
+    let find = |want: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(want));
+    let listed = || {
+        headers
+            .iter()
+            .map(|h| format!("{h:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &spec.column {
+        Some(Column::Name(n)) => find(n)
+            .map(Pick::One)
+            .ok_or_else(|| format!("no column named {n:?}; the header has {}", listed())),
+        Some(Column::Number(n)) => {
+            if *n <= headers.len() {
+                Ok(Pick::One(n - 1))
+            } else {
+                Err(format!(
+                    "--column {n} but the header has {} column(s): {}",
+                    headers.len(),
+                    listed()
+                ))
+            }
+        }
+        None => {
+            if let Some(i) = spec.kind.headers.iter().find_map(|h| find(h)) {
+                return Ok(Pick::One(i));
+            }
+            if spec.kind.kind == Kind::Alias
+                && let (Some(l), Some(n)) = (find("alias_label"), find("alias_name"))
+            {
+                return Ok(Pick::Pair(l, n));
+            }
+            if headers.len() == 1 {
+                return Ok(Pick::One(0));
+            }
+            Err(format!(
+                "cannot tell which column holds the {} identifiers; the header has {}: pass --column NAME or --column N",
+                spec.kind.kind,
+                listed()
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const EMAIL: KindSpec = KindSpec {
+        kind: Kind::Email,
+        check: Check::Email,
+        headers: &["email", "e-mail"],
+    };
+
+    fn spec(files: Vec<PathBuf>) -> InputSpec {
+        InputSpec {
+            positional: vec![],
+            files,
+            column: None,
+            format: None,
+            kind: EMAIL,
+        }
+    }
+
+    fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.path().join(name);
+        File::create(&p).unwrap().write_all(bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn csv_with_bom_crlf_quotes_and_header_detection() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(
+            &d,
+            "x.csv",
+            b"\xEF\xBB\xBFname,E-Mail\r\n\"Doe, J\",\"j@x.io\"\r\nA, A@X.io \r\nB,a@x.io\r\nC,nope\r\n",
+        );
+        let l = load(&spec(vec![p])).unwrap();
+        let v: Vec<&str> = l.idents.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(v, ["j@x.io", "A@X.io"]);
+        assert_eq!(l.duplicates, 1);
+        assert_eq!(l.rejected.len(), 1);
+        assert_eq!(
+            l.place(l.rejected[0].source),
+            format!("{}:5", d.path().join("x.csv").display())
+        );
+    }
+
+    #[test]
+    fn lines_skip_blanks_and_comments_and_keep_line_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(&d, "list.txt", b"# header\n\na@x.io\r\n  b@x.io  \nbad\n");
+        let l = load(&spec(vec![p])).unwrap();
+        assert_eq!(l.idents.len(), 2);
+        assert_eq!(l.idents[1].source.line, 4);
+        assert_eq!(l.rejected[0].source.line, 5);
+    }
+
+    #[test]
+    fn non_utf8_names_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(&d, "l.txt", b"a@x.io\nb\xff@x.io\n");
+        let e = load(&spec(vec![p])).unwrap_err().to_string();
+        assert!(e.contains("l.txt:2") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn ambiguous_csv_lists_headers() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(&d, "x.csv", b"a,b\n1,2\n");
+        let e = load(&spec(vec![p])).unwrap_err().to_string();
+        assert!(e.contains("\"a\", \"b\"") && e.contains("--column"), "{e}");
+    }
+
+    #[test]
+    fn column_by_name_and_number() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(&d, "x.tsv", b"who\tmail\nx\ta@x.io\n");
+        let mut s = spec(vec![p.clone()]);
+        s.column = Some(Column::parse("MAIL"));
+        assert_eq!(load(&s).unwrap().idents[0].value, "a@x.io");
+        s.column = Some(Column::parse("2"));
+        assert_eq!(load(&s).unwrap().idents[0].value, "a@x.io");
+        s.column = Some(Column::parse("3"));
+        assert!(load(&s).is_err());
+    }
+
+    #[test]
+    fn empty_input_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = file(&d, "e.txt", b"\n# nothing\n");
+        assert!(load(&spec(vec![p])).is_err());
+        assert!(load(&spec(vec![])).is_err());
+        assert!(load(&spec(vec![d.path().join("missing.txt")])).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Per-kind validation and normalisation of one identifier, and the dedupe key.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::vendor::Check;
+
+/// Longest e-mail address accepted (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest free-text identifier accepted.
+pub const MAX_TEXT_LEN: usize = 1024;
+/// Longest numeric id (u64 has 20 digits).
+pub const MAX_NUMERIC_LEN: usize = 20;
+
+/// Check `raw` (already trimmed) against `check`; the normalised value or why not.
+pub fn validate(check: Check, raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err("empty value".into());
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
+    match check {
+        Check::Email => email(raw).map(|()| raw.to_string()),
+        Check::Numeric => {
+            if raw.len() <= MAX_NUMERIC_LEN
+                && raw.bytes().all(|b| b.is_ascii_digit())
+                && raw.parse::<u64>().is_ok()
+            {
+                Ok(raw.to_string())
+            } else {
+                Err("not a numeric id".into())
+            }
+        }
+        Check::Phone => phone(raw),
+        Check::Alias => match raw.split_once(':') {
+            Some((label, name)) if !label.trim().is_empty() && !name.trim().is_empty() => {
+                Ok(format!("{}:{}", label.trim(), name.trim()))
+            }
+            _ => Err("not an alias: expected LABEL:NAME".into()),
+        },
+        Check::Text => {
+            if raw.chars().count() > MAX_TEXT_LEN {
+                Err(format!("longer than {MAX_TEXT_LEN} characters"))
+            } else {
+                Ok(raw.to_string())
+            }
+        }
+    }
+}
+
+fn email(s: &str) -> Result<(), String> {
+    if s.len() > MAX_EMAIL_LEN {
+        return Err(format!("e-mail longer than {MAX_EMAIL_LEN} characters"));
+    }
+    if s.chars().any(char::is_whitespace) {
+        return Err("e-mail contains a space".into());
+    }
+    let mut parts = s.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("not an e-mail: needs exactly one @".into());
+    };
+    if local.is_empty() {
+        return Err("not an e-mail: nothing before the @".into());
+    }
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Err("not an e-mail: the domain needs a dot".into());
+    }
+    Ok(())
+}
+
+fn phone(s: &str) -> Result<String, String> {
+    let cleaned: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or("");
+    let ok = !digits.is_empty()
+        && digits.len() <= 15
+        && digits.len() >= 2
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if ok {
+        Ok(cleaned)
+    } else {
+        Err("not an E.164 phone number (+ and 2 to 15 digits)".into())
+    }
+}
+
+/// A 128-bit key for duplicate detection: e-mails compare case-insensitively.
+/// Two SipHash runs keep memory at 16 bytes per distinct identifier.
+pub fn dedupe_key(check: Check, value: &str) -> u128 {
+    let lowered;
+    let v = if check == Check::Email {
+        lowered = value.to_lowercase();
+        lowered.as_str()
+    } else {
+        value
+    };
+    let mut a = DefaultHasher::new();
+    v.hash(&mut a);
+    let mut b = DefaultHasher::new();
+    0x5eed_u16.hash(&mut b);
+    v.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(validate(Check::Email, "a@b.co").is_ok());
+        for bad in [
+            "ab.co", "a@@b.co", "a@b@c.co", "@b.co", "a@bco", "a b@c.co", "a@b.",
+        ] {
+            assert!(validate(Check::Email, bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@b.co", "a".repeat(250));
+        assert!(validate(Check::Email, &long).is_err());
+    }
+
+    #[test]
+    fn phones_are_normalised_to_e164() {
+        assert_eq!(
+            validate(Check::Phone, "+1 (555) 010-0199").unwrap(),
+            "+15550100199"
+        );
+        assert!(validate(Check::Phone, "555 0100").is_err());
+        assert!(validate(Check::Phone, "+0123").is_err());
+        assert!(validate(Check::Phone, "+1234567890123456").is_err());
+    }
+
+    #[test]
+    fn numeric_and_alias_and_text() {
+        assert!(validate(Check::Numeric, "12345").is_ok());
+        assert!(validate(Check::Numeric, "12a").is_err());
+        assert!(validate(Check::Numeric, "99999999999999999999").is_err());
+        assert_eq!(validate(Check::Alias, "crm: 42").unwrap(), "crm:42");
+        assert!(validate(Check::Alias, "crm:").is_err());
+        assert!(validate(Check::Text, "x\u{0}y").is_err());
+        assert!(validate(Check::Text, "").is_err());
+    }
+
+    #[test]
+    fn email_keys_ignore_case() {
+        assert_eq!(
+            dedupe_key(Check::Email, "A@B.co"),
+            dedupe_key(Check::Email, "a@b.CO")
+        );
+        assert_ne!(dedupe_key(Check::Text, "Ab"), dedupe_key(Check::Text, "ab"));
+    }
+}

@@ -1,0 +1,108 @@
+//! Everything purge prints: data on stdout, messages and the progress bar on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI8, Ordering};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+static LEVEL: AtomicI8 = AtomicI8::new(0);
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// -1 quiet, 0 normal, 1.. `-v` count.
+pub fn set_level(level: i8) {
+    LEVEL.store(level, Ordering::Relaxed);
+}
+
+pub fn level() -> i8 {
+    LEVEL.load(Ordering::Relaxed)
+}
+
+fn emit(line: &str) {
+    let bar = BAR.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// A problem the user must see, whatever the verbosity.
+pub fn error(msg: &str) {
+    emit(&format!("purge: error: {msg}"));
+}
+
+/// Something surprising that does not stop the run (hidden by nothing).
+pub fn warn(msg: &str) {
+    emit(&format!("purge: warning: {msg}"));
+}
+
+/// Normal progress messages (hidden by `-q`).
+pub fn info(msg: &str) {
+    if level() >= 0 {
+        emit(msg);
+    }
+}
+
+/// Shown from `-v` (1), `-vv` (2) or `-vvv` (3) on.
+pub fn debug(at: i8, msg: &str) {
+    if level() >= at {
+        emit(msg);
+    }
+}
+
+/// Data on stdout (dry-run plan, `--json` summary); buffered, flushed by the caller.
+pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock())
+}
+
+/// One line of data on stdout.
+pub fn data_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Whether stderr is a terminal (progress bar, confirmation prompt).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Start the progress bar over `total` identifiers when stderr is a terminal and not `-q`.
+pub fn progress_start(total: u64) {
+    if level() < 0 || !stderr_is_terminal() {
+        return;
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} identifiers ({per_sec}, eta {eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    if let Ok(mut b) = BAR.lock() {
+        *b = Some(bar);
+    }
+}
+
+pub fn progress_inc(n: u64) {
+    if let Ok(b) = BAR.lock()
+        && let Some(bar) = b.as_ref()
+    {
+        bar.inc(n);
+    }
+}
+
+pub fn progress_message(msg: String) {
+    if let Ok(b) = BAR.lock()
+        && let Some(bar) = b.as_ref()
+    {
+        bar.set_message(msg);
+    }
+}
+
+pub fn progress_finish() {
+    if let Ok(mut b) = BAR.lock()
+        && let Some(bar) = b.take()
+    {
+        bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,42 @@
+//! The plan: identifiers chunked into each vendor's first requests, and the
+//! dry-run listing of exactly what would go on the wire.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::http::full_url;
+use crate::vendor::{Ident, Kind, Vendor, Work};
+
+/// Chunk identifiers into the vendor's first requests.
+pub fn plan(vendor: Arc<dyn Vendor>, kind: Kind, idents: Vec<Ident>) -> impl Iterator<Item = Work> {
+    let limit = vendor.batch_limit(kind).max(1);
+    let mut it = idents.into_iter().peekable();
+    std::iter::from_fn(move || {
+        it.peek()?;
+        let batch: Vec<Ident> = it.by_ref().take(limit).collect();
+        Some(vendor.start(kind, batch))
+    })
+}
+
+/// Print every planned request (method, URL, JSON body) on stdout, one a line.
+/// Credentials travel in headers, which are not printed. Returns the count.
+pub fn print_dry_run(
+    base: &Url,
+    plan: impl Iterator<Item = Work>,
+    out: &mut impl Write,
+) -> std::io::Result<u64> {
+    let mut n = 0;
+    for work in plan {
+        n += 1;
+        let req = &work.request;
+        write!(out, "{} {}", req.method.as_str(), full_url(base, req))?;
+        if let Some(body) = &req.body {
+            write!(out, " {body}")?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(n)
+}

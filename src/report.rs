@@ -1,0 +1,511 @@
+//! The JSON Lines report (which doubles as the checkpoint), resuming from it,
+//! and the run summary.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::vendor::{Ident, Kind, Outcome, Status};
+
+/// SHA-256 of an identifier, lower-case hex.
+pub fn sha256_hex(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Line {
+    pub vendor: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_sha256: Option<String>,
+    pub outcome: Status,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub http_status: Option<u16>,
+    #[serde(default)]
+    pub request: Option<u64>,
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "{0}: the report file exists; pass --resume to continue that run, or choose a new --report file"
+    )]
+    Exists(PathBuf),
+    #[error("{path}: cannot {what}: {err}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        err: std::io::Error,
+    },
+    #[error("{path}:{line}: not a purge report line ({why}); fix or move the file")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error(
+        "{path}: this report is from a `purge {vendor}` run with --kind {kind}; resume it with the same vendor and kind"
+    )]
+    Mismatch {
+        path: PathBuf,
+        vendor: String,
+        kind: String,
+    },
+}
+
+/// What an earlier run recorded, keyed by SHA-256 of the identifier.
+#[derive(Debug, Default)]
+pub struct Prior {
+    /// Final last outcomes (`deleted`, `queued`, `not_found`): leave alone.
+    pub settled: HashSet<String>,
+    /// `invalid` already recorded: do not write again.
+    pub invalid: HashSet<String>,
+    /// Pending in an open job: poll it instead of resubmitting.
+    pub pending: HashMap<String, String>,
+    /// Lines read, and whether a torn last line was cut off.
+    pub lines: usize,
+    pub repaired: bool,
+}
+
+impl Prior {
+    pub fn status_of(&self, ident: &Ident) -> PriorState {
+        let key = sha256_hex(&ident.value);
+        if self.settled.contains(&key) {
+            PriorState::Settled
+        } else if let Some(job) = self.pending.get(&key) {
+            PriorState::Pending(job.clone())
+        } else {
+            PriorState::Open
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriorState {
+    Settled,
+    Pending(String),
+    Open,
+}
+
+/// The report writer. Lines are appended as outcomes become final; the caller
+/// flushes after every batch.
+pub struct Report {
+    out: Option<File>,
+    /// Lines of the batch being recorded; written with one `write` at [`Report::flush`].
+    pending: String,
+    path: Option<PathBuf>,
+    vendor: &'static str,
+    kind: Kind,
+    hash_ids: bool,
+}
+
+impl Report {
+    /// A report that writes nothing (no `--report`).
+    pub fn none(vendor: &'static str, kind: Kind, hash_ids: bool) -> Self {
+        Report {
+            out: None,
+            pending: String::new(),
+            path: None,
+            vendor,
+            kind,
+            hash_ids,
+        }
+    }
+
+    /// Open `path`: a new file (mode 0600), or with `resume` the existing one,
+    /// read back and repaired (a torn last line is cut off).
+    pub fn open(
+        path: &Path,
+        resume: bool,
+        vendor: &'static str,
+        kind: Kind,
+        hash_ids: bool,
+    ) -> Result<(Report, Prior), ReportError> {
+        let io = |what: &'static str| {
+            move |err| ReportError::Io {
+                path: path.to_path_buf(),
+                what,
+                err,
+            }
+        };
+        let exists = path.exists();
+        if exists && !resume {
+            return Err(ReportError::Exists(path.to_path_buf()));
+        }
+        let mut prior = Prior::default();
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = if exists {
+            opts.open(path).map_err(io("open"))?
+        } else {
+            opts.create_new(true).open(path).map_err(io("create"))?
+        };
+        if exists {
+            let good = read_prior(path, &file, vendor, kind, &mut prior)?;
+            let len = file.metadata().map_err(io("read"))?.len();
+            if good < len {
+                file.set_len(good).map_err(io("repair"))?;
+                prior.repaired = true;
+            }
+            file.seek(SeekFrom::End(0)).map_err(io("seek"))?;
+        }
+        Ok((
+            Report {
+                out: Some(file),
+                pending: String::new(),
+                path: Some(path.to_path_buf()),
+                vendor,
+                kind,
+                hash_ids,
+            },
+            prior,
+        ))
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Append one line for `o`, decided by request `seq`.
+    pub fn write(&mut self, o: &Outcome, seq: Option<u64>) -> Result<(), ReportError> {
+        if self.out.is_none() {
+            return Ok(());
+        }
+        let (id, id_sha256) = if self.hash_ids {
+            (None, Some(sha256_hex(&o.ident.value)))
+        } else {
+            (Some(o.ident.value.clone()), None)
+        };
+        let line = Line {
+            vendor: self.vendor.to_string(),
+            kind: self.kind.as_str().to_string(),
+            id,
+            id_sha256,
+            outcome: o.status,
+            detail: o.detail.clone(),
+            http_status: o.http_status,
+            request: seq,
+            job_id: o.job_id.clone(),
+            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        };
+        // Serialising a struct of strings and numbers cannot fail.
+        if let Ok(text) = serde_json::to_string(&line) {
+            self.pending.push_str(&text);
+            self.pending.push('\n');
+        }
+        Ok(())
+    }
+
+    /// Push everything written so far to the file.
+    pub fn flush(&mut self) -> Result<(), ReportError> {
+        if let Some(out) = self.out.as_mut()
+            && !self.pending.is_empty()
+        {
+            // One write per batch: a kill leaves whole lines, or at worst one torn last line.
+            let text = std::mem::take(&mut self.pending);
+            out.write_all(text.as_bytes())
+                .map_err(|err| ReportError::Io {
+                    path: self.path.clone().unwrap_or_default(),
+                    what: "write",
+                    err,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Read an earlier report into `prior`; returns the byte length of the good part.
+fn read_prior(
+    path: &Path,
+    file: &File,
+    vendor: &str,
+    kind: Kind,
+    prior: &mut Prior,
+) -> Result<u64, ReportError> {
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut good: u64 = 0;
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|err| ReportError::Io {
+                path: path.to_path_buf(),
+                what: "read",
+                err,
+            })?;
+        if n == 0 {
+            return Ok(good);
+        }
+        line_no += 1;
+        let complete = buf.ends_with(b"\n");
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            good += n as u64;
+            continue;
+        }
+        let parsed: Result<Line, String> = serde_json::from_slice(&buf).map_err(|e| e.to_string());
+        let line = match parsed {
+            Ok(l) if l.id.is_some() || l.id_sha256.is_some() => l,
+            Ok(_) => Err("no id or id_sha256".to_string()).map_err(|why| ReportError::Corrupt {
+                path: path.to_path_buf(),
+                line: line_no,
+                why,
+            })?,
+            // A last line cut off by a kill: drop it; its batch is sent again.
+            Err(_) if !complete => return Ok(good),
+            Err(why) => {
+                return Err(ReportError::Corrupt {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    why,
+                });
+            }
+        };
+        if line.vendor != vendor || line.kind != kind.as_str() {
+            return Err(ReportError::Mismatch {
+                path: path.to_path_buf(),
+                vendor: line.vendor,
+                kind: line.kind,
+            });
+        }
+        if !complete {
+            // A whole JSON object without its newline: keep it, add the newline.
+            good += n as u64;
+            let mut f = file;
+            let _ = f.seek(SeekFrom::End(0));
+            let _ = f.write_all(b"\n");
+            good += 1;
+        } else {
+            good += n as u64;
+        }
+        prior.lines += 1;
+        let key = line
+            .id_sha256
+            .clone()
+            .unwrap_or_else(|| sha256_hex(line.id.as_deref().unwrap_or_default()));
+        prior.pending.remove(&key);
+        prior.settled.remove(&key);
+        match line.outcome {
+            s if s.is_settled() => {
+                prior.settled.insert(key);
+            }
+            Status::Pending => {
+                if let Some(job) = line.job_id {
+                    prior.pending.insert(key, job);
+                }
+            }
+            Status::Invalid => {
+                prior.invalid.insert(key);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts for the end-of-run summary.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub vendor: String,
+    pub kind: String,
+    pub dry_run: bool,
+    pub identifiers: u64,
+    pub deleted: u64,
+    pub queued: u64,
+    pub not_found: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub skipped: u64,
+    pub pending: u64,
+    pub duplicates: u64,
+    pub requests: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub wait_seconds: f64,
+    pub elapsed_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub exit_code: i32,
+}
+
+impl Summary {
+    pub fn count(&mut self, s: Status) {
+        let c = match s {
+            Status::Deleted => &mut self.deleted,
+            Status::Queued => &mut self.queued,
+            Status::NotFound => &mut self.not_found,
+            Status::Failed => &mut self.failed,
+            Status::Invalid => &mut self.invalid,
+            Status::Skipped => &mut self.skipped,
+            Status::Pending => &mut self.pending,
+        };
+        *c += 1;
+    }
+
+    pub fn set_times(&mut self, wait: Duration, elapsed: Duration) {
+        self.wait_seconds = (wait.as_secs_f64() * 10.0).round() / 10.0;
+        self.elapsed_seconds = (elapsed.as_secs_f64() * 100.0).round() / 100.0;
+    }
+
+    /// The text form for stderr.
+    pub fn text(&self) -> String {
+        let mut parts = vec![];
+        for (n, name) in [
+            (self.deleted, "deleted"),
+            (self.queued, "queued"),
+            (self.not_found, "not found"),
+            (self.failed, "failed"),
+            (self.invalid, "invalid"),
+            (self.skipped, "skipped (already done)"),
+            (self.pending, "pending in open jobs"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {name}"));
+            }
+        }
+        let mut s = format!(
+            "purge {}: {} identifier{} ({}): {}",
+            self.vendor,
+            self.identifiers,
+            if self.identifiers == 1 { "" } else { "s" },
+            self.kind,
+            if parts.is_empty() {
+                "nothing done".to_string()
+            } else {
+                parts.join(", ")
+            }
+        );
+        s.push_str(&format!(
+            "\n  {} duplicate{} dropped; {} request{}, {} retr{}, {} answered 429, {:.1}s waiting on rate limits, {:.2}s elapsed",
+            self.duplicates,
+            if self.duplicates == 1 { "" } else { "s" },
+            self.requests,
+            if self.requests == 1 { "" } else { "s" },
+            self.retries,
+            if self.retries == 1 { "y" } else { "ies" },
+            self.throttled,
+            self.wait_seconds,
+            self.elapsed_seconds
+        ));
+        for n in &self.notes {
+            s.push_str(&format!("\n  {n}"));
+        }
+        if let Some(r) = &self.report {
+            s.push_str(&format!("\n  report: {r}"));
+        }
+        if let Some(why) = &self.stopped {
+            s.push_str(&format!("\n  stopped: {why}"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor::SourceRef;
+
+    fn outcome(id: &str, status: Status) -> Outcome {
+        Outcome::new(
+            Ident {
+                value: id.into(),
+                source: SourceRef { source: 0, line: 1 },
+            },
+            status,
+            "x",
+        )
+    }
+
+    #[test]
+    fn existing_file_needs_resume_and_torn_line_is_repaired() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.jsonl");
+        {
+            let (mut r, _) = Report::open(&p, false, "rally", Kind::Email, false).unwrap();
+            r.write(&outcome("a@x.io", Status::Queued), Some(1))
+                .unwrap();
+            r.write(&outcome("b@x.io", Status::Failed), Some(1))
+                .unwrap();
+            r.flush().unwrap();
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(
+            Report::open(&p, false, "rally", Kind::Email, false),
+            Err(ReportError::Exists(_))
+        ));
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"vendor\":\"rally\",\"ki").unwrap();
+        drop(f);
+        let (_, prior) = Report::open(&p, true, "rally", Kind::Email, false).unwrap();
+        assert!(prior.repaired);
+        assert_eq!(prior.lines, 2);
+        assert_eq!(
+            prior.status_of(&outcome("a@x.io", Status::Queued).ident),
+            PriorState::Settled
+        );
+        assert_eq!(
+            prior.status_of(&outcome("b@x.io", Status::Queued).ident),
+            PriorState::Open
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.ends_with("}\n") && text.lines().count() == 2);
+        assert!(matches!(
+            Report::open(&p, true, "braze", Kind::Email, false),
+            Err(ReportError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn hashed_ids_resume_too() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.jsonl");
+        {
+            let (mut r, _) = Report::open(&p, false, "rally", Kind::Email, true).unwrap();
+            r.write(&outcome("a@x.io", Status::Deleted), Some(3))
+                .unwrap();
+            r.flush().unwrap();
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("a@x.io"));
+        assert!(text.contains(&sha256_hex("a@x.io")));
+        let (_, prior) = Report::open(&p, true, "rally", Kind::Email, false).unwrap();
+        assert_eq!(
+            prior.status_of(&outcome("a@x.io", Status::Queued).ident),
+            PriorState::Settled
+        );
+    }
+}

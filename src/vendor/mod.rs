@@ -1,0 +1,471 @@
+//! The vendor interface: what an adapter tells the engine, and the shared types
+//! (identifiers, requests, responses, outcomes) that flow between them.
+//!
+//! Adapters are sans-IO: they turn a batch of identifiers into a [`Request`]
+//! description and a [`Response`] into a [`Step`]. The engine does every send,
+//! through the lane the request names.
+
+pub mod rally;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// What the identifiers of a run are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Email,
+    Id,
+    ExternalId,
+    BrazeId,
+    Phone,
+    Alias,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Email,
+        Kind::Id,
+        Kind::ExternalId,
+        Kind::BrazeId,
+        Kind::Phone,
+        Kind::Alias,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Id => "id",
+            Kind::ExternalId => "external-id",
+            Kind::BrazeId => "braze-id",
+            Kind::Phone => "phone",
+            Kind::Alias => "alias",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an identifier of a kind is validated and normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// One `@`, non-empty local part, a dot in the domain, no spaces, ≤ 254 chars.
+    Email,
+    /// ASCII digits only (Zendesk user ids).
+    Numeric,
+    /// E.164 after removing spaces, dashes, dots and parentheses.
+    Phone,
+    /// `LABEL:NAME`, both non-empty.
+    Alias,
+    /// Any non-empty text without control characters.
+    Text,
+}
+
+/// A kind a vendor accepts, how to check it, and the CSV headers that name it.
+#[derive(Debug, Clone, Copy)]
+pub struct KindSpec {
+    pub kind: Kind,
+    pub check: Check,
+    /// Lower-case CSV header names that hold this kind (auto-detection).
+    pub headers: &'static [&'static str],
+}
+
+/// Where an identifier came from: index into the run's source names, and a 1-based line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRef {
+    pub source: u32,
+    pub line: u32,
+}
+
+/// One distinct, validated identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    pub value: String,
+    pub source: SourceRef,
+}
+
+/// How the `Reset` rate-limit header is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetIs {
+    /// Unix time (seconds) at which the window ends.
+    UnixTime,
+    /// Seconds to wait from now.
+    Seconds,
+}
+
+/// The rate-limit headers a vendor sends (names are matched case-insensitively).
+#[derive(Debug, Clone, Copy)]
+pub struct RateHeaders {
+    pub limit: &'static [&'static str],
+    pub remaining: &'static [&'static str],
+    pub reset: &'static [&'static str],
+    pub reset_is: ResetIs,
+}
+
+/// The `X-RateLimit-*` dialect shared by Rally and Braze (Reset is Unix time).
+pub const X_RATELIMIT_UNIX: RateHeaders = RateHeaders {
+    limit: &["x-ratelimit-limit"],
+    remaining: &["x-ratelimit-remaining"],
+    reset: &["x-ratelimit-reset"],
+    reset_is: ResetIs::UnixTime,
+};
+
+/// A request quota: `count` requests per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    pub const fn per_second(count: u32) -> Rate {
+        Rate {
+            count,
+            per: Duration::from_secs(1),
+        }
+    }
+    pub const fn per_minute(count: u32) -> Rate {
+        Rate {
+            count,
+            per: Duration::from_secs(60),
+        }
+    }
+    /// Requests per second, as a float (for reports and the benchmark).
+    pub fn per_sec(&self) -> f64 {
+        f64::from(self.count) / self.per.as_secs_f64()
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.per.as_secs() {
+            1 => write!(f, "{}/s", self.count),
+            60 => write!(f, "{}/min", self.count),
+            s => write!(f, "{}/{}s", self.count, s),
+        }
+    }
+}
+
+/// One path to the network with its own quota (most vendors have one).
+#[derive(Debug, Clone, Copy)]
+pub struct LaneSpec {
+    pub name: &'static str,
+    pub rate: Option<Rate>,
+    pub concurrency: usize,
+    pub headers: Option<RateHeaders>,
+}
+
+/// How the credential travels.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// `Authorization: Bearer <secret>`
+    Bearer(Secret),
+    /// `Authorization: Basic base64(<user>:<secret>)`
+    Basic { user: String, secret: Secret },
+    /// `<header>: <secret>`
+    Header(&'static str, Secret),
+}
+
+/// What the engine needs to know about a vendor.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The name used on the command line and in reports (`rally`).
+    pub vendor: &'static str,
+    /// The name shown to people (`Rally UXR`).
+    pub display: &'static str,
+    pub kinds: &'static [KindSpec],
+    /// Lane 0 carries the delete calls; others are for extra steps with their own quota.
+    pub lanes: Vec<LaneSpec>,
+    /// Jobs the vendor lets be open at once (asynchronous vendors), if limited.
+    pub max_open_jobs: Option<usize>,
+}
+
+impl Profile {
+    pub fn kind_spec(&self, kind: Kind) -> Option<&KindSpec> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A request description: the engine sends it to `base URL + path_and_query`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: Method,
+    /// Already percent-encoded, starting with `/`, with any query string.
+    pub path_and_query: String,
+    pub body: Option<serde_json::Value>,
+    /// Index into [`Profile::lanes`].
+    pub lane: usize,
+}
+
+impl Request {
+    pub fn new(method: Method, path_and_query: impl Into<String>) -> Self {
+        Request {
+            method,
+            path_and_query: path_and_query.into(),
+            body: None,
+            lane: 0,
+        }
+    }
+    pub fn json(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+    pub fn on_lane(mut self, lane: usize) -> Self {
+        self.lane = lane;
+        self
+    }
+}
+
+/// What came back for a request the lane did not retry or stop on.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body cut to a length fit for a report `detail`.
+    pub fn snippet(&self) -> String {
+        snippet(&self.body)
+    }
+}
+
+/// A piece of vendor text cut to a length fit for a report `detail`, on one line.
+pub fn snippet(text: &str) -> String {
+    const MAX: usize = 300;
+    let flat: String = text
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() <= MAX {
+        flat
+    } else {
+        let cut: String = flat.chars().take(MAX).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The final (or pending) state of an identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Deleted,
+    Queued,
+    NotFound,
+    Failed,
+    Invalid,
+    Skipped,
+    /// Not final: submitted to an asynchronous job that is still open (`job_id` says which).
+    Pending,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Deleted => "deleted",
+            Status::Queued => "queued",
+            Status::NotFound => "not_found",
+            Status::Failed => "failed",
+            Status::Invalid => "invalid",
+            Status::Skipped => "skipped",
+            Status::Pending => "pending",
+        }
+    }
+
+    /// Whether a resumed run leaves this identifier alone.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            Status::Deleted | Status::Queued | Status::NotFound | Status::Skipped
+        )
+    }
+}
+
+/// What happened to one identifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub ident: Ident,
+    pub status: Status,
+    pub detail: String,
+    pub http_status: Option<u16>,
+    pub job_id: Option<String>,
+}
+
+impl Outcome {
+    pub fn new(ident: Ident, status: Status, detail: impl Into<String>) -> Self {
+        Outcome {
+            ident,
+            status,
+            detail: detail.into(),
+            http_status: None,
+            job_id: None,
+        }
+    }
+    pub fn http(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+    pub fn job(mut self, job: impl Into<String>) -> Self {
+        self.job_id = Some(job.into());
+        self
+    }
+}
+
+/// Where a piece of work is in a vendor's flow; the adapter reads it back with the response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stage {
+    /// The delete call for a batch.
+    Delete,
+    /// A lookup that turns identifiers into the vendor's ids (`cursor`: next page).
+    Lookup { cursor: Option<String> },
+    /// Polling an asynchronous job; `attempt` counts polls for the backoff.
+    Poll { job: String, attempt: u32 },
+    /// A follow-up after the delete (e.g. permanent erasure), with adapter notes.
+    Follow { note: Vec<String> },
+}
+
+/// A request with the identifiers it decides.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub ids: Vec<Ident>,
+    pub request: Request,
+    pub stage: Stage,
+    /// Wait this long before sending (job polling backoff).
+    pub delay: Duration,
+}
+
+impl Work {
+    pub fn new(ids: Vec<Ident>, request: Request, stage: Stage) -> Self {
+        Work {
+            ids,
+            request,
+            stage,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// The adapter's reading of a response.
+#[derive(Debug)]
+pub enum Step {
+    /// Final outcomes, one per identifier of the work.
+    Done(Vec<Outcome>),
+    /// Some identifiers are final, some wait on a job (recorded as pending), and
+    /// more requests are to be sent.
+    Continue {
+        done: Vec<Outcome>,
+        pending: Vec<Outcome>,
+        next: Vec<Work>,
+    },
+    /// The vendor rejected the batch as a whole (e.g. 400 naming a bad identifier):
+    /// the engine halves it to isolate the offenders; a batch of one ends `failed`
+    /// with this detail.
+    Split { status: u16, detail: String },
+    /// The vendor rejected our request itself: stop the run (exit 3).
+    Fatal { status: u16, detail: String },
+}
+
+/// Every identifier of a work item ending the same way.
+pub fn all(ids: &[Ident], status: Status, detail: &str, http: Option<u16>) -> Vec<Outcome> {
+    ids.iter()
+        .map(|i| Outcome {
+            ident: i.clone(),
+            status,
+            detail: detail.to_string(),
+            http_status: http,
+            job_id: None,
+        })
+        .collect()
+}
+
+/// A vendor adapter: knows its API and nothing else.
+pub trait Vendor: Send + Sync {
+    fn profile(&self) -> &Profile;
+    /// How many identifiers of `kind` one first request carries.
+    fn batch_limit(&self, kind: Kind) -> usize;
+    /// The first request for a batch of identifiers (at most `batch_limit`).
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work;
+    /// Read the answer to `work` (any status the lane did not retry or stop on).
+    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step;
+    /// Pick up a job recorded as pending by an earlier run (default: resubmit).
+    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>) -> Work {
+        let _ = job;
+        self.start(kind, ids)
+    }
+    /// A line shown in the confirmation and summary about what the delete means.
+    fn erasure_note(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Percent-encode a value for use as one path segment.
+pub fn encode_segment(value: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'?')
+        .add(b'{')
+        .add(b'}')
+        .add(b'/')
+        .add(b'%')
+        .add(b'+')
+        .add(b'@')
+        .add(b'&')
+        .add(b'=')
+        .add(b';')
+        .add(b':')
+        .add(b',')
+        .add(b'[')
+        .add(b']')
+        .add(b'\\')
+        .add(b'^')
+        .add(b'|')
+        .add(b'\'')
+        .add(b'$')
+        .add(b'!')
+        .add(b'*')
+        .add(b'(')
+        .add(b')');
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// Percent-encode a value for use in a query string.
+pub fn encode_query(value: &str) -> String {
+    encode_segment(value)
+}

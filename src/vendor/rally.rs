@@ -1,0 +1,253 @@
+//! Rally UXR: `POST /people/delete` with `personIds` or `emails`, 100 per request.
+//!
+//! Follows <https://docs.rallyuxr.com/api-reference/people/delete-people>
+//! (`../shared/vendor-docs/000_127e72d26cf600b4.txt`).
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::app::{Setup, secret_from};
+
+use super::{
+    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Request, Response, Stage,
+    Status, Step, Vendor, Work, X_RATELIMIT_UNIX, all,
+};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.rallyuxr.com/api/public/v1";
+/// `maxItems: 100` on both `personIds` and `emails`.
+pub const BATCH_LIMIT: usize = 100;
+/// DESIGN §4: Rally publishes no quota; we follow its headers with this many in flight.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+const KINDS: &[KindSpec] = &[
+    KindSpec {
+        kind: Kind::Email,
+        check: Check::Email,
+        headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+    },
+    KindSpec {
+        kind: Kind::Id,
+        check: Check::Text,
+        headers: &["id", "person_id", "personid", "person id"],
+    },
+];
+
+pub struct Rally {
+    profile: Profile,
+}
+
+impl Rally {
+    pub fn new() -> Self {
+        Rally {
+            profile: Profile {
+                vendor: "rally",
+                display: "Rally UXR",
+                kinds: KINDS,
+                lanes: vec![LaneSpec {
+                    name: "delete",
+                    rate: None,
+                    concurrency: DEFAULT_CONCURRENCY,
+                    headers: Some(X_RATELIMIT_UNIX),
+                }],
+                max_open_jobs: None,
+            },
+        }
+    }
+}
+
+/// `purge rally` arguments → the adapter, its endpoint and credential.
+pub fn setup(kind: &str) -> Result<Setup, String> {
+    let kind = Kind::parse(kind).ok_or_else(|| format!("rally has no --kind {kind}"))?;
+    Ok(Setup {
+        vendor: Arc::new(Rally::new()),
+        kind,
+        default_base: Ok(DEFAULT_BASE_URL.to_string()),
+        auth: Box::new(|token_file| secret_from("RALLY_API_TOKEN", token_file).map(Auth::Bearer)),
+    })
+}
+
+impl Default for Rally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Accepted {
+    count: Option<f64>,
+    message: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct BadRequest {
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorItem {
+    message: String,
+    #[serde(default)]
+    path: Vec<serde_json::Value>,
+}
+
+/// The vendor's words from an error body: `{"errors":[{message,path}]}` or plain text.
+fn error_text(resp: &Response) -> String {
+    match serde_json::from_str::<BadRequest>(&resp.body) {
+        Ok(b) if !b.errors.is_empty() => super::snippet(
+            &b.errors
+                .iter()
+                .map(|e| {
+                    let path: Vec<String> = e
+                        .path
+                        .iter()
+                        .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+                        .collect();
+                    if path.is_empty() {
+                        e.message.clone()
+                    } else {
+                        format!("{} ({})", e.message, path.join("."))
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => resp.snippet(),
+    }
+}
+
+impl Vendor for Rally {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn batch_limit(&self, _kind: Kind) -> usize {
+        BATCH_LIMIT
+    }
+
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+        let values: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
+        let body = match kind {
+            Kind::Id => json!({ "personIds": values }),
+            _ => json!({ "emails": values }),
+        };
+        let request = Request::new(Method::Post, "/people/delete").json(body);
+        Work::new(batch, request, Stage::Delete)
+    }
+
+    fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        let n = work.ids.len();
+        match resp.status {
+            200..=299 => {
+                let accepted: Option<Accepted> = serde_json::from_str(&resp.body).ok();
+                let count = accepted.as_ref().and_then(|a| a.count);
+                let detail = match count {
+                    Some(c) if c < n as f64 => format!(
+                        "accepted for deletion; Rally counted {c} of {n} in this request (unknown people are not counted)"
+                    ),
+                    Some(_) => "accepted for deletion".to_string(),
+                    None => format!(
+                        "accepted for deletion (HTTP {}; unexpected body: {})",
+                        resp.status,
+                        accepted
+                            .and_then(|a| a.message)
+                            .unwrap_or_else(|| resp.snippet())
+                    ),
+                };
+                Step::Done(all(&work.ids, Status::Queued, &detail, Some(resp.status)))
+            }
+            400 => Step::Split {
+                status: 400,
+                detail: format!("rejected by Rally (400): {}", error_text(resp)),
+            },
+            404 | 405 => Step::Fatal {
+                status: resp.status,
+                detail: format!(
+                    "Rally answered {} for POST /people/delete: {} (check --base-url)",
+                    resp.status,
+                    error_text(resp)
+                ),
+            },
+            s => Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!("HTTP {s}: {}", error_text(resp)),
+                Some(s),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor::SourceRef;
+
+    fn ids(values: &[&str]) -> Vec<Ident> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| Ident {
+                value: v.to_string(),
+                source: SourceRef {
+                    source: 0,
+                    line: n as u32 + 1,
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn builds_bodies_per_kind() {
+        let r = Rally::new();
+        let w = r.start(Kind::Email, ids(&["a@x.io", "b@x.io"]));
+        assert_eq!(w.request.method, Method::Post);
+        assert_eq!(w.request.path_and_query, "/people/delete");
+        assert_eq!(
+            w.request.body,
+            Some(json!({"emails": ["a@x.io", "b@x.io"]}))
+        );
+        let w = r.start(Kind::Id, ids(&["cm0b4eokq000vbbsimwelll3u"]));
+        assert_eq!(
+            w.request.body,
+            Some(json!({"personIds": ["cm0b4eokq000vbbsimwelll3u"]}))
+        );
+    }
+
+    #[test]
+    fn accepted_maps_to_queued_and_notes_short_count() {
+        let r = Rally::new();
+        let w = r.start(Kind::Email, ids(&["a@x.io", "b@x.io"]));
+        let resp = Response {
+            status: 202,
+            body: r#"{"message":"ok","count":1}"#.into(),
+        };
+        let Step::Done(out) = r.read(Kind::Email, &w, &resp) else {
+            panic!("expected Done")
+        };
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|o| o.status == Status::Queued));
+        assert!(
+            out[0].detail.contains("counted 1 of 2"),
+            "{}",
+            out[0].detail
+        );
+    }
+
+    #[test]
+    fn bad_request_splits_with_vendor_message() {
+        let r = Rally::new();
+        let w = r.start(Kind::Email, ids(&["a@x.io"]));
+        let resp = Response {
+            status: 400,
+            body: r#"{"errors":[{"message":"Invalid email","path":["emails",0]}]}"#.into(),
+        };
+        match r.read(Kind::Email, &w, &resp) {
+            Step::Split { status, detail } => {
+                assert_eq!(status, 400);
+                assert!(detail.contains("Invalid email (emails.0)"), "{detail}");
+            }
+            other => panic!("expected Split, got {other:?}"),
+        }
+    }
+}
