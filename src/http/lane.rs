@@ -258,9 +258,18 @@ impl Lane {
                 () = self.stop.stopped() => return Err(SendError::Stopped),
             };
             self.wait_turn().await?;
+            if self.stop.is_stopped() {
+                return Err(SendError::Stopped);
+            }
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let result = self.http.execute(req).await;
+            if let Ok(r) = &result
+                && matches!(r.status, 401 | 403)
+            {
+                // The credential is refused: no other worker may send after this.
+                self.stop.stop();
+            }
             drop(permit);
             let elapsed = started.elapsed().as_millis();
             let (reason, hint, status) = match result {

@@ -1,0 +1,291 @@
+//! The command line's refusals and edges: bad input, bad configuration, report
+//! rules, completions, Ctrl-C. Every refusal sends nothing (the mock expects 0).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "cli-test-token-0001";
+
+/// A server that fails the test if anything reaches it.
+async fn silent() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .expect(0)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn refused(args: &[&str], files: &[(&str, &[u8])], env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let server = silent().await;
+    let uri = server.uri();
+    let mut all = args.to_vec();
+    if !args.contains(&"--base-url") {
+        all.extend(["--base-url", &uri]);
+    }
+    let out = run(dir.path(), &all, env).await;
+    server.verify().await;
+    (out.status.code().unwrap_or(-1), stderr(&out))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_utf8_input_names_file_and_line() {
+    let (code, err) = refused(
+        &["rally", "-y", "-i", "list.txt"],
+        &[("list.txt", b"a@example.com\nb\xff\xfe@example.com\n")],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("list.txt:2") && err.contains("UTF-8"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_empty_inputs_are_errors() {
+    let (code, err) = refused(
+        &["rally", "-y", "-i", "nope.txt"],
+        &[],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("nope.txt") && err.contains("cannot open"),
+        "{err}"
+    );
+    let (code, err) = refused(
+        &["rally", "-y", "-i", "empty.txt"],
+        &[("empty.txt", b"# only a comment\n\n")],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("no identifiers found in empty.txt"), "{err}");
+    let (code, err) = refused(&["rally", "-y"], &[], &[("RALLY_API_TOKEN", TOKEN)]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("no identifiers given"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_refuses_any_invalid_identifier() {
+    let (code, err) = refused(
+        &["rally", "-y", "--strict", "a@example.com", "nope"],
+        &[],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("argument:2") && err.contains("--strict"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_csv_lists_its_headers() {
+    let (code, err) = refused(
+        &["rally", "-y", "-i", "x.csv"],
+        &[("x.csv", b"name,contact\nA,a@example.com\n")],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("x.csv:1")
+            && err.contains("\"name\", \"contact\"")
+            && err.contains("--column"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credential_names_the_variable() {
+    let (code, err) = refused(&["rally", "-y", "a@example.com"], &[], &[]).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("RALLY_API_TOKEN") && err.contains("--token-file"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_only_for_loopback() {
+    let (code, err) = refused(
+        &[
+            "rally",
+            "-y",
+            "a@example.com",
+            "--base-url",
+            "http://example.com/api",
+        ],
+        &[],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("loopback"), "{err}");
+    // The environment variable is held to the same rule.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["rally", "-y", "a@example.com"],
+        &[
+            ("RALLY_API_TOKEN", TOKEN),
+            ("PURGE_BASE_URL", "http://10.1.2.3"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("loopback"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_report_needs_resume() {
+    let (code, err) = refused(
+        &["rally", "-y", "a@example.com", "--report", "old.jsonl"],
+        &[("old.jsonl", b"")],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("old.jsonl") && err.contains("--resume"),
+        "{err}"
+    );
+    let (code, err) = refused(
+        &["rally", "-y", "a@example.com", "--report", "r.jsonl", "--resume"],
+        &[("r.jsonl", b"{\"vendor\":\"braze\",\"kind\":\"email\",\"id\":\"a@example.com\",\"outcome\":\"queued\"}\n")],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("purge braze"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kind_is_a_usage_error() {
+    let (code, err) = refused(
+        &["rally", "-y", "-k", "phone", "+15550100"],
+        &[],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("phone"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_ids_keeps_identifiers_out_of_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_body_string(r#"{"message":"ok","count":1}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = run(
+        dir.path(),
+        &[
+            "rally",
+            "-y",
+            "--hash-ids",
+            "secret.person@example.com",
+            "--report",
+            "r.jsonl",
+            "--base-url",
+            &server.uri(),
+        ],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
+    assert!(!text.contains("secret.person"), "{text}");
+    let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["id_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(line["outcome"], "queued");
+}
+
+#[test]
+fn completions_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &["completions", "bash"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("_purge") && text.contains("rally"), "{text}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(202)
+            .set_body_string(r#"{"message":"ok","count":100}"#)
+            .set_delay(Duration::from_millis(400))
+    });
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(rec.clone())
+        .mount(&server)
+        .await;
+    let input = write_file(dir.path(), "list.txt", &emails(1000).join("\n"));
+    let report = dir.path().join("r.jsonl");
+    let uri = server.uri();
+    let child = command(
+        dir.path(),
+        &[
+            "rally",
+            "-y",
+            "--concurrency",
+            "2",
+            "-i",
+            input.to_str().unwrap(),
+            "--base-url",
+            &uri,
+            "--report",
+            "r.jsonl",
+        ],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rec.seen().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "no requests arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let sent = rec.seen().len();
+    let lines = report_lines(&report);
+    assert_eq!(lines.len(), 1000, "every identifier recorded");
+    let queued = lines.iter().filter(|l| l["outcome"] == "queued").count();
+    assert_eq!(
+        queued,
+        sent * 100,
+        "every request that went out was drained and recorded"
+    );
+    assert!(sent < 10, "the run stopped early ({sent} requests)");
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+}

@@ -1,0 +1,191 @@
+//! Shared helpers for the integration tests: running the binary, reading reports,
+//! and wiremock responders that record what arrived and when.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use serde_json::Value;
+use wiremock::{Request, Respond, ResponseTemplate};
+
+/// Every credential variable purge reads; cleared so the developer's own never leak in.
+pub const CREDENTIAL_VARS: &[&str] = &[
+    "RALLY_API_TOKEN",
+    "BRAZE_API_KEY",
+    "BRAZE_INSTANCE",
+    "GAINSIGHT_PX_API_KEY",
+    "GAINSIGHT_PX_REGION",
+    "ZENDESK_EMAIL",
+    "ZENDESK_API_TOKEN",
+    "ZENDESK_OAUTH_TOKEN",
+    "ZENDESK_SUBDOMAIN",
+    "PURGE_BASE_URL",
+];
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_purge")
+}
+
+/// A `purge` command with a clean environment plus `env`, run in `dir`.
+pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir).args(args).stdin(Stdio::null());
+    for v in CREDENTIAL_VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Run the binary off the async runtime (the mock server lives on it).
+pub async fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = command(dir, args, env);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run purge"))
+        .await
+        .expect("join")
+}
+
+/// Run with `stdin` piped in.
+pub async fn run_with_stdin(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: String,
+) -> Output {
+    let mut cmd = command(dir, args, env);
+    cmd.stdin(Stdio::piped());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn purge");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        child.wait_with_output().expect("wait")
+    })
+    .await
+    .expect("join")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The report file as parsed JSON lines.
+pub fn report_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad report line {l:?}: {e}")))
+        .collect()
+}
+
+/// The last outcome per id in a report.
+pub fn last_outcomes(path: &Path) -> HashMap<String, String> {
+    report_lines(path)
+        .into_iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or_default().to_string(),
+                v["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write input");
+    p
+}
+
+/// `n` distinct e-mails `user{i}@example.com`.
+pub fn emails(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user{i}@example.com")).collect()
+}
+
+/// One request as the mock saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+/// A responder that records every request and answers with `answer(n, request)`
+/// (`n` counts from 0).
+#[derive(Clone)]
+pub struct Recorder<F> {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    answer: Arc<F>,
+}
+
+impl<F> Recorder<F>
+where
+    F: Fn(usize, &Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    pub fn new(answer: F) -> Self {
+        Recorder {
+            seen: Arc::new(Mutex::new(vec![])),
+            answer: Arc::new(answer),
+        }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl<F> Respond for Recorder<F>
+where
+    F: Fn(usize, &Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let n = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(Seen {
+                at: Instant::now(),
+                wall: SystemTime::now(),
+                method: request.method.to_string(),
+                path: request.url.path().to_string(),
+                query: request.url.query().unwrap_or_default().to_string(),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect(),
+                body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+            });
+            seen.len() - 1
+        };
+        (self.answer)(n, request)
+    }
+}
+
+/// The strings of a JSON array field of a request body.
+pub fn body_list(body: &Value, field: &str) -> Vec<String> {
+    body[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
