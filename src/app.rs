@@ -68,10 +68,8 @@ pub fn main() -> i32 {
             let _ = out.flush();
             return EXIT_OK;
         }
-        Command::Rally(a) => {
-            let a = *a;
-            (crate::vendor::rally::setup(&a.kind), a.common)
-        }
+        Command::Rally(a) => (crate::vendor::rally::setup(&a), a.common),
+        Command::Braze(a) => (crate::vendor::braze::setup(&a), a.common),
     };
     output::set_level(if common.quiet {
         -1

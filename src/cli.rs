@@ -24,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Rally UXR: POST /people/delete (by e-mail or person id), 100 a request
     Rally(Box<RallyArgs>),
+    /// Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request
+    Braze(Box<BrazeArgs>),
     /// Print a shell completion script on stdout
     Completions {
         #[arg(value_enum)]
@@ -36,6 +38,22 @@ pub struct RallyArgs {
     /// What the identifiers are
     #[arg(short, long, value_parser = ["email", "id"], default_value = "email")]
     pub kind: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct BrazeArgs {
+    /// What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)
+    #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
+    pub kind: String,
+    /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01
+    #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
+    pub instance: Option<String>,
+    /// Which user to delete when an e-mail or phone matches several
+    /// [default: identified,most_recently_updated]
+    #[arg(long, value_name = "LIST")]
+    pub prioritization: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }

@@ -1,9 +1,10 @@
-//! `purge rally` end to end against a wiremock Rally on 127.0.0.1.
+//! `purge rally` end to end against a wiremock Rally on 127.0.0.1 (the shared
+//! behaviours — 429, rate headers, 5xx, 401, dry-run — are in `conformance.rs`).
 
 mod common;
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use common::*;
 use serde_json::json;
@@ -133,37 +134,6 @@ async fn csv_with_duplicates_and_invalid_rows_is_chunked_100_100_50() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_after_429_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::new(|n, r| {
-        if n == 0 {
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .set_body_string("Too Many Requests")
-        } else {
-            accepted(r)
-        }
-    });
-    let server = rally_mock(rec.clone()).await;
-    let out = run(
-        dir.path(),
-        &["rally", "-y", "a@example.com", "--base-url", &server.uri()],
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let seen = rec.seen();
-    assert_eq!(seen.len(), 2, "retried exactly once");
-    let gap = seen[1].at - seen[0].at;
-    assert!(gap >= Duration::from_millis(990), "waited only {gap:?}");
-    assert!(
-        gap < Duration::from_secs(20),
-        "waited far too long: {gap:?}"
-    );
-    assert!(stderr(&out).contains("1 answered 429"), "{}", stderr(&out));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_as_http_date_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|n, r| {
@@ -187,104 +157,6 @@ async fn retry_after_as_http_date_is_honoured() {
     assert_eq!(seen.len(), 2);
     // An HTTP date has whole seconds: the wait is between 1 and 2 s.
     assert!(seen[1].at - seen[0].at >= Duration::from_millis(900));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remaining_zero_holds_every_worker_until_reset() {
-    let dir = tempfile::tempdir().unwrap();
-    // Every answer until the reset says the quota is used up.
-    let reset = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 2) as f64;
-    let rec = Recorder::new(move |_, r| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        let t = accepted(r).insert_header("X-RateLimit-Limit", "100");
-        if now < reset {
-            t.insert_header("X-RateLimit-Remaining", "0")
-                .insert_header("X-RateLimit-Reset", format!("{reset}").as_str())
-        } else {
-            t.insert_header("X-RateLimit-Remaining", "99")
-                .insert_header("X-RateLimit-Reset", format!("{}", reset + 60.0).as_str())
-        }
-    });
-    let server = rally_mock(rec.clone()).await;
-    let input = write_file(dir.path(), "list.txt", &emails(1200).join("\n"));
-    let out = run(
-        dir.path(),
-        &[
-            "rally",
-            "-y",
-            "--concurrency",
-            "4",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-        ],
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let seen = rec.seen();
-    assert_eq!(seen.len(), 12);
-    let first = seen[0].at;
-    let reset_wall = UNIX_EPOCH + Duration::from_secs_f64(reset);
-    for s in &seen {
-        // Requests already in flight with the first one are fine; none after it may
-        // go before the reset.
-        if s.at - first > Duration::from_millis(300) {
-            assert!(
-                s.wall >= reset_wall - Duration::from_millis(20),
-                "a request went {:?} before the reset",
-                reset_wall.duration_since(s.wall).unwrap_or_default()
-            );
-        }
-    }
-    let after = seen
-        .iter()
-        .filter(|s| s.wall >= reset_wall - Duration::from_millis(20))
-        .count();
-    assert!(after >= 8, "most requests waited for the reset ({after})");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_error_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::new(|n, r| {
-        if n == 0 {
-            ResponseTemplate::new(500).set_body_string("Internal Server Error")
-        } else {
-            accepted(r)
-        }
-    });
-    let server = rally_mock(rec.clone()).await;
-    let out = run(
-        dir.path(),
-        &[
-            "rally",
-            "-y",
-            "a@example.com",
-            "b@example.com",
-            "--base-url",
-            &server.uri(),
-            "--report",
-            "r.jsonl",
-        ],
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let seen = rec.seen();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the same batch is sent again");
-    let lines = report_lines(&dir.path().join("r.jsonl"));
-    assert_eq!(lines.len(), 2);
-    assert!(lines.iter().all(|l| l["outcome"] == "queued"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,46 +190,6 @@ async fn retries_exhausted_end_failed_with_the_status() {
         lines[0]["detail"].as_str().unwrap().contains("3 attempts"),
         "{}",
         lines[0]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthorized_stops_the_run_with_exit_3() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::new(|_, _| ResponseTemplate::new(401).set_body_string("Unauthorized"));
-    let server = rally_mock(rec.clone()).await;
-    let input = write_file(dir.path(), "list.txt", &emails(250).join("\n"));
-    let out = run(
-        dir.path(),
-        &[
-            "rally",
-            "-y",
-            "--concurrency",
-            "1",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-            "--report",
-            "r.jsonl",
-        ],
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert_eq!(rec.seen().len(), 1, "nothing more is sent after a 401");
-    let lines = report_lines(&dir.path().join("r.jsonl"));
-    assert_eq!(lines.len(), 250, "every identifier is recorded");
-    assert!(lines.iter().all(|l| l["outcome"] == "failed"));
-    let not_attempted = lines
-        .iter()
-        .filter(|l| l["detail"].as_str().unwrap().starts_with("not attempted"))
-        .count();
-    assert_eq!(not_attempted, 150);
-    assert!(
-        stderr(&out).contains("credential was refused"),
-        "{}",
-        stderr(&out)
     );
 }
 

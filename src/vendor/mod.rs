@@ -5,6 +5,7 @@
 //! description and a [`Response`] into a [`Step`]. The engine does every send,
 //! through the lane the request names.
 
+pub mod braze;
 pub mod rally;
 
 use std::fmt;

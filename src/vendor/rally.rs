@@ -57,8 +57,8 @@ impl Rally {
 }
 
 /// `purge rally` arguments → the adapter, its endpoint and credential.
-pub fn setup(kind: &str) -> Result<Setup, String> {
-    let kind = Kind::parse(kind).ok_or_else(|| format!("rally has no --kind {kind}"))?;
+pub fn setup(a: &crate::cli::RallyArgs) -> Result<Setup, String> {
+    let kind = Kind::parse(&a.kind).ok_or_else(|| format!("rally has no --kind {}", a.kind))?;
     Ok(Setup {
         vendor: Arc::new(Rally::new()),
         kind,

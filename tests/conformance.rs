@@ -1,0 +1,411 @@
+//! The conformance suite: one generic set of behaviours every vendor adapter
+//! must show on the wire — chunking at its batch limit, 429 + `Retry-After`,
+//! rate headers pausing every worker, 5xx retries, 401 → exit 3, dry-run sends
+//! nothing, and a complete report. Each vendor is a [`Case`]; `conformance!`
+//! instantiates the suite for it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use serde_json::json;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// What the suite needs to know about a vendor.
+pub struct Case {
+    /// Subcommand and vendor options (the harness adds `--base-url`).
+    pub args: &'static [&'static str],
+    /// Credential environment.
+    pub env: &'static [(&'static str, &'static str)],
+    /// The auth header every request must carry.
+    pub auth: (&'static str, &'static str),
+    pub limit: usize,
+    pub ids: fn(usize) -> Vec<String>,
+    /// The identifiers a delete request carried (empty: not a delete).
+    pub carried: fn(&Seen) -> Vec<String>,
+    /// The vendor's success answer to any of its requests.
+    pub ok: fn(&wiremock::Request) -> ResponseTemplate,
+    /// The final outcome of a success.
+    pub done: &'static str,
+    /// Headers saying the quota is used up until `reset` (Unix seconds).
+    pub exhausted: fn(reset: f64) -> Vec<(&'static str, String)>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn server_with<F>(rec: Recorder<F>) -> MockServer
+where
+    F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(rec).mount(&server).await;
+    server
+}
+
+async fn purge(
+    case: &Case,
+    dir: &std::path::Path,
+    server: &MockServer,
+    ids: &[String],
+    extra: &[&str],
+) -> std::process::Output {
+    let input = write_file(dir, "ids.txt", &ids.join("\n"));
+    let uri = server.uri();
+    let mut args: Vec<&str> = case.args.to_vec();
+    args.extend([
+        "--yes",
+        "--format",
+        "lines",
+        "-i",
+        input.to_str().unwrap(),
+        "--base-url",
+        &uri,
+        "--report",
+        "r.jsonl",
+    ]);
+    args.extend(extra);
+    run(dir, &args, case.env).await
+}
+
+fn deletes(case: &Case, seen: &[Seen]) -> Vec<Seen> {
+    seen.iter()
+        .filter(|s| !(case.carried)(s).is_empty())
+        .cloned()
+        .collect()
+}
+
+pub async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = case.ok;
+    let rec = Recorder::new(move |_, r| ok(r));
+    let server = server_with(rec.clone()).await;
+    let ids = (case.ids)(2 * case.limit + 1);
+    let out = purge(&case, dir.path(), &server, &ids, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    for s in &seen {
+        assert_eq!(
+            s.headers.get(case.auth.0).map(String::as_str),
+            Some(case.auth.1),
+            "auth on {} {}",
+            s.method,
+            s.path
+        );
+    }
+    let dels = deletes(&case, &seen);
+    let mut sizes: Vec<usize> = dels.iter().map(|s| (case.carried)(s).len()).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut want = vec![case.limit; 2];
+    want.push(1);
+    if case.limit == 1 {
+        want = vec![1; 3];
+    }
+    assert_eq!(sizes, want, "requests carry at most the batch limit");
+    let sent: Vec<String> = dels.iter().flat_map(|s| (case.carried)(s)).collect();
+    assert_eq!(sent.len(), ids.len(), "each identifier sent once");
+    assert_eq!(
+        sent.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>()
+    );
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let finals: Vec<_> = lines.iter().filter(|l| l["outcome"] != "pending").collect();
+    assert_eq!(finals.len(), ids.len(), "one final line per identifier");
+    assert!(
+        finals.iter().all(|l| l["outcome"] == case.done),
+        "{finals:?}"
+    );
+}
+
+pub async fn honours_retry_after_on_429(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = case.ok;
+    let carried = case.carried;
+    let rec = Recorder::new(move |n, r| {
+        if n == 0 {
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_string("Too Many Requests")
+        } else {
+            ok(r)
+        }
+    });
+    let server = server_with(rec.clone()).await;
+    let ids = (case.ids)(1);
+    let out = purge(&case, dir.path(), &server, &ids, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    assert!(
+        !carried(&seen[0]).is_empty(),
+        "the first request is the delete"
+    );
+    let again = seen
+        .iter()
+        .skip(1)
+        .find(|s| carried(s) == carried(&seen[0]))
+        .expect("the delete is sent again");
+    let gap = again.at - seen[0].at;
+    assert!(
+        gap >= Duration::from_millis(990),
+        "retried after only {gap:?}"
+    );
+    assert!(
+        gap < Duration::from_secs(20),
+        "waited far too long: {gap:?}"
+    );
+    assert_eq!(deletes(&case, &seen).len(), 2, "exactly one retry");
+}
+
+pub async fn rate_headers_pause_every_worker(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let reset = (unix_now() as u64 + 2) as f64;
+    let ok = case.ok;
+    let exhausted = case.exhausted;
+    let rec = Recorder::new(move |_, r| {
+        let mut t = ok(r);
+        if unix_now() < reset {
+            for (k, v) in exhausted(reset) {
+                t = t.insert_header(k, v.as_str());
+            }
+        }
+        t
+    });
+    let server = server_with(rec.clone()).await;
+    let ids = (case.ids)(12 * case.limit);
+    let out = purge(&case, dir.path(), &server, &ids, &["--concurrency", "4"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    let first = seen[0].at;
+    let reset_wall = UNIX_EPOCH + Duration::from_secs_f64(reset);
+    for s in &seen {
+        if s.at - first > Duration::from_millis(300) {
+            assert!(
+                s.wall >= reset_wall - Duration::from_millis(20),
+                "{} {} went {:?} before the reset",
+                s.method,
+                s.path,
+                reset_wall.duration_since(s.wall).unwrap_or_default()
+            );
+        }
+    }
+    let later = seen
+        .iter()
+        .filter(|s| s.wall >= reset_wall - Duration::from_millis(20))
+        .count();
+    assert!(
+        later >= 6,
+        "most requests waited for the reset ({later} of {})",
+        seen.len()
+    );
+}
+
+pub async fn retries_server_errors(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = case.ok;
+    let rec = Recorder::new(move |n, r| match n {
+        0 => ResponseTemplate::new(503)
+            .set_body_string("<html><body>Service Unavailable</body></html>"),
+        1 => ResponseTemplate::new(502),
+        _ => ok(r),
+    });
+    let server = server_with(rec.clone()).await;
+    let ids = (case.ids)(2);
+    let out = purge(&case, dir.path(), &server, &ids, &["--concurrency", "1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let finals: Vec<_> = lines.iter().filter(|l| l["outcome"] != "pending").collect();
+    assert_eq!(finals.len(), 2);
+    assert!(
+        finals.iter().all(|l| l["outcome"] == case.done),
+        "{finals:?}"
+    );
+    assert!(stderr(&out).contains("2 retries"), "{}", stderr(&out));
+}
+
+pub async fn unauthorized_stops_with_exit_3(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid API key"}))
+    });
+    let server = server_with(rec.clone()).await;
+    let ids = (case.ids)(3 * case.limit);
+    let out = purge(&case, dir.path(), &server, &ids, &["--concurrency", "1"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 1, "nothing is sent after a 401");
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    assert_eq!(lines.len(), ids.len(), "every identifier recorded");
+    assert!(lines.iter().all(|l| l["outcome"] == "failed"));
+    let not_attempted = lines
+        .iter()
+        .filter(|l| {
+            l["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("not attempted")
+        })
+        .count();
+    assert_eq!(
+        not_attempted,
+        ids.len() - case.limit,
+        "the rest are reported not attempted"
+    );
+    assert!(
+        stderr(&out).contains("credential was refused"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+pub async fn dry_run_sends_nothing(case: Case) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let ids = (case.ids)(case.limit + 1);
+    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
+    let uri = server.uri();
+    let mut args: Vec<&str> = case.args.to_vec();
+    args.extend([
+        "--dry-run",
+        "--format",
+        "lines",
+        "-i",
+        input.to_str().unwrap(),
+        "--base-url",
+        &uri,
+    ]);
+    // No credential: a dry run needs none.
+    let out = run(dir.path(), &args, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let want = if case.limit == 1 { ids.len() } else { 2 };
+    assert!(text.lines().count() >= want, "{text}");
+    assert!(text.lines().all(|l| l.contains(&uri)), "{text}");
+    for id in &ids {
+        let shown = text.contains(id.as_str()) || text.contains(&id.replace('@', "%40"));
+        assert!(shown, "{id} is in the plan");
+    }
+    server.verify().await;
+}
+
+macro_rules! conformance {
+    ($vendor:ident, $case:expr) => {
+        mod $vendor {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn chunks_at_the_batch_limit_and_reports_every_id() {
+                super::chunks_at_the_batch_limit_and_reports_every_id($case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn honours_retry_after_on_429() {
+                super::honours_retry_after_on_429($case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn rate_headers_pause_every_worker() {
+                super::rate_headers_pause_every_worker($case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn retries_server_errors() {
+                super::retries_server_errors($case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn unauthorized_stops_with_exit_3() {
+                super::unauthorized_stops_with_exit_3($case).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dry_run_sends_nothing() {
+                super::dry_run_sends_nothing($case).await
+            }
+        }
+    };
+}
+
+fn x_ratelimit_unix(reset: f64) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-RateLimit-Limit", "1000".into()),
+        ("X-RateLimit-Remaining", "0".into()),
+        ("X-RateLimit-Reset", format!("{reset}")),
+    ]
+}
+
+fn list_in_body(s: &Seen, field: &str) -> Vec<String> {
+    if s.method != "POST" {
+        return vec![];
+    }
+    body_list(&s.body, field)
+}
+
+fn list_len(r: &wiremock::Request, field: &str) -> usize {
+    serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|b| b[field].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+fn rally() -> Case {
+    Case {
+        args: &["rally"],
+        env: &[("RALLY_API_TOKEN", "conf-rally-token")],
+        auth: ("authorization", "Bearer conf-rally-token"),
+        limit: 100,
+        ids: emails,
+        carried: |s| {
+            if s.path == "/people/delete" {
+                list_in_body(s, "emails")
+            } else {
+                vec![]
+            }
+        },
+        ok: |r| {
+            ResponseTemplate::new(202).set_body_json(
+                json!({"message": "People marked for deletion", "count": list_len(r, "emails")}),
+            )
+        },
+        done: "queued",
+        exhausted: x_ratelimit_unix,
+    }
+}
+
+fn braze() -> Case {
+    Case {
+        args: &["braze"],
+        env: &[("BRAZE_API_KEY", "conf-braze-key")],
+        auth: ("authorization", "Bearer conf-braze-key"),
+        limit: 50,
+        ids: |n| (0..n).map(|i| format!("ext-{i}")).collect(),
+        carried: |s| {
+            if s.path == "/users/delete" {
+                list_in_body(s, "external_ids")
+            } else {
+                vec![]
+            }
+        },
+        ok: |r| {
+            ResponseTemplate::new(201).set_body_json(
+                json!({"deleted": list_len(r, "external_ids"), "message": "success"}),
+            )
+        },
+        done: "queued",
+        // Braze sends its headers lower-case over HTTP/2.
+        exhausted: |reset| {
+            vec![
+                ("x-ratelimit-limit", "20000".into()),
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", format!("{reset}")),
+            ]
+        },
+    }
+}
+
+conformance!(rally_uxr, rally());
+conformance!(braze_users, braze());
