@@ -70,6 +70,7 @@ pub fn main() -> i32 {
         }
         Command::Rally(a) => (crate::vendor::rally::setup(&a), a.common),
         Command::Braze(a) => (crate::vendor::braze::setup(&a), a.common),
+        Command::GainsightPx(a) => (crate::vendor::gainsight_px::setup(&a), a.common),
     };
     output::set_level(if common.quiet {
         -1
@@ -341,6 +342,12 @@ fn dry_run(
 ) -> i32 {
     summary.invalid = invalid.len() as u64;
     let n_ids = idents.len();
+    let looks_up = idents.first().is_some_and(|i| {
+        matches!(
+            vendor.start(kind, vec![i.clone()]).stage,
+            crate::vendor::Stage::Lookup { .. }
+        )
+    });
     let limit = vendor.batch_limit(kind).max(1);
     let mut out = output::stdout();
     let planned = idents.chunks(limit).map(|b| vendor.start(kind, b.to_vec()));
@@ -354,6 +361,11 @@ fn dry_run(
         "dry run: {} request(s) for {n_ids} identifier(s) listed on stdout; nothing was sent",
         summary.requests
     ));
+    if looks_up {
+        summary.notes.push(
+            "dry run: these are the lookups; the delete requests follow from their answers".into(),
+        );
+    }
     if c.report.is_some() {
         summary
             .notes

@@ -26,6 +26,9 @@ pub enum Command {
     Rally(Box<RallyArgs>),
     /// Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request
     Braze(Box<BrazeArgs>),
+    /// Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)
+    #[command(name = "gainsight-px")]
+    GainsightPx(Box<GainsightArgs>),
     /// Print a shell completion script on stdout
     Completions {
         #[arg(value_enum)]
@@ -54,6 +57,26 @@ pub struct BrazeArgs {
     /// [default: identified,most_recently_updated]
     #[arg(long, value_name = "LIST")]
     pub prioritization: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct GainsightArgs {
+    /// What the identifiers are: the identifyId, or an e-mail to look up first
+    #[arg(short, long, value_parser = ["id", "email"], default_value = "id")]
+    pub kind: String,
+    /// Data center: us (api.aptrinsic.com), eu (api-eu.aptrinsic.com), us2 (api-us2.aptrinsic.com)
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "GAINSIGHT_PX_REGION",
+        default_value = "us"
+    )]
+    pub region: String,
+    /// Reversible delete (hardDelete=false): revived if the id comes back within 7 days
+    #[arg(long)]
+    pub soft: bool,
     #[command(flatten)]
     pub common: Common,
 }

@@ -30,8 +30,9 @@ pub struct Case {
     pub ok: fn(&wiremock::Request) -> ResponseTemplate,
     /// The final outcome of a success.
     pub done: &'static str,
-    /// Headers saying the quota is used up until `reset` (Unix seconds).
-    pub exhausted: fn(reset: f64) -> Vec<(&'static str, String)>,
+    /// Headers saying the quota is used up until `reset` (Unix seconds); `None`
+    /// for a vendor that documents no rate headers (429 + `Retry-After` only).
+    pub exhausted: Option<fn(reset: f64) -> Vec<(&'static str, String)>>,
 }
 
 fn unix_now() -> f64 {
@@ -167,7 +168,7 @@ pub async fn rate_headers_pause_every_worker(case: Case) {
     let dir = tempfile::tempdir().unwrap();
     let reset = (unix_now() as u64 + 2) as f64;
     let ok = case.ok;
-    let exhausted = case.exhausted;
+    let exhausted = case.exhausted.expect("only for vendors with rate headers");
     let rec = Recorder::new(move |_, r| {
         let mut t = ok(r);
         if unix_now() < reset {
@@ -298,34 +299,48 @@ pub async fn dry_run_sends_nothing(case: Case) {
     server.verify().await;
 }
 
+/// The tests every vendor runs, as items of the vendor's module.
+macro_rules! shared_tests {
+    ($case:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn chunks_at_the_batch_limit_and_reports_every_id() {
+            super::chunks_at_the_batch_limit_and_reports_every_id($case).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn honours_retry_after_on_429() {
+            super::honours_retry_after_on_429($case).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn retries_server_errors() {
+            super::retries_server_errors($case).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn unauthorized_stops_with_exit_3() {
+            super::unauthorized_stops_with_exit_3($case).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn dry_run_sends_nothing() {
+            super::dry_run_sends_nothing($case).await
+        }
+    };
+}
+
 macro_rules! conformance {
     ($vendor:ident, $case:expr) => {
         mod $vendor {
             use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn chunks_at_the_batch_limit_and_reports_every_id() {
-                super::chunks_at_the_batch_limit_and_reports_every_id($case).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn honours_retry_after_on_429() {
-                super::honours_retry_after_on_429($case).await
-            }
+            shared_tests!($case);
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn rate_headers_pause_every_worker() {
                 super::rate_headers_pause_every_worker($case).await
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn retries_server_errors() {
-                super::retries_server_errors($case).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn unauthorized_stops_with_exit_3() {
-                super::unauthorized_stops_with_exit_3($case).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn dry_run_sends_nothing() {
-                super::dry_run_sends_nothing($case).await
-            }
+        }
+    };
+    // A vendor that documents no rate headers: 429 + Retry-After is its only signal.
+    ($vendor:ident, $case:expr, without_rate_headers) => {
+        mod $vendor {
+            use super::*;
+            shared_tests!($case);
         }
     };
 }
@@ -372,7 +387,7 @@ fn rally() -> Case {
             )
         },
         done: "queued",
-        exhausted: x_ratelimit_unix,
+        exhausted: Some(x_ratelimit_unix),
     }
 }
 
@@ -397,15 +412,53 @@ fn braze() -> Case {
         },
         done: "queued",
         // Braze sends its headers lower-case over HTTP/2.
-        exhausted: |reset| {
+        exhausted: Some(|reset| {
             vec![
                 ("x-ratelimit-limit", "20000".into()),
                 ("x-ratelimit-remaining", "0".into()),
                 ("x-ratelimit-reset", format!("{reset}")),
             ]
-        },
+        }),
+    }
+}
+
+/// The identifyId a Gainsight PX delete carried, from its path or its body.
+fn gainsight_deleted(s: &Seen) -> Vec<String> {
+    if s.method != "DELETE" {
+        return vec![];
+    }
+    if s.path == "/v1/users/delete" {
+        return s.body["identifyId"]
+            .as_str()
+            .map(|v| vec![v.to_string()])
+            .unwrap_or_default();
+    }
+    s.path
+        .strip_prefix("/v1/users/")
+        .map(|seg| {
+            vec![
+                percent_encoding::percent_decode_str(seg)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            ]
+        })
+        .unwrap_or_default()
+}
+
+fn gainsight_px() -> Case {
+    Case {
+        args: &["gainsight-px"],
+        env: &[("GAINSIGHT_PX_API_KEY", "conf-gpx-key")],
+        auth: ("x-aptrinsic-api-key", "conf-gpx-key"),
+        limit: 1,
+        ids: |n| (0..n).map(|i| format!("user-{i}")).collect(),
+        carried: gainsight_deleted,
+        ok: |_| ResponseTemplate::new(204),
+        done: "deleted",
+        exhausted: None,
     }
 }
 
 conformance!(rally_uxr, rally());
+conformance!(gainsight, gainsight_px(), without_rate_headers);
 conformance!(braze_users, braze());

@@ -6,6 +6,7 @@
 //! through the lane the request names.
 
 pub mod braze;
+pub mod gainsight_px;
 pub mod rally;
 
 use std::fmt;
@@ -348,12 +349,21 @@ impl Outcome {
 pub enum Stage {
     /// The delete call for a batch.
     Delete,
-    /// A lookup that turns identifiers into the vendor's ids (`cursor`: next page).
-    Lookup { cursor: Option<String> },
+    /// A lookup that turns identifiers into the vendor's ids: `cursor` names the
+    /// next page, `found` carries (identifier, vendor id) pairs from earlier pages.
+    Lookup {
+        cursor: Option<String>,
+        found: Vec<(String, String)>,
+    },
     /// Polling an asynchronous job; `attempt` counts polls for the backoff.
     Poll { job: String, attempt: u32 },
-    /// A follow-up after the delete (e.g. permanent erasure), with adapter notes.
-    Follow { note: Vec<String> },
+    /// A follow-up for one identifier after the first step (e.g. deleting each
+    /// vendor id a lookup found, or a permanent erasure): the request in flight
+    /// handles `todo[0]`; `done` lists the vendor ids already handled.
+    Follow {
+        todo: Vec<String>,
+        done: Vec<String>,
+    },
 }
 
 /// A request with the identifiers it decides.

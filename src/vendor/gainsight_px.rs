@@ -1,0 +1,418 @@
+//! Gainsight PX: `DELETE /v1/users/{identifyId}?hardDelete=true`, one person a
+//! request; e-mails are first resolved with `GET /v1/users?filter=email==X`.
+//!
+//! Follows <https://px-apidocs.gainsight.com/> (operations `deleteUserUsingDELETE_1`,
+//! `deleteUserUsingDELETE`, `getUsersUsingGET`; `../shared/vendor-docs/002_91d57e6c48b2db74.txt`
+//! and `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{
+    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate, Request,
+    Response, Stage, Status, Step, Vendor, Work, all, encode_query, encode_segment, snippet,
+};
+use crate::app::{Setup, secret_from};
+
+/// "around 200 requests per second and 1 Million requests per day".
+pub const QUOTA: Rate = Rate::per_second(200);
+/// One person a request, so the run is latency-bound: 32 in flight reach 200/s
+/// up to 160 ms of server latency.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// E-mails resolved per lookup request (repeated `filter` parameters OR together).
+pub const LOOKUP_BATCH: usize = 50;
+/// The API's largest `pageSize`.
+pub const MAX_PAGE_SIZE: usize = 1000;
+pub const API_KEY_HEADER: &str = "x-aptrinsic-api-key";
+
+pub const REGIONS: &[(&str, &str)] = &[
+    ("us", "https://api.aptrinsic.com"),
+    ("eu", "https://api-eu.aptrinsic.com"),
+    ("us2", "https://api-us2.aptrinsic.com"),
+];
+
+const KINDS: &[KindSpec] = &[
+    KindSpec {
+        kind: Kind::Id,
+        check: Check::Text,
+        headers: &[
+            "identifyid",
+            "identify_id",
+            "identify id",
+            "id",
+            "user_id",
+            "userid",
+        ],
+    },
+    KindSpec {
+        kind: Kind::Email,
+        check: Check::Email,
+        headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+    },
+];
+
+pub struct GainsightPx {
+    profile: Profile,
+    hard: bool,
+}
+
+impl GainsightPx {
+    pub fn new(hard: bool) -> Self {
+        GainsightPx {
+            profile: Profile {
+                vendor: "gainsight-px",
+                display: "Gainsight PX",
+                kinds: KINDS,
+                lanes: vec![LaneSpec {
+                    name: "users",
+                    rate: Some(QUOTA),
+                    concurrency: DEFAULT_CONCURRENCY,
+                    // No rate headers are documented; 429 and Retry-After still work.
+                    headers: None,
+                }],
+                max_open_jobs: None,
+            },
+            hard,
+        }
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.hard { "permanent" } else { "soft" }
+    }
+
+    /// The delete call for one identifyId: in the path, or in the body when the
+    /// id cannot travel as a path segment.
+    fn delete_request(&self, identify_id: &str) -> Request {
+        let hard = if self.hard { "true" } else { "false" };
+        if identify_id.contains('/') || identify_id == "." || identify_id == ".." {
+            Request::new(
+                Method::Delete,
+                format!("/v1/users/delete?hardDelete={hard}"),
+            )
+            .json(json!({ "identifyId": identify_id }))
+        } else {
+            Request::new(
+                Method::Delete,
+                format!(
+                    "/v1/users/{}?hardDelete={hard}",
+                    encode_segment(identify_id)
+                ),
+            )
+        }
+    }
+
+    fn lookup_request(&self, batch: &[Ident], cursor: Option<&str>) -> Request {
+        let mut q: Vec<String> = batch
+            .iter()
+            .map(|i| format!("filter={}", encode_query(&format!("email=={}", i.value))))
+            .collect();
+        q.push(format!("pageSize={}", page_size(batch.len())));
+        if let Some(c) = cursor {
+            q.push(format!("scrollId={}", encode_query(c)));
+        }
+        Request::new(Method::Get, format!("/v1/users?{}", q.join("&")))
+    }
+}
+
+/// One page holds as many users as e-mails were asked: usually all of them in
+/// one page; a short page ends the scroll.
+fn page_size(emails: usize) -> usize {
+    emails.clamp(1, MAX_PAGE_SIZE)
+}
+
+/// `purge gainsight-px` arguments → the adapter, its endpoint and credential.
+pub fn setup(a: &crate::cli::GainsightArgs) -> Result<Setup, String> {
+    let kind =
+        Kind::parse(&a.kind).ok_or_else(|| format!("gainsight-px has no --kind {}", a.kind))?;
+    let region = a.region.trim().to_ascii_lowercase();
+    let base = REGIONS
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map(|(_, u)| (*u).to_string())
+        .ok_or_else(|| {
+            format!(
+                "unknown Gainsight PX region {:?}; valid: {}",
+                a.region,
+                REGIONS
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    Ok(Setup {
+        vendor: Arc::new(GainsightPx::new(!a.soft)),
+        kind,
+        default_base: Ok(base),
+        auth: Box::new(|token_file| {
+            secret_from("GAINSIGHT_PX_API_KEY", token_file).map(|s| Auth::Header(API_KEY_HEADER, s))
+        }),
+    })
+}
+
+/// The vendor's words from an error body (`externalapierror.message`, `message`) or text.
+fn error_text(resp: &Response) -> String {
+    let v: Option<Value> = serde_json::from_str(&resp.body).ok();
+    let msg = v.as_ref().and_then(|v| {
+        v["externalapierror"]["message"]
+            .as_str()
+            .or(v["message"].as_str())
+            .or(v["error"].as_str())
+            .map(str::to_string)
+    });
+    msg.map_or_else(|| resp.snippet(), |m| snippet(&m))
+}
+
+/// Users of a lookup page: (e-mail, identifyId).
+fn page_users(body: &str) -> Option<(Vec<(String, String)>, usize, Option<String>)> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let users = v["users"].as_array()?;
+    let pairs = users
+        .iter()
+        .filter_map(|u| {
+            let email = u["email"].as_str()?;
+            let id = u["identifyId"].as_str().or(u["id"].as_str())?;
+            Some((email.to_lowercase(), id.to_string()))
+        })
+        .collect();
+    let scroll = v["scrollId"].as_str().map(str::to_string);
+    Some((pairs, users.len(), scroll))
+}
+
+impl Vendor for GainsightPx {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn batch_limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Email => LOOKUP_BATCH,
+            _ => 1,
+        }
+    }
+
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+        match kind {
+            Kind::Email => {
+                let request = self.lookup_request(&batch, None);
+                Work::new(
+                    batch,
+                    request,
+                    Stage::Lookup {
+                        cursor: None,
+                        found: vec![],
+                    },
+                )
+            }
+            _ => {
+                let request = self.delete_request(&batch[0].value);
+                Work::new(batch, request, Stage::Delete)
+            }
+        }
+    }
+
+    fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        match &work.stage {
+            Stage::Lookup { found, .. } => self.read_lookup(work, found, resp),
+            Stage::Follow { todo, done } => self.read_follow(work, todo, done, resp),
+            _ => self.read_delete(work, resp),
+        }
+    }
+
+    fn erasure_note(&self) -> Option<String> {
+        (!self.hard).then(|| {
+            "soft delete (--soft): Gainsight PX revives these people, with their history, if the same id is created or updated within 7 days".to_string()
+        })
+    }
+}
+
+impl GainsightPx {
+    fn read_delete(&self, work: &Work, resp: &Response) -> Step {
+        match resp.status {
+            200 | 204 => Step::Done(all(
+                &work.ids,
+                Status::Deleted,
+                self.mode(),
+                Some(resp.status),
+            )),
+            404 => Step::Done(all(
+                &work.ids,
+                Status::NotFound,
+                &format!("no such user: {}", error_text(resp)),
+                Some(404),
+            )),
+            400 => Step::Split {
+                status: 400,
+                detail: format!("rejected by Gainsight PX (400): {}", error_text(resp)),
+            },
+            s => Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!("HTTP {s}: {}", error_text(resp)),
+                Some(s),
+            )),
+        }
+    }
+
+    fn read_lookup(&self, work: &Work, found: &[(String, String)], resp: &Response) -> Step {
+        if resp.status != 200 {
+            return match resp.status {
+                400 => Step::Split {
+                    status: 400,
+                    detail: format!(
+                        "lookup rejected by Gainsight PX (400): {}",
+                        error_text(resp)
+                    ),
+                },
+                s => Step::Done(all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!("lookup failed: HTTP {s}: {}", error_text(resp)),
+                    Some(s),
+                )),
+            };
+        }
+        let Some((pairs, count, scroll)) = page_users(&resp.body) else {
+            return Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!("lookup answer is not a users page: {}", resp.snippet()),
+                Some(200),
+            ));
+        };
+        let mut found = found.to_vec();
+        for (email, id) in pairs {
+            if !found.iter().any(|(_, f)| *f == id) {
+                found.push((email, id));
+            }
+        }
+        if count >= page_size(work.ids.len())
+            && let Some(cursor) = scroll.filter(|s| !s.is_empty())
+        {
+            let request = self.lookup_request(&work.ids, Some(&cursor));
+            let next = Work::new(
+                work.ids.clone(),
+                request,
+                Stage::Lookup {
+                    cursor: Some(cursor),
+                    found,
+                },
+            );
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![next],
+            };
+        }
+        let mut done = vec![];
+        let mut next = vec![];
+        for ident in &work.ids {
+            let want = ident.value.to_lowercase();
+            let ids: Vec<String> = found
+                .iter()
+                .filter(|(e, _)| *e == want)
+                .map(|(_, id)| id.clone())
+                .collect();
+            if ids.is_empty() {
+                done.push(
+                    Outcome::new(ident.clone(), Status::NotFound, "no user with this e-mail")
+                        .http(200),
+                );
+            } else {
+                let request = self.delete_request(&ids[0]);
+                next.push(Work::new(
+                    vec![ident.clone()],
+                    request,
+                    Stage::Follow {
+                        todo: ids,
+                        done: vec![],
+                    },
+                ));
+            }
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    /// One of the users an e-mail resolved to was deleted (or was already gone):
+    /// go on with the next, or finish the e-mail.
+    fn read_follow(&self, work: &Work, todo: &[String], done: &[String], resp: &Response) -> Step {
+        let (current, rest) = match todo.split_first() {
+            Some((c, r)) => (c.clone(), r.to_vec()),
+            None => return Step::Done(vec![]),
+        };
+        let mut done = done.to_vec();
+        match resp.status {
+            200 | 204 | 404 => done.push(current),
+            s => {
+                let detail = format!(
+                    "HTTP {s} deleting identifyId {current}: {}{}",
+                    error_text(resp),
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (already deleted: {})", done.join(", "))
+                    }
+                );
+                return Step::Done(all(&work.ids, Status::Failed, &detail, Some(s)));
+            }
+        }
+        if let Some(next_id) = rest.first() {
+            let request = self.delete_request(next_id);
+            let next = Work::new(
+                work.ids.clone(),
+                request,
+                Stage::Follow { todo: rest, done },
+            );
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![next],
+            };
+        }
+        let detail = format!("{}; identifyId {}", self.mode(), done.join(", "));
+        Step::Done(all(&work.ids, Status::Deleted, &detail, Some(resp.status)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor::SourceRef;
+
+    fn id(v: &str) -> Vec<Ident> {
+        vec![Ident {
+            value: v.into(),
+            source: SourceRef { source: 0, line: 1 },
+        }]
+    }
+
+    #[test]
+    fn ids_travel_in_the_path_or_the_body() {
+        let g = GainsightPx::new(true);
+        let r = g.start(Kind::Id, id("a b@x+y%z/é")).request;
+        assert_eq!(r.path_and_query, "/v1/users/delete?hardDelete=true");
+        assert_eq!(r.body, Some(json!({"identifyId": "a b@x+y%z/é"})));
+        let r = g.start(Kind::Id, id("a b@x+y%zé")).request;
+        assert_eq!(
+            r.path_and_query,
+            "/v1/users/a%20b%40x%2By%25z%C3%A9?hardDelete=true"
+        );
+        assert_eq!(r.body, None);
+        assert_eq!(
+            g.start(Kind::Id, id("..")).request.path_and_query,
+            "/v1/users/delete?hardDelete=true"
+        );
+        let soft = GainsightPx::new(false);
+        assert!(
+            soft.start(Kind::Id, id("u1"))
+                .request
+                .path_and_query
+                .ends_with("hardDelete=false")
+        );
+    }
+}
