@@ -164,8 +164,16 @@ fn error_text(resp: &Response) -> String {
     msg.map_or_else(|| resp.snippet(), |m| snippet(&m))
 }
 
-/// Users of a lookup page: (e-mail, identifyId).
-fn page_users(body: &str) -> Option<(Vec<(String, String)>, usize, Option<String>)> {
+/// One page of a users lookup.
+struct Page {
+    /// (lower-case e-mail, identifyId) of each user on the page.
+    users: Vec<(String, String)>,
+    /// How many users the page held (with or without an e-mail).
+    count: usize,
+    scroll: Option<String>,
+}
+
+fn page_users(body: &str) -> Option<Page> {
     let v: Value = serde_json::from_str(body).ok()?;
     let users = v["users"].as_array()?;
     let pairs = users
@@ -176,8 +184,11 @@ fn page_users(body: &str) -> Option<(Vec<(String, String)>, usize, Option<String
             Some((email.to_lowercase(), id.to_string()))
         })
         .collect();
-    let scroll = v["scrollId"].as_str().map(str::to_string);
-    Some((pairs, users.len(), scroll))
+    Some(Page {
+        users: pairs,
+        count: users.len(),
+        scroll: v["scrollId"].as_str().map(str::to_string),
+    })
 }
 
 impl Vendor for GainsightPx {
@@ -273,7 +284,12 @@ impl GainsightPx {
                 )),
             };
         }
-        let Some((pairs, count, scroll)) = page_users(&resp.body) else {
+        let Some(Page {
+            users: pairs,
+            count,
+            scroll,
+        }) = page_users(&resp.body)
+        else {
             return Step::Done(all(
                 &work.ids,
                 Status::Failed,
