@@ -14,6 +14,9 @@ use serde_json::json;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// Rate headers saying the quota is used up until `reset` (Unix seconds).
+pub type Exhausted = fn(reset: f64) -> Vec<(&'static str, String)>;
+
 /// What the suite needs to know about a vendor.
 pub struct Case {
     /// Subcommand and vendor options (the harness adds `--base-url`).
@@ -32,7 +35,7 @@ pub struct Case {
     pub done: &'static str,
     /// Headers saying the quota is used up until `reset` (Unix seconds); `None`
     /// for a vendor that documents no rate headers (429 + `Retry-After` only).
-    pub exhausted: Option<fn(reset: f64) -> Vec<(&'static str, String)>>,
+    pub exhausted: Option<Exhausted>,
 }
 
 fn unix_now() -> f64 {
