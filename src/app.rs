@@ -71,6 +71,7 @@ pub fn main() -> i32 {
         Command::Rally(a) => (crate::vendor::rally::setup(&a), a.common),
         Command::Braze(a) => (crate::vendor::braze::setup(&a), a.common),
         Command::GainsightPx(a) => (crate::vendor::gainsight_px::setup(&a), a.common),
+        Command::Zendesk(a) => (crate::vendor::zendesk::setup(&a), a.common),
     };
     output::set_level(if common.quiet {
         -1
@@ -182,7 +183,7 @@ pub fn run(setup: Setup, c: Common) -> i32 {
     // The report, and what an earlier run already did.
     let mut report = Report::none(profile.vendor, kind, c.hash_ids);
     let mut todo: Vec<Ident> = Vec::with_capacity(loaded.idents.len());
-    let mut jobs: BTreeMap<String, Vec<Ident>> = BTreeMap::new();
+    let mut jobs: BTreeMap<String, Vec<(Ident, String)>> = BTreeMap::new();
     let mut invalid_new = invalid.clone();
     match &c.report {
         Some(path) => match Report::open(path, c.resume, profile.vendor, kind, c.hash_ids) {
@@ -198,7 +199,9 @@ pub fn run(setup: Setup, c: Common) -> i32 {
                 for id in loaded.idents {
                     match prior.status_of(&id) {
                         PriorState::Settled => summary.skipped += 1,
-                        PriorState::Pending(job) => jobs.entry(job).or_default().push(id),
+                        PriorState::Pending { job, detail } => {
+                            jobs.entry(job).or_default().push((id, detail));
+                        }
                         PriorState::Open => todo.push(id),
                     }
                 }
@@ -280,8 +283,12 @@ pub fn run(setup: Setup, c: Common) -> i32 {
         .enumerate()
         .map(|(i, spec)| {
             let main = i == 0;
+            let user_rate = main && c.rate.is_some();
             let cfg = LaneConfig {
                 name: spec.name,
+                // A quota the user set is kept as set, evenly spaced.
+                burst: if user_rate { 1 } else { spec.burst },
+                follow_limit: if user_rate { None } else { spec.follow_limit },
                 rate: if main {
                     c.rate.or(spec.rate)
                 } else {
@@ -311,7 +318,10 @@ pub fn run(setup: Setup, c: Common) -> i32 {
     output::progress_start(open_count as u64);
     let initial: Vec<_> = jobs
         .into_iter()
-        .map(|(job, ids)| vendor.resume_job(kind, &job, ids))
+        .map(|(job, pairs)| {
+            let (ids, details) = pairs.into_iter().unzip();
+            vendor.resume_job(kind, &job, ids, details)
+        })
         .collect();
     let engine = Engine::new(
         Arc::clone(&vendor),

@@ -29,6 +29,8 @@ pub enum Command {
     /// Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)
     #[command(name = "gainsight-px")]
     GainsightPx(Box<GainsightArgs>),
+    /// Zendesk: destroy_many jobs (100 users each), job polling, then permanent erasure
+    Zendesk(Box<ZendeskArgs>),
     /// Print a shell completion script on stdout
     Completions {
         #[arg(value_enum)]
@@ -77,6 +79,27 @@ pub struct GainsightArgs {
     /// Reversible delete (hardDelete=false): revived if the id comes back within 7 days
     #[arg(long)]
     pub soft: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Debug, Args)]
+pub struct ZendeskArgs {
+    /// What the identifiers are: numeric user ids, external ids, or e-mails to look up first
+    #[arg(short, long, value_parser = ["id", "external-id", "email"], default_value = "id")]
+    pub kind: String,
+    /// The account's subdomain (acme for acme.zendesk.com)
+    #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
+    pub subdomain: Option<String>,
+    /// With --kind external-id: 0 for account-scoped users, or a numeric brand id
+    #[arg(long, value_name = "N")]
+    pub brand_id: Option<String>,
+    /// Soft delete only: skip the permanent erasure (Zendesk keeps users recoverable for 30 days)
+    #[arg(long)]
+    pub soft: bool,
+    /// Submit the jobs and report them `queued` without polling (no permanent erasure)
+    #[arg(long)]
+    pub no_wait: bool,
     #[command(flatten)]
     pub common: Common,
 }

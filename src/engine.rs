@@ -2,7 +2,7 @@
 //! hands answers to the adapter, follows the steps it returns (splits, jobs,
 //! follow-ups), records every outcome, shows progress, and stops cleanly.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -171,7 +171,8 @@ impl Engine {
         )
     }
 
-    fn spawn(&mut self, joins: &mut JoinSet<Sent>, work: Work) {
+    /// Send `work` in its own task; returns its request number.
+    fn spawn(&mut self, joins: &mut JoinSet<Sent>, work: Work) -> u64 {
         self.seq += 1;
         let seq = self.seq;
         let lane = self.lane(work.request.lane);
@@ -187,6 +188,7 @@ impl Engine {
             let result = lane.send(&work.request, &label).await;
             (work, seq, result)
         });
+        seq
     }
 
     /// Run `initial` (resumed jobs) and then every planned batch to the end.
@@ -196,6 +198,9 @@ impl Engine {
         mut plan: impl Iterator<Item = Work>,
     ) -> (Summary, Option<StopReason>) {
         let mut queue: VecDeque<Work> = initial.into();
+        let mut held: VecDeque<Work> = VecDeque::new();
+        // Request numbers of admitted submissions still sending.
+        let mut admitted: HashSet<u64> = HashSet::new();
         let mut joins: JoinSet<Sent> = JoinSet::new();
         let mut batches_sending = 0usize;
         let mut jobs_open = queue
@@ -207,20 +212,25 @@ impl Engine {
         tokio::pin!(ctrl_c);
         loop {
             if !self.stop.is_stopped() {
+                // Follow-ups go at once; new submissions (plan batches, halves of a
+                // split, resubmissions) wait for room under `admit` and the job limit.
                 while let Some(w) = queue.pop_front() {
                     if matches!(w.stage, Stage::Delete) {
-                        batches_sending += 1;
+                        held.push_back(w);
+                    } else {
+                        self.spawn(&mut joins, w);
                     }
-                    self.spawn(&mut joins, w);
                 }
                 while batches_sending < self.admit
                     && self
                         .max_open_jobs
                         .is_none_or(|m| jobs_open + batches_sending < m)
                 {
-                    let Some(w) = plan.next() else { break };
+                    let Some(w) = held.pop_front().or_else(|| plan.next()) else {
+                        break;
+                    };
                     batches_sending += 1;
-                    self.spawn(&mut joins, w);
+                    admitted.insert(self.spawn(&mut joins, w));
                 }
             }
             if joins.is_empty() {
@@ -254,10 +264,11 @@ impl Engine {
                 }
             };
             let (work, seq, result) = sent;
-            match work.stage {
-                Stage::Delete => batches_sending = batches_sending.saturating_sub(1),
-                Stage::Poll { .. } => jobs_open = jobs_open.saturating_sub(1),
-                _ => {}
+            if admitted.remove(&seq) {
+                batches_sending = batches_sending.saturating_sub(1);
+            }
+            if matches!(work.stage, Stage::Poll { .. }) {
+                jobs_open = jobs_open.saturating_sub(1);
             }
             let next = self.settle(work, seq, result);
             for w in next {
@@ -271,7 +282,7 @@ impl Engine {
         // Whatever was not sent because the run stopped is recorded as such.
         if let Some(reason) = self.reason.clone() {
             let why = format!("not attempted: {}", reason.describe());
-            let rest: Vec<Work> = queue.into_iter().chain(plan).collect();
+            let rest: Vec<Work> = queue.into_iter().chain(held).chain(plan).collect();
             for w in rest {
                 if !matches!(w.stage, Stage::Poll { .. }) {
                     let outs = vendor::all(&w.ids, Status::Failed, &why, None);

@@ -79,8 +79,8 @@ pub struct Prior {
     pub settled: HashSet<String>,
     /// `invalid` already recorded: do not write again.
     pub invalid: HashSet<String>,
-    /// Pending in an open job: poll it instead of resubmitting.
-    pub pending: HashMap<String, String>,
+    /// Pending in an open job (job id, the line's detail): poll it instead of resubmitting.
+    pub pending: HashMap<String, (String, String)>,
     /// Lines read, and whether a torn last line was cut off.
     pub lines: usize,
     pub repaired: bool,
@@ -91,8 +91,11 @@ impl Prior {
         let key = sha256_hex(&ident.value);
         if self.settled.contains(&key) {
             PriorState::Settled
-        } else if let Some(job) = self.pending.get(&key) {
-            PriorState::Pending(job.clone())
+        } else if let Some((job, detail)) = self.pending.get(&key) {
+            PriorState::Pending {
+                job: job.clone(),
+                detail: detail.clone(),
+            }
         } else {
             PriorState::Open
         }
@@ -102,7 +105,7 @@ impl Prior {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PriorState {
     Settled,
-    Pending(String),
+    Pending { job: String, detail: String },
     Open,
 }
 
@@ -316,7 +319,7 @@ fn read_prior(
             }
             Status::Pending => {
                 if let Some(job) = line.job_id {
-                    prior.pending.insert(key, job);
+                    prior.pending.insert(key, (job, line.detail));
                 }
             }
             Status::Invalid => {

@@ -4,7 +4,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -88,6 +88,9 @@ pub enum SendError {
 pub struct LaneConfig {
     pub name: &'static str,
     pub rate: Option<Rate>,
+    pub burst: u32,
+    /// Raise `rate` to the `limit` header's value per this window when it is higher.
+    pub follow_limit: Option<Duration>,
     pub concurrency: usize,
     pub headers: Option<RateHeaders>,
     pub max_retries: u32,
@@ -105,7 +108,10 @@ struct Gate {
 pub struct Lane {
     cfg: LaneConfig,
     http: Arc<HttpClient>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// The quota gate; replaced when the vendor reports a higher limit.
+    limiter: RwLock<Option<Arc<DefaultDirectRateLimiter>>>,
+    /// Requests per window of the current limiter (for `follow_limit`).
+    limit_count: AtomicU64,
     sem: Semaphore,
     gate: Mutex<Gate>,
     rng: Mutex<fastrand::Rng>,
@@ -113,16 +119,21 @@ pub struct Lane {
     stop: Stop,
 }
 
-/// The governor quota for a rate: evenly spaced cells, a burst of 1.
-fn quota(rate: Rate) -> Option<Quota> {
+/// The governor quota for a rate: evenly spaced cells, `burst` at once.
+fn quota(rate: Rate, burst: u32) -> Option<Quota> {
     let count = NonZeroU32::new(rate.count)?;
     let period = rate.per.checked_div(count.get())?;
-    Quota::with_period(period).map(|q| q.allow_burst(NonZeroU32::MIN))
+    Quota::with_period(period)
+        .map(|q| q.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)))
 }
 
 impl Lane {
     pub fn new(cfg: LaneConfig, http: Arc<HttpClient>, stats: Arc<Stats>, stop: Stop) -> Self {
-        let limiter = cfg.rate.and_then(quota).map(RateLimiter::direct);
+        let limiter = cfg
+            .rate
+            .and_then(|r| quota(r, cfg.burst))
+            .map(|q| Arc::new(RateLimiter::direct(q)));
+        let limit_count = cfg.rate.map_or(0, |r| u64::from(r.count));
         let rng = cfg
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
@@ -130,7 +141,8 @@ impl Lane {
             sem: Semaphore::new(cfg.concurrency.max(1)),
             cfg,
             http,
-            limiter,
+            limiter: RwLock::new(limiter),
+            limit_count: AtomicU64::new(limit_count),
             gate: Mutex::new(Gate::default()),
             rng: Mutex::new(rng),
             stats,
@@ -181,6 +193,9 @@ impl Lane {
             remaining,
             reset_in,
         } = headers::rate_state(&resp.headers, dialect, SystemTime::now());
+        if let (Some(window), Some(limit)) = (self.cfg.follow_limit, limit) {
+            self.raise_to(limit, window);
+        }
         let (Some(remaining), Some(reset_in)) = (remaining, reset_in) else {
             return;
         };
@@ -203,9 +218,37 @@ impl Lane {
         }
     }
 
+    /// Follow a higher quota the vendor reports (e.g. Zendesk's plan limit).
+    fn raise_to(&self, limit: f64, window: Duration) {
+        let current = self.limit_count.load(Ordering::Relaxed);
+        if !(limit.is_finite() && limit > current as f64 && limit < f64::from(u32::MAX)) {
+            return;
+        }
+        let rate = Rate {
+            count: limit as u32,
+            per: window,
+        };
+        let Some(q) = quota(rate, self.cfg.burst) else {
+            return;
+        };
+        if let Ok(mut l) = self.limiter.write() {
+            *l = Some(Arc::new(RateLimiter::direct(q)));
+            self.limit_count
+                .store(u64::from(rate.count), Ordering::Relaxed);
+            output::debug(
+                1,
+                &format!(
+                    "{}: the vendor reports a quota of {rate}; following it",
+                    self.cfg.name
+                ),
+            );
+        }
+    }
+
     /// Wait for the quota, the shared pause and any spacing; then take a send slot.
     async fn wait_turn(&self) -> Result<(), SendError> {
-        if let Some(l) = &self.limiter {
+        let limiter = self.limiter.read().ok().and_then(|l| l.clone());
+        if let Some(l) = &limiter {
             tokio::select! {
                 () = l.until_ready() => {},
                 () = self.stop.stopped() => return Err(SendError::Stopped),
@@ -387,8 +430,13 @@ mod tests {
 
     #[test]
     fn quota_spaces_cells_evenly() {
-        let q = quota(Rate::per_minute(600)).unwrap();
+        let q = quota(Rate::per_minute(600), 1).unwrap();
         assert_eq!(q.replenish_interval(), Duration::from_millis(100));
-        assert!(quota(Rate::per_second(0)).is_none());
+        assert_eq!(q.burst_size().get(), 1);
+        assert!(quota(Rate::per_second(0), 1).is_none());
+        assert_eq!(
+            quota(Rate::per_minute(70), 700).unwrap().burst_size().get(),
+            700
+        );
     }
 }

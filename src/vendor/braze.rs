@@ -137,12 +137,12 @@ impl Braze {
                 vendor: "braze",
                 display: "Braze",
                 kinds: KINDS,
-                lanes: vec![LaneSpec {
-                    name: "users/delete",
-                    rate: Some(QUOTA),
-                    concurrency: DEFAULT_CONCURRENCY,
-                    headers: Some(X_RATELIMIT_UNIX),
-                }],
+                lanes: vec![LaneSpec::new(
+                    "users/delete",
+                    Some(QUOTA),
+                    DEFAULT_CONCURRENCY,
+                    Some(X_RATELIMIT_UNIX),
+                )],
                 max_open_jobs: None,
             },
             prioritization,

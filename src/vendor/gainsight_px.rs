@@ -64,13 +64,13 @@ impl GainsightPx {
                 vendor: "gainsight-px",
                 display: "Gainsight PX",
                 kinds: KINDS,
-                lanes: vec![LaneSpec {
-                    name: "users",
-                    rate: Some(QUOTA),
-                    concurrency: DEFAULT_CONCURRENCY,
-                    // No rate headers are documented; 429 and Retry-After still work.
-                    headers: None,
-                }],
+                // No rate headers are documented; 429 and Retry-After still work.
+                lanes: vec![LaneSpec::new(
+                    "users",
+                    Some(QUOTA),
+                    DEFAULT_CONCURRENCY,
+                    None,
+                )],
                 max_open_jobs: None,
             },
             hard,

@@ -8,6 +8,7 @@
 pub mod braze;
 pub mod gainsight_px;
 pub mod rally;
+pub mod zendesk;
 
 use std::fmt;
 use std::time::Duration;
@@ -162,8 +163,32 @@ impl fmt::Display for Rate {
 pub struct LaneSpec {
     pub name: &'static str,
     pub rate: Option<Rate>,
+    /// Requests the quota lets go at once (1: evenly spaced). A vendor whose
+    /// window allows a burst (Zendesk's 700 per 10 minutes) says so here.
+    pub burst: u32,
     pub concurrency: usize,
     pub headers: Option<RateHeaders>,
+    /// Raise the default quota to what the `limit` header reports, per this window.
+    pub follow_limit: Option<Duration>,
+}
+
+impl LaneSpec {
+    /// A lane with an evenly spaced quota and no header-driven raise.
+    pub const fn new(
+        name: &'static str,
+        rate: Option<Rate>,
+        concurrency: usize,
+        headers: Option<RateHeaders>,
+    ) -> Self {
+        LaneSpec {
+            name,
+            rate,
+            burst: 1,
+            concurrency,
+            headers,
+            follow_limit: None,
+        }
+    }
 }
 
 /// How the credential travels.
@@ -374,6 +399,9 @@ pub struct Work {
     pub stage: Stage,
     /// Wait this long before sending (job polling backoff).
     pub delay: Duration,
+    /// The vendor ids this work acts on, each with the index (into `ids`) of the
+    /// identifier it belongs to; empty when the identifiers are the vendor ids.
+    pub targets: Vec<(usize, String)>,
 }
 
 impl Work {
@@ -383,7 +411,18 @@ impl Work {
             request,
             stage,
             delay: Duration::ZERO,
+            targets: vec![],
         }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    pub fn with_targets(mut self, targets: Vec<(usize, String)>) -> Self {
+        self.targets = targets;
+        self
     }
 }
 
@@ -429,9 +468,10 @@ pub trait Vendor: Send + Sync {
     fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work;
     /// Read the answer to `work` (any status the lane did not retry or stop on).
     fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step;
-    /// Pick up a job recorded as pending by an earlier run (default: resubmit).
-    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>) -> Work {
-        let _ = job;
+    /// Pick up a job recorded as pending by an earlier run; `details` are the
+    /// pending lines' `detail`s, one per identifier (default: resubmit).
+    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>, details: Vec<String>) -> Work {
+        let _ = (job, details);
         self.start(kind, ids)
     }
     /// A line shown in the confirmation and summary about what the delete means.

@@ -44,12 +44,12 @@ impl Rally {
                 vendor: "rally",
                 display: "Rally UXR",
                 kinds: KINDS,
-                lanes: vec![LaneSpec {
-                    name: "delete",
-                    rate: None,
-                    concurrency: DEFAULT_CONCURRENCY,
-                    headers: Some(X_RATELIMIT_UNIX),
-                }],
+                lanes: vec![LaneSpec::new(
+                    "delete",
+                    None,
+                    DEFAULT_CONCURRENCY,
+                    Some(X_RATELIMIT_UNIX),
+                )],
                 max_open_jobs: None,
             },
         }

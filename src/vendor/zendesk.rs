@@ -1,0 +1,920 @@
+//! Zendesk: `DELETE /api/v2/users/destroy_many` (100 a job), job polling, then
+//! permanent erasure with `DELETE /api/v2/deleted_users/{id}` in its own lane.
+//!
+//! Follows the Zendesk Support API reference
+//! (<https://developer.zendesk.com/api-reference/ticketing/users/users/#bulk-delete-users>,
+//! `../shared/vendor-docs/003_f86746ab5eeb1ad9.txt`, and `DestroyManyUsers`,
+//! `ShowJobStatus`, `PermanentlyDeleteUser`, `SearchUsers`, `ShowManyUsers` in
+//! `../shared/vendor-specs/zendesk-support-oas.yaml`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate, RateHeaders,
+    Request, ResetIs, Response, Stage, Status, Step, Vendor, Work, all, encode_query,
+    encode_segment, snippet,
+};
+use crate::app::{Setup, secret_from};
+use crate::secret::Secret;
+
+/// "Accepts a comma-separated list of up to 100 user ids."
+pub const BATCH_LIMIT: usize = 100;
+/// Requests per minute of the smallest plan; raised to what `x-rate-limit` reports.
+pub const DEFAULT_QUOTA: Rate = Rate::per_minute(200);
+/// `DELETE /api/v2/deleted_users/{id}`: 700 requests per 10 minutes.
+pub const ERASE_QUOTA: Rate = Rate {
+    count: 700,
+    per: Duration::from_secs(600),
+};
+/// "Only a certain number of jobs can be queued or running at the same time" (30).
+pub const MAX_OPEN_JOBS: usize = 30;
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Job polling backoff: 1 s, doubling, at most 30 s.
+pub const POLL_FIRST: Duration = Duration::from_secs(1);
+pub const POLL_MAX: Duration = Duration::from_secs(30);
+/// E-mails looked up one after another, then submitted together as one job.
+pub const EMAIL_BATCH: usize = 100;
+
+/// Zendesk's rate headers: the reset is seconds to wait, not a time.
+pub const ZENDESK_HEADERS: RateHeaders = RateHeaders {
+    limit: &["x-rate-limit", "rate-limit"],
+    remaining: &["x-rate-limit-remaining", "rate-limit-remaining"],
+    reset: &["rate-limit-reset", "ratelimit-reset"],
+    reset_is: ResetIs::Seconds,
+};
+
+/// The lane for permanent erasure (index into [`Profile::lanes`]).
+const ERASE_LANE: usize = 1;
+
+const KINDS: &[KindSpec] = &[
+    KindSpec {
+        kind: Kind::Id,
+        check: Check::Numeric,
+        headers: &["id", "user_id", "userid", "user id", "zendesk_id"],
+    },
+    KindSpec {
+        kind: Kind::ExternalId,
+        check: Check::Text,
+        headers: &["external_id", "externalid", "external id", "external-id"],
+    },
+    KindSpec {
+        kind: Kind::Email,
+        check: Check::Email,
+        headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+    },
+];
+
+pub struct Zendesk {
+    profile: Profile,
+    permanent: bool,
+    wait: bool,
+    brand_id: Option<String>,
+}
+
+impl Zendesk {
+    pub fn new(permanent: bool, wait: bool, brand_id: Option<String>) -> Self {
+        let mut api = LaneSpec::new(
+            "api",
+            Some(DEFAULT_QUOTA),
+            DEFAULT_CONCURRENCY,
+            Some(ZENDESK_HEADERS),
+        );
+        api.follow_limit = Some(Duration::from_secs(60));
+        let mut erase = LaneSpec::new(
+            "deleted_users",
+            Some(ERASE_QUOTA),
+            DEFAULT_CONCURRENCY,
+            Some(ZENDESK_HEADERS),
+        );
+        // The window is 10 minutes: its 700 may go at once.
+        erase.burst = ERASE_QUOTA.count;
+        Zendesk {
+            profile: Profile {
+                vendor: "zendesk",
+                display: "Zendesk",
+                kinds: KINDS,
+                lanes: vec![api, erase],
+                max_open_jobs: wait.then_some(MAX_OPEN_JOBS),
+            },
+            permanent,
+            wait,
+            brand_id,
+        }
+    }
+
+    /// `destroy_many` for identifiers, or for the user ids they resolved to.
+    fn submission(&self, kind: Kind, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Work {
+        let query = if !targets.is_empty() {
+            let list: Vec<&str> = targets.iter().map(|(_, t)| t.as_str()).collect();
+            format!("ids={}", list.join(","))
+        } else if kind == Kind::ExternalId {
+            let list: Vec<String> = ids.iter().map(|i| encode_query(&i.value)).collect();
+            let brand = self
+                .brand_id
+                .as_ref()
+                .map(|b| format!("&brand_id={b}"))
+                .unwrap_or_default();
+            format!("external_ids={}{brand}", list.join(","))
+        } else {
+            let list: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
+            format!("ids={}", list.join(","))
+        };
+        Work::new(
+            ids,
+            Request::new(
+                Method::Delete,
+                format!("/api/v2/users/destroy_many?{query}"),
+            ),
+            Stage::Delete,
+        )
+        .with_targets(targets)
+    }
+
+    fn poll(&self, work: &Work, job: &str, attempt: u32) -> Work {
+        let delay = POLL_FIRST
+            .saturating_mul(2u32.saturating_pow(attempt.min(8)))
+            .min(POLL_MAX);
+        Work::new(
+            work.ids.clone(),
+            Request::new(
+                Method::Get,
+                format!("/api/v2/job_statuses/{}", encode_segment(job)),
+            ),
+            Stage::Poll {
+                job: job.to_string(),
+                attempt,
+            },
+        )
+        .with_targets(work.targets.clone())
+        .after(delay)
+    }
+
+    fn search(&self, ids: Vec<Ident>, at: usize, found: Vec<(String, String)>) -> Work {
+        let query = encode_query(&format!("email:{}", ids[at].value));
+        Work::new(
+            ids,
+            Request::new(Method::Get, format!("/api/v2/users/search?query={query}")),
+            Stage::Lookup {
+                cursor: Some(at.to_string()),
+                found,
+            },
+        )
+    }
+
+    fn erase(&self, ident: Ident, todo: Vec<String>, done: Vec<String>) -> Work {
+        Work::new(
+            vec![ident],
+            Request::new(
+                Method::Delete,
+                format!("/api/v2/deleted_users/{}", encode_segment(&todo[0])),
+            )
+            .on_lane(ERASE_LANE),
+            Stage::Follow { todo, done },
+        )
+    }
+
+    fn pending_detail(job: &str, targets: &[(usize, String)], i: usize) -> String {
+        let users: Vec<&str> = targets
+            .iter()
+            .filter(|(k, _)| *k == i)
+            .map(|(_, u)| u.as_str())
+            .collect();
+        if users.is_empty() {
+            format!("waiting for job {job}")
+        } else {
+            format!("waiting for job {job}; user ids: {}", users.join(","))
+        }
+    }
+}
+
+/// `purge zendesk` arguments → the adapter, its endpoint and credential.
+pub fn setup(a: &crate::cli::ZendeskArgs) -> Result<Setup, String> {
+    let kind = Kind::parse(&a.kind).ok_or_else(|| format!("zendesk has no --kind {}", a.kind))?;
+    if let Some(b) = &a.brand_id {
+        if kind != Kind::ExternalId {
+            return Err(format!(
+                "--brand-id goes with --kind external-id only (user ids are global; Zendesk rejects brand_id with ids), not --kind {kind}"
+            ));
+        }
+        if b.is_empty() || !b.bytes().all(|c| c.is_ascii_digit()) || b.len() > 20 {
+            return Err(format!(
+                "--brand-id {b:?}: must be 0 (account-scoped users) or a numeric brand id; cross-brand deletion (`all`) is not supported by Zendesk"
+            ));
+        }
+    }
+    let default_base = match a.subdomain.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') => {
+            Ok(format!("https://{}.zendesk.com", s.to_ascii_lowercase()))
+        }
+        Some(s) => Err(format!(
+            "--subdomain {s:?}: give the account's subdomain only (letters, digits, dashes), e.g. acme for acme.zendesk.com"
+        )),
+        None => Err(
+            "say which Zendesk account: --subdomain NAME or ZENDESK_SUBDOMAIN, or --base-url URL"
+                .to_string(),
+        ),
+    };
+    Ok(Setup {
+        vendor: Arc::new(Zendesk::new(!a.soft, !a.no_wait, a.brand_id.clone())),
+        kind,
+        default_base,
+        auth: Box::new(zendesk_auth),
+    })
+}
+
+/// OAuth token, or e-mail + API token (`{email}/token:{token}` in Basic auth).
+fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, String> {
+    let env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
+    if token_file.is_none()
+        && let Some(oauth) = env("ZENDESK_OAUTH_TOKEN")
+    {
+        return Ok(Auth::Bearer(Secret::new(oauth.trim())));
+    }
+    let both = "set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or --token-file FILE), or ZENDESK_OAUTH_TOKEN (or try --dry-run, which needs no credential)";
+    let Some(email) = env("ZENDESK_EMAIL") else {
+        return Err(format!("no Zendesk credential: {both}"));
+    };
+    let token = secret_from("ZENDESK_API_TOKEN", token_file)
+        .map_err(|_| format!("ZENDESK_EMAIL is set but no API token: {both}"))?;
+    Ok(Auth::Basic {
+        user: format!("{}/token", email.trim()),
+        secret: token,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    job_status: JobStatus,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobStatus {
+    id: String,
+    status: String,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    results: Option<Value>,
+}
+
+/// What a job said about one submitted value.
+#[derive(Debug, Clone, PartialEq)]
+enum Item {
+    /// Soft-deleted; the numeric user id if the result gave one.
+    Deleted(Option<String>),
+    NotFound(String),
+    Failed(String),
+    Missing,
+}
+
+fn classify(r: &Value) -> Item {
+    let numeric_id = r["id"].as_u64().map(|n| n.to_string());
+    let ok = r["success"].as_bool() == Some(true)
+        || r["status"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("deleted"));
+    if ok && r.get("error").is_none() {
+        return Item::Deleted(numeric_id);
+    }
+    let error = r["error"].as_str().unwrap_or("");
+    let details = match &r["details"] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let words = [error, details.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(": ");
+    let lower = words.to_ascii_lowercase();
+    if lower.contains("not found") || lower.contains("notfound") || lower.contains("does not exist")
+    {
+        Item::NotFound(snippet(&words))
+    } else if words.is_empty() {
+        Item::Failed(format!(
+            "job result without success: {}",
+            snippet(&r.to_string())
+        ))
+    } else {
+        Item::Failed(snippet(&words))
+    }
+}
+
+/// Find the result for the value submitted at `pos`: by `index`, else by `id`
+/// (numeric, or the external id as a string), else by `external_id`.
+fn find<'a>(results: &'a [Value], pos: usize, key: &str) -> Option<&'a Value> {
+    results
+        .iter()
+        .find(|r| r["index"].as_u64() == Some(pos as u64))
+        .or_else(|| {
+            results.iter().find(|r| match &r["id"] {
+                Value::Number(n) => n.to_string() == key,
+                Value::String(s) => s == key,
+                _ => false,
+            })
+        })
+        .or_else(|| {
+            results
+                .iter()
+                .find(|r| r["external_id"].as_str() == Some(key))
+        })
+}
+
+fn error_text(resp: &Response) -> String {
+    match serde_json::from_str::<Value>(&resp.body) {
+        Ok(v) if v.get("error").is_some() || v.get("description").is_some() => {
+            let error = match &v["error"] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            let desc = v["description"].as_str().unwrap_or_default();
+            snippet(
+                &[error.as_str(), desc]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            )
+        }
+        _ => resp.snippet(),
+    }
+}
+
+impl Vendor for Zendesk {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn batch_limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Email => EMAIL_BATCH,
+            _ => BATCH_LIMIT,
+        }
+    }
+
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+        match kind {
+            Kind::Email => self.search(batch, 0, vec![]),
+            _ => self.submission(kind, batch, vec![]),
+        }
+    }
+
+    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        match &work.stage {
+            Stage::Delete => self.read_submit(kind, work, resp),
+            Stage::Poll { job, attempt } => self.read_poll(kind, work, job, *attempt, resp),
+            Stage::Lookup { cursor, found } if kind == Kind::Email => {
+                let at = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                self.read_search(kind, work, at, found, resp)
+            }
+            Stage::Lookup { .. } => self.read_show_many(work, resp),
+            Stage::Follow { todo, done } => self.read_erase(work, todo, done, resp),
+        }
+    }
+
+    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>, details: Vec<String>) -> Work {
+        // E-mails carry the user ids they resolved to in the pending line.
+        let mut targets = vec![];
+        for (i, d) in details.iter().enumerate() {
+            if let Some((_, list)) = d.split_once("user ids: ") {
+                targets.extend(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(|u| (i, u.to_string())),
+                );
+            }
+        }
+        if kind == Kind::Email && targets.is_empty() {
+            return self.start(kind, ids);
+        }
+        let base =
+            Work::new(ids, Request::new(Method::Get, "/"), Stage::Delete).with_targets(targets);
+        let mut w = self.poll(&base, job, 0);
+        w.delay = Duration::ZERO;
+        w
+    }
+
+    fn erasure_note(&self) -> Option<String> {
+        if !self.wait {
+            Some("--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done".into())
+        } else if !self.permanent {
+            Some(
+                "soft delete (--soft): Zendesk keeps soft-deleted users recoverable for 30 days"
+                    .into(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
+impl Zendesk {
+    fn read_submit(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        match resp.status {
+            200..=299 => {}
+            400 | 422 => {
+                return Step::Done(all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!(
+                        "rejected by Zendesk ({}): {}",
+                        resp.status,
+                        error_text(resp)
+                    ),
+                    Some(resp.status),
+                ));
+            }
+            404 | 405 => {
+                return Step::Fatal {
+                    status: resp.status,
+                    detail: format!(
+                        "Zendesk answered {} for DELETE /api/v2/users/destroy_many: {} (check --subdomain or --base-url)",
+                        resp.status,
+                        error_text(resp)
+                    ),
+                };
+            }
+            s => {
+                return Step::Done(all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!("HTTP {s}: {}", error_text(resp)),
+                    Some(s),
+                ));
+            }
+        }
+        let Ok(Envelope { job_status: job }) = serde_json::from_str::<Envelope>(&resp.body) else {
+            return Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!(
+                    "HTTP {}: the answer has no job_status, so the outcome is unknown: {}",
+                    resp.status,
+                    resp.snippet()
+                ),
+                Some(resp.status),
+            ));
+        };
+        if !self.wait {
+            let outs = work
+                .ids
+                .iter()
+                .map(|i| {
+                    Outcome::new(
+                        i.clone(),
+                        Status::Queued,
+                        format!("job {} accepted", job.id),
+                    )
+                    .http(resp.status)
+                    .job(&job.id)
+                })
+                .collect();
+            return Step::Done(outs);
+        }
+        if is_terminal(&job.status) {
+            return self.finish_job(kind, work, &job);
+        }
+        let pending = work
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                Outcome::new(
+                    id.clone(),
+                    Status::Pending,
+                    Self::pending_detail(&job.id, &work.targets, i),
+                )
+                .http(resp.status)
+                .job(&job.id)
+            })
+            .collect();
+        Step::Continue {
+            done: vec![],
+            pending,
+            next: vec![self.poll(work, &job.id, 0)],
+        }
+    }
+
+    fn read_poll(&self, kind: Kind, work: &Work, job: &str, attempt: u32, resp: &Response) -> Step {
+        if resp.status == 404 {
+            // The job is gone (expired or never recorded): submit again.
+            let again = self.submission(kind, work.ids.clone(), work.targets.clone());
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![again],
+            };
+        }
+        if !(200..300).contains(&resp.status) {
+            return Step::Done(self.with_job(
+                all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!(
+                        "polling job {job} failed, so the outcome is unknown: HTTP {}: {}",
+                        resp.status,
+                        error_text(resp)
+                    ),
+                    Some(resp.status),
+                ),
+                job,
+            ));
+        }
+        let Ok(Envelope { job_status: status }) = serde_json::from_str::<Envelope>(&resp.body)
+        else {
+            // A broken answer is asked again, like a busy server.
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![self.poll(work, job, attempt + 1)],
+            };
+        };
+        if is_terminal(&status.status) {
+            self.finish_job(kind, work, &status)
+        } else {
+            Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![self.poll(work, job, attempt + 1)],
+            }
+        }
+    }
+
+    fn with_job(&self, mut outs: Vec<Outcome>, job: &str) -> Vec<Outcome> {
+        for o in &mut outs {
+            o.job_id = Some(job.to_string());
+        }
+        outs
+    }
+
+    /// A job that ended: outcomes per identifier, and permanent erasure of the deleted.
+    fn finish_job(&self, kind: Kind, work: &Work, job: &JobStatus) -> Step {
+        if !job.status.eq_ignore_ascii_case("completed") {
+            let why = format!(
+                "Zendesk job {} ended {}: {}",
+                job.id,
+                job.status,
+                job.message.as_deref().unwrap_or("no message")
+            );
+            return Step::Done(
+                self.with_job(all(&work.ids, Status::Failed, &why, Some(200)), &job.id),
+            );
+        }
+        // The values submitted, in order, with the identifier each belongs to.
+        let entries: Vec<(usize, String)> = if work.targets.is_empty() {
+            work.ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (i, id.value.clone()))
+                .collect()
+        } else {
+            work.targets.clone()
+        };
+        let items: Vec<Item> = match &job.results {
+            Some(Value::Array(results)) => entries
+                .iter()
+                .enumerate()
+                .map(|(pos, (_, key))| find(results, pos, key).map_or(Item::Missing, classify))
+                .collect(),
+            Some(obj @ Value::Object(_)) => {
+                let one = classify(obj);
+                entries.iter().map(|_| one.clone()).collect()
+            }
+            _ => entries.iter().map(|_| Item::Missing).collect(),
+        };
+        let mut done = vec![];
+        let mut next = vec![];
+        let mut need_ids = vec![];
+        for (i, ident) in work.ids.iter().enumerate() {
+            let mine: Vec<(&String, &Item)> = entries
+                .iter()
+                .zip(&items)
+                .filter(|((k, _), _)| *k == i)
+                .map(|((_, v), it)| (v, it))
+                .collect();
+            let failed: Vec<String> = mine
+                .iter()
+                .filter_map(|(v, it)| match it {
+                    Item::Failed(d) => Some(format!("{v}: {d}")),
+                    Item::Missing => Some(format!("{v}: not in job results")),
+                    _ => None,
+                })
+                .collect();
+            let deleted: Vec<(&String, &Option<String>)> = mine
+                .iter()
+                .filter_map(|(v, it)| match it {
+                    Item::Deleted(n) => Some((*v, n)),
+                    _ => None,
+                })
+                .collect();
+            let out = |status, detail: String| {
+                Outcome::new(ident.clone(), status, detail)
+                    .http(200)
+                    .job(&job.id)
+            };
+            if !failed.is_empty() {
+                let d = if mine.len() == 1 {
+                    failed[0]
+                        .split_once(": ")
+                        .map_or(failed[0].clone(), |(_, d)| d.to_string())
+                } else {
+                    failed.join("; ")
+                };
+                done.push(out(Status::Failed, d));
+            } else if deleted.is_empty() {
+                let d = mine
+                    .iter()
+                    .find_map(|(_, it)| match it {
+                        Item::NotFound(d) => Some(d.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "no such user".into());
+                done.push(out(Status::NotFound, d));
+            } else if !self.permanent {
+                done.push(out(Status::Deleted, "soft".into()));
+            } else {
+                // The numeric user ids to erase for good.
+                let numeric: Vec<String> = deleted
+                    .iter()
+                    .filter_map(|(v, n)| match kind {
+                        Kind::ExternalId => (*n).clone(),
+                        _ => Some((*v).clone()),
+                    })
+                    .collect();
+                if numeric.len() == deleted.len() {
+                    next.push(self.erase(ident.clone(), numeric, vec![]));
+                } else {
+                    need_ids.push(ident.clone());
+                }
+            }
+        }
+        if !need_ids.is_empty() {
+            let list: Vec<String> = need_ids.iter().map(|i| encode_query(&i.value)).collect();
+            next.push(Work::new(
+                need_ids,
+                Request::new(
+                    Method::Get,
+                    format!("/api/v2/users/show_many?external_ids={}", list.join(",")),
+                ),
+                Stage::Lookup {
+                    cursor: None,
+                    found: vec![],
+                },
+            ));
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    /// Numeric ids of soft-deleted external ids, for the permanent step.
+    fn read_show_many(&self, work: &Work, resp: &Response) -> Step {
+        let users = serde_json::from_str::<Value>(&resp.body)
+            .ok()
+            .and_then(|v| v["users"].as_array().cloned())
+            .unwrap_or_default();
+        let mut done = vec![];
+        let mut next = vec![];
+        for ident in &work.ids {
+            let id = users
+                .iter()
+                .find(|u| u["external_id"].as_str() == Some(ident.value.as_str()))
+                .and_then(|u| u["id"].as_u64());
+            match id {
+                Some(n) => next.push(self.erase(ident.clone(), vec![n.to_string()], vec![])),
+                None => done.push(
+                    Outcome::new(
+                        ident.clone(),
+                        Status::Failed,
+                        format!(
+                            "soft-deleted (recoverable for 30 days), but its numeric user id could not be found for the permanent erasure (HTTP {})",
+                            resp.status
+                        ),
+                    )
+                    .http(resp.status),
+                ),
+            }
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    /// One e-mail searched: keep exact matches, go on with the next, and submit
+    /// the users found once every e-mail of the batch is looked up.
+    fn read_search(
+        &self,
+        kind: Kind,
+        work: &Work,
+        at: usize,
+        found: &[(String, String)],
+        resp: &Response,
+    ) -> Step {
+        let mut found = found.to_vec();
+        let mut done = vec![];
+        let want = work.ids[at].value.to_lowercase();
+        if resp.status == 200 {
+            let users = serde_json::from_str::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| v["users"].as_array().cloned());
+            match users {
+                Some(users) => {
+                    for u in users {
+                        let exact = u["email"]
+                            .as_str()
+                            .is_some_and(|e| e.to_lowercase() == want);
+                        if let (true, Some(id)) = (exact, u["id"].as_u64()) {
+                            found.push((at.to_string(), id.to_string()));
+                        }
+                    }
+                }
+                None => done.push(
+                    Outcome::new(
+                        work.ids[at].clone(),
+                        Status::Failed,
+                        format!("user search answer is not a user list: {}", resp.snippet()),
+                    )
+                    .http(200),
+                ),
+            }
+        } else {
+            done.push(
+                Outcome::new(
+                    work.ids[at].clone(),
+                    Status::Failed,
+                    format!(
+                        "user search failed: HTTP {}: {}",
+                        resp.status,
+                        error_text(resp)
+                    ),
+                )
+                .http(resp.status),
+            );
+        }
+        if at + 1 < work.ids.len() {
+            return Step::Continue {
+                done,
+                pending: vec![],
+                next: vec![self.search(work.ids.clone(), at + 1, found)],
+            };
+        }
+        // Every e-mail looked up: not found, or submitted with its user ids.
+        let decided: Vec<Ident> = done.iter().map(|o: &Outcome| o.ident.clone()).collect();
+        let mut ids = vec![];
+        let mut targets = vec![];
+        let mut submissions = vec![];
+        for (i, ident) in work.ids.iter().enumerate() {
+            if decided.contains(ident) {
+                continue;
+            }
+            let users: Vec<String> = found
+                .iter()
+                .filter(|(k, _)| k.parse::<usize>().ok() == Some(i))
+                .map(|(_, u)| u.clone())
+                .collect();
+            if users.is_empty() {
+                done.push(
+                    Outcome::new(ident.clone(), Status::NotFound, "no user with this e-mail")
+                        .http(200),
+                );
+                continue;
+            }
+            if targets.len() + users.len() > BATCH_LIMIT && !ids.is_empty() {
+                submissions.push(self.submission(
+                    kind,
+                    std::mem::take(&mut ids),
+                    std::mem::take(&mut targets),
+                ));
+            }
+            let idx = ids.len();
+            ids.push(ident.clone());
+            targets.extend(users.into_iter().map(|u| (idx, u)));
+        }
+        if !ids.is_empty() {
+            submissions.push(self.submission(kind, ids, targets));
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next: submissions,
+        }
+    }
+
+    /// One soft-deleted user erased for good; on to the next of the identifier's users.
+    fn read_erase(&self, work: &Work, todo: &[String], done: &[String], resp: &Response) -> Step {
+        let Some((current, rest)) = todo.split_first() else {
+            return Step::Done(vec![]);
+        };
+        let mut done = done.to_vec();
+        match resp.status {
+            // 404: not among the soft-deleted users (already erased).
+            200..=299 | 404 => done.push(current.clone()),
+            s => {
+                return Step::Done(all(
+                    &work.ids,
+                    Status::Failed,
+                    &format!(
+                        "soft-deleted (recoverable for 30 days), but the permanent erasure of user {current} failed: HTTP {s}: {}",
+                        error_text(resp)
+                    ),
+                    Some(s),
+                ));
+            }
+        }
+        if !rest.is_empty() {
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![self.erase(work.ids[0].clone(), rest.to_vec(), done)],
+            };
+        }
+        let detail = if work.ids[0].value == done.join(",") {
+            "permanent".to_string()
+        } else {
+            format!("permanent; user id {}", done.join(", "))
+        };
+        Step::Done(all(&work.ids, Status::Deleted, &detail, Some(resp.status)))
+    }
+}
+
+fn is_terminal(status: &str) -> bool {
+    matches!(
+        status.to_ascii_lowercase().as_str(),
+        "completed" | "failed" | "killed"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor::SourceRef;
+    use serde_json::json;
+
+    fn ids(values: &[&str]) -> Vec<Ident> {
+        values
+            .iter()
+            .map(|v| Ident {
+                value: v.to_string(),
+                source: SourceRef { source: 0, line: 1 },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn submissions_per_kind() {
+        let z = Zendesk::new(true, true, Some("0".into()));
+        let w = z.start(Kind::Id, ids(&["1", "2"]));
+        assert_eq!(w.request.method, Method::Delete);
+        assert_eq!(
+            w.request.path_and_query,
+            "/api/v2/users/destroy_many?ids=1,2"
+        );
+        let w = z.start(Kind::ExternalId, ids(&["a b", "c,d"]));
+        assert_eq!(
+            w.request.path_and_query,
+            "/api/v2/users/destroy_many?external_ids=a%20b,c%2Cd&brand_id=0"
+        );
+        let w = z.start(Kind::Email, ids(&["a@x.io"]));
+        assert_eq!(
+            w.request.path_and_query,
+            "/api/v2/users/search?query=email%3Aa%40x.io"
+        );
+    }
+
+    #[test]
+    fn results_map_by_index_id_and_failures() {
+        let results = vec![
+            json!({"id": 11, "action": "delete", "status": "Deleted", "success": true}),
+            json!({"index": 1, "error": "UserDeleteFailed", "id": 12, "details": "cannot delete the account owner"}),
+            json!({"index": 2, "error": "RecordNotFound", "details": "Not found"}),
+        ];
+        assert_eq!(
+            find(&results, 0, "11").map(classify),
+            Some(Item::Deleted(Some("11".into())))
+        );
+        assert_eq!(
+            find(&results, 1, "12").map(classify),
+            Some(Item::Failed(
+                "UserDeleteFailed: cannot delete the account owner".into()
+            ))
+        );
+        assert_eq!(
+            find(&results, 2, "13").map(classify),
+            Some(Item::NotFound("RecordNotFound: Not found".into()))
+        );
+        assert_eq!(find(&results, 3, "14"), None);
+    }
+}
