@@ -76,6 +76,8 @@ pub struct Engine {
     seq: u64,
     reason: Option<StopReason>,
     started: Instant,
+    /// Identifiers waiting on an open job.
+    pending: HashSet<String>,
 }
 
 impl Engine {
@@ -104,6 +106,7 @@ impl Engine {
             seq: 0,
             reason: None,
             started: Instant::now(),
+            pending: HashSet::new(),
         }
     }
 
@@ -118,8 +121,9 @@ impl Engine {
                 self.fail_report(e);
             }
             if o.status == Status::Pending {
-                self.summary.pending += 1;
+                self.pending.insert(o.ident.value.clone());
             } else {
+                self.pending.remove(&o.ident.value);
                 self.summary.count(o.status);
                 output::progress_inc(1);
             }
@@ -292,6 +296,7 @@ impl Engine {
             self.flush();
         }
         output::progress_finish();
+        self.summary.pending = self.pending.len() as u64;
         self.summary.requests = self.seq;
         self.summary.attempts = self.stats.attempts.load(Ordering::Relaxed);
         self.summary.retries = self.stats.retries.load(Ordering::Relaxed);

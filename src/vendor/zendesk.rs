@@ -306,23 +306,23 @@ fn classify(r: &Value) -> Item {
     }
 }
 
-/// Find the result for the value submitted at `pos`: by `index`, else by `id`
-/// (numeric, or the external id as a string), else by `external_id`.
-fn find<'a>(results: &'a [Value], pos: usize, key: &str) -> Option<&'a Value> {
+/// Find the result for the value submitted at `pos`: by `id` (numeric, or the
+/// external id as a string) or `external_id`; else by `index`, unless that result
+/// names another user.
+fn find<'a>(results: &'a [Value], pos: usize, key: &str, kind: Kind) -> Option<&'a Value> {
+    // For external ids a numeric `id` is the user's, not the key: not comparable.
+    let names = |r: &Value| match &r["id"] {
+        Value::Number(n) if kind != Kind::ExternalId => Some(n.to_string() == key),
+        Value::String(s) => Some(s == key),
+        _ => None,
+    };
     results
         .iter()
-        .find(|r| r["index"].as_u64() == Some(pos as u64))
-        .or_else(|| {
-            results.iter().find(|r| match &r["id"] {
-                Value::Number(n) => n.to_string() == key,
-                Value::String(s) => s == key,
-                _ => false,
-            })
-        })
+        .find(|r| names(r) == Some(true) || r["external_id"].as_str() == Some(key))
         .or_else(|| {
             results
                 .iter()
-                .find(|r| r["external_id"].as_str() == Some(key))
+                .find(|r| r["index"].as_u64() == Some(pos as u64) && names(r) != Some(false))
         })
 }
 
@@ -583,7 +583,9 @@ impl Zendesk {
             Some(Value::Array(results)) => entries
                 .iter()
                 .enumerate()
-                .map(|(pos, (_, key))| find(results, pos, key).map_or(Item::Missing, classify))
+                .map(|(pos, (_, key))| {
+                    find(results, pos, key, kind).map_or(Item::Missing, classify)
+                })
                 .collect(),
             Some(obj @ Value::Object(_)) => {
                 let one = classify(obj);
@@ -902,19 +904,19 @@ mod tests {
             json!({"index": 2, "error": "RecordNotFound", "details": "Not found"}),
         ];
         assert_eq!(
-            find(&results, 0, "11").map(classify),
+            find(&results, 0, "11", Kind::Id).map(classify),
             Some(Item::Deleted(Some("11".into())))
         );
         assert_eq!(
-            find(&results, 1, "12").map(classify),
+            find(&results, 1, "12", Kind::Id).map(classify),
             Some(Item::Failed(
                 "UserDeleteFailed: cannot delete the account owner".into()
             ))
         );
         assert_eq!(
-            find(&results, 2, "13").map(classify),
+            find(&results, 2, "13", Kind::Id).map(classify),
             Some(Item::NotFound("RecordNotFound: Not found".into()))
         );
-        assert_eq!(find(&results, 3, "14"), None);
+        assert_eq!(find(&results, 3, "14", Kind::Id), None);
     }
 }

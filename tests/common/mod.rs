@@ -130,10 +130,18 @@ pub struct Seen {
 
 /// A responder that records every request and answers with `answer(n, request)`
 /// (`n` counts from 0).
-#[derive(Clone)]
 pub struct Recorder<F> {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     answer: Arc<F>,
+}
+
+impl<F> Clone for Recorder<F> {
+    fn clone(&self) -> Self {
+        Recorder {
+            seen: Arc::clone(&self.seen),
+            answer: Arc::clone(&self.answer),
+        }
+    }
 }
 
 impl<F> Recorder<F>
