@@ -78,6 +78,8 @@ pub struct Engine {
     started: Instant,
     /// Identifiers waiting on an open job.
     pending: HashSet<String>,
+    /// Submissions throttled while jobs were open: sent again when one ends.
+    parked: Vec<Work>,
 }
 
 impl Engine {
@@ -107,6 +109,7 @@ impl Engine {
             reason: None,
             started: Instant::now(),
             pending: HashSet::new(),
+            parked: vec![],
         }
     }
 
@@ -274,19 +277,31 @@ impl Engine {
             if matches!(work.stage, Stage::Poll { .. }) {
                 jobs_open = jobs_open.saturating_sub(1);
             }
-            let next = self.settle(work, seq, result);
+            let was_poll = matches!(work.stage, Stage::Poll { .. });
+            let next = self.settle(work, seq, result, jobs_open);
+            let polls_again = next.iter().any(|w| matches!(w.stage, Stage::Poll { .. }));
             for w in next {
                 if matches!(w.stage, Stage::Poll { .. }) {
                     jobs_open += 1;
                 }
                 queue.push_back(w);
             }
+            if (was_poll && !polls_again) || jobs_open == 0 {
+                // A job ended: throttled submissions may go again.
+                held.extend(self.parked.drain(..));
+            }
             self.flush();
         }
         // Whatever was not sent because the run stopped is recorded as such.
         if let Some(reason) = self.reason.clone() {
             let why = format!("not attempted: {}", reason.describe());
-            let rest: Vec<Work> = queue.into_iter().chain(held).chain(plan).collect();
+            let parked = std::mem::take(&mut self.parked);
+            let rest: Vec<Work> = queue
+                .into_iter()
+                .chain(held)
+                .chain(parked)
+                .chain(plan)
+                .collect();
             for w in rest {
                 if !matches!(w.stage, Stage::Poll { .. }) {
                     let outs = vendor::all(&w.ids, Status::Failed, &why, None);
@@ -315,12 +330,27 @@ impl Engine {
         work: Work,
         seq: u64,
         result: Result<crate::http::RawResponse, SendError>,
+        jobs_open: usize,
     ) -> Vec<Work> {
         let resp = match result {
             Ok(raw) => Response {
                 status: raw.status,
                 body: raw.body,
             },
+            // A submission still throttled while our own jobs are open (the vendor's
+            // job limit): hold it until a job ends rather than fail it.
+            Err(SendError::Exhausted {
+                status: Some(429), ..
+            }) if jobs_open > 0 && matches!(work.stage, Stage::Delete) => {
+                output::debug(
+                    1,
+                    &format!(
+                        "request #{seq}: still throttled with {jobs_open} job(s) open; holding it until one ends"
+                    ),
+                );
+                self.parked.push(work);
+                return vec![];
+            }
             Err(SendError::Exhausted { status, detail }) => {
                 let outs = vendor::all(&work.ids, Status::Failed, &detail, status);
                 self.record(&outs, Some(seq));

@@ -347,3 +347,34 @@ async fn region_picks_the_host() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("us2"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_without_retry_after_backs_off_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|n, _| {
+        if n < 2 {
+            ResponseTemplate::new(429)
+        } else {
+            ResponseTemplate::new(204)
+        }
+    });
+    let server = gpx(rec.clone()).await;
+    let out = run(
+        dir.path(),
+        &[
+            "gainsight-px",
+            "-y",
+            "u1",
+            "--base-url",
+            &server.uri(),
+            "--report",
+            "r.jsonl",
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 3);
+    assert_eq!(last_outcomes(&dir.path().join("r.jsonl"))["u1"], "deleted");
+    assert!(stderr(&out).contains("2 answered 429"), "{}", stderr(&out));
+}

@@ -846,3 +846,115 @@ async fn oauth_token_is_sent_as_bearer() {
             .all(|s| s.headers["authorization"] == "Bearer oauth-xyz")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_throttled_while_our_job_is_open_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_done = Arc::new(Mutex::new(false));
+    let polls = Arc::new(Mutex::new(0u32));
+    let (f, p) = (first_done.clone(), polls.clone());
+    let rec = Recorder::new(move |_, r| {
+        let path = r.url.path();
+        let ids = r
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "ids")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if path == "/api/v2/users/destroy_many" {
+            if ids.starts_with("1,") {
+                job("J1", "queued", None)
+            } else if *f.lock().unwrap() {
+                job("J2", "queued", None)
+            } else {
+                // The account's job limit is reached: Zendesk throttles the submission.
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "0")
+                    .set_body_string("Too many jobs")
+            }
+        } else if path == "/api/v2/job_statuses/J1" {
+            let mut n = p.lock().unwrap();
+            *n += 1;
+            if *n < 2 {
+                job("J1", "working", None)
+            } else {
+                *f.lock().unwrap() = true;
+                let ids: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+                job("J1", "completed", Some(deleted(&ids)))
+            }
+        } else {
+            job("J2", "completed", Some(deleted(&["101".to_string()])))
+        }
+    });
+    let server = zendesk(rec.clone()).await;
+    let ids: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
+    let out = run(
+        dir.path(),
+        &[
+            "zendesk",
+            "-y",
+            "--soft",
+            "--concurrency",
+            "1",
+            "--max-retries",
+            "1",
+            "-i",
+            input.to_str().unwrap(),
+            "--base-url",
+            &server.uri(),
+            "--report",
+            "r.jsonl",
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    let throttled = seen
+        .iter()
+        .filter(|s| s.path == "/api/v2/users/destroy_many" && query_ids(s, "ids") == ["101"])
+        .count();
+    assert!(
+        throttled >= 3,
+        "the second submission was throttled, held, and sent again ({throttled})"
+    );
+    let outcomes = last_outcomes(&dir.path().join("r.jsonl"));
+    assert_eq!(outcomes["101"], "deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_quota_rises_to_what_x_rate_limit_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|n, _| {
+        job(&format!("J{n}"), "queued", None)
+            .insert_header("x-rate-limit", "6000")
+            .insert_header("x-rate-limit-remaining", "5999")
+    });
+    let server = zendesk(rec.clone()).await;
+    let ids: Vec<String> = (0..2000).map(|i| (10_000 + i).to_string()).collect();
+    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
+    let out = run(
+        dir.path(),
+        &[
+            "zendesk",
+            "-y",
+            "--no-wait",
+            "-i",
+            input.to_str().unwrap(),
+            "--base-url",
+            &server.uri(),
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    assert_eq!(seen.len(), 20);
+    // At the default 200/min the 20 submissions would take 5.7 s.
+    let span = seen.last().unwrap().at - seen[0].at;
+    assert!(
+        span < Duration::from_secs(3),
+        "the quota did not rise: {span:?}"
+    );
+}
