@@ -2,6 +2,7 @@
 //! pause any response can push later, even spacing when the quota runs low,
 //! a semaphore for concurrency) and the retry loop with full-jitter backoff.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -103,6 +104,26 @@ struct Gate {
     paused_until: Option<Instant>,
     spacing: Option<(Duration, Instant)>,
     last_send: Option<Instant>,
+    /// Sends left in the vendor's current window (its `Remaining` less what was
+    /// sent after the answer that said so), and when the window ends.
+    budget: Option<(f64, Instant)>,
+    /// Numbers of the sends still waiting for an answer.
+    in_flight: BTreeSet<u64>,
+    next_send: u64,
+}
+
+impl Gate {
+    /// Push the pause to `until` (never earlier); returns the time added.
+    fn extend_pause(&mut self, until: Instant) -> Duration {
+        let now = Instant::now();
+        let from = self.paused_until.map_or(now, |p| p.max(now));
+        if until > from {
+            self.paused_until = Some(until);
+            until - from
+        } else {
+            Duration::ZERO
+        }
+    }
 }
 
 pub struct Lane {
@@ -172,19 +193,14 @@ impl Lane {
     /// Push the shared pause to `now + d` (never earlier than it is).
     fn pause_for(&self, d: Duration) {
         let Ok(mut g) = self.gate.lock() else { return };
-        let now = Instant::now();
-        let until = now + d;
-        let from = g.paused_until.map_or(now, |p| p.max(now));
-        if until > from {
-            self.stats
-                .paused_ms
-                .fetch_add((until - from).as_millis() as u64, Ordering::Relaxed);
-            g.paused_until = Some(until);
-        }
+        let added = g.extend_pause(Instant::now() + d);
+        self.stats
+            .paused_ms
+            .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Feed the rate headers of a response to the gate.
-    fn observe(&self, resp: &RawResponse) {
+    fn observe(&self, resp: &RawResponse, send: u64) {
         let Some(dialect) = &self.cfg.headers else {
             return;
         };
@@ -199,6 +215,23 @@ impl Lane {
         let (Some(remaining), Some(reset_in)) = (remaining, reset_in) else {
             return;
         };
+        let reset_at = Instant::now() + reset_in;
+        if let Ok(mut g) = self.gate.lock() {
+            // Sends that left after this one reached the vendor after it counted.
+            let later = g.in_flight.range(send + 1..).count() as f64;
+            let left = (remaining - later).max(0.0);
+            g.budget = match g.budget {
+                // Same window: trust the lower count (answers can arrive out of order).
+                Some((b, at)) if reset_at < at + Duration::from_secs(1) => Some((b.min(left), at)),
+                _ => Some((left, reset_at)),
+            };
+            if left < 1.0 {
+                let added = g.extend_pause(reset_at);
+                self.stats
+                    .paused_ms
+                    .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+            }
+        }
         if remaining <= 0.0 {
             output::debug(
                 2,
@@ -246,7 +279,8 @@ impl Lane {
     }
 
     /// Wait for the quota, the shared pause and any spacing; then take a send slot.
-    async fn wait_turn(&self) -> Result<(), SendError> {
+    /// Returns the send's number (for matching its answer's rate headers).
+    async fn wait_turn(&self) -> Result<u64, SendError> {
         let limiter = self.limiter.read().ok().and_then(|l| l.clone());
         if let Some(l) = &limiter {
             tokio::select! {
@@ -256,9 +290,8 @@ impl Lane {
         }
         loop {
             let wait = {
-                let Ok(mut g) = self.gate.lock() else {
-                    return Ok(());
-                };
+                // A poisoned lock still holds a consistent gate (no invariant spans a panic).
+                let mut g = self.gate.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 let mut at = now;
                 if let Some(p) = g.paused_until {
@@ -273,17 +306,36 @@ impl Lane {
                         g.spacing = None;
                     }
                 }
+                if let Some((_, end)) = g.budget
+                    && now >= end
+                {
+                    g.budget = None;
+                }
                 if at <= now {
                     g.last_send = Some(now);
-                    None
+                    let n = g.next_send;
+                    g.next_send += 1;
+                    g.in_flight.insert(n);
+                    if let Some((left, end)) = g.budget.as_mut() {
+                        *left -= 1.0;
+                        if *left < 1.0 {
+                            // The window is used up: every worker waits for its end.
+                            let end = *end;
+                            let added = g.extend_pause(end);
+                            self.stats
+                                .paused_ms
+                                .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+                        }
+                    }
+                    Ok(n)
                 } else {
-                    Some(at - now)
+                    Err(at - now)
                 }
             };
             match wait {
-                None => return Ok(()),
-                Some(w) if self.too_long(w) => return Err(SendError::WaitTooLong { wait: w }),
-                Some(w) => self.sleep(w).await?,
+                Ok(n) => return Ok(n),
+                Err(w) if self.too_long(w) => return Err(SendError::WaitTooLong { wait: w }),
+                Err(w) => self.sleep(w).await?,
             }
         }
     }
@@ -300,13 +352,16 @@ impl Lane {
                 p = self.sem.acquire() => p.map_err(|_| SendError::Stopped)?,
                 () = self.stop.stopped() => return Err(SendError::Stopped),
             };
-            self.wait_turn().await?;
+            let send = self.wait_turn().await?;
             if self.stop.is_stopped() {
                 return Err(SendError::Stopped);
             }
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
             let result = self.http.execute(req).await;
+            if let Ok(mut g) = self.gate.lock() {
+                g.in_flight.remove(&send);
+            }
             if let Ok(r) = &result
                 && matches!(r.status, 401 | 403)
             {
@@ -324,7 +379,7 @@ impl Lane {
                             &format!("  answer: {}", crate::vendor::snippet(&resp.body)),
                         );
                     }
-                    self.observe(&resp);
+                    self.observe(&resp, send);
                     match resp.status {
                         401 | 403 => {
                             return Err(SendError::Fatal {

@@ -1,0 +1,941 @@
+//! A local simulator of the four vendors' deletion APIs (Rally UXR, Braze,
+//! Gainsight PX, Zendesk) on 127.0.0.1, one port each.
+//!
+//! It holds a population of people, so a run's result can be checked (who is
+//! gone, who is not, who was asked for twice); enforces a quota per vendor with
+//! that vendor's rate headers; and injects latency and faults (5xx, dropped
+//! connections, answers slower than the client's timeout, 429 storms).
+//!
+//! Used by `examples/simulator.rs` (command line), `examples/bench.rs`, and the
+//! integration tests (`#[path = "../examples/sim/mod.rs"] mod sim;`).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// The four vendors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Vendor {
+    Rally,
+    Braze,
+    Gainsight,
+    Zendesk,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 4] = [
+        Vendor::Rally,
+        Vendor::Braze,
+        Vendor::Gainsight,
+        Vendor::Zendesk,
+    ];
+
+    /// The `purge` subcommand.
+    pub fn command(self) -> &'static str {
+        match self {
+            Vendor::Rally => "rally",
+            Vendor::Braze => "braze",
+            Vendor::Gainsight => "gainsight-px",
+            Vendor::Zendesk => "zendesk",
+        }
+    }
+
+    /// Environment lines a user pastes to point purge at the simulator.
+    pub fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Vendor::Rally => &[("RALLY_API_TOKEN", "sim-token")],
+            Vendor::Braze => &[("BRAZE_API_KEY", "sim-token")],
+            Vendor::Gainsight => &[("GAINSIGHT_PX_API_KEY", "sim-token")],
+            Vendor::Zendesk => &[
+                ("ZENDESK_EMAIL", "agent@example.com"),
+                ("ZENDESK_API_TOKEN", "sim-token"),
+            ],
+        }
+    }
+}
+
+/// A quota: `limit` requests per fixed `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub limit: u64,
+    pub window: Duration,
+}
+
+/// What the simulator does besides answering.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Quota per vendor (Zendesk's applies to everything but `deleted_users`).
+    pub quota: HashMap<Vendor, Quota>,
+    /// Zendesk's permanent-erasure quota (700 per 10 minutes by default).
+    pub erase_quota: Quota,
+    /// Added to every answer.
+    pub latency: Duration,
+    /// Share of answers that are 500/502/503 (nothing done).
+    pub error_rate: f64,
+    /// Share of connections closed without an answer (nothing done).
+    pub drop_rate: f64,
+    /// Share of answers held for `slow` (the work is done, the answer is late).
+    pub slow_rate: f64,
+    pub slow: Duration,
+    /// Every `storm_every`, answer everything 429 for `storm_len`.
+    pub storm_every: Option<Duration>,
+    pub storm_len: Duration,
+    /// How long a Zendesk job stays open.
+    pub job_time: Duration,
+    /// Zendesk's job limit.
+    pub max_jobs: usize,
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let q = |limit, secs| Quota {
+            limit,
+            window: Duration::from_secs(secs),
+        };
+        Config {
+            quota: HashMap::from([
+                (Vendor::Rally, q(100, 1)),
+                (Vendor::Braze, q(20_000, 60)),
+                (Vendor::Gainsight, q(200, 1)),
+                (Vendor::Zendesk, q(700, 60)),
+            ]),
+            erase_quota: q(700, 600),
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            drop_rate: 0.0,
+            slow_rate: 0.0,
+            slow: Duration::from_secs(5),
+            storm_every: None,
+            storm_len: Duration::from_secs(2),
+            job_time: Duration::from_millis(500),
+            max_jobs: 30,
+            seed: 1,
+        }
+    }
+}
+
+/// Person `i` of the population, with every vendor's identifiers.
+pub fn email(i: usize) -> String {
+    format!("person{i}@example.com")
+}
+pub fn rally_id(i: usize) -> String {
+    format!("rp{i:07}")
+}
+pub fn braze_external(i: usize) -> String {
+    format!("ext-{i}")
+}
+pub fn braze_id(i: usize) -> String {
+    format!("b{i:07}")
+}
+pub fn phone(i: usize) -> String {
+    format!("+1555{i:07}")
+}
+pub fn alias(i: usize) -> (String, String) {
+    ("crm".to_string(), format!("c{i}"))
+}
+pub fn gainsight_id(i: usize) -> String {
+    format!("gp-{i}")
+}
+pub fn zendesk_id(i: usize) -> u64 {
+    1_000_000 + i as u64
+}
+pub fn zendesk_external(i: usize) -> String {
+    format!("zx-{i}")
+}
+
+/// A person's state at one vendor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    Alive,
+    /// Soft-deleted (Gainsight `hardDelete=false`; Zendesk before permanent erasure).
+    Soft,
+    Gone,
+}
+
+/// Counters per vendor.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub faults: AtomicU64,
+    pub dropped: AtomicU64,
+    pub slow: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub bad_requests: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Job {
+    created: Instant,
+    /// (index, user id or None, the submitted value, was external id)
+    items: Vec<(usize, Option<usize>, String, bool)>,
+    results: Option<Vec<Value>>,
+}
+
+struct Window {
+    index: u64,
+    count: u64,
+}
+
+struct State {
+    cfg: Config,
+    population: usize,
+    life: Mutex<HashMap<Vendor, Vec<Life>>>,
+    /// How many times each person was asked to be deleted, per vendor.
+    asked: Mutex<HashMap<Vendor, HashMap<usize, u32>>>,
+    windows: Mutex<HashMap<(Vendor, bool), Window>>,
+    jobs: Mutex<HashMap<String, Job>>,
+    next_job: AtomicU64,
+    counters: HashMap<Vendor, Counters>,
+    rng: Mutex<fastrand::Rng>,
+    started: Instant,
+    /// Lookup tables from each identifier to the person.
+    index: HashMap<String, usize>,
+    storms: AtomicBool,
+}
+
+/// A running simulator.
+pub struct Sim {
+    addrs: HashMap<Vendor, SocketAddr>,
+    state: Arc<State>,
+}
+
+impl Sim {
+    /// Start the four vendors with a population of `people`.
+    pub async fn start(cfg: Config, people: usize) -> std::io::Result<Sim> {
+        let mut index = HashMap::with_capacity(people * 8);
+        for i in 0..people {
+            index.insert(format!("email:{}", email(i)), i);
+            index.insert(format!("rally:{}", rally_id(i)), i);
+            index.insert(format!("ext:{}", braze_external(i)), i);
+            index.insert(format!("braze:{}", braze_id(i)), i);
+            index.insert(format!("phone:{}", phone(i)), i);
+            let (l, n) = alias(i);
+            index.insert(format!("alias:{l}:{n}"), i);
+            index.insert(format!("gpx:{}", gainsight_id(i)), i);
+            index.insert(format!("zd:{}", zendesk_id(i)), i);
+            index.insert(format!("zx:{}", zendesk_external(i)), i);
+        }
+        let life = Vendor::ALL
+            .iter()
+            .map(|v| (*v, vec![Life::Alive; people]))
+            .collect();
+        let seed = cfg.seed;
+        let state = Arc::new(State {
+            cfg,
+            population: people,
+            life: Mutex::new(life),
+            asked: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(HashMap::new()),
+            next_job: AtomicU64::new(1),
+            counters: Vendor::ALL
+                .iter()
+                .map(|v| (*v, Counters::default()))
+                .collect(),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            started: Instant::now(),
+            index,
+            storms: AtomicBool::new(false),
+        });
+        let mut addrs = HashMap::new();
+        for vendor in Vendor::ALL {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            addrs.insert(vendor, listener.local_addr()?);
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let state = Arc::clone(&state);
+                    tokio::spawn(async move {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let svc = hyper::service::service_fn(move |req| {
+                            let state = Arc::clone(&state);
+                            async move { serve(state, vendor, req).await }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(io, svc)
+                            .await;
+                    });
+                }
+            });
+        }
+        Ok(Sim { addrs, state })
+    }
+
+    /// The base URL purge's `--base-url` takes for `vendor`.
+    pub fn url(&self, vendor: Vendor) -> String {
+        let a = self.addrs[&vendor];
+        match vendor {
+            Vendor::Rally => format!("http://{a}/api/public/v1"),
+            _ => format!("http://{a}"),
+        }
+    }
+
+    pub fn counters(&self, vendor: Vendor) -> &Counters {
+        &self.state.counters[&vendor]
+    }
+
+    /// Each person's state at `vendor`.
+    pub fn life(&self, vendor: Vendor) -> Vec<Life> {
+        self.state.life.lock().unwrap()[&vendor].clone()
+    }
+
+    /// How many times each person was asked to be deleted at `vendor`.
+    pub fn asked(&self, vendor: Vendor) -> HashMap<usize, u32> {
+        self.state
+            .asked
+            .lock()
+            .unwrap()
+            .get(&vendor)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn population(&self) -> usize {
+        self.state.population
+    }
+
+    /// Zendesk jobs accepted so far.
+    pub fn jobs(&self) -> usize {
+        self.state.jobs.lock().unwrap().len()
+    }
+}
+
+type Answer = Result<Response<Full<Bytes>>, Infallible>;
+
+fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    r
+}
+
+fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r
+}
+
+/// Closed without an answer.
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dropped by the simulator")
+    }
+}
+impl std::error::Error for Dropped {}
+
+async fn serve(
+    state: Arc<State>,
+    vendor: Vendor,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let c = &state.counters[&vendor];
+    c.requests.fetch_add(1, Ordering::Relaxed);
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let headers = req.headers().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    if !state.cfg.latency.is_zero() {
+        tokio::time::sleep(state.cfg.latency).await;
+    }
+    // Faults, decided by the seeded generator.
+    let (drop, error, slow) = {
+        let mut rng = state.rng.lock().unwrap();
+        (
+            rng.f64() < state.cfg.drop_rate,
+            rng.f64() < state.cfg.error_rate,
+            rng.f64() < state.cfg.slow_rate,
+        )
+    };
+    if drop {
+        c.dropped.fetch_add(1, Ordering::Relaxed);
+        return Err(Dropped);
+    }
+    let auth_ok = match vendor {
+        Vendor::Gainsight => headers
+            .get("x-aptrinsic-api-key")
+            .is_some_and(|v| !v.as_bytes().is_empty()),
+        _ => headers.get("authorization").is_some_and(|v| {
+            let v = v.to_str().unwrap_or_default();
+            (v.starts_with("Bearer ") || v.starts_with("Basic ")) && v.len() > 7
+        }),
+    };
+    if !auth_ok {
+        c.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return Ok(match vendor {
+            Vendor::Zendesk => reply(401, json!({"error": "Couldn't authenticate you"})),
+            Vendor::Braze => reply(401, json!({"message": "Invalid API key"})),
+            _ => text(401, "Unauthorized"),
+        });
+    }
+    if let Some(every) = state.cfg.storm_every {
+        let t = state.started.elapsed().as_secs_f64() % every.as_secs_f64();
+        if t < state.cfg.storm_len.as_secs_f64() {
+            c.throttled.fetch_add(1, Ordering::Relaxed);
+            let left = (state.cfg.storm_len.as_secs_f64() - t).ceil().max(1.0);
+            let mut r = text(429, "Too Many Requests");
+            r.headers_mut()
+                .insert("retry-after", format!("{left}").parse().unwrap());
+            return Ok(r);
+        }
+    }
+    let erase = vendor == Vendor::Zendesk && path.starts_with("/api/v2/deleted_users/");
+    let (allowed, limit, remaining, reset_in) = state.take(vendor, erase);
+    if !allowed {
+        c.throttled.fetch_add(1, Ordering::Relaxed);
+        let mut r = match vendor {
+            Vendor::Zendesk => reply(
+                429,
+                json!({"error": "TooManyRequests", "description": "Rate limit exceeded"}),
+            ),
+            _ => text(429, "Too Many Requests"),
+        };
+        state.rate_headers(vendor, &mut r, limit, remaining, reset_in);
+        r.headers_mut().insert(
+            "retry-after",
+            format!("{}", reset_in.as_secs_f64().ceil().max(1.0))
+                .parse()
+                .unwrap(),
+        );
+        return Ok(r);
+    }
+    if error {
+        c.faults.fetch_add(1, Ordering::Relaxed);
+        let status = [500, 502, 503][(state.rng.lock().unwrap().u32(0..3)) as usize];
+        return Ok(text(
+            status,
+            "<html><body><h1>Server Error</h1></body></html>",
+        ));
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut r = match vendor {
+        Vendor::Rally => state.rally(&method, &path, &body),
+        Vendor::Braze => state.braze(&method, &path, &body),
+        Vendor::Gainsight => state.gainsight(&method, &path, &query, &body),
+        Vendor::Zendesk => state.zendesk(&method, &path, &query),
+    };
+    if r.status().as_u16() == 400 {
+        c.bad_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    state.rate_headers(vendor, &mut r, limit, remaining, reset_in);
+    if slow {
+        c.slow.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(state.cfg.slow).await;
+    }
+    Ok(r)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl State {
+    /// Count a request against the fixed window; (allowed, limit, remaining, reset in).
+    fn take(&self, vendor: Vendor, erase: bool) -> (bool, u64, u64, Duration) {
+        let q = if erase {
+            self.cfg.erase_quota
+        } else {
+            match self.cfg.quota.get(&vendor) {
+                Some(q) => *q,
+                None => return (true, u64::MAX, u64::MAX, Duration::ZERO),
+            }
+        };
+        // Windows are aligned to the Unix clock, as a `Reset` in Unix seconds implies.
+        let wsecs = q.window.as_secs_f64();
+        let t = unix_now();
+        let index = (t / wsecs).floor() as u64;
+        let reset_in = Duration::from_secs_f64(((index + 1) as f64 * wsecs - t).max(0.0));
+        let mut w = self.windows.lock().unwrap();
+        let win = w
+            .entry((vendor, erase))
+            .or_insert(Window { index, count: 0 });
+        if win.index != index {
+            win.index = index;
+            win.count = 0;
+        }
+        if win.count >= q.limit {
+            return (false, q.limit, 0, reset_in);
+        }
+        win.count += 1;
+        (true, q.limit, q.limit - win.count, reset_in)
+    }
+
+    fn rate_headers(
+        &self,
+        vendor: Vendor,
+        r: &mut Response<Full<Bytes>>,
+        limit: u64,
+        remaining: u64,
+        reset_in: Duration,
+    ) {
+        if limit == u64::MAX {
+            return;
+        }
+        let h = r.headers_mut();
+        let set = |h: &mut hyper::HeaderMap, k: &'static str, v: String| {
+            h.insert(k, v.parse().unwrap());
+        };
+        match vendor {
+            Vendor::Rally | Vendor::Braze => {
+                let reset = (unix_now() + reset_in.as_secs_f64()).round() as u64;
+                set(h, "x-ratelimit-limit", limit.to_string());
+                set(h, "x-ratelimit-remaining", remaining.to_string());
+                set(h, "x-ratelimit-reset", reset.to_string());
+            }
+            Vendor::Zendesk => {
+                set(h, "x-rate-limit", limit.to_string());
+                set(h, "x-rate-limit-remaining", remaining.to_string());
+                set(
+                    h,
+                    "rate-limit-reset",
+                    format!("{}", reset_in.as_secs_f64().ceil() as u64),
+                );
+            }
+            Vendor::Gainsight => {}
+        }
+    }
+
+    fn person(&self, key: &str) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    /// Mark a person asked-for and set their state; true if they were alive (or soft).
+    fn delete(&self, vendor: Vendor, i: usize, to: Life) -> bool {
+        *self
+            .asked
+            .lock()
+            .unwrap()
+            .entry(vendor)
+            .or_default()
+            .entry(i)
+            .or_default() += 1;
+        let mut life = self.life.lock().unwrap();
+        let slot = &mut life.get_mut(&vendor).unwrap()[i];
+        let was = *slot;
+        match (was, to) {
+            (Life::Gone, _) => false,
+            (Life::Soft, Life::Soft) => false,
+            _ => {
+                *slot = to;
+                true
+            }
+        }
+    }
+
+    fn state_of(&self, vendor: Vendor, i: usize) -> Life {
+        self.life.lock().unwrap()[&vendor][i]
+    }
+
+    fn rally(&self, method: &str, path: &str, body: &Value) -> Response<Full<Bytes>> {
+        if method != "POST" || path != "/api/public/v1/people/delete" {
+            return text(404, "Resource not found");
+        }
+        let (key, list) = match (body.get("personIds"), body.get("emails")) {
+            (Some(Value::Array(a)), None) => ("rally", a),
+            (None, Some(Value::Array(a))) => ("email", a),
+            _ => {
+                return reply(
+                    400,
+                    json!({"errors": [{"message": "Expected personIds or emails", "path": []}]}),
+                );
+            }
+        };
+        let field = if key == "rally" {
+            "personIds"
+        } else {
+            "emails"
+        };
+        if list.len() > 100 {
+            return reply(
+                400,
+                json!({"errors": [{"message": "Array must contain at most 100 element(s)", "path": [field]}]}),
+            );
+        }
+        let mut count = 0;
+        for (n, v) in list.iter().enumerate() {
+            let Some(s) = v.as_str() else {
+                return reply(
+                    400,
+                    json!({"errors": [{"message": "Expected string", "path": [field, n]}]}),
+                );
+            };
+            if key == "email" && !s.contains('@') {
+                return reply(
+                    400,
+                    json!({"errors": [{"message": "Invalid email", "path": [field, n]}]}),
+                );
+            }
+            let lookup = if key == "email" {
+                format!("email:{}", s.to_lowercase())
+            } else {
+                format!("rally:{s}")
+            };
+            if let Some(i) = self.person(&lookup)
+                && self.delete(Vendor::Rally, i, Life::Gone)
+            {
+                count += 1;
+            }
+        }
+        reply(
+            202,
+            json!({"message": "People marked for deletion", "count": count}),
+        )
+    }
+
+    fn braze(&self, method: &str, path: &str, body: &Value) -> Response<Full<Bytes>> {
+        if method != "POST" || path != "/users/delete" {
+            return reply(404, json!({"message": "Not found"}));
+        }
+        let keys = [
+            "external_ids",
+            "braze_ids",
+            "user_aliases",
+            "email_addresses",
+            "phone_numbers",
+        ];
+        let present: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| body.get(*k).is_some())
+            .collect();
+        if present.len() != 1 {
+            return reply(
+                400,
+                json!({"message": "Invalid request", "errors": ["exactly one of external_ids, braze_ids, user_aliases, email_addresses, phone_numbers is required"]}),
+            );
+        }
+        let key = present[0];
+        let Some(list) = body[key].as_array() else {
+            return reply(
+                400,
+                json!({"message": "Invalid request", "errors": [format!("{key} must be an array")]}),
+            );
+        };
+        if list.len() > 50 {
+            return reply(
+                400,
+                json!({"message": "Invalid request", "errors": [format!("max number of {key} exceeded (50)")]}),
+            );
+        }
+        let mut lookups = vec![];
+        for v in list {
+            let k = match key {
+                "external_ids" => v.as_str().map(|s| format!("ext:{s}")),
+                "braze_ids" => v.as_str().map(|s| format!("braze:{s}")),
+                "user_aliases" => match (v["alias_label"].as_str(), v["alias_name"].as_str()) {
+                    (Some(l), Some(n)) => Some(format!("alias:{l}:{n}")),
+                    _ => None,
+                },
+                "email_addresses" if v["prioritization"].is_array() => v["email"]
+                    .as_str()
+                    .map(|s| format!("email:{}", s.to_lowercase())),
+                "phone_numbers" if v["prioritization"].is_array() => {
+                    v["phone"].as_str().map(|s| format!("phone:{s}"))
+                }
+                _ => None,
+            };
+            match k {
+                Some(k) => lookups.push(k),
+                None => {
+                    return reply(
+                        400,
+                        json!({"message": "Invalid request", "errors": [format!("malformed entry in {key}: {v}")]}),
+                    );
+                }
+            }
+        }
+        for k in &lookups {
+            if let Some(i) = self.person(k) {
+                self.delete(Vendor::Braze, i, Life::Gone);
+            }
+        }
+        // Braze counts identifiers queued, not people found.
+        reply(201, json!({"deleted": lookups.len(), "message": "success"}))
+    }
+
+    fn gainsight(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &Value,
+    ) -> Response<Full<Bytes>> {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        if method == "GET" && path == "/v1/users" {
+            let emails: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| k == "filter")
+                .filter_map(|(_, v)| v.strip_prefix("email==").map(str::to_lowercase))
+                .collect();
+            let size: usize = param("pageSize")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(25)
+                .clamp(1, 1000);
+            let from: usize = param("scrollId").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let users: Vec<Value> = emails
+                .iter()
+                .filter_map(|e| self.person(&format!("email:{e}")))
+                .filter(|i| self.state_of(Vendor::Gainsight, *i) == Life::Alive)
+                .map(|i| json!({"identifyId": gainsight_id(i), "email": email(i), "type": "USER"}))
+                .collect();
+            let page: Vec<Value> = users.iter().skip(from).take(size).cloned().collect();
+            return reply(
+                200,
+                json!({"users": page, "scrollId": (from + size).to_string(), "totalHits": users.len()}),
+            );
+        }
+        if method != "DELETE" {
+            return reply(
+                404,
+                json!({"externalapierror": {"status": "NOT_FOUND", "message": "No handler"}}),
+            );
+        }
+        let id = if path == "/v1/users/delete" {
+            match body["identifyId"].as_str() {
+                Some(s) => s.to_string(),
+                None => {
+                    return reply(
+                        400,
+                        json!({"externalapierror": {"status": "BAD_REQUEST", "message": "identifyId is required"}}),
+                    );
+                }
+            }
+        } else if let Some(seg) = path.strip_prefix("/v1/users/") {
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .into_owned()
+        } else {
+            return reply(
+                404,
+                json!({"externalapierror": {"status": "NOT_FOUND", "message": "No handler"}}),
+            );
+        };
+        let hard = param("hardDelete") == Some("true");
+        match self.person(&format!("gpx:{id}")) {
+            Some(i) if self.state_of(Vendor::Gainsight, i) == Life::Alive => {
+                self.delete(
+                    Vendor::Gainsight,
+                    i,
+                    if hard { Life::Gone } else { Life::Soft },
+                );
+                text(204, "")
+            }
+            found => {
+                if let Some(i) = found {
+                    *self
+                        .asked
+                        .lock()
+                        .unwrap()
+                        .entry(Vendor::Gainsight)
+                        .or_default()
+                        .entry(i)
+                        .or_default() += 1;
+                }
+                reply(
+                    404,
+                    json!({"externalapierror": {"status": "NOT_FOUND", "message": format!("User was not found for parameters {{id={id}}}"), "debugMessage": null, "subErrors": null}}),
+                )
+            }
+        }
+    }
+
+    fn zendesk(&self, method: &str, path: &str, query: &str) -> Response<Full<Bytes>> {
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let path = path.trim_end_matches(".json");
+        match (method, path) {
+            ("DELETE", "/api/v2/users/destroy_many") => {
+                let (list, external) = match (param("ids"), param("external_ids")) {
+                    (Some(ids), None) => (ids, false),
+                    (None, Some(ext)) => (ext, true),
+                    _ => {
+                        return reply(
+                            400,
+                            json!({"error": "InvalidValue", "description": "Pass ids or external_ids"}),
+                        );
+                    }
+                };
+                if !external && param("brand_id").is_some() {
+                    return reply(
+                        400,
+                        json!({"error": "InvalidValue", "description": "brand_id cannot be combined with ids"}),
+                    );
+                }
+                let values: Vec<String> = list
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if values.len() > 100 {
+                    return reply(
+                        400,
+                        json!({"error": "TooManyValues", "description": "Maximum 100 users may be deleted per call"}),
+                    );
+                }
+                let mut jobs = self.jobs.lock().unwrap();
+                let open = jobs.values().filter(|j| j.results.is_none()).count();
+                if open >= self.cfg.max_jobs {
+                    let mut r = reply(
+                        429,
+                        json!({"error": "TooManyJobs", "description": "Number of simultaneous jobs exceeded"}),
+                    );
+                    r.headers_mut().insert("retry-after", "1".parse().unwrap());
+                    return r;
+                }
+                let items = values
+                    .iter()
+                    .enumerate()
+                    .map(|(n, v)| {
+                        let key = if external {
+                            format!("zx:{v}")
+                        } else {
+                            format!("zd:{v}")
+                        };
+                        let person = if external || v.parse::<u64>().is_ok() {
+                            self.person(&key)
+                        } else {
+                            None
+                        };
+                        (n, person, v.clone(), external)
+                    })
+                    .collect();
+                let id = format!("SIM-{}", self.next_job.fetch_add(1, Ordering::Relaxed));
+                jobs.insert(
+                    id.clone(),
+                    Job {
+                        created: Instant::now(),
+                        items,
+                        results: None,
+                    },
+                );
+                reply(
+                    200,
+                    json!({"job_status": {"id": id, "url": format!("https://sim.zendesk.com/api/v2/job_statuses/{id}.json"),
+                    "total": values.len(), "progress": null, "status": "queued", "message": null, "results": null}}),
+                )
+            }
+            ("GET", p) if p.starts_with("/api/v2/job_statuses/") => {
+                let id = p.trim_start_matches("/api/v2/job_statuses/");
+                let mut jobs = self.jobs.lock().unwrap();
+                let Some(job) = jobs.get_mut(id) else {
+                    return reply(
+                        404,
+                        json!({"error": "RecordNotFound", "description": "Not found"}),
+                    );
+                };
+                let age = job.created.elapsed();
+                if age < self.cfg.job_time {
+                    let status = if age < self.cfg.job_time / 2 {
+                        "queued"
+                    } else {
+                        "working"
+                    };
+                    return reply(
+                        200,
+                        json!({"job_status": {"id": id, "total": job.items.len(), "progress": null, "status": status, "message": null, "results": null}}),
+                    );
+                }
+                if job.results.is_none() {
+                    let results = job
+                        .items
+                        .iter()
+                        .map(|(n, person, value, external)| match person {
+                            Some(i) if self.state_of(Vendor::Zendesk, *i) == Life::Alive => {
+                                self.delete(Vendor::Zendesk, *i, Life::Soft);
+                                if *external {
+                                    json!({"index": n, "id": zendesk_id(*i), "external_id": value, "action": "delete", "status": "Deleted", "success": true})
+                                } else {
+                                    json!({"index": n, "id": zendesk_id(*i), "action": "delete", "status": "Deleted", "success": true})
+                                }
+                            }
+                            _ => json!({"index": n, "id": value, "error": "RecordNotFound", "details": "User not found"}),
+                        })
+                        .collect();
+                    job.results = Some(results);
+                }
+                let results = job.results.clone().unwrap_or_default();
+                reply(
+                    200,
+                    json!({"job_status": {"id": id, "total": results.len(), "progress": results.len(), "status": "completed",
+                    "message": "Completed by the simulator", "results": results}}),
+                )
+            }
+            ("DELETE", p) if p.starts_with("/api/v2/deleted_users/") => {
+                let id = p.trim_start_matches("/api/v2/deleted_users/");
+                match self.person(&format!("zd:{id}")) {
+                    Some(i) if self.state_of(Vendor::Zendesk, i) == Life::Soft => {
+                        self.life.lock().unwrap().get_mut(&Vendor::Zendesk).unwrap()[i] =
+                            Life::Gone;
+                        reply(
+                            200,
+                            json!({"deleted_user": {"id": zendesk_id(i), "active": false}}),
+                        )
+                    }
+                    _ => reply(
+                        404,
+                        json!({"error": "RecordNotFound", "description": "Not found"}),
+                    ),
+                }
+            }
+            ("GET", "/api/v2/users/search") => {
+                let q = param("query").unwrap_or_default();
+                let users: Vec<Value> = q
+                    .strip_prefix("email:")
+                    .and_then(|e| self.person(&format!("email:{}", e.to_lowercase())))
+                    .filter(|i| self.state_of(Vendor::Zendesk, *i) == Life::Alive)
+                    .map(|i| vec![json!({"id": zendesk_id(i), "email": email(i), "external_id": zendesk_external(i)})])
+                    .unwrap_or_default();
+                reply(
+                    200,
+                    json!({"users": users, "count": users.len(), "next_page": null}),
+                )
+            }
+            ("GET", "/api/v2/users/show_many") => {
+                let users: Vec<Value> = param("external_ids")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|x| self.person(&format!("zx:{x}")))
+                    .map(|i| json!({"id": zendesk_id(i), "external_id": zendesk_external(i)}))
+                    .collect();
+                reply(200, json!({"users": users}))
+            }
+            _ => reply(
+                404,
+                json!({"error": "InvalidEndpoint", "description": "Not found"}),
+            ),
+        }
+    }
+}

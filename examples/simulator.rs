@@ -1,0 +1,108 @@
+//! `cargo run --release --example simulator -- [OPTIONS]`: serve the four vendors'
+//! deletion APIs on 127.0.0.1 with a generated population, quotas and faults,
+//! and print the lines that point purge at them.
+
+mod sim;
+
+use std::time::Duration;
+
+use clap::Parser;
+use sim::{Config, Quota, Sim, Vendor};
+
+#[derive(Parser)]
+#[command(about = "Local simulator of the Rally, Braze, Gainsight PX and Zendesk deletion APIs")]
+struct Args {
+    /// People in the population (person N: personN@example.com, ext-N, gp-N, 1000000+N, …)
+    #[arg(long, default_value_t = 10_000)]
+    people: usize,
+    /// Requests per second each vendor allows (Zendesk: per second too, reported per minute)
+    #[arg(long, default_value_t = 20)]
+    quota: u64,
+    /// Latency added to every answer, in milliseconds
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Share of answers that are 500/502/503
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of connections dropped without an answer
+    #[arg(long, default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Share of answers held for --slow-ms (longer than purge's --timeout to test it)
+    #[arg(long, default_value_t = 0.0)]
+    slow_rate: f64,
+    #[arg(long, default_value_t = 5_000)]
+    slow_ms: u64,
+    /// Every N seconds, answer everything 429 for --storm-secs
+    #[arg(long)]
+    storm_every: Option<u64>,
+    #[arg(long, default_value_t = 2)]
+    storm_secs: u64,
+    /// How long a Zendesk job stays open, in milliseconds
+    #[arg(long, default_value_t = 2_000)]
+    job_ms: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let a = Args::parse();
+    let q = Quota {
+        limit: a.quota,
+        window: Duration::from_secs(1),
+    };
+    let cfg = Config {
+        quota: Vendor::ALL.iter().map(|v| (*v, q)).collect(),
+        latency: Duration::from_millis(a.latency_ms),
+        error_rate: a.error_rate,
+        drop_rate: a.drop_rate,
+        slow_rate: a.slow_rate,
+        slow: Duration::from_millis(a.slow_ms),
+        storm_every: a.storm_every.map(Duration::from_secs),
+        storm_len: Duration::from_secs(a.storm_secs),
+        job_time: Duration::from_millis(a.job_ms),
+        seed: a.seed,
+        ..Config::default()
+    };
+    let sim = Sim::start(cfg, a.people).await?;
+    println!(
+        "purge simulator: {} people, {} requests/s per vendor; Ctrl-C to stop\n",
+        a.people, a.quota
+    );
+    for v in Vendor::ALL {
+        let env: Vec<String> = v
+            .env()
+            .iter()
+            .map(|(k, val)| format!("{k}={val}"))
+            .collect();
+        println!("# {}", v.command());
+        println!("export {} PURGE_BASE_URL={}", env.join(" "), sim.url(v));
+        println!("purge {} --dry-run {}\n", v.command(), example_id(v));
+    }
+    tokio::signal::ctrl_c().await?;
+    for v in Vendor::ALL {
+        let gone = sim
+            .life(v)
+            .iter()
+            .filter(|l| **l != sim::Life::Alive)
+            .count();
+        let c = sim.counters(v);
+        println!(
+            "{}: {} requests, {} answered 429, {} people deleted",
+            v.command(),
+            c.requests.load(std::sync::atomic::Ordering::Relaxed),
+            c.throttled.load(std::sync::atomic::Ordering::Relaxed),
+            gone
+        );
+    }
+    Ok(())
+}
+
+fn example_id(v: Vendor) -> String {
+    match v {
+        Vendor::Rally => sim::email(1),
+        Vendor::Braze => sim::braze_external(1),
+        Vendor::Gainsight => sim::gainsight_id(1),
+        Vendor::Zendesk => sim::zendesk_id(1).to_string(),
+    }
+}
