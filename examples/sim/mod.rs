@@ -195,6 +195,7 @@ struct State {
     /// How many times each person was asked to be deleted, per vendor.
     asked: Mutex<HashMap<Vendor, HashMap<usize, u32>>>,
     windows: Mutex<HashMap<(Vendor, bool), Window>>,
+    bucket: Mutex<Option<(f64, Instant)>>,
     jobs: Mutex<HashMap<String, Job>>,
     next_job: AtomicU64,
     counters: HashMap<Vendor, Counters>,
@@ -238,6 +239,7 @@ impl Sim {
             life: Mutex::new(life),
             asked: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            bucket: Mutex::new(None),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
             counters: Vendor::ALL
@@ -468,6 +470,9 @@ impl State {
                 None => return (true, u64::MAX, u64::MAX, Duration::ZERO),
             }
         };
+        if vendor == Vendor::Gainsight {
+            return self.take_bucket(q);
+        }
         // Windows are aligned to the Unix clock, as a `Reset` in Unix seconds implies.
         let wsecs = q.window.as_secs_f64();
         let t = unix_now();
@@ -486,6 +491,29 @@ impl State {
         }
         win.count += 1;
         (true, q.limit, q.limit - win.count, reset_in)
+    }
+
+    /// Gainsight documents no window ("around 200 requests per second"): a token
+    /// bucket refilled at the quota, holding a tenth of it.
+    fn take_bucket(&self, q: Quota) -> (bool, u64, u64, Duration) {
+        let rate = q.limit as f64 / q.window.as_secs_f64();
+        let cap = (q.limit as f64 / 10.0).max(1.0);
+        let mut b = self.bucket.lock().unwrap();
+        let now = Instant::now();
+        let (tokens, at) = b.get_or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            (true, u64::MAX, u64::MAX, Duration::ZERO)
+        } else {
+            (
+                false,
+                u64::MAX,
+                0,
+                Duration::from_secs_f64((1.0 - *tokens) / rate),
+            )
+        }
     }
 
     fn rate_headers(

@@ -1,6 +1,7 @@
 //! The lane: the only path to the network. A shared gate (governor quota, a
-//! pause any response can push later, even spacing when the quota runs low,
-//! a semaphore for concurrency) and the retry loop with full-jitter backoff.
+//! pause any response can push later, a budget of the sends the vendor's
+//! current window has left, a semaphore for concurrency) and the retry loop
+//! with full-jitter backoff.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -19,8 +20,9 @@ use crate::vendor::{Rate, RateHeaders, Request};
 /// Backoff base and cap (DESIGN §5: 0.5 s · 2ⁿ, at most 60 s).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
-/// Below this share of `Limit` left, requests are spaced evenly until `Reset`.
-pub const LOW_REMAINING_SHARE: f64 = 0.10;
+
+/// With the window's budget spent but answers outstanding, look again this soon.
+pub const BUDGET_RECHECK: Duration = Duration::from_millis(5);
 
 /// Statuses worth another attempt (deletes are idempotent).
 pub fn is_retryable(status: u16) -> bool {
@@ -102,27 +104,32 @@ pub struct LaneConfig {
 #[derive(Debug, Default)]
 struct Gate {
     paused_until: Option<Instant>,
-    spacing: Option<(Duration, Instant)>,
-    last_send: Option<Instant>,
     /// Sends left in the vendor's current window (its `Remaining` less what was
     /// sent after the answer that said so), and when the window ends.
     budget: Option<(f64, Instant)>,
     /// Numbers of the sends still waiting for an answer.
     in_flight: BTreeSet<u64>,
     next_send: u64,
+    /// The end of the waits already counted in `Stats::paused_ms`.
+    waited_until: Option<Instant>,
 }
 
 impl Gate {
-    /// Push the pause to `until` (never earlier); returns the time added.
-    fn extend_pause(&mut self, until: Instant) -> Duration {
-        let now = Instant::now();
-        let from = self.paused_until.map_or(now, |p| p.max(now));
-        if until > from {
+    /// Push the pause to `until` (never earlier).
+    fn extend_pause(&mut self, until: Instant) {
+        if self.paused_until.is_none_or(|p| until > p) {
             self.paused_until = Some(until);
-            until - from
-        } else {
-            Duration::ZERO
         }
+    }
+
+    /// A worker is about to wait until `until`: the wall time no worker was
+    /// already waiting for (so waits in parallel count once).
+    fn wait_time(&mut self, until: Instant) -> Duration {
+        let from = self
+            .waited_until
+            .map_or(Instant::now(), |w| w.max(Instant::now()));
+        self.waited_until = Some(self.waited_until.map_or(until, |w| w.max(until)));
+        until.saturating_duration_since(from)
     }
 }
 
@@ -193,10 +200,7 @@ impl Lane {
     /// Push the shared pause to `now + d` (never earlier than it is).
     fn pause_for(&self, d: Duration) {
         let Ok(mut g) = self.gate.lock() else { return };
-        let added = g.extend_pause(Instant::now() + d);
-        self.stats
-            .paused_ms
-            .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+        g.extend_pause(Instant::now() + d);
     }
 
     /// Feed the rate headers of a response to the gate.
@@ -217,37 +221,28 @@ impl Lane {
         };
         let reset_at = Instant::now() + reset_in;
         if let Ok(mut g) = self.gate.lock() {
-            // Sends that left after this one reached the vendor after it counted.
+            // Sends that left after this one may not be in the vendor's count yet.
             let later = g.in_flight.range(send + 1..).count() as f64;
             let left = (remaining - later).max(0.0);
             g.budget = match g.budget {
+                // With nothing in flight the count is exact.
+                _ if g.in_flight.is_empty() => Some((remaining.max(0.0), reset_at)),
                 // Same window: trust the lower count (answers can arrive out of order).
                 Some((b, at)) if reset_at < at + Duration::from_secs(1) => Some((b.min(left), at)),
                 _ => Some((left, reset_at)),
             };
-            if left < 1.0 {
-                let added = g.extend_pause(reset_at);
-                self.stats
-                    .paused_ms
-                    .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+            if remaining < 1.0 {
+                output::debug(
+                    2,
+                    &format!(
+                        "{}: the vendor's window is used up; every worker waits {:.1}s for its reset",
+                        self.cfg.name,
+                        reset_in.as_secs_f64()
+                    ),
+                );
+                let at = g.budget.map_or(reset_at, |(_, at)| at);
+                g.extend_pause(at);
             }
-        }
-        if remaining <= 0.0 {
-            output::debug(
-                2,
-                &format!(
-                    "{}: quota used up; every worker waits {:.1}s for the reset",
-                    self.cfg.name,
-                    reset_in.as_secs_f64()
-                ),
-            );
-            self.pause_for(reset_in);
-        } else if let Some(limit) = limit
-            && remaining < limit * LOW_REMAINING_SHARE
-            && let Ok(mut g) = self.gate.lock()
-        {
-            let interval = reset_in.div_f64(remaining);
-            g.spacing = Some((interval, Instant::now() + reset_in));
         }
     }
 
@@ -278,7 +273,7 @@ impl Lane {
         }
     }
 
-    /// Wait for the quota, the shared pause and any spacing; then take a send slot.
+    /// Wait for the quota, the shared pause and the window's budget; then take a send slot.
     /// Returns the send's number (for matching its answer's rate headers).
     async fn wait_turn(&self) -> Result<u64, SendError> {
         let limiter = self.limiter.read().ok().and_then(|l| l.clone());
@@ -297,35 +292,36 @@ impl Lane {
                 if let Some(p) = g.paused_until {
                     at = at.max(p);
                 }
-                if let Some((interval, until)) = g.spacing {
-                    if now < until {
-                        if let Some(last) = g.last_send {
-                            at = at.max(last + interval);
-                        }
-                    } else {
-                        g.spacing = None;
-                    }
-                }
                 if let Some((_, end)) = g.budget
                     && now >= end
                 {
                     g.budget = None;
                 }
+                if at <= now
+                    && let Some((left, end)) = g.budget
+                    && left < 1.0
+                {
+                    at = if g.in_flight.is_empty() {
+                        // Every send is answered and none is left: wait for the window's end.
+                        g.extend_pause(end);
+                        end
+                    } else {
+                        // Answers still to come will say what is left.
+                        now + BUDGET_RECHECK
+                    };
+                }
+                if at > now {
+                    let added = g.wait_time(at);
+                    self.stats
+                        .paused_ms
+                        .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+                }
                 if at <= now {
-                    g.last_send = Some(now);
                     let n = g.next_send;
                     g.next_send += 1;
                     g.in_flight.insert(n);
-                    if let Some((left, end)) = g.budget.as_mut() {
+                    if let Some((left, _)) = g.budget.as_mut() {
                         *left -= 1.0;
-                        if *left < 1.0 {
-                            // The window is used up: every worker waits for its end.
-                            let end = *end;
-                            let added = g.extend_pause(end);
-                            self.stats
-                                .paused_ms
-                                .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
-                        }
                     }
                     Ok(n)
                 } else {
@@ -436,6 +432,12 @@ impl Lane {
             if status == Some(429) {
                 // The quota is shared: hold every worker, not just this one.
                 self.pause_for(delay);
+                if let Ok(mut g) = self.gate.lock() {
+                    let added = g.wait_time(Instant::now() + delay);
+                    self.stats
+                        .paused_ms
+                        .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
+                }
             }
             output::debug(
                 2,
