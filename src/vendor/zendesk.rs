@@ -47,6 +47,9 @@ pub const ZENDESK_HEADERS: RateHeaders = RateHeaders {
     reset_is: ResetIs::Seconds,
 };
 
+/// Marks an erasure of a user the job did not find: a 404 then means `not_found`.
+const PROBE: &str = "(not found by the job)";
+
 /// The lane for permanent erasure (index into [`Profile::lanes`]).
 const ERASE_LANE: usize = 1;
 
@@ -640,7 +643,14 @@ impl Zendesk {
                         _ => None,
                     })
                     .unwrap_or_else(|| "no such user".into());
-                done.push(out(Status::NotFound, d));
+                let numeric: Vec<String> = mine.iter().map(|(v, _)| (*v).clone()).collect();
+                if self.permanent && kind != Kind::ExternalId {
+                    // "Not found" may mean soft-deleted already (by an earlier,
+                    // interrupted run): erase it if so; 404 there means not found.
+                    next.push(self.erase(ident.clone(), numeric, vec![PROBE.to_string()]));
+                } else {
+                    done.push(out(Status::NotFound, d));
+                }
             } else if !self.permanent {
                 done.push(out(Status::Deleted, "soft".into()));
             } else {
@@ -820,9 +830,20 @@ impl Zendesk {
         let Some((current, rest)) = todo.split_first() else {
             return Step::Done(vec![]);
         };
-        let mut done = done.to_vec();
+        let probe = done.first().is_some_and(|d| d == PROBE);
+        let mut done: Vec<String> = done.iter().filter(|d| *d != PROBE).cloned().collect();
         match resp.status {
-            // 404: not among the soft-deleted users (already erased).
+            404 if probe && done.is_empty() && rest.is_empty() => {
+                return Step::Done(all(
+                    &work.ids,
+                    Status::NotFound,
+                    "no such user (neither active nor soft-deleted)",
+                    Some(404),
+                ));
+            }
+            // A user the job did not find was soft-deleted before: erased now.
+            200..=299 if probe => done.push(current.clone()),
+            // 404 after our own soft delete: not among the soft-deleted (already erased).
             200..=299 | 404 => done.push(current.clone()),
             s => {
                 return Step::Done(all(
