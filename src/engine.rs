@@ -357,14 +357,7 @@ impl Engine {
                 return vec![];
             }
             Err(SendError::Fatal { status, detail }) => {
-                let outs = vendor::all(
-                    &work.ids,
-                    Status::Failed,
-                    &format!("HTTP {status}: {detail}"),
-                    Some(status),
-                );
-                self.record(&outs, Some(seq));
-                self.halt(StopReason::Fatal { status, detail });
+                self.fatal(&work, seq, status, detail);
                 return vec![];
             }
             Err(SendError::WaitTooLong { wait }) => {
@@ -408,17 +401,22 @@ impl Engine {
                 ]
             }
             Step::Fatal { status, detail } => {
-                let outs = vendor::all(
-                    &work.ids,
-                    Status::Failed,
-                    &format!("HTTP {status}: {detail}"),
-                    Some(status),
-                );
-                self.record(&outs, Some(seq));
-                self.halt(StopReason::Fatal { status, detail });
+                self.fatal(&work, seq, status, detail);
                 vec![]
             }
         }
+    }
+
+    /// A fatal answer: this work's identifiers fail with it, and the run stops (exit 3).
+    fn fatal(&mut self, work: &Work, seq: u64, status: u16, detail: String) {
+        let outs = vendor::all(
+            &work.ids,
+            Status::Failed,
+            &format!("HTTP {status}: {detail}"),
+            Some(status),
+        );
+        self.record(&outs, Some(seq));
+        self.halt(StopReason::Fatal { status, detail });
     }
 
     /// Work the run did not send because it is stopping: handed back so the

@@ -5,8 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const KEY: &str = "braze-rest-key-5150";
 
@@ -29,15 +28,7 @@ async fn braze<F>(rec: Recorder<F>) -> MockServer
 where
     F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
 {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/users/delete"))
-        .and(header("authorization", format!("Bearer {KEY}").as_str()))
-        .and(header("content-type", "application/json"))
-        .respond_with(rec)
-        .mount(&server)
-        .await;
-    server
+    json_post_endpoint("/users/delete", KEY, rec).await
 }
 
 fn bodies(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use serde_json::json;
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "rally-SECRET-token-7f3a9c";
@@ -27,15 +27,7 @@ async fn rally_mock<F>(recorder: Recorder<F>) -> MockServer
 where
     F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
 {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/people/delete"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .and(header("content-type", "application/json"))
-        .respond_with(recorder)
-        .mount(&server)
-        .await;
-    server
+    json_post_endpoint("/people/delete", TOKEN, recorder).await
 }
 
 fn env() -> Vec<(&'static str, &'static str)> {

@@ -161,8 +161,8 @@ async fn faults_zendesk_permanent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "soak: about a minute"]
-async fn soak_faults_zendesk_permanent_600() {
-    faults_lose_nothing(Vendor::Zendesk, "id", 600, &[], Life::Gone).await;
+async fn soak_faults_zendesk_permanent_400() {
+    faults_lose_nothing(Vendor::Zendesk, "id", 400, &[], Life::Gone).await;
 }
 
 /// Kill purge with SIGKILL at `kills` seeded random moments, resuming each time,
@@ -287,7 +287,7 @@ async fn kills_zendesk_between_submission_and_completion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "soak: ten kills"]
 async fn soak_kills_zendesk() {
-    kills_lose_nothing(Vendor::Zendesk, 1200, "10/s", 100, 10).await;
+    kills_lose_nothing(Vendor::Zendesk, 600, "10/s", 100, 10).await;
 }
 
 #[cfg(unix)]

@@ -197,3 +197,28 @@ pub fn body_list(body: &Value, field: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A server whose one endpoint (`POST path` with a JSON body and this bearer
+/// token) answers through `rec`; anything else gets wiremock's 404.
+pub async fn json_post_endpoint<F>(
+    path: &str,
+    bearer: &str,
+    rec: Recorder<F>,
+) -> wiremock::MockServer
+where
+    F: Fn(usize, &Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    use wiremock::matchers;
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(matchers::method("POST"))
+        .and(matchers::path(path))
+        .and(matchers::header(
+            "authorization",
+            format!("Bearer {bearer}").as_str(),
+        ))
+        .and(matchers::header("content-type", "application/json"))
+        .respond_with(rec)
+        .mount(&server)
+        .await;
+    server
+}
