@@ -289,3 +289,70 @@ async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
     assert!(sent < 10, "the run stopped early ({sent} requests)");
     assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
 }
+
+/// Run purge on a pseudo-terminal (util-linux `script`), typing `answer`.
+#[cfg(unix)]
+fn on_a_terminal(dir: &std::path::Path, uri: &str, answer: &str) -> Option<String> {
+    use std::io::Write;
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give purge a terminal");
+        return None;
+    }
+    let cmd = format!(
+        "RALLY_API_TOKEN={TOKEN} {} rally a@example.com b@example.com --base-url {uri}; echo exit=$?",
+        bin()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interactive_run_asks_on_the_terminal_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202).set_body_string(r#"{"message":"ok","count":2}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (d, uri) = (dir.path().to_path_buf(), server.uri());
+    let Some(no) = tokio::task::spawn_blocking(move || on_a_terminal(&d, &uri, "no"))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    assert!(
+        no.contains("About to delete 2 people from Rally UXR (127.0.0.1), identified by email"),
+        "{no}"
+    );
+    assert!(
+        no.contains("not confirmed: nothing sent") && no.contains("exit=2"),
+        "{no}"
+    );
+    let (d, uri) = (dir.path().to_path_buf(), server.uri());
+    let yes = tokio::task::spawn_blocking(move || on_a_terminal(&d, &uri, "yes"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(yes.contains("exit=0"), "{yes}");
+    server.verify().await;
+}
