@@ -162,7 +162,18 @@ impl Engine {
         let masked: Vec<String> = path
             .split('/')
             .map(|seg| {
-                if !seg.is_empty() && work.ids.iter().any(|i| encode_segment(&i.value) == seg) {
+                // Identifiers, and anything that looks like an id (vendor user
+                // ids from lookups), but not API versions like `v2`.
+                let version = seg
+                    .strip_prefix('v')
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+                let id_like = seg
+                    .bytes()
+                    .any(|b| b.is_ascii_digit() || b == b'@' || b == b'%');
+                if !seg.is_empty()
+                    && ((id_like && !version)
+                        || work.ids.iter().any(|i| encode_segment(&i.value) == seg))
+                {
                     "{id}".to_string()
                 } else {
                     seg.to_string()
@@ -423,5 +434,46 @@ impl Engine {
     /// end of [`Engine::run`] records it (polls stay pending for `--resume`).
     fn unsent(&mut self, work: Work) -> Vec<Work> {
         vec![work]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendor::{Ident, Method, Request, SourceRef};
+
+    #[test]
+    fn log_labels_carry_no_identifiers() {
+        let id = |v: &str| Ident {
+            value: v.into(),
+            source: SourceRef { source: 0, line: 1 },
+        };
+        let w = Work::new(
+            vec![id("ann smith")],
+            Request::new(Method::Delete, "/v1/users/ann%20smith?hardDelete=true"),
+            Stage::Delete,
+        );
+        assert_eq!(Engine::label(3, &w), "#3 DELETE /v1/users/{id} (1 id)");
+        let w = Work::new(
+            vec![id("ann@example.com")],
+            Request::new(Method::Delete, "/api/v2/deleted_users/90210"),
+            Stage::Follow {
+                todo: vec!["90210".into()],
+                done: vec![],
+            },
+        );
+        assert_eq!(
+            Engine::label(4, &w),
+            "#4 DELETE /api/v2/deleted_users/{id} (1 id)"
+        );
+        let w = Work::new(
+            vec![id("1"), id("2")],
+            Request::new(Method::Delete, "/api/v2/users/destroy_many?ids=1,2"),
+            Stage::Delete,
+        );
+        assert_eq!(
+            Engine::label(5, &w),
+            "#5 DELETE /api/v2/users/destroy_many (2 ids)"
+        );
     }
 }
