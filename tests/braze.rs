@@ -196,20 +196,7 @@ async fn fifty_one_external_ids_are_fifty_plus_one() {
     let rec = Recorder::new(|_, r| deleted_count(r));
     let server = braze(rec.clone()).await;
     let ids: Vec<String> = (0..51).map(|i| format!("user-{i}")).collect();
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
-        dir.path(),
-        &[
-            "braze",
-            "-y",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-        ],
-        &env(),
-    )
-    .await;
+    let out = run_ids(dir.path(), &["braze", "-y"], &ids, &server.uri(), &env()).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = bodies(&rec);
     assert_eq!(got.len(), 2);

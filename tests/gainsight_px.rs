@@ -57,19 +57,11 @@ async fn awkward_ids_reach_the_server_exactly_as_given() {
         "team/alice",
         "semi;colon?q=1#f",
     ];
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
+    let out = run_ids(
         dir.path(),
-        &[
-            "gainsight-px",
-            "-y",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-            "--report",
-            "r.jsonl",
-        ],
+        &["gainsight-px", "-y", "--report", "r.jsonl"],
+        &ids,
+        &server.uri(),
         &env(),
     )
     .await;
@@ -289,17 +281,11 @@ async fn many_requests_are_in_flight_at_once_against_a_slow_server() {
     let rec = Recorder::new(|_, _| ResponseTemplate::new(204).set_delay(Duration::from_millis(50)));
     let server = gpx(rec.clone()).await;
     let ids: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
+    let out = run_ids(
         dir.path(),
-        &[
-            "gainsight-px",
-            "-y",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-        ],
+        &["gainsight-px", "-y"],
+        &ids,
+        &server.uri(),
         &env(),
     )
     .await;

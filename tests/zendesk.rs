@@ -762,8 +762,7 @@ async fn never_more_than_thirty_jobs_open() {
     });
     let server = zendesk(rec.clone()).await;
     let ids: Vec<String> = (0..3100).map(|i| (100_000 + i).to_string()).collect();
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
+    let out = run_ids(
         dir.path(),
         &[
             "zendesk",
@@ -773,13 +772,11 @@ async fn never_more_than_thirty_jobs_open() {
             "6000/min",
             "--concurrency",
             "8",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
             "--report",
             "r.jsonl",
         ],
+        &ids,
+        &server.uri(),
         &env(),
     )
     .await;
@@ -888,8 +885,7 @@ async fn a_submission_throttled_while_our_job_is_open_waits_for_it() {
     });
     let server = zendesk(rec.clone()).await;
     let ids: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
+    let out = run_ids(
         dir.path(),
         &[
             "zendesk",
@@ -899,13 +895,11 @@ async fn a_submission_throttled_while_our_job_is_open_waits_for_it() {
             "1",
             "--max-retries",
             "1",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
             "--report",
             "r.jsonl",
         ],
+        &ids,
+        &server.uri(),
         &env(),
     )
     .await;
@@ -933,18 +927,11 @@ async fn the_default_quota_rises_to_what_x_rate_limit_reports() {
     });
     let server = zendesk(rec.clone()).await;
     let ids: Vec<String> = (0..2000).map(|i| (10_000 + i).to_string()).collect();
-    let input = write_file(dir.path(), "ids.txt", &ids.join("\n"));
-    let out = run(
+    let out = run_ids(
         dir.path(),
-        &[
-            "zendesk",
-            "-y",
-            "--no-wait",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-        ],
+        &["zendesk", "-y", "--no-wait"],
+        &ids,
+        &server.uri(),
         &env(),
     )
     .await;

@@ -41,6 +41,10 @@ fn secs_capped(secs: f64) -> Duration {
     Duration::from_secs_f64(secs.min(MAX_HINT.as_secs_f64()))
 }
 
+/// Added to a `Reset` given as a Unix time, so the first request of the next
+/// window does not arrive a few milliseconds early.
+pub const RESET_MARGIN: Duration = Duration::from_millis(50);
+
 /// What the rate headers of one response say.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateState {
@@ -56,7 +60,8 @@ pub fn rate_state(headers: &HeaderMap, dialect: &RateHeaders, now: SystemTime) -
             ResetIs::Seconds => v,
             ResetIs::UnixTime => {
                 let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-                v - now
+                // A whole-second clock reading can run a little behind ours.
+                v - now + RESET_MARGIN.as_secs_f64()
             }
         };
         (secs > 0.0).then(|| secs_capped(secs))
@@ -117,7 +122,7 @@ mod tests {
         );
         assert_eq!(s.limit, Some(100.0));
         assert_eq!(s.remaining, Some(0.0));
-        assert_eq!(s.reset_in, Some(Duration::from_secs(2)));
+        assert_eq!(s.reset_in, Some(Duration::from_secs(2) + RESET_MARGIN));
         let past = rate_state(
             &h(&[("x-ratelimit-reset", "1600000000")]),
             &X_RATELIMIT_UNIX,

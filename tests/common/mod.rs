@@ -222,3 +222,19 @@ where
         .await;
     server
 }
+
+/// Run purge on `ids` (written to `ids.txt` in `dir`) against `base`: `args`
+/// plus `-i ids.txt --base-url base`.
+pub async fn run_ids<S: AsRef<str>>(
+    dir: &Path,
+    args: &[&str],
+    ids: &[S],
+    base: &str,
+    env: &[(&str, &str)],
+) -> Output {
+    let list: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    let input = write_file(dir, "ids.txt", &list.join("\n"));
+    let mut all = args.to_vec();
+    all.extend(["-i", input.to_str().unwrap_or_default(), "--base-url", base]);
+    run(dir, &all, env).await
+}
