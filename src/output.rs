@@ -91,14 +91,6 @@ pub fn progress_inc(n: u64) {
     }
 }
 
-pub fn progress_message(msg: String) {
-    if let Ok(b) = BAR.lock()
-        && let Some(bar) = b.as_ref()
-    {
-        bar.set_message(msg);
-    }
-}
-
 pub fn progress_finish() {
     if let Ok(mut b) = BAR.lock()
         && let Some(bar) = b.take()

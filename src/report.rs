@@ -189,10 +189,6 @@ impl Report {
         ))
     }
 
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     /// Append one line for `o`, decided by request `seq`.
     pub fn write(&mut self, o: &Outcome, seq: Option<u64>) -> Result<(), ReportError> {
         if self.out.is_none() {

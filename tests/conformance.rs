@@ -467,46 +467,7 @@ fn zendesk_submitted(s: &Seen) -> Vec<String> {
     if s.method != "DELETE" || s.path != "/api/v2/users/destroy_many" {
         return vec![];
     }
-    url::form_urlencoded::parse(s.query.as_bytes())
-        .find(|(k, _)| k == "ids")
-        .map(|(_, v)| v.split(',').map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// A stateless Zendesk: the job id names the users it deletes, so a poll can
-/// answer with their results; permanent erasure succeeds.
-fn zendesk_ok(r: &wiremock::Request) -> ResponseTemplate {
-    let path = r.url.path();
-    if path == "/api/v2/users/destroy_many" {
-        let ids = r
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "ids")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let job = format!("J-{}", ids.replace(',', "-"));
-        return ResponseTemplate::new(200).set_body_json(json!({"job_status": {
-            "id": job, "url": format!("https://acme.zendesk.com/api/v2/job_statuses/{job}.json"),
-            "total": ids.split(',').count(), "progress": null, "status": "queued", "message": null, "results": null}}));
-    }
-    if let Some(job) = path.strip_prefix("/api/v2/job_statuses/") {
-        let results: Vec<serde_json::Value> = job
-            .trim_start_matches("J-")
-            .split('-')
-            .filter_map(|i| i.parse::<u64>().ok())
-            .map(|id| json!({"id": id, "action": "delete", "status": "Deleted", "success": true}))
-            .collect();
-        return ResponseTemplate::new(200).set_body_json(json!({"job_status": {
-            "id": job, "total": results.len(), "progress": results.len(), "status": "completed",
-            "message": "Completed at 2023-09-18 23:35:58 +0000", "results": results}}));
-    }
-    if let Some(id) = path.strip_prefix("/api/v2/deleted_users/") {
-        return ResponseTemplate::new(200).set_body_json(
-            json!({"deleted_user": {"id": id.parse::<u64>().unwrap_or(0), "active": false}}),
-        );
-    }
-    ResponseTemplate::new(404)
-        .set_body_json(json!({"error": "InvalidEndpoint", "description": "Not found"}))
+    query_list(s, "ids")
 }
 
 fn zendesk() -> Case {
@@ -526,7 +487,7 @@ fn zendesk() -> Case {
         limit: 100,
         ids: |n| (0..n).map(|i| (1_000_000 + i).to_string()).collect(),
         carried: zendesk_submitted,
-        ok: zendesk_ok,
+        ok: stateless_zendesk,
         done: "deleted",
         // Zendesk's reset header is seconds to wait, not a time.
         exhausted: Some(|reset| {

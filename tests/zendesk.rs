@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::*;
+use common::{query_list as query_ids, zendesk_deleted as deleted, zendesk_job as job};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -40,28 +41,6 @@ fn recorded(name: &str) -> ResponseTemplate {
         }
     }
     t
-}
-
-fn job(id: &str, status: &str, results: Option<Vec<Value>>) -> ResponseTemplate {
-    let total = results.as_ref().map_or(0, Vec::len);
-    ResponseTemplate::new(200).set_body_json(json!({"job_status": {
-        "id": id, "url": format!("https://acme.zendesk.com/api/v2/job_statuses/{id}.json"),
-        "total": total, "progress": total, "status": status,
-        "message": if status == "completed" { json!("Completed at 2023-09-18 23:35:58 +0000") } else { Value::Null },
-        "results": results}}))
-}
-
-fn deleted(ids: &[String]) -> Vec<Value> {
-    ids.iter()
-        .map(|i| json!({"id": i.parse::<u64>().unwrap(), "action": "delete", "status": "Deleted", "success": true}))
-        .collect()
-}
-
-fn query_ids(s: &Seen, key: &str) -> Vec<String> {
-    url::form_urlencoded::parse(s.query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.split(',').map(str::to_string).collect())
-        .unwrap_or_default()
 }
 
 fn erased(seen: &[Seen]) -> Vec<String> {
@@ -292,30 +271,10 @@ async fn a_job_that_fails_fails_its_identifiers() {
     assert_eq!(erased(&rec.seen()).len(), 0);
 }
 
-/// A Zendesk whose jobs complete on the first poll; job ids name their users.
+/// A Zendesk whose jobs complete on the first poll.
 fn simple_zendesk()
 -> Recorder<impl Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static> {
-    Recorder::new(|_, r| {
-        let path = r.url.path();
-        if path == "/api/v2/users/destroy_many" {
-            let ids = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "ids")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
-            job(&format!("J-{}", ids.replace(',', "-")), "queued", None)
-        } else if let Some(j) = path.strip_prefix("/api/v2/job_statuses/") {
-            let ids: Vec<String> = j
-                .trim_start_matches("J-")
-                .split('-')
-                .map(String::from)
-                .collect();
-            job(j, "completed", Some(deleted(&ids)))
-        } else {
-            ResponseTemplate::new(200).set_body_json(json!({"deleted_user": {}}))
-        }
-    })
+    Recorder::new(|_, r| stateless_zendesk(r))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -556,12 +515,7 @@ async fn emails_are_searched_exactly_then_deleted_and_erased() {
     let rec = Recorder::new(|_, r| {
         let path = r.url.path();
         if path == "/api/v2/users/search" {
-            let q = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "query")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+            let q = param(r, "query");
             let users = match q.as_str() {
                 // Search also finds near matches; only exact ones count.
                 "email:ann@example.com" => {
@@ -732,12 +686,7 @@ async fn never_more_than_thirty_jobs_open() {
             let mut c = c.lock().unwrap();
             let open = c.len() - d.lock().unwrap().len();
             o.lock().unwrap().push(open);
-            let ids = r
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == "ids")
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default();
+            let ids = param(r, "ids");
             let id = format!("J-{}", ids.split(',').next().unwrap_or_default());
             c.insert(id.clone(), Instant::now());
             job(&id, "queued", None)
@@ -852,12 +801,7 @@ async fn a_submission_throttled_while_our_job_is_open_waits_for_it() {
     let (f, p) = (first_done.clone(), polls.clone());
     let rec = Recorder::new(move |_, r| {
         let path = r.url.path();
-        let ids = r
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "ids")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let ids = param(r, "ids");
         if path == "/api/v2/users/destroy_many" {
             if ids.starts_with("1,") {
                 job("J1", "queued", None)

@@ -178,10 +178,6 @@ impl Lane {
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.cfg.name
-    }
-
     /// Sleep unless the run stops first.
     async fn sleep(&self, d: Duration) -> Result<(), SendError> {
         if d.is_zero() {

@@ -129,10 +129,6 @@ impl HttpClient {
         })
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     /// Send once; the body is read whole (a reset mid-body is an error like any other).
     pub async fn execute(&self, req: &Request) -> Result<RawResponse, reqwest::Error> {
         let url = full_url(&self.base, req);

@@ -142,10 +142,6 @@ impl Rate {
             per: Duration::from_secs(60),
         }
     }
-    /// Requests per second, as a float (for reports and the benchmark).
-    pub fn per_sec(&self) -> f64 {
-        f64::from(self.count) / self.per.as_secs_f64()
-    }
 }
 
 impl fmt::Display for Rate {
@@ -277,10 +273,6 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
     /// The body cut to a length fit for a report `detail`.
     pub fn snippet(&self) -> String {
         snippet(&self.body)
@@ -318,18 +310,6 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Deleted => "deleted",
-            Status::Queued => "queued",
-            Status::NotFound => "not_found",
-            Status::Failed => "failed",
-            Status::Invalid => "invalid",
-            Status::Skipped => "skipped",
-            Status::Pending => "pending",
-        }
-    }
-
     /// Whether a resumed run leaves this identifier alone.
     pub fn is_settled(self) -> bool {
         matches!(

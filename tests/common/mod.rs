@@ -238,3 +238,61 @@ pub async fn run_ids<S: AsRef<str>>(
     all.extend(["-i", input.to_str().unwrap_or_default(), "--base-url", base]);
     run(dir, &all, env).await
 }
+
+/// A query parameter of a request the mock received ("" when absent).
+pub fn param(r: &Request, key: &str) -> String {
+    r.url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// A comma-separated query parameter of a recorded request, as a list.
+pub fn query_list(s: &Seen, key: &str) -> Vec<String> {
+    url::form_urlencoded::parse(s.query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A Zendesk `job_status` answer.
+pub fn zendesk_job(id: &str, status: &str, results: Option<Vec<Value>>) -> ResponseTemplate {
+    let total = results.as_ref().map_or(0, Vec::len);
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({"job_status": {
+        "id": id, "url": format!("https://acme.zendesk.com/api/v2/job_statuses/{id}.json"),
+        "total": total, "progress": total, "status": status,
+        "message": if status == "completed" { serde_json::json!("Completed at 2023-09-18 23:35:58 +0000") } else { Value::Null },
+        "results": results}}))
+}
+
+/// Successful delete results for these user ids.
+pub fn zendesk_deleted(ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .map(|i| serde_json::json!({"id": i.parse::<u64>().unwrap_or(0), "action": "delete", "status": "Deleted", "success": true}))
+        .collect()
+}
+
+/// A stateless Zendesk: the job id names the users it deletes, so a poll can
+/// answer with their results at once; permanent erasure succeeds.
+pub fn stateless_zendesk(r: &Request) -> ResponseTemplate {
+    let path = r.url.path();
+    if path == "/api/v2/users/destroy_many" {
+        let ids = param(r, "ids");
+        return zendesk_job(&format!("J-{}", ids.replace(',', "-")), "queued", None);
+    }
+    if let Some(job) = path.strip_prefix("/api/v2/job_statuses/") {
+        let ids: Vec<String> = job
+            .trim_start_matches("J-")
+            .split('-')
+            .map(String::from)
+            .collect();
+        return zendesk_job(job, "completed", Some(zendesk_deleted(&ids)));
+    }
+    if let Some(id) = path.strip_prefix("/api/v2/deleted_users/") {
+        return ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"deleted_user": {"id": id.parse::<u64>().unwrap_or(0), "active": false}}));
+    }
+    ResponseTemplate::new(404)
+        .set_body_json(serde_json::json!({"error": "InvalidEndpoint", "description": "Not found"}))
+}
