@@ -417,7 +417,8 @@ async fn token_never_appears_in_any_output() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_file_is_read_and_dry_run_redacts_nothing_secret() {
+async fn token_file_is_read_and_sent_as_the_bearer_token() {
+    // The mock answers only `Authorization: Bearer TOKEN`; anything else is a 404 (exit 3).
     let dir = tempfile::tempdir().unwrap();
     let server = rally_mock(Recorder::new(|_, r| accepted(r))).await;
     let tf = write_file(dir.path(), "token", &format!("{TOKEN}\n"));
