@@ -39,6 +39,7 @@ pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, Strin
     if let Some(path) = token_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--token-file {}: cannot read: {e}", path.display()))?;
+        warn_if_shared(path);
         let value = text.trim();
         if value.is_empty() {
             return Err(format!(
@@ -54,6 +55,26 @@ pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, Strin
             "{var} is not set: export it, or pass --token-file FILE (or try --dry-run, which needs no credential)"
         )),
     }
+}
+
+/// A token file others can read or write is a leaked credential waiting to happen: say so.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                output::warn(&format!(
+                    "--token-file {}: other users can access it (mode {mode:03o}); run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Parse, run, and return the process exit code.
@@ -409,10 +430,10 @@ fn confirm(
         return refuse("cannot open the terminal");
     };
     let note = note.map(|n| format!("\n{n}")).unwrap_or_default();
-    let _ = write!(
-        tty,
+    let prompt = output::escape(&format!(
         "About to delete {count} people from {display} ({host}), identified by {kind}. This cannot be undone.{note}\nType 'yes' to continue: "
-    );
+    ));
+    let _ = write!(tty, "{prompt}");
     let _ = tty.flush();
     let mut answer = String::new();
     if BufReader::new(&tty).read_line(&mut answer).is_err() {

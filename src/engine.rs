@@ -32,6 +32,9 @@ pub enum StopReason {
 impl StopReason {
     pub fn describe(&self) -> String {
         match self {
+            StopReason::Fatal { status, detail } if crate::http::lane::is_redirect(*status) => {
+                format!("HTTP {status}: {detail}")
+            }
             StopReason::Fatal { status, detail } => {
                 let what = if matches!(status, 401 | 403) {
                     "the credential was refused; check the token and its permissions"

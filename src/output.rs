@@ -18,7 +18,32 @@ pub fn level() -> i8 {
     LEVEL.load(Ordering::Relaxed)
 }
 
+/// `text` made safe for a terminal: control characters (ESC sequences, carriage
+/// returns, …) and bidirectional overrides are written as escapes (`\u{1b}`), so
+/// an identifier or a vendor's answer can never move the cursor, clear the screen
+/// or disguise a message. Newlines and tabs stay.
+pub fn escape(text: &str) -> String {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn emit(line: &str) {
+    let line = escape(line);
+    let line = line.as_str();
     let bar = BAR.lock().ok().and_then(|b| b.clone());
     match bar {
         Some(bar) => bar.suspend(|| eprintln!("{line}")),
@@ -96,5 +121,19 @@ pub fn progress_finish() {
         && let Some(bar) = b.take()
     {
         bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(escape("plain text\nnext\tcol"), "plain text\nnext\tcol");
+        assert_eq!(escape("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escape("over\rwrite"), "over\\u{d}write");
+        assert_eq!(escape("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(escape("bell\x07"), "bell\\u{7}");
     }
 }

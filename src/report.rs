@@ -50,6 +50,14 @@ pub enum ReportError {
         "{0}: the report file exists; pass --resume to continue that run, or choose a new --report file"
     )]
     Exists(PathBuf),
+    #[error(
+        "{0}: the report is a symbolic link; purge appends only to a regular file it can trust (pass the link's target, or a new --report file)"
+    )]
+    Symlink(PathBuf),
+    #[error(
+        "{path}: the report belongs to another user (uid {owner}, you are {me}); purge will not append to it: copy it to a file of your own, or run as its owner"
+    )]
+    Owner { path: PathBuf, owner: u32, me: u32 },
     #[error("{path}: cannot {what}: {err}")]
     Io {
         path: PathBuf,
@@ -150,9 +158,14 @@ impl Report {
                 err,
             }
         };
-        let exists = path.exists();
+        // `symlink_metadata`: a symlink (even a dangling one) counts as existing.
+        let link = std::fs::symlink_metadata(path).ok();
+        let exists = link.is_some();
         if exists && !resume {
             return Err(ReportError::Exists(path.to_path_buf()));
+        }
+        if link.is_some_and(|m| m.file_type().is_symlink()) {
+            return Err(ReportError::Symlink(path.to_path_buf()));
         }
         let mut prior = Prior::default();
         let mut opts = OpenOptions::new();
@@ -163,7 +176,21 @@ impl Report {
             opts.mode(0o600);
         }
         let mut file = if exists {
-            opts.open(path).map_err(io("open"))?
+            #[cfg(unix)]
+            {
+                // Refuse a symlink swapped in since the check above, too.
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.custom_flags(libc::O_NOFOLLOW);
+            }
+            let file = opts.open(path).map_err(|err| {
+                if err.raw_os_error() == Some(libc::ELOOP) {
+                    ReportError::Symlink(path.to_path_buf())
+                } else {
+                    io("open")(err)
+                }
+            })?;
+            check_owner(path, &file)?;
+            file
         } else {
             opts.create_new(true).open(path).map_err(io("create"))?
         };
@@ -235,6 +262,31 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// A report to resume must belong to the user running purge.
+fn check_owner(path: &Path, file: &File) -> Result<(), ReportError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().map_err(|err| ReportError::Io {
+            path: path.to_path_buf(),
+            what: "read",
+            err,
+        })?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me {
+            return Err(ReportError::Owner {
+                path: path.to_path_buf(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+    Ok(())
 }
 
 /// Read an earlier report into `prior`; returns the byte length of the good part.

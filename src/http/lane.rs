@@ -13,7 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, watch};
 
 use super::headers::{self, MAX_HINT, RateState};
-use super::{HttpClient, RawResponse, describe_error};
+use super::{HttpClient, RawResponse};
 use crate::output;
 use crate::vendor::{Rate, RateHeaders, Request};
 
@@ -27,6 +27,31 @@ pub const BUDGET_RECHECK: Duration = Duration::from_millis(5);
 /// Statuses worth another attempt (deletes are idempotent).
 pub fn is_retryable(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// A redirect: never followed (see [`super::HttpClient::new`]); it stops the run.
+pub fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
+}
+
+/// What a redirect answer said, without the path it pointed to (it may carry identifiers).
+fn redirect_detail(resp: &RawResponse) -> String {
+    let to = resp
+        .headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|loc| match url::Url::parse(loc) {
+            Ok(u) => format!(
+                "to host {}",
+                u.host_str()
+                    .map_or_else(|| "(none)".into(), crate::output::escape)
+            ),
+            Err(_) => "to a path on the same host".to_string(),
+        })
+        .unwrap_or_else(|| "with no Location".to_string());
+    format!(
+        "the server answered with a redirect {to}; purge never follows redirects (the credential must not leave the vendor's host): the base URL or the network path is wrong"
+    )
 }
 
 /// Delay before attempt `attempt + 1`: `max(hint, full_jitter(min(cap, base·2ⁿ)))`;
@@ -355,9 +380,10 @@ impl Lane {
                 g.in_flight.remove(&send);
             }
             if let Ok(r) = &result
-                && matches!(r.status, 401 | 403)
+                && (matches!(r.status, 401 | 403) || is_redirect(r.status))
             {
-                // The credential is refused: no other worker may send after this.
+                // The credential is refused, or the answer points elsewhere:
+                // no other worker may send after this.
                 self.stop.stop();
             }
             drop(permit);
@@ -373,6 +399,12 @@ impl Lane {
                     }
                     self.observe(&resp, send);
                     match resp.status {
+                        s if is_redirect(s) => {
+                            return Err(SendError::Fatal {
+                                status: s,
+                                detail: redirect_detail(&resp),
+                            });
+                        }
                         401 | 403 => {
                             return Err(SendError::Fatal {
                                 status: resp.status,
@@ -392,7 +424,7 @@ impl Lane {
                     }
                 }
                 Err(e) => {
-                    let reason = describe_error(&e);
+                    let reason = e.to_string();
                     output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
                     (reason, None, None)
                 }

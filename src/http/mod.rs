@@ -62,7 +62,12 @@ pub fn full_url(base: &Url, req: &Request) -> String {
     )
 }
 
-/// One answer, read whole.
+/// The most of an answer's body purge reads. A job status or a page of users is
+/// far smaller; a longer answer is treated like a broken connection, so no server
+/// can make purge hold more than this per request in flight.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// One answer, read whole (at most [`MAX_BODY`] bytes).
 #[derive(Debug)]
 pub struct RawResponse {
     pub status: u16,
@@ -94,6 +99,11 @@ impl HttpClient {
     pub fn new(base: Url, auth: &Auth, timeout: Duration) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            // A deletion API has no reason to redirect: a 3xx means a wrong base URL
+            // or an attack, and following it would carry the credential (a vendor's
+            // own key header is not stripped across hosts) and the identifiers to
+            // another host. The lane stops the run on any 3xx instead.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)));
         if is_loopback(&base) {
@@ -129,8 +139,9 @@ impl HttpClient {
         })
     }
 
-    /// Send once; the body is read whole (a reset mid-body is an error like any other).
-    pub async fn execute(&self, req: &Request) -> Result<RawResponse, reqwest::Error> {
+    /// Send once; the body is read whole up to [`MAX_BODY`] (a reset mid-body, or a
+    /// longer body, is an error like any other).
+    pub async fn execute(&self, req: &Request) -> Result<RawResponse, TransportError> {
         let url = full_url(&self.base, req);
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
@@ -143,16 +154,35 @@ impl HttpClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let resp = builder.send().await?;
+        let mut resp = builder.send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await?;
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(TransportError::TooLarge);
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(TransportError::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         Ok(RawResponse {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         })
     }
+}
+
+/// Why a send got no answer to read.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{}", describe_error(.0))]
+    Http(#[from] reqwest::Error),
+    /// The body went past [`MAX_BODY`]; reading stopped there.
+    #[error("the answer was larger than {} MiB; stopped reading it", MAX_BODY / (1024 * 1024))]
+    TooLarge,
 }
 
 /// Say what went wrong with a transport error, without the URL (it may carry identifiers).
