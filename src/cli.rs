@@ -1,107 +1,84 @@
-//! The command line (clap derive): common options once, vendor options per vendor.
+//! The command line: common options once (here), each vendor's own options in
+//! its file under `services/`; the subcommands come from the registry.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 
-use crate::vendor::Rate;
+use crate::services::{Entry, REGISTRY, Rate};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "purge",
-    version,
-    about = "Erase people in bulk from Rally UXR, Braze, Gainsight PX and Zendesk through their deletion APIs",
-    after_help = "Exit codes: 0 all done, 1 some failed or invalid, 2 usage/input error (nothing sent), \
-3 stopped on a fatal API answer, 75 a rate-limit wait passed --max-wait (resume later), 130 interrupted."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
+/// The purge command line: every vendor of [`REGISTRY`] as a subcommand with its
+/// own flags and the [`Common`] ones, plus `completions`.
+pub fn command() -> Command {
+    let mut cmd = Command::new("purge")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Erase people in bulk from Rally UXR, Braze, Gainsight PX and Zendesk through their deletion APIs")
+        .after_help(
+            "Exit codes: 0 all done, 1 some failed or invalid, 2 usage/input error (nothing sent), \
+3 stopped on a fatal API answer, 75 a rate-limit wait passed --max-wait (resume later), 130 interrupted.",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    for e in REGISTRY {
+        let sub = (e.flags)(Command::new(e.name).about(e.about));
+        cmd = cmd.subcommand(Common::augment_args(sub));
+    }
+    cmd.subcommand(Completions::augment_args(
+        Command::new("completions").about("Print a shell completion script on stdout"),
+    ))
 }
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Rally UXR: POST /people/delete (by e-mail or person id), 100 a request
-    Rally(Box<RallyArgs>),
-    /// Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request
-    Braze(Box<BrazeArgs>),
-    /// Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)
-    #[command(name = "gainsight-px")]
-    GainsightPx(Box<GainsightArgs>),
-    /// Zendesk: destroy_many jobs (100 users each), job polling, then permanent erasure
-    Zendesk(Box<ZendeskArgs>),
-    /// Print a shell completion script on stdout
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
+/// `purge completions SHELL`.
+#[derive(Debug, Args)]
+pub struct Completions {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    Completions(clap_complete::Shell),
+    /// Purge with one vendor: its registry entry, its parsed subcommand (for the
+    /// vendor's own flags) and the common flags.
+    Purge {
+        entry: &'static Entry,
+        matches: ArgMatches,
+        common: Box<Common>,
     },
 }
 
-#[derive(Debug, Args)]
-pub struct RallyArgs {
-    /// What the identifiers are
-    #[arg(short, long, value_parser = ["email", "id"], default_value = "email")]
-    pub kind: String,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, Args)]
-pub struct BrazeArgs {
-    /// What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)
-    #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
-    pub kind: String,
-    /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01
-    #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
-    pub instance: Option<String>,
-    /// Which user to delete when an e-mail or phone matches several
-    /// [default: identified,most_recently_updated]
-    #[arg(long, value_name = "LIST")]
-    pub prioritization: Option<String>,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, Args)]
-pub struct GainsightArgs {
-    /// What the identifiers are: the identifyId, or an e-mail to look up first
-    #[arg(short, long, value_parser = ["id", "email"], default_value = "id")]
-    pub kind: String,
-    /// Data center: us (api.aptrinsic.com), eu (api-eu.aptrinsic.com), us2 (api-us2.aptrinsic.com)
-    #[arg(
-        long,
-        value_name = "REGION",
-        env = "GAINSIGHT_PX_REGION",
-        default_value = "us"
-    )]
-    pub region: String,
-    /// Reversible delete (hardDelete=false): revived if the id comes back within 7 days
-    #[arg(long)]
-    pub soft: bool,
-    #[command(flatten)]
-    pub common: Common,
-}
-
-#[derive(Debug, Args)]
-pub struct ZendeskArgs {
-    /// What the identifiers are: numeric user ids, external ids, or e-mails to look up first
-    #[arg(short, long, value_parser = ["id", "external-id", "email"], default_value = "id")]
-    pub kind: String,
-    /// The account's subdomain (acme for acme.zendesk.com)
-    #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
-    pub subdomain: Option<String>,
-    /// With --kind external-id: 0 for account-scoped users, or a numeric brand id
-    #[arg(long, value_name = "N")]
-    pub brand_id: Option<String>,
-    /// Soft delete only: skip the permanent erasure (Zendesk keeps users recoverable for 30 days)
-    #[arg(long)]
-    pub soft: bool,
-    /// Submit the jobs and report them `queued` without polling (no permanent erasure)
-    #[arg(long)]
-    pub no_wait: bool,
-    #[command(flatten)]
-    pub common: Common,
+/// Parse the command line (in-process tests pass their own `args`).
+pub fn parse_from<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(cmd.error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "name a vendor or a command",
+        ));
+    };
+    if name == "completions" {
+        let c = Completions::from_arg_matches(sub)?;
+        return Ok(Invocation::Completions(c.shell));
+    }
+    let entry = crate::services::entry(name).ok_or_else(|| {
+        cmd.error(
+            clap::error::ErrorKind::InvalidSubcommand,
+            format!("unknown command {name:?}"),
+        )
+    })?;
+    let common = Common::from_arg_matches(sub)?;
+    Ok(Invocation::Purge {
+        entry,
+        matches: sub.clone(),
+        common: Box::new(common),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,7 +90,7 @@ pub enum FormatArg {
 }
 
 /// Options every vendor has.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Identifiers to erase (merged with those of --input files, in order)
     #[arg(value_name = "ID")]
@@ -231,11 +208,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_registered_vendor_is_a_subcommand_with_its_own_and_common_flags() {
+        for e in REGISTRY {
+            let Invocation::Purge {
+                entry,
+                matches,
+                common,
+            } = parse_from(["purge", e.name, "--dry-run", "-k", "email", "a@b.io"]).unwrap()
+            else {
+                panic!("{}: not a purge", e.name)
+            };
+            assert_eq!(entry.name, e.name);
+            assert!(common.dry_run);
+            assert_eq!(common.ids, ["a@b.io"]);
+            assert_eq!(matches.get_one::<String>("kind").unwrap(), "email");
+        }
+        assert!(parse_from(["purge", "mailchimp"]).is_err());
+        let e = parse_from(["purge", "rally", "--instance", "eu-01"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        assert!(matches!(
+            parse_from(["purge", "completions", "bash"]).unwrap(),
+            Invocation::Completions(clap_complete::Shell::Bash)
+        ));
     }
 
     #[test]

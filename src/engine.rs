@@ -3,24 +3,28 @@
 //! follow-ups), records every outcome, shows progress, and stops cleanly.
 
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::task::JoinSet;
 
+use crate::exit::ExitCode;
 use crate::http::lane::{Lane, SendError, Stats, Stop};
 use crate::output;
 use crate::report::{Report, ReportError, Summary};
-use crate::vendor::{
-    self, Kind, Outcome, Response, Stage, Status, Step, Vendor, Work, encode_segment,
+use crate::services::{
+    self, Fatal, Kind, Outcome, Response, Service, Stage, Status, Step, Work, encode_segment,
 };
 
 /// Why a run ended early.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StopReason {
-    /// 401/403 or a request shape the vendor rejects (exit 3).
-    Fatal { status: u16, detail: String },
+    /// 401/403, a redirect, or a request shape the vendor rejects (exit 3).
+    Fatal(Fatal),
     /// A wait longer than `--max-wait` (exit 75).
     MaxWait { wait: Duration },
     /// Ctrl-C (exit 130).
@@ -32,17 +36,7 @@ pub enum StopReason {
 impl StopReason {
     pub fn describe(&self) -> String {
         match self {
-            StopReason::Fatal { status, detail } if crate::http::lane::is_redirect(*status) => {
-                format!("HTTP {status}: {detail}")
-            }
-            StopReason::Fatal { status, detail } => {
-                let what = if matches!(status, 401 | 403) {
-                    "the credential was refused; check the token and its permissions"
-                } else {
-                    "the vendor rejected the request itself"
-                };
-                format!("HTTP {status}: {what} ({detail})")
-            }
+            StopReason::Fatal(f) => f.describe(),
             StopReason::MaxWait { wait } => format!(
                 "the vendor asked to wait {:.0}s, longer than --max-wait; run again with --resume later",
                 wait.as_secs_f64()
@@ -52,12 +46,12 @@ impl StopReason {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            StopReason::Fatal { .. } => 3,
-            StopReason::MaxWait { .. } => 75,
-            StopReason::Interrupted => 130,
-            StopReason::Report(_) => 1,
+            StopReason::Fatal(_) => ExitCode::Fatal,
+            StopReason::MaxWait { .. } => ExitCode::MaxWait,
+            StopReason::Interrupted => ExitCode::Interrupted,
+            StopReason::Report(_) => ExitCode::SomeFailed,
         }
     }
 }
@@ -66,7 +60,7 @@ impl StopReason {
 type Sent = (Work, u64, Result<crate::http::RawResponse, SendError>);
 
 pub struct Engine {
-    vendor: Arc<dyn Vendor>,
+    vendor: Arc<dyn Service>,
     kind: Kind,
     lanes: Vec<Arc<Lane>>,
     stats: Arc<Stats>,
@@ -88,7 +82,7 @@ pub struct Engine {
 impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        vendor: Arc<dyn Vendor>,
+        vendor: Arc<dyn Service>,
         kind: Kind,
         lanes: Vec<Arc<Lane>>,
         stats: Arc<Stats>,
@@ -212,11 +206,14 @@ impl Engine {
         seq
     }
 
-    /// Run `initial` (resumed jobs) and then every planned batch to the end.
+    /// Run `initial` (resumed jobs) and then every planned batch to the end, or
+    /// until a stop; `interrupt` resolving (the first Ctrl-C) drains what is in
+    /// flight and stops.
     pub async fn run(
         mut self,
         initial: Vec<Work>,
         mut plan: impl Iterator<Item = Work>,
+        interrupt: impl Future<Output = ()>,
     ) -> (Summary, Option<StopReason>) {
         let mut queue: VecDeque<Work> = initial.into();
         let mut held: VecDeque<Work> = VecDeque::new();
@@ -228,9 +225,8 @@ impl Engine {
             .iter()
             .filter(|w| matches!(w.stage, Stage::Poll { .. }))
             .count();
-        let mut interrupts = 0u32;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        let mut interrupted = false;
+        tokio::pin!(interrupt);
         loop {
             if !self.stop.is_stopped() {
                 // Follow-ups go at once; new submissions (plan batches, halves of a
@@ -266,21 +262,13 @@ impl Engine {
                     }
                     None => break,
                 },
-                r = &mut ctrl_c, if interrupts == 0 => {
-                    interrupts += 1;
-                    if r.is_ok() {
-                        output::warn(&format!(
-                            "interrupted: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
-                            joins.len()
-                        ));
-                        self.halt(StopReason::Interrupted);
-                        tokio::spawn(async {
-                            if tokio::signal::ctrl_c().await.is_ok() {
-                                output::error("interrupted twice: quitting now; the report holds every outcome recorded so far");
-                                std::process::exit(130);
-                            }
-                        });
-                    }
+                () = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    output::warn(&format!(
+                        "interrupted: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
+                        joins.len()
+                    ));
+                    self.halt(StopReason::Interrupted);
                     continue;
                 }
             };
@@ -318,7 +306,7 @@ impl Engine {
                 .collect();
             for w in rest {
                 if !matches!(w.stage, Stage::Poll { .. }) {
-                    let outs = vendor::all(&w.ids, Status::Failed, &why, None);
+                    let outs = services::all(&w.ids, Status::Failed, &why, None);
                     self.record(&outs, None);
                 }
             }
@@ -366,12 +354,12 @@ impl Engine {
                 return vec![];
             }
             Err(SendError::Exhausted { status, detail }) => {
-                let outs = vendor::all(&work.ids, Status::Failed, &detail, status);
+                let outs = services::all(&work.ids, Status::Failed, &detail, status);
                 self.record(&outs, Some(seq));
                 return vec![];
             }
-            Err(SendError::Fatal { status, detail }) => {
-                self.fatal(&work, seq, status, detail);
+            Err(SendError::Fatal(f)) => {
+                self.fatal(&work, seq, f);
                 return vec![];
             }
             Err(SendError::WaitTooLong { wait }) => {
@@ -396,7 +384,7 @@ impl Engine {
             }
             Step::Split { status, detail } => {
                 if work.ids.len() <= 1 {
-                    let outs = vendor::all(&work.ids, Status::Failed, &detail, Some(status));
+                    let outs = services::all(&work.ids, Status::Failed, &detail, Some(status));
                     self.record(&outs, Some(seq));
                     return vec![];
                 }
@@ -414,23 +402,23 @@ impl Engine {
                     self.vendor.start(self.kind, right),
                 ]
             }
-            Step::Fatal { status, detail } => {
-                self.fatal(&work, seq, status, detail);
+            Step::Fatal(f) => {
+                self.fatal(&work, seq, f);
                 vec![]
             }
         }
     }
 
     /// A fatal answer: this work's identifiers fail with it, and the run stops (exit 3).
-    fn fatal(&mut self, work: &Work, seq: u64, status: u16, detail: String) {
-        let outs = vendor::all(
+    fn fatal(&mut self, work: &Work, seq: u64, f: Fatal) {
+        let outs = services::all(
             &work.ids,
             Status::Failed,
-            &format!("HTTP {status}: {detail}"),
-            Some(status),
+            &format!("HTTP {}: {}", f.status, f.detail),
+            Some(f.status),
         );
         self.record(&outs, Some(seq));
-        self.halt(StopReason::Fatal { status, detail });
+        self.halt(StopReason::Fatal(f));
     }
 
     /// Work the run did not send because it is stopping: handed back so the
@@ -443,7 +431,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::{Ident, Method, Request, SourceRef};
+    use crate::services::{Ident, Method, Request, SourceRef};
 
     #[test]
     fn log_labels_carry_no_identifiers() {
@@ -463,6 +451,7 @@ mod tests {
             Stage::Follow {
                 todo: vec!["90210".into()],
                 done: vec![],
+                probe: false,
             },
         );
         assert_eq!(

@@ -1,5 +1,5 @@
-//! The `purge` binary: parse, run, exit with the run's code (see `purge::app`).
+//! The `purge` binary: parse, run, exit with the run's code (see `purge::run`).
 
-fn main() {
-    std::process::exit(purge::app::main());
+fn main() -> std::process::ExitCode {
+    purge::run::main().into()
 }

@@ -7,10 +7,14 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::http::full_url;
-use crate::vendor::{Ident, Kind, Vendor, Work};
+use crate::services::{Ident, Kind, Service, Work};
 
 /// Chunk identifiers into the vendor's first requests.
-pub fn plan(vendor: Arc<dyn Vendor>, kind: Kind, idents: Vec<Ident>) -> impl Iterator<Item = Work> {
+pub fn plan(
+    vendor: Arc<dyn Service>,
+    kind: Kind,
+    idents: Vec<Ident>,
+) -> impl Iterator<Item = Work> {
     let limit = vendor.batch_limit(kind).max(1);
     let mut it = idents.into_iter().peekable();
     std::iter::from_fn(move || {

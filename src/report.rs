@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::vendor::{Ident, Kind, Outcome, Status};
+use crate::services::{Ident, Kind, Outcome, Status};
 
 /// SHA-256 of an identifier, lower-case hex.
 pub fn sha256_hex(value: &str) -> String {
@@ -40,6 +40,10 @@ pub struct Line {
     pub request: Option<u64>,
     #[serde(default)]
     pub job_id: Option<String>,
+    /// The vendor ids the identifier resolved to, while a resumed run needs them
+    /// (the users an open job covers). The checkpoint: never read from `detail`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vendor_ids: Vec<String>,
     #[serde(default)]
     pub at: String,
 }
@@ -58,6 +62,8 @@ pub enum ReportError {
         "{path}: the report belongs to another user (uid {owner}, you are {me}); purge will not append to it: copy it to a file of your own, or run as its owner"
     )]
     Owner { path: PathBuf, owner: u32, me: u32 },
+    #[error("{path}: cannot encode a report line: {err}")]
+    Encode { path: PathBuf, err: String },
     #[error("{path}: cannot {what}: {err}")]
     Io {
         path: PathBuf,
@@ -87,8 +93,8 @@ pub struct Prior {
     pub settled: HashSet<String>,
     /// `invalid` already recorded: do not write again.
     pub invalid: HashSet<String>,
-    /// Pending in an open job (job id, the line's detail): poll it instead of resubmitting.
-    pub pending: HashMap<String, (String, String)>,
+    /// Pending in an open job (job id, the vendor ids it covers): poll it instead of resubmitting.
+    pub pending: HashMap<String, (String, Vec<String>)>,
     /// Lines read, and whether a torn last line was cut off.
     pub lines: usize,
     pub repaired: bool,
@@ -99,10 +105,10 @@ impl Prior {
         let key = sha256_hex(&ident.value);
         if self.settled.contains(&key) {
             PriorState::Settled
-        } else if let Some((job, detail)) = self.pending.get(&key) {
+        } else if let Some((job, vendor_ids)) = self.pending.get(&key) {
             PriorState::Pending {
                 job: job.clone(),
-                detail: detail.clone(),
+                vendor_ids: vendor_ids.clone(),
             }
         } else {
             PriorState::Open
@@ -113,7 +119,10 @@ impl Prior {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PriorState {
     Settled,
-    Pending { job: String, detail: String },
+    Pending {
+        job: String,
+        vendor_ids: Vec<String>,
+    },
     Open,
 }
 
@@ -236,13 +245,15 @@ impl Report {
             http_status: o.http_status,
             request: seq,
             job_id: o.job_id.clone(),
+            vendor_ids: o.vendor_ids.clone(),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
-        // Serialising a struct of strings and numbers cannot fail.
-        if let Ok(text) = serde_json::to_string(&line) {
-            self.pending.push_str(&text);
-            self.pending.push('\n');
-        }
+        let text = serde_json::to_string(&line).map_err(|e| ReportError::Encode {
+            path: self.path.clone().unwrap_or_default(),
+            err: e.to_string(),
+        })?;
+        self.pending.push_str(&text);
+        self.pending.push('\n');
         Ok(())
     }
 
@@ -367,7 +378,7 @@ fn read_prior(
             }
             Status::Pending => {
                 if let Some(job) = line.job_id {
-                    prior.pending.insert(key, (job, line.detail));
+                    prior.pending.insert(key, (job, line.vendor_ids));
                 }
             }
             Status::Invalid => {
@@ -405,7 +416,7 @@ pub struct Summary {
     pub report: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    pub exit_code: i32,
+    pub exit_code: crate::exit::ExitCode,
 }
 
 impl Summary {
@@ -483,7 +494,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::SourceRef;
+    use crate::services::SourceRef;
 
     fn outcome(id: &str, status: Status) -> Outcome {
         Outcome::new(

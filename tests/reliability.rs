@@ -369,7 +369,7 @@ async fn a_second_ctrl_c_quits_at_once_and_the_report_resumes() {
 #[test]
 fn the_input_reader_never_panics_on_any_bytes() {
     use purge::input::{Column, Format, InputSpec, load};
-    use purge::vendor::{Check, Kind, KindSpec};
+    use purge::services::{Check, Kind, KindSpec};
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(1234);
     let alphabet: &[u8] = b"a@.b,;\t\"\r\n #=+-|\\\x00\xff\xfe\xef\xbb\xbf0123456789emailEMAIL";

@@ -1,17 +1,22 @@
-//! HTTP: client construction (TLS, timeouts, user agent, auth), base-URL rules,
-//! and the lane every request goes through.
+//! HTTP: the [`Transport`] every request goes through (reqwest in production, a
+//! script in tests), client construction (TLS, timeouts, user agent, auth, no
+//! redirects, bounded bodies), base-URL rules, and the lane.
 
 pub mod headers;
 pub mod lane;
+#[cfg(test)]
+pub mod script;
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
-use crate::vendor::{Auth, Method, Request};
+use crate::services::{Auth, Credential, Method, Request};
 
 pub const USER_AGENT: &str = concat!("purge/", env!("CARGO_PKG_VERSION"));
 
@@ -75,6 +80,17 @@ pub struct RawResponse {
     pub body: String,
 }
 
+/// A future a [`Transport`] returns.
+pub type Sending<'a> =
+    Pin<Box<dyn Future<Output = Result<RawResponse, TransportError>> + Send + 'a>>;
+
+/// Sends one request once and reads its answer. The lane is written against
+/// this, so the engine and adapters run in tests against a scripted transport
+/// under tokio's paused clock.
+pub trait Transport: Send + Sync {
+    fn send<'a>(&'a self, req: &'a Request) -> Sending<'a>;
+}
+
 /// A configured client for one endpoint and credential.
 pub struct HttpClient {
     client: reqwest::Client,
@@ -96,7 +112,7 @@ impl std::fmt::Debug for HttpClient {
 pub struct ClientError(String);
 
 impl HttpClient {
-    pub fn new(base: Url, auth: &Auth, timeout: Duration) -> Result<Self, ClientError> {
+    pub fn new(base: Url, credential: &Credential, timeout: Duration) -> Result<Self, ClientError> {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             // A deletion API has no reason to redirect: a 3xx means a wrong base URL
@@ -111,7 +127,15 @@ impl HttpClient {
         }
         let client = builder.build().map_err(|e| ClientError(e.to_string()))?;
         let mut map = HeaderMap::new();
-        let (name, value) = match auth {
+        for (name, value) in &credential.headers {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                ClientError(format!(
+                    "header {name} has characters a header cannot carry"
+                ))
+            })?;
+            map.insert(reqwest::header::HeaderName::from_static(name), value);
+        }
+        let (name, value) = match &credential.auth {
             Auth::Bearer(s) => (AUTHORIZATION, format!("Bearer {}", s.expose())),
             Auth::Basic { user, secret } => (
                 AUTHORIZATION,
@@ -141,7 +165,7 @@ impl HttpClient {
 
     /// Send once; the body is read whole up to [`MAX_BODY`] (a reset mid-body, or a
     /// longer body, is an error like any other).
-    pub async fn execute(&self, req: &Request) -> Result<RawResponse, TransportError> {
+    async fn execute(&self, req: &Request) -> Result<RawResponse, TransportError> {
         let url = full_url(&self.base, req);
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
@@ -175,6 +199,12 @@ impl HttpClient {
     }
 }
 
+impl Transport for HttpClient {
+    fn send<'a>(&'a self, req: &'a Request) -> Sending<'a> {
+        Box::pin(self.execute(req))
+    }
+}
+
 /// Why a send got no answer to read.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -183,6 +213,9 @@ pub enum TransportError {
     /// The body went past [`MAX_BODY`]; reading stopped there.
     #[error("the answer was larger than {} MiB; stopped reading it", MAX_BODY / (1024 * 1024))]
     TooLarge,
+    /// Any other failure to get an answer (a test transport's dropped connection).
+    #[error("{0}")]
+    Other(String),
 }
 
 /// Say what went wrong with a transport error, without the URL (it may carry identifiers).

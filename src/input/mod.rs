@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::vendor::{Check, Ident, Kind, KindSpec, SourceRef};
+use crate::services::{Check, Ident, Kind, KindSpec, SourceRef};
 
 /// How a source is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate, Request,
-    Response, Stage, Status, Step, Vendor, Work, all, encode_query, encode_segment, snippet,
+    Auth, Check, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate,
+    Request, Response, Service, Setup, Stage, Status, Step, Work, all, encode_query,
+    encode_segment, flags_from, secret_from, snippet,
 };
-use crate::app::{Setup, secret_from};
 
 /// "around 200 requests per second and 1 Million requests per day".
 pub const QUOTA: Rate = Rate::per_second(200);
@@ -121,8 +121,34 @@ fn page_size(emails: usize) -> usize {
     emails.clamp(1, MAX_PAGE_SIZE)
 }
 
-/// `purge gainsight-px` arguments → the adapter, its endpoint and credential.
-pub fn setup(a: &crate::cli::GainsightArgs) -> Result<Setup, String> {
+/// `purge gainsight-px`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct Flags {
+    /// What the identifiers are: the identifyId, or an e-mail to look up first
+    #[arg(short, long, value_parser = ["id", "email"], default_value = "id")]
+    pub kind: String,
+    /// Data center: us (api.aptrinsic.com), eu (api-eu.aptrinsic.com), us2 (api-us2.aptrinsic.com)
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "GAINSIGHT_PX_REGION",
+        default_value = "us"
+    )]
+    pub region: String,
+    /// Reversible delete (hardDelete=false): revived if the id comes back within 7 days
+    #[arg(long)]
+    pub soft: bool,
+}
+
+pub const ENTRY: Entry = Entry {
+    name: "gainsight-px",
+    about: "Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)",
+    flags: <Flags as clap::Args>::augment_args,
+    setup: |m| setup(&flags_from(m)?),
+};
+
+/// `purge gainsight-px` flags → the adapter, its endpoint and credential.
+pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind =
         Kind::parse(&a.kind).ok_or_else(|| format!("gainsight-px has no --kind {}", a.kind))?;
     let region = a.region.trim().to_ascii_lowercase();
@@ -142,11 +168,12 @@ pub fn setup(a: &crate::cli::GainsightArgs) -> Result<Setup, String> {
             )
         })?;
     Ok(Setup {
-        vendor: Arc::new(GainsightPx::new(!a.soft)),
+        service: Arc::new(GainsightPx::new(!a.soft)),
         kind,
-        default_base: Ok(base),
-        auth: Box::new(|token_file| {
-            secret_from("GAINSIGHT_PX_API_KEY", token_file).map(|s| Auth::Header(API_KEY_HEADER, s))
+        endpoint: Endpoint::Url(base),
+        credential: Box::new(|token_file| {
+            secret_from("GAINSIGHT_PX_API_KEY", token_file)
+                .map(|s| Auth::Header(API_KEY_HEADER, s).into())
         }),
     })
 }
@@ -191,7 +218,7 @@ fn page_users(body: &str) -> Option<Page> {
     })
 }
 
-impl Vendor for GainsightPx {
+impl Service for GainsightPx {
     fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -211,7 +238,8 @@ impl Vendor for GainsightPx {
                     batch,
                     request,
                     Stage::Lookup {
-                        cursor: None,
+                        at: 0,
+                        page: None,
                         found: vec![],
                     },
                 )
@@ -226,7 +254,7 @@ impl Vendor for GainsightPx {
     fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
         match &work.stage {
             Stage::Lookup { found, .. } => self.read_lookup(work, found, resp),
-            Stage::Follow { todo, done } => self.read_follow(work, todo, done, resp),
+            Stage::Follow { todo, done, .. } => self.read_follow(work, todo, done, resp),
             _ => self.read_delete(work, resp),
         }
     }
@@ -266,7 +294,7 @@ impl GainsightPx {
         }
     }
 
-    fn read_lookup(&self, work: &Work, found: &[(String, String)], resp: &Response) -> Step {
+    fn read_lookup(&self, work: &Work, found: &[(usize, String)], resp: &Response) -> Step {
         if resp.status != 200 {
             return match resp.status {
                 400 => Step::Split {
@@ -299,8 +327,14 @@ impl GainsightPx {
         };
         let mut found = found.to_vec();
         for (email, id) in pairs {
-            if !found.iter().any(|(_, f)| *f == id) {
-                found.push((email, id));
+            let asked = work
+                .ids
+                .iter()
+                .position(|i| i.value.to_lowercase() == email);
+            if let Some(i) = asked
+                && !found.iter().any(|(_, f)| *f == id)
+            {
+                found.push((i, id));
             }
         }
         if count >= page_size(work.ids.len())
@@ -311,7 +345,8 @@ impl GainsightPx {
                 work.ids.clone(),
                 request,
                 Stage::Lookup {
-                    cursor: Some(cursor),
+                    at: 0,
+                    page: Some(cursor),
                     found,
                 },
             );
@@ -323,11 +358,10 @@ impl GainsightPx {
         }
         let mut done = vec![];
         let mut next = vec![];
-        for ident in &work.ids {
-            let want = ident.value.to_lowercase();
+        for (i, ident) in work.ids.iter().enumerate() {
             let ids: Vec<String> = found
                 .iter()
-                .filter(|(e, _)| *e == want)
+                .filter(|(k, _)| *k == i)
                 .map(|(_, id)| id.clone())
                 .collect();
             if ids.is_empty() {
@@ -343,6 +377,7 @@ impl GainsightPx {
                     Stage::Follow {
                         todo: ids,
                         done: vec![],
+                        probe: false,
                     },
                 ));
             }
@@ -382,7 +417,11 @@ impl GainsightPx {
             let next = Work::new(
                 work.ids.clone(),
                 request,
-                Stage::Follow { todo: rest, done },
+                Stage::Follow {
+                    todo: rest,
+                    done,
+                    probe: false,
+                },
             );
             return Step::Continue {
                 done: vec![],
@@ -398,7 +437,7 @@ impl GainsightPx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::SourceRef;
+    use crate::services::SourceRef;
 
     fn id(v: &str) -> Vec<Ident> {
         vec![Ident {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request, Response, Stage,
-    Status, Step, Vendor, Work, X_RATELIMIT_UNIX, all, snippet,
+    Auth, Check, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request,
+    Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all, flags_from,
+    secret_from, snippet,
 };
-use crate::app::{Setup, secret_from};
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
 /// `phone_numbers` can be included in a single request."
@@ -150,8 +150,30 @@ impl Braze {
     }
 }
 
-/// `purge braze` arguments → the adapter, its endpoint and credential.
-pub fn setup(a: &crate::cli::BrazeArgs) -> Result<Setup, String> {
+/// `purge braze`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct Flags {
+    /// What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)
+    #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
+    pub kind: String,
+    /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01
+    #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
+    pub instance: Option<String>,
+    /// Which user to delete when an e-mail or phone matches several
+    /// [default: identified,most_recently_updated]
+    #[arg(long, value_name = "LIST")]
+    pub prioritization: Option<String>,
+}
+
+pub const ENTRY: Entry = Entry {
+    name: "braze",
+    about: "Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request",
+    flags: <Flags as clap::Args>::augment_args,
+    setup: |m| setup(&flags_from(m)?),
+};
+
+/// `purge braze` flags → the adapter, its endpoint and credential.
+pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("braze has no --kind {}", a.kind))?;
     if a.prioritization.is_some() && !matches!(kind, Kind::Email | Kind::Phone) {
         return Err(format!(
@@ -175,10 +197,12 @@ pub fn setup(a: &crate::cli::BrazeArgs) -> Result<Setup, String> {
         )),
     };
     Ok(Setup {
-        vendor: Arc::new(Braze::new(prioritization)),
+        service: Arc::new(Braze::new(prioritization)),
         kind,
-        default_base,
-        auth: Box::new(|token_file| secret_from("BRAZE_API_KEY", token_file).map(Auth::Bearer)),
+        endpoint: default_base.into(),
+        credential: Box::new(|token_file| {
+            secret_from("BRAZE_API_KEY", token_file).map(|s| Auth::Bearer(s).into())
+        }),
     })
 }
 
@@ -202,7 +226,7 @@ fn error_text(resp: &Response) -> String {
     }
 }
 
-impl Vendor for Braze {
+impl Service for Braze {
     fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -260,14 +284,14 @@ impl Vendor for Braze {
                 status: 400,
                 detail: format!("rejected by Braze (400): {}", error_text(resp)),
             },
-            404 | 405 => Step::Fatal {
-                status: resp.status,
-                detail: format!(
+            404 | 405 => Step::Fatal(Fatal::new(
+                resp.status,
+                format!(
                     "Braze answered {} for POST /users/delete: {} (check --instance or --base-url)",
                     resp.status,
                     error_text(resp)
                 ),
-            },
+            )),
             s => Step::Done(all(
                 &work.ids,
                 Status::Failed,
@@ -281,7 +305,7 @@ impl Vendor for Braze {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::SourceRef;
+    use crate::services::SourceRef;
 
     fn ids(values: &[&str]) -> Vec<Ident> {
         values

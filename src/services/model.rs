@@ -1,14 +1,5 @@
-//! The vendor interface: what an adapter tells the engine, and the shared types
-//! (identifiers, requests, responses, outcomes) that flow between them.
-//!
-//! Adapters are sans-IO: they turn a batch of identifiers into a [`Request`]
-//! description and a [`Response`] into a [`Step`]. The engine does every send,
-//! through the lane the request names.
-
-pub mod braze;
-pub mod gainsight_px;
-pub mod rally;
-pub mod zendesk;
+//! The shared model of a run: identifiers and kinds, request and response
+//! descriptions, outcomes, and the steps an adapter hands back to the engine.
 
 use std::fmt;
 use std::time::Duration;
@@ -327,6 +318,9 @@ pub struct Outcome {
     pub detail: String,
     pub http_status: Option<u16>,
     pub job_id: Option<String>,
+    /// The vendor ids this identifier resolved to, when a resumed run needs them
+    /// (the users an open job covers); written to the report as a field.
+    pub vendor_ids: Vec<String>,
 }
 
 impl Outcome {
@@ -337,6 +331,7 @@ impl Outcome {
             detail: detail.into(),
             http_status: None,
             job_id: None,
+            vendor_ids: vec![],
         }
     }
     pub fn http(mut self, status: u16) -> Self {
@@ -347,6 +342,10 @@ impl Outcome {
         self.job_id = Some(job.into());
         self
     }
+    pub fn with_vendor_ids(mut self, ids: Vec<String>) -> Self {
+        self.vendor_ids = ids;
+        self
+    }
 }
 
 /// Where a piece of work is in a vendor's flow; the adapter reads it back with the response.
@@ -354,20 +353,25 @@ impl Outcome {
 pub enum Stage {
     /// The delete call for a batch.
     Delete,
-    /// A lookup that turns identifiers into the vendor's ids: `cursor` names the
-    /// next page, `found` carries (identifier, vendor id) pairs from earlier pages.
+    /// A lookup that turns identifiers into the vendor's ids: `at` is the
+    /// identifier being looked up (vendors that search one at a time), `page` the
+    /// vendor's cursor for the next page, `found` the (index into `ids`, vendor id)
+    /// pairs from earlier answers.
     Lookup {
-        cursor: Option<String>,
-        found: Vec<(String, String)>,
+        at: usize,
+        page: Option<String>,
+        found: Vec<(usize, String)>,
     },
     /// Polling an asynchronous job; `attempt` counts polls for the backoff.
     Poll { job: String, attempt: u32 },
     /// A follow-up for one identifier after the first step (e.g. deleting each
     /// vendor id a lookup found, or a permanent erasure): the request in flight
-    /// handles `todo[0]`; `done` lists the vendor ids already handled.
+    /// handles `todo[0]`; `done` lists the vendor ids already handled. `probe`:
+    /// the vendor ids were not confirmed to exist (a 404 then means `not_found`).
     Follow {
         todo: Vec<String>,
         done: Vec<String>,
+        probe: bool,
     },
 }
 
@@ -423,7 +427,38 @@ pub enum Step {
     /// with this detail.
     Split { status: u16, detail: String },
     /// The vendor rejected our request itself: stop the run (exit 3).
-    Fatal { status: u16, detail: String },
+    Fatal(Fatal),
+}
+
+/// An answer that ends the run (exit 3): the credential refused (401/403), a
+/// redirect (never followed), or the vendor rejecting our request itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fatal {
+    pub status: u16,
+    pub detail: String,
+}
+
+impl Fatal {
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        Fatal {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// What happened and what to do, for the user.
+    pub fn describe(&self) -> String {
+        let Fatal { status, detail } = self;
+        if (300..400).contains(status) {
+            return format!("HTTP {status}: {detail}");
+        }
+        let what = if matches!(status, 401 | 403) {
+            "the credential was refused; check the token and its permissions"
+        } else {
+            "the vendor rejected the request itself"
+        };
+        format!("HTTP {status}: {what} ({detail})")
+    }
 }
 
 /// Every identifier of a work item ending the same way.
@@ -435,29 +470,9 @@ pub fn all(ids: &[Ident], status: Status, detail: &str, http: Option<u16>) -> Ve
             detail: detail.to_string(),
             http_status: http,
             job_id: None,
+            vendor_ids: vec![],
         })
         .collect()
-}
-
-/// A vendor adapter: knows its API and nothing else.
-pub trait Vendor: Send + Sync {
-    fn profile(&self) -> &Profile;
-    /// How many identifiers of `kind` one first request carries.
-    fn batch_limit(&self, kind: Kind) -> usize;
-    /// The first request for a batch of identifiers (at most `batch_limit`).
-    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work;
-    /// Read the answer to `work` (any status the lane did not retry or stop on).
-    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step;
-    /// Pick up a job recorded as pending by an earlier run; `details` are the
-    /// pending lines' `detail`s, one per identifier (default: resubmit).
-    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>, details: Vec<String>) -> Work {
-        let _ = (job, details);
-        self.start(kind, ids)
-    }
-    /// A line shown in the confirmation and summary about what the delete means.
-    fn erasure_note(&self) -> Option<String> {
-        None
-    }
 }
 
 /// Percent-encode a value for use as one path segment.

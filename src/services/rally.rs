@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::app::{Setup, secret_from};
-
 use super::{
-    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Request, Response, Stage,
-    Status, Step, Vendor, Work, X_RATELIMIT_UNIX, all,
+    Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Request,
+    Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all, flags_from,
+    secret_from,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://api.rallyuxr.com/api/public/v1";
@@ -56,14 +55,31 @@ impl Rally {
     }
 }
 
-/// `purge rally` arguments → the adapter, its endpoint and credential.
-pub fn setup(a: &crate::cli::RallyArgs) -> Result<Setup, String> {
+/// `purge rally`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct Flags {
+    /// What the identifiers are
+    #[arg(short, long, value_parser = ["email", "id"], default_value = "email")]
+    pub kind: String,
+}
+
+pub const ENTRY: Entry = Entry {
+    name: "rally",
+    about: "Rally UXR: POST /people/delete (by e-mail or person id), 100 a request",
+    flags: <Flags as clap::Args>::augment_args,
+    setup: |m| setup(&flags_from(m)?),
+};
+
+/// `purge rally` flags → the adapter, its endpoint and credential.
+pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("rally has no --kind {}", a.kind))?;
     Ok(Setup {
-        vendor: Arc::new(Rally::new()),
+        service: Arc::new(Rally::new()),
         kind,
-        default_base: Ok(DEFAULT_BASE_URL.to_string()),
-        auth: Box::new(|token_file| secret_from("RALLY_API_TOKEN", token_file).map(Auth::Bearer)),
+        endpoint: Endpoint::Url(DEFAULT_BASE_URL.to_string()),
+        credential: Box::new(|token_file| {
+            secret_from("RALLY_API_TOKEN", token_file).map(|s| Auth::Bearer(s).into())
+        }),
     })
 }
 
@@ -116,7 +132,7 @@ fn error_text(resp: &Response) -> String {
     }
 }
 
-impl Vendor for Rally {
+impl Service for Rally {
     fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -160,14 +176,14 @@ impl Vendor for Rally {
                 status: 400,
                 detail: format!("rejected by Rally (400): {}", error_text(resp)),
             },
-            404 | 405 => Step::Fatal {
-                status: resp.status,
-                detail: format!(
+            404 | 405 => Step::Fatal(Fatal::new(
+                resp.status,
+                format!(
                     "Rally answered {} for POST /people/delete: {} (check --base-url)",
                     resp.status,
                     error_text(resp)
                 ),
-            },
+            )),
             s => Step::Done(all(
                 &work.ids,
                 Status::Failed,
@@ -181,7 +197,7 @@ impl Vendor for Rally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::SourceRef;
+    use crate::services::SourceRef;
 
     fn ids(values: &[&str]) -> Vec<Ident> {
         values

@@ -14,11 +14,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Auth, Check, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate, RateHeaders,
-    Request, ResetIs, Response, Stage, Status, Step, Vendor, Work, all, encode_query,
-    encode_segment, snippet,
+    Auth, Check, Credential, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Outcome,
+    Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup, Stage, Status, Step,
+    Work, all, encode_query, encode_segment, flags_from, secret_from, snippet,
 };
-use crate::app::{Setup, secret_from};
 use crate::secret::Secret;
 
 /// "Accepts a comma-separated list of up to 100 user ids."
@@ -46,9 +45,6 @@ pub const ZENDESK_HEADERS: RateHeaders = RateHeaders {
     reset: &["rate-limit-reset", "ratelimit-reset"],
     reset_is: ResetIs::Seconds,
 };
-
-/// Marks an erasure of a user the job did not find: a 404 then means `not_found`.
-const PROBE: &str = "(not found by the job)";
 
 /// The lane for permanent erasure (index into [`Profile::lanes`]).
 const ERASE_LANE: usize = 1;
@@ -156,19 +152,20 @@ impl Zendesk {
         .after(delay)
     }
 
-    fn search(&self, ids: Vec<Ident>, at: usize, found: Vec<(String, String)>) -> Work {
+    fn search(&self, ids: Vec<Ident>, at: usize, found: Vec<(usize, String)>) -> Work {
         let query = encode_query(&format!("email:{}", ids[at].value));
         Work::new(
             ids,
             Request::new(Method::Get, format!("/api/v2/users/search?query={query}")),
             Stage::Lookup {
-                cursor: Some(at.to_string()),
+                at,
+                page: None,
                 found,
             },
         )
     }
 
-    fn erase(&self, ident: Ident, todo: Vec<String>, done: Vec<String>) -> Work {
+    fn erase(&self, ident: Ident, todo: Vec<String>, done: Vec<String>, probe: bool) -> Work {
         Work::new(
             vec![ident],
             Request::new(
@@ -176,26 +173,49 @@ impl Zendesk {
                 format!("/api/v2/deleted_users/{}", encode_segment(&todo[0])),
             )
             .on_lane(ERASE_LANE),
-            Stage::Follow { todo, done },
+            Stage::Follow { todo, done, probe },
         )
     }
 
-    fn pending_detail(job: &str, targets: &[(usize, String)], i: usize) -> String {
-        let users: Vec<&str> = targets
+    /// The user ids identifier `i` resolved to (none when it is the user id itself).
+    fn users_of(targets: &[(usize, String)], i: usize) -> Vec<String> {
+        targets
             .iter()
             .filter(|(k, _)| *k == i)
-            .map(|(_, u)| u.as_str())
-            .collect();
-        if users.is_empty() {
-            format!("waiting for job {job}")
-        } else {
-            format!("waiting for job {job}; user ids: {}", users.join(","))
-        }
+            .map(|(_, u)| u.clone())
+            .collect()
     }
 }
 
-/// `purge zendesk` arguments → the adapter, its endpoint and credential.
-pub fn setup(a: &crate::cli::ZendeskArgs) -> Result<Setup, String> {
+/// `purge zendesk`'s own flags.
+#[derive(Debug, clap::Args)]
+pub struct Flags {
+    /// What the identifiers are: numeric user ids, external ids, or e-mails to look up first
+    #[arg(short, long, value_parser = ["id", "external-id", "email"], default_value = "id")]
+    pub kind: String,
+    /// The account's subdomain (acme for acme.zendesk.com)
+    #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
+    pub subdomain: Option<String>,
+    /// With --kind external-id: 0 for account-scoped users, or a numeric brand id
+    #[arg(long, value_name = "N")]
+    pub brand_id: Option<String>,
+    /// Soft delete only: skip the permanent erasure (Zendesk keeps users recoverable for 30 days)
+    #[arg(long)]
+    pub soft: bool,
+    /// Submit the jobs and report them `queued` without polling (no permanent erasure)
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+pub const ENTRY: Entry = Entry {
+    name: "zendesk",
+    about: "Zendesk: destroy_many jobs (100 users each), job polling, then permanent erasure",
+    flags: <Flags as clap::Args>::augment_args,
+    setup: |m| setup(&flags_from(m)?),
+};
+
+/// `purge zendesk` flags → the adapter, its endpoint and credential.
+pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("zendesk has no --kind {}", a.kind))?;
     if let Some(b) = &a.brand_id {
         if kind != Kind::ExternalId {
@@ -222,10 +242,10 @@ pub fn setup(a: &crate::cli::ZendeskArgs) -> Result<Setup, String> {
         ),
     };
     Ok(Setup {
-        vendor: Arc::new(Zendesk::new(!a.soft, !a.no_wait, a.brand_id.clone())),
+        service: Arc::new(Zendesk::new(!a.soft, !a.no_wait, a.brand_id.clone())),
         kind,
-        default_base,
-        auth: Box::new(zendesk_auth),
+        endpoint: default_base.into(),
+        credential: Box::new(|f| zendesk_auth(f).map(Credential::from)),
     })
 }
 
@@ -351,7 +371,7 @@ fn error_text(resp: &Response) -> String {
     }
 }
 
-impl Vendor for Zendesk {
+impl Service for Zendesk {
     fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -374,36 +394,41 @@ impl Vendor for Zendesk {
         match &work.stage {
             Stage::Delete => self.read_submit(kind, work, resp),
             Stage::Poll { job, attempt } => self.read_poll(kind, work, job, *attempt, resp),
-            Stage::Lookup { cursor, found } if kind == Kind::Email => {
-                let at = cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-                self.read_search(kind, work, at, found, resp)
+            Stage::Lookup { at, found, .. } if kind == Kind::Email => {
+                self.read_search(kind, work, *at, found, resp)
             }
             Stage::Lookup { .. } => self.read_show_many(work, resp),
-            Stage::Follow { todo, done } => self.read_erase(work, todo, done, resp),
+            Stage::Follow { todo, done, probe } => self.read_erase(work, todo, done, *probe, resp),
         }
     }
 
-    fn resume_job(&self, kind: Kind, job: &str, ids: Vec<Ident>, details: Vec<String>) -> Work {
-        // E-mails carry the user ids they resolved to in the pending line.
-        let mut targets = vec![];
-        for (i, d) in details.iter().enumerate() {
-            if let Some((_, list)) = d.split_once("user ids: ") {
-                targets.extend(
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|u| !u.is_empty())
-                        .map(|u| (i, u.to_string())),
-                );
-            }
+    fn resume_job(
+        &self,
+        kind: Kind,
+        job: &str,
+        ids: Vec<Ident>,
+        vendor_ids: Vec<Vec<String>>,
+    ) -> Result<Work, String> {
+        // E-mails carry the user ids they resolved to in the pending lines.
+        if kind == Kind::Email && vendor_ids.iter().any(Vec::is_empty) {
+            return Err(format!(
+                "the report has e-mails pending in Zendesk job {job} without the user ids the job covers \
+                 (written by an earlier purge version), so the job cannot be followed safely: its users may \
+                 already be soft-deleted, where a new search would not find them. Once the job has ended \
+                 (Zendesk keeps jobs about an hour), erase those users with `purge zendesk -k id`, and start \
+                 a new --report for the rest"
+            ));
         }
-        if kind == Kind::Email && targets.is_empty() {
-            return self.start(kind, ids);
-        }
+        let targets = vendor_ids
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, users)| users.into_iter().map(move |u| (i, u)))
+            .collect();
         let base =
             Work::new(ids, Request::new(Method::Get, "/"), Stage::Delete).with_targets(targets);
         let mut w = self.poll(&base, job, 0);
         w.delay = Duration::ZERO;
-        w
+        Ok(w)
     }
 
     fn erasure_note(&self) -> Option<String> {
@@ -437,14 +462,14 @@ impl Zendesk {
                 ));
             }
             404 | 405 => {
-                return Step::Fatal {
-                    status: resp.status,
-                    detail: format!(
+                return Step::Fatal(Fatal::new(
+                    resp.status,
+                    format!(
                         "Zendesk answered {} for DELETE /api/v2/users/destroy_many: {} (check --subdomain or --base-url)",
                         resp.status,
                         error_text(resp)
                     ),
-                };
+                ));
             }
             s => {
                 return Step::Done(all(
@@ -494,10 +519,11 @@ impl Zendesk {
                 Outcome::new(
                     id.clone(),
                     Status::Pending,
-                    Self::pending_detail(&job.id, &work.targets, i),
+                    format!("waiting for job {}", job.id),
                 )
                 .http(resp.status)
                 .job(&job.id)
+                .with_vendor_ids(Self::users_of(&work.targets, i))
             })
             .collect();
         Step::Continue {
@@ -647,7 +673,7 @@ impl Zendesk {
                 if self.permanent && kind != Kind::ExternalId {
                     // "Not found" may mean soft-deleted already (by an earlier,
                     // interrupted run): erase it if so; 404 there means not found.
-                    next.push(self.erase(ident.clone(), numeric, vec![PROBE.to_string()]));
+                    next.push(self.erase(ident.clone(), numeric, vec![], true));
                 } else {
                     done.push(out(Status::NotFound, d));
                 }
@@ -663,7 +689,7 @@ impl Zendesk {
                     })
                     .collect();
                 if numeric.len() == deleted.len() {
-                    next.push(self.erase(ident.clone(), numeric, vec![]));
+                    next.push(self.erase(ident.clone(), numeric, vec![], false));
                 } else {
                     need_ids.push(ident.clone());
                 }
@@ -678,7 +704,8 @@ impl Zendesk {
                     format!("/api/v2/users/show_many?external_ids={}", list.join(",")),
                 ),
                 Stage::Lookup {
-                    cursor: None,
+                    at: 0,
+                    page: None,
                     found: vec![],
                 },
             ));
@@ -704,7 +731,7 @@ impl Zendesk {
                 .find(|u| u["external_id"].as_str() == Some(ident.value.as_str()))
                 .and_then(|u| u["id"].as_u64());
             match id {
-                Some(n) => next.push(self.erase(ident.clone(), vec![n.to_string()], vec![])),
+                Some(n) => next.push(self.erase(ident.clone(), vec![n.to_string()], vec![], false)),
                 None => done.push(
                     Outcome::new(
                         ident.clone(),
@@ -732,7 +759,7 @@ impl Zendesk {
         kind: Kind,
         work: &Work,
         at: usize,
-        found: &[(String, String)],
+        found: &[(usize, String)],
         resp: &Response,
     ) -> Step {
         let mut found = found.to_vec();
@@ -749,7 +776,7 @@ impl Zendesk {
                             .as_str()
                             .is_some_and(|e| e.to_lowercase() == want);
                         if let (true, Some(id)) = (exact, u["id"].as_u64()) {
-                            found.push((at.to_string(), id.to_string()));
+                            found.push((at, id.to_string()));
                         }
                     }
                 }
@@ -794,7 +821,7 @@ impl Zendesk {
             }
             let users: Vec<String> = found
                 .iter()
-                .filter(|(k, _)| k.parse::<usize>().ok() == Some(i))
+                .filter(|(k, _)| *k == i)
                 .map(|(_, u)| u.clone())
                 .collect();
             if users.is_empty() {
@@ -826,12 +853,18 @@ impl Zendesk {
     }
 
     /// One soft-deleted user erased for good; on to the next of the identifier's users.
-    fn read_erase(&self, work: &Work, todo: &[String], done: &[String], resp: &Response) -> Step {
+    fn read_erase(
+        &self,
+        work: &Work,
+        todo: &[String],
+        done: &[String],
+        probe: bool,
+        resp: &Response,
+    ) -> Step {
         let Some((current, rest)) = todo.split_first() else {
             return Step::Done(vec![]);
         };
-        let probe = done.first().is_some_and(|d| d == PROBE);
-        let mut done: Vec<String> = done.iter().filter(|d| *d != PROBE).cloned().collect();
+        let mut done = done.to_vec();
         match resp.status {
             404 if probe && done.is_empty() && rest.is_empty() => {
                 return Step::Done(all(
@@ -861,7 +894,7 @@ impl Zendesk {
             return Step::Continue {
                 done: vec![],
                 pending: vec![],
-                next: vec![self.erase(work.ids[0].clone(), rest.to_vec(), done)],
+                next: vec![self.erase(work.ids[0].clone(), rest.to_vec(), done, probe)],
             };
         }
         let detail = if work.ids[0].value == done.join(",") {
@@ -883,7 +916,7 @@ fn is_terminal(status: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vendor::SourceRef;
+    use crate::services::SourceRef;
     use serde_json::json;
 
     fn ids(values: &[&str]) -> Vec<Ident> {

@@ -1,0 +1,170 @@
+//! The run configuration: the command line's common flags resolved once (the
+//! way ripgrep turns low-level args into `HiArgs`), so no later phase reads clap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Common, FormatArg};
+use crate::input::{Column, Format};
+use crate::services::{LaneSpec, Rate};
+
+/// Where identifiers come from and how they are read.
+#[derive(Debug, Clone)]
+pub struct InputConfig {
+    pub positional: Vec<String>,
+    /// `-i FILE`; `-` is stdin.
+    pub files: Vec<PathBuf>,
+    pub column: Option<Column>,
+    pub format: Option<Format>,
+    /// Any invalid identifier stops the run before anything is sent.
+    pub strict: bool,
+}
+
+/// The report file and how it is written.
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    pub path: Option<PathBuf>,
+    pub resume: bool,
+    pub hash_ids: bool,
+}
+
+/// What the user set about sending: quotas, concurrency, retries, waits.
+#[derive(Debug, Clone, Copy)]
+pub struct SendConfig {
+    pub concurrency: Option<usize>,
+    pub rate: Option<Rate>,
+    pub max_retries: u32,
+    pub max_wait: Option<Duration>,
+    pub timeout: Duration,
+}
+
+impl SendConfig {
+    /// A vendor lane's spec with the user's overrides: `--rate` and
+    /// `--concurrency` apply to the main lane (index 0); a rate the user set is
+    /// kept as set, evenly spaced, and not raised by the vendor's headers.
+    pub fn apply(&self, index: usize, spec: &LaneSpec) -> LaneSpec {
+        let mut spec = *spec;
+        if index == 0 {
+            if let Some(rate) = self.rate {
+                spec.rate = Some(rate);
+                spec.burst = 1;
+                spec.follow_limit = None;
+            }
+            if let Some(n) = self.concurrency {
+                spec.concurrency = n;
+            }
+        }
+        spec
+    }
+}
+
+/// How results are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputConfig {
+    pub json: bool,
+    /// -1 quiet, 0 normal, 1.. `-v` count.
+    pub verbosity: i8,
+}
+
+/// Everything a run needs from the command line, resolved once.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub input: InputConfig,
+    pub report: ReportConfig,
+    pub send: SendConfig,
+    pub output: OutputConfig,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub base_url: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl From<Common> for RunConfig {
+    fn from(c: Common) -> Self {
+        RunConfig {
+            input: InputConfig {
+                positional: c.ids,
+                files: c.inputs,
+                column: c.column.as_deref().map(Column::parse),
+                format: c.format.map(|f| match f {
+                    FormatArg::Lines => Format::Lines,
+                    FormatArg::Csv => Format::Csv,
+                }),
+                strict: c.strict,
+            },
+            report: ReportConfig {
+                path: c.report,
+                resume: c.resume,
+                hash_ids: c.hash_ids,
+            },
+            send: SendConfig {
+                concurrency: c.concurrency.map(|n| n as usize),
+                rate: c.rate,
+                max_retries: c.max_retries,
+                max_wait: c.max_wait,
+                timeout: c.timeout,
+            },
+            output: OutputConfig {
+                json: c.json,
+                verbosity: if c.quiet {
+                    -1
+                } else {
+                    i8::try_from(c.verbose).unwrap_or(i8::MAX)
+                },
+            },
+            dry_run: c.dry_run,
+            yes: c.yes,
+            base_url: c.base_url,
+            token_file: c.token_file,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Invocation, parse_from};
+
+    fn config(args: &[&str]) -> RunConfig {
+        match parse_from(args).unwrap() {
+            Invocation::Purge { common, .. } => RunConfig::from(*common),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_resolve_once() {
+        let c = config(&[
+            "purge",
+            "rally",
+            "-qn",
+            "--column",
+            "2",
+            "--rate",
+            "10/s",
+            "--max-wait",
+            "90s",
+            "--concurrency",
+            "3",
+            "a@b.io",
+        ]);
+        assert!(c.dry_run && !c.yes);
+        assert_eq!(c.output.verbosity, -1);
+        assert_eq!(c.input.column, Some(Column::Number(2)));
+        assert_eq!(c.send.max_wait, Some(Duration::from_secs(90)));
+        let spec = LaneSpec::new("x", Some(Rate::per_minute(600)), 8, None);
+        let main = c.send.apply(0, &spec);
+        assert_eq!(
+            (main.rate, main.concurrency),
+            (Some(Rate::per_second(10)), 3)
+        );
+        let other = c.send.apply(1, &spec);
+        assert_eq!((other.rate, other.concurrency), (spec.rate, 8));
+        assert_eq!(
+            config(&["purge", "rally", "-vv", "x@y.io"])
+                .output
+                .verbosity,
+            2
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! What is worth another attempt, how long to wait before it, and the typed
+//! ways a send can end without an answer for the adapter.
+
+use std::time::Duration;
+
+use crate::http::RawResponse;
+use crate::services::Fatal;
+
+/// Backoff base and cap (DESIGN §5: 0.5 s · 2ⁿ, at most 60 s).
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// Why a request ended without a response for the adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendError {
+    /// Every attempt failed; `detail` says how the last one did.
+    Exhausted { status: Option<u16>, detail: String },
+    /// 401/403 or a redirect: the run stops (exit 3).
+    Fatal(Fatal),
+    /// The vendor asks for a wait longer than `--max-wait` (exit 75).
+    WaitTooLong { wait: Duration },
+    /// The run is stopping; the request was not (re)sent.
+    Stopped,
+}
+
+/// Statuses worth another attempt (deletes are idempotent).
+pub fn is_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// A redirect: never followed (see [`crate::http::HttpClient::new`]); it stops the run.
+pub fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
+}
+
+/// An answer that stops the run, if this is one.
+pub fn fatal(resp: &RawResponse) -> Option<Fatal> {
+    match resp.status {
+        s if is_redirect(s) => Some(Fatal::new(s, redirect_detail(resp))),
+        s @ (401 | 403) => Some(Fatal::new(s, crate::services::snippet(&resp.body))),
+        _ => None,
+    }
+}
+
+/// What a redirect answer said, without the path it pointed to (it may carry identifiers).
+fn redirect_detail(resp: &RawResponse) -> String {
+    let to = resp
+        .headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|loc| match url::Url::parse(loc) {
+            Ok(u) => format!(
+                "to host {}",
+                u.host_str()
+                    .map_or_else(|| "(none)".into(), crate::output::escape)
+            ),
+            Err(_) => "to a path on the same host".to_string(),
+        })
+        .unwrap_or_else(|| "with no Location".to_string());
+    format!(
+        "the server answered with a redirect {to}; purge never follows redirects (the credential must not leave the vendor's host): the base URL or the network path is wrong"
+    )
+}
+
+/// Delay before attempt `attempt + 1`: `max(hint, full_jitter(min(cap, base·2ⁿ)))`;
+/// `unit` is a random number in [0, 1).
+pub fn backoff(attempt: u32, hint: Option<Duration>, unit: f64) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt.min(16)));
+    let ceiling = exp.min(BACKOFF_CAP);
+    let jittered = ceiling.mul_f64(unit.clamp(0.0, 1.0));
+    hint.map_or(jittered, |h| h.max(jittered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_full_jitter_capped_and_honours_hints() {
+        assert_eq!(backoff(0, None, 0.0), Duration::ZERO);
+        assert_eq!(backoff(0, None, 0.999_999).as_millis(), 499);
+        assert_eq!(backoff(3, None, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(30, None, 0.999_999).as_secs(), 59);
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(5)), 0.9),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            backoff(10, Some(Duration::from_secs(1)), 1.0),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn retry_classification() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable(s), "{s}");
+        }
+        for s in [200, 202, 301, 307, 400, 401, 403, 404, 422, 501] {
+            assert!(!is_retryable(s), "{s}");
+        }
+        for s in [300, 301, 302, 303, 307, 308] {
+            assert!(is_redirect(s), "{s}");
+        }
+    }
+}

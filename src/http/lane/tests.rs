@@ -1,0 +1,259 @@
+//! The lane under tokio's paused clock against a scripted transport: quotas,
+//! the shared pause, `Retry-After` in both forms, backoff bounds, `--max-wait`,
+//! fatal answers stopping every worker.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::http::TransportError;
+use crate::http::script::{Script, answer, ok};
+use crate::services::{Method, Request, X_RATELIMIT_UNIX};
+
+/// A Unix time with a fractional second, so window edges are not on whole seconds.
+const T0: f64 = 1_700_000_000.25;
+
+fn lane_with(script: &Script, rate: Option<Rate>, concurrency: usize, retries: u32) -> Arc<Lane> {
+    let cfg = LaneConfig {
+        name: "test",
+        rate,
+        burst: 1,
+        follow_limit: None,
+        concurrency,
+        headers: Some(X_RATELIMIT_UNIX),
+        max_retries: retries,
+        max_wait: None,
+        seed: Some(7),
+    };
+    Arc::new(Lane::with_clock(
+        cfg,
+        Arc::new(script.clone()),
+        Arc::default(),
+        Stop::default(),
+        Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0)),
+    ))
+}
+
+fn req() -> Request {
+    Request::new(Method::Post, "/people/delete")
+}
+
+/// Send `n` requests from `n` tasks at once; their results in order.
+async fn send_all(lane: &Arc<Lane>, n: usize) -> Vec<Result<RawResponse, SendError>> {
+    let mut tasks = vec![];
+    for _ in 0..n {
+        let lane = Arc::clone(lane);
+        tasks.push(tokio::spawn(async move { lane.send(&req(), "t").await }));
+    }
+    let mut out = vec![];
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn secs_since(t0: Instant, at: Instant) -> f64 {
+    (at - t0).as_secs_f64()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_spaces_requests_evenly() {
+    let script = Script::new(|_, _| ok(202, "{}"));
+    let lane = lane_with(&script, Some(Rate::per_second(10)), 8, 0);
+    let t0 = Instant::now();
+    let results = send_all(&lane, 30).await;
+    assert!(results.iter().all(Result::is_ok));
+    let arrivals = script.arrivals();
+    let last = secs_since(t0, arrivals.last().unwrap().at);
+    assert!((2.85..=3.0).contains(&last), "30 at 10/s: last at {last}s");
+    for pair in arrivals.windows(2) {
+        let gap = (pair[1].at - pair[0].at).as_secs_f64();
+        assert!(gap >= 0.099, "gap {gap}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn remaining_zero_holds_every_worker_until_the_reset() {
+    // The first answer says the window is used up until T0 + 5 s.
+    let reset = (T0 + 5.0).floor();
+    let script = Script::new(move |n, _| {
+        let remaining = if n == 0 { "0" } else { "10" };
+        Ok(answer(
+            202,
+            &[
+                ("x-ratelimit-limit", "10".into()),
+                ("x-ratelimit-remaining", remaining.into()),
+                ("x-ratelimit-reset", format!("{reset}")),
+            ],
+            "{}",
+        ))
+    });
+    let lane = lane_with(&script, None, 1, 0);
+    let t0 = Instant::now();
+    let results = send_all(&lane, 4).await;
+    assert!(results.iter().all(Result::is_ok));
+    let arrivals = script.arrivals();
+    assert_eq!(arrivals.len(), 4);
+    let wait = reset - T0 + crate::http::headers::RESET_MARGIN.as_secs_f64();
+    for a in &arrivals[1..] {
+        let at = secs_since(t0, a.at);
+        assert!(
+            at >= wait - 0.001,
+            "sent at {at}s, before the reset at {wait}s"
+        );
+    }
+}
+
+async fn a_429_pauses_everyone(retry_after: String, wait: f64) {
+    let script = Script::new(move |n, _| {
+        if n == 0 {
+            Ok(answer(429, &[("retry-after", retry_after.clone())], ""))
+        } else {
+            ok(202, "{}")
+        }
+    });
+    let lane = lane_with(&script, None, 4, 3);
+    let t0 = Instant::now();
+    let first = {
+        let lane = Arc::clone(&lane);
+        tokio::spawn(async move { lane.send(&req(), "t").await })
+    };
+    // The others start after the 429 has arrived.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let results = send_all(&lane, 3).await;
+    assert!(first.await.unwrap().is_ok());
+    assert!(results.iter().all(Result::is_ok));
+    let arrivals = script.arrivals();
+    assert_eq!(arrivals.len(), 5, "one 429, then five sends in all");
+    assert_eq!(arrivals[0].status, Some(429));
+    for a in &arrivals[1..] {
+        let at = secs_since(t0, a.at);
+        assert!(at >= wait - 0.001, "sent at {at}s during the {wait}s pause");
+    }
+    assert_eq!(lane.stats.throttled.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_in_seconds_pauses_every_worker() {
+    a_429_pauses_everyone("3".into(), 3.0).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_as_an_http_date_pauses_every_worker() {
+    let at = UNIX_EPOCH + Duration::from_secs_f64(T0.floor() + 4.0);
+    a_429_pauses_everyone(httpdate::fmt_http_date(at), 3.75).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_back_off_within_the_full_jitter_bounds() {
+    let script = Script::new(|n, _| {
+        if n < 3 {
+            ok(503, "busy")
+        } else {
+            ok(202, "{}")
+        }
+    });
+    let lane = lane_with(&script, None, 1, 8);
+    assert!(lane.send(&req(), "t").await.is_ok());
+    let a = script.arrivals();
+    assert_eq!(a.len(), 4);
+    // Attempt n waits in [0, 0.5 s · 2ⁿ).
+    for (n, pair) in a.windows(2).enumerate() {
+        let gap = (pair[1].at - pair[0].at).as_secs_f64();
+        let ceiling = 0.5 * f64::from(1u32 << n);
+        assert!(gap < ceiling, "retry {n}: waited {gap}s, cap {ceiling}s");
+    }
+    assert_eq!(lane.stats.retries.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_run_out_with_the_last_reason() {
+    let script = Script::new(|n, _| {
+        if n % 2 == 0 {
+            Err(TransportError::Other("connection reset".into()))
+        } else {
+            ok(502, "bad gateway")
+        }
+    });
+    let lane = lane_with(&script, None, 1, 2);
+    let err = lane.send(&req(), "t").await.unwrap_err();
+    assert_eq!(
+        err,
+        SendError::Exhausted {
+            status: None,
+            detail: "connection reset (gave up after 3 attempts)".into()
+        }
+    );
+    assert_eq!(script.count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_longer_than_max_wait_ends_the_send() {
+    let script = Script::new(|_, _| Ok(answer(429, &[("retry-after", "120".into())], "")));
+    let lane = lane_with(&script, None, 1, 8);
+    let lane = Arc::new(Lane::with_clock(
+        LaneConfig {
+            max_wait: Some(Duration::from_secs(60)),
+            ..lane.cfg.clone()
+        },
+        Arc::new(script.clone()),
+        Arc::default(),
+        Stop::default(),
+        Clock::system(),
+    ));
+    let t0 = Instant::now();
+    let err = lane.send(&req(), "t").await.unwrap_err();
+    assert_eq!(
+        err,
+        SendError::WaitTooLong {
+            wait: Duration::from_secs(120)
+        }
+    );
+    assert_eq!(Instant::now(), t0, "no time spent waiting");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_credential_stops_every_worker() {
+    let script = Script::new(|n, _| {
+        if n == 0 {
+            ok(401, "bad token")
+        } else {
+            ok(202, "{}")
+        }
+    })
+    .latency(Duration::from_millis(100));
+    let lane = lane_with(&script, Some(Rate::per_second(5)), 4, 3);
+    let results = send_all(&lane, 6).await;
+    assert!(matches!(&results[0], Err(SendError::Fatal(f)) if f.status == 401));
+    // The quota spaces sends 200 ms apart: the 401 (answered at 100 ms) stops the rest.
+    assert!(
+        results[1..]
+            .iter()
+            .all(|r| matches!(r, Err(SendError::Stopped))),
+        "{results:?}"
+    );
+    assert_eq!(script.count(), 1);
+    let _ = SystemTime::now();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redirect_is_fatal_and_names_the_host() {
+    let script = Script::new(|_, _| {
+        Ok(answer(
+            307,
+            &[("location", "http://127.0.0.2:9/people/delete".into())],
+            "",
+        ))
+    });
+    let lane = lane_with(&script, None, 1, 3);
+    match lane.send(&req(), "t").await {
+        Err(SendError::Fatal(f)) => {
+            assert_eq!(f.status, 307);
+            assert!(f.detail.contains("to host 127.0.0.2"), "{}", f.detail);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(script.count(), 1, "a redirect is not retried");
+}

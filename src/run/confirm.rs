@@ -1,0 +1,73 @@
+//! The confirmation phase: read the credential and ask on the terminal, only
+//! when something will really be sent.
+
+use std::io::{BufRead, BufReader, Write};
+
+use super::{RunError, Target, Todo};
+use crate::config::RunConfig;
+use crate::output;
+use crate::services::Credential;
+
+/// The credential to send with, or `None` when nothing is left to send.
+/// Without `--yes`, asks on the terminal (not stdin, which may carry the list).
+pub fn confirm(
+    target: &mut Target,
+    cfg: &RunConfig,
+    todo: &Todo,
+) -> Result<Option<Credential>, RunError> {
+    let count = todo.open_count();
+    if count == 0 {
+        return Ok(None);
+    }
+    let read = target
+        .credential
+        .take()
+        .ok_or_else(|| RunError::Usage("the credential was already read".into()))?;
+    let credential = read(cfg.token_file.as_deref()).map_err(RunError::Usage)?;
+    if !cfg.yes {
+        let host = target
+            .base(cfg, Some(&credential))?
+            .host_str()
+            .unwrap_or_default()
+            .to_string();
+        ask(target, &host, count)?;
+    }
+    Ok(Some(credential))
+}
+
+fn ask(target: &Target, host: &str, count: usize) -> Result<(), RunError> {
+    let display = target.display();
+    let refuse = |why: &str| {
+        RunError::NotConfirmed(format!(
+            "refusing to delete {count} people from {display} without confirmation: {why}; pass --yes to confirm non-interactively"
+        ))
+    };
+    if !output::stderr_is_terminal() {
+        return Err(refuse("no terminal to ask on"));
+    }
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| refuse("cannot open the terminal"))?;
+    let note = target
+        .service
+        .erasure_note()
+        .map(|n| format!("\n{n}"))
+        .unwrap_or_default();
+    let prompt = output::escape(&format!(
+        "About to delete {count} people from {display} ({host}), identified by {}. This cannot be undone.{note}\nType 'yes' to continue: ",
+        target.kind
+    ));
+    let _ = write!(tty, "{prompt}");
+    let _ = tty.flush();
+    let mut answer = String::new();
+    if BufReader::new(&tty).read_line(&mut answer).is_err() {
+        return Err(refuse("could not read an answer"));
+    }
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+        Ok(())
+    } else {
+        Err(RunError::NotConfirmed("not confirmed: nothing sent".into()))
+    }
+}

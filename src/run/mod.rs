@@ -1,0 +1,463 @@
+//! One run, as small phases: load the identifiers → merge with the report →
+//! confirm (and read the credential) → execute → summarise. Vendor-neutral: a
+//! vendor is whatever its registry entry sets up.
+//!
+//! [`execute`] is async and takes everything it needs, so several vendors can
+//! be executed at once in one runtime.
+
+mod confirm;
+mod dry_run;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::cli::{self, Invocation};
+use crate::config::RunConfig;
+use crate::engine::{Engine, StopReason};
+use crate::exit::ExitCode;
+use crate::http::lane::{Lane, LaneConfig, Stats, Stop};
+use crate::http::{ClientError, HttpClient, Transport};
+use crate::input::{self, InputError, InputSpec, Loaded};
+use crate::output;
+use crate::plan;
+use crate::report::{PriorState, Report, ReportError, Summary};
+use crate::services::{
+    Credential, CredentialFn, Endpoint, Entry, Ident, Kind, KindSpec, Outcome, Service, Status,
+    Work,
+};
+
+/// Why a run could not start. Every variant means nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    NotConfirmed(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RunError::Usage(_)
+            | RunError::Input(_)
+            | RunError::Report(_)
+            | RunError::Client(_)
+            | RunError::NotConfirmed(_) => ExitCode::Usage,
+            RunError::Runtime(_) | RunError::Stdout(_) => ExitCode::SomeFailed,
+        }
+    }
+}
+
+/// Parse the command line, run, and return the exit code.
+pub fn main() -> ExitCode {
+    let invocation = match cli::parse_from(std::env::args_os()) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok
+            };
+        }
+    };
+    match invocation {
+        Invocation::Completions(shell) => completions(shell),
+        Invocation::Purge {
+            entry,
+            matches,
+            common,
+        } => {
+            let cfg = RunConfig::from(*common);
+            output::set_level(cfg.output.verbosity);
+            purge(entry, &matches, &cfg).unwrap_or_else(|e| {
+                output::error(&e.to_string());
+                e.exit_code()
+            })
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use std::io::Write;
+    let mut out = output::stdout();
+    clap_complete::generate(shell, &mut cli::command(), "purge", &mut out);
+    let _ = out.flush();
+    ExitCode::Ok
+}
+
+/// One vendor's part of a run: its adapter, the kind of its identifiers, and
+/// where its requests go.
+pub struct Target {
+    pub service: Arc<dyn Service>,
+    pub kind: Kind,
+    pub kind_spec: KindSpec,
+    endpoint: Endpoint,
+    credential: Option<CredentialFn>,
+}
+
+impl Target {
+    fn new(entry: &Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
+        let setup = (entry.setup)(matches).map_err(RunError::Usage)?;
+        let profile = setup.service.profile();
+        let kind_spec = *profile.kind_spec(setup.kind).ok_or_else(|| {
+            RunError::Usage(format!("{} has no --kind {}", profile.display, setup.kind))
+        })?;
+        Ok(Target {
+            kind: setup.kind,
+            kind_spec,
+            endpoint: setup.endpoint,
+            service: setup.service,
+            credential: Some(setup.credential),
+        })
+    }
+
+    /// The base URL: `--base-url`, else the vendor's endpoint, else the one the
+    /// credential names (`None` until the credential is read).
+    fn base(&self, cfg: &RunConfig, credential: Option<&Credential>) -> Result<Url, RunError> {
+        let raw = match (&cfg.base_url, &self.endpoint) {
+            (Some(u), _) => u.clone(),
+            (None, Endpoint::Url(u)) => u.clone(),
+            (None, Endpoint::Missing(why)) => return Err(RunError::Usage(why.clone())),
+            (None, Endpoint::FromCredential(why)) => {
+                match credential.and_then(|c| c.base.clone()) {
+                    Some(u) => u,
+                    None => return Err(RunError::Usage(why.clone())),
+                }
+            }
+        };
+        crate::http::check_base_url(&raw).map_err(RunError::Usage)
+    }
+
+    fn display(&self) -> &'static str {
+        self.service.profile().display
+    }
+}
+
+/// `purge <vendor> …`: the phases in order.
+fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<ExitCode, RunError> {
+    let mut target = Target::new(entry, matches)?;
+    if cfg.base_url.is_some() || !matches!(target.endpoint, Endpoint::FromCredential(_)) {
+        // Fail early on a bad or missing endpoint, before the input is read.
+        target.base(cfg, None)?;
+    }
+    let loaded = load(&target, cfg)?;
+    let mut summary = new_summary(&target, cfg, &loaded);
+    let invalid = invalid_outcomes(&loaded);
+    if cfg.dry_run {
+        let base = target.base(cfg, None)?;
+        return dry_run::run(&target, &base, loaded.idents, invalid, summary, cfg);
+    }
+    let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
+    let Some(credential) = confirm::confirm(&mut target, cfg, &todo)? else {
+        output::info("nothing left to send");
+        return Ok(summarise(summary, None, cfg));
+    };
+    let base = target.base(cfg, Some(&credential))?;
+    let transport: Arc<dyn Transport> =
+        Arc::new(HttpClient::new(base, &credential, cfg.send.timeout)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(RunError::Runtime)?;
+    let vendor_run = VendorRun::new(&target, cfg, transport, summary, todo);
+    let (summary, reason) = runtime.block_on(execute(vendor_run, interrupt()));
+    if let Some(r) = &reason {
+        output::error(&r.describe());
+    }
+    Ok(summarise(summary, reason, cfg))
+}
+
+/// Read, validate and dedupe the identifiers; warn about each invalid one.
+fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
+    let spec = InputSpec {
+        positional: cfg.input.positional.clone(),
+        files: cfg.input.files.clone(),
+        column: cfg.input.column.clone(),
+        format: cfg.input.format,
+        kind: target.kind_spec,
+    };
+    let loaded = input::load(&spec)?;
+    for r in &loaded.rejected {
+        output::warn(&format!(
+            "{}: invalid {} {:?}: {}",
+            loaded.place(r.source),
+            target.kind,
+            r.value,
+            r.reason
+        ));
+    }
+    if cfg.input.strict && !loaded.rejected.is_empty() {
+        return Err(RunError::Usage(format!(
+            "{} invalid identifier(s) and --strict: nothing sent",
+            loaded.rejected.len()
+        )));
+    }
+    Ok(loaded)
+}
+
+fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {
+    let profile = target.service.profile();
+    let mut summary = Summary {
+        vendor: profile.vendor.to_string(),
+        kind: target.kind.to_string(),
+        dry_run: cfg.dry_run,
+        identifiers: (loaded.idents.len() + loaded.rejected.len()) as u64,
+        duplicates: loaded.duplicates as u64,
+        invalid: loaded.rejected.len() as u64,
+        ..Summary::default()
+    };
+    if let Some(note) = target.service.erasure_note() {
+        summary.notes.push(note);
+    }
+    summary
+}
+
+fn invalid_outcomes(loaded: &Loaded) -> Vec<Outcome> {
+    loaded
+        .rejected
+        .iter()
+        .map(|r| {
+            Outcome::new(
+                Ident {
+                    value: r.value.clone(),
+                    source: r.source,
+                },
+                Status::Invalid,
+                format!("{}: {}", loaded.place(r.source), r.reason),
+            )
+        })
+        .collect()
+}
+
+/// What is left to do after the report of an earlier run is read.
+pub struct Todo {
+    pub report: Report,
+    /// Identifiers to send.
+    pub fresh: Vec<Ident>,
+    /// Open jobs recorded by an earlier run, picked up again (polls).
+    pub resumed: Vec<Work>,
+}
+
+impl Todo {
+    /// Identifiers that still need requests.
+    pub fn open_count(&self) -> usize {
+        self.fresh.len() + self.resumed.iter().map(|w| w.ids.len()).sum::<usize>()
+    }
+}
+
+/// Open the report (new, or the one to resume), skip what it already settled,
+/// and record the invalid identifiers it does not have yet.
+fn merge(
+    target: &Target,
+    cfg: &RunConfig,
+    idents: Vec<Ident>,
+    mut invalid: Vec<Outcome>,
+    summary: &mut Summary,
+) -> Result<Todo, RunError> {
+    let vendor = target.service.profile().vendor;
+    let Some(path) = &cfg.report.path else {
+        return Ok(Todo {
+            report: Report::none(vendor, target.kind, cfg.report.hash_ids),
+            fresh: idents,
+            resumed: vec![],
+        });
+    };
+    let (mut report, prior) = Report::open(
+        path,
+        cfg.report.resume,
+        vendor,
+        target.kind,
+        cfg.report.hash_ids,
+    )?;
+    summary.report = Some(path.display().to_string());
+    if prior.repaired {
+        output::warn(&format!(
+            "{}: the last line was cut off (the run was killed while writing); removed it, its batch is sent again",
+            path.display()
+        ));
+    }
+    let mut fresh = Vec::with_capacity(idents.len());
+    let mut jobs: BTreeMap<String, Vec<(Ident, Vec<String>)>> = BTreeMap::new();
+    for id in idents {
+        match prior.status_of(&id) {
+            PriorState::Settled => summary.skipped += 1,
+            PriorState::Pending { job, vendor_ids } => {
+                jobs.entry(job).or_default().push((id, vendor_ids));
+            }
+            PriorState::Open => fresh.push(id),
+        }
+    }
+    invalid.retain(|o| {
+        !prior
+            .invalid
+            .contains(&crate::report::sha256_hex(&o.ident.value))
+    });
+    if cfg.report.resume {
+        output::info(&format!(
+            "resuming {}: {} already done, {} in open jobs, {} to send",
+            path.display(),
+            summary.skipped,
+            jobs.values().map(Vec::len).sum::<usize>(),
+            fresh.len()
+        ));
+    }
+    let resumed = jobs
+        .into_iter()
+        .map(|(job, pairs)| {
+            let (ids, vendor_ids) = pairs.into_iter().unzip();
+            target
+                .service
+                .resume_job(target.kind, &job, ids, vendor_ids)
+                .map_err(|why| RunError::Usage(format!("{}: {why}", path.display())))
+        })
+        .collect::<Result<Vec<Work>, RunError>>()?;
+    // Invalid identifiers are final before anything is sent.
+    for o in &invalid {
+        report.write(o, None)?;
+    }
+    report.flush()?;
+    Ok(Todo {
+        report,
+        fresh,
+        resumed,
+    })
+}
+
+/// Everything one vendor's execution needs, built before the runtime runs it.
+pub struct VendorRun {
+    pub service: Arc<dyn Service>,
+    pub kind: Kind,
+    pub lanes: Vec<Arc<Lane>>,
+    pub stats: Arc<Stats>,
+    pub stop: Stop,
+    pub report: Report,
+    pub summary: Summary,
+    pub concurrency: usize,
+    pub resumed: Vec<Work>,
+    pub fresh: Vec<Ident>,
+}
+
+impl VendorRun {
+    pub fn new(
+        target: &Target,
+        cfg: &RunConfig,
+        transport: Arc<dyn Transport>,
+        summary: Summary,
+        todo: Todo,
+    ) -> VendorRun {
+        let profile = target.service.profile();
+        let stats = Arc::new(Stats::default());
+        let stop = Stop::default();
+        let lanes = profile
+            .lanes
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let spec = cfg.send.apply(i, spec);
+                let lane = LaneConfig::new(&spec, cfg.send.max_retries, cfg.send.max_wait);
+                Arc::new(Lane::new(
+                    lane,
+                    Arc::clone(&transport),
+                    Arc::clone(&stats),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        VendorRun {
+            service: Arc::clone(&target.service),
+            kind: target.kind,
+            concurrency: cfg.send.apply(0, &profile.lanes[0]).concurrency,
+            lanes,
+            stats,
+            stop,
+            report: todo.report,
+            summary,
+            resumed: todo.resumed,
+            fresh: todo.fresh,
+        }
+    }
+}
+
+/// Drive one vendor's work to the end (or to a stop); `interrupt` resolves on
+/// the first Ctrl-C.
+pub async fn execute(
+    run: VendorRun,
+    interrupt: impl std::future::Future<Output = ()> + Send,
+) -> (Summary, Option<StopReason>) {
+    let VendorRun {
+        service,
+        kind,
+        lanes,
+        stats,
+        stop,
+        report,
+        summary,
+        concurrency,
+        resumed,
+        fresh,
+    } = run;
+    output::progress_start(
+        (fresh.len() + resumed.iter().map(|w| w.ids.len()).sum::<usize>()) as u64,
+    );
+    let engine = Engine::new(
+        Arc::clone(&service),
+        kind,
+        lanes,
+        stats,
+        stop,
+        report,
+        summary,
+        concurrency,
+    );
+    let work = plan::plan(service, kind, fresh);
+    engine.run(resumed, work, interrupt).await
+}
+
+/// Resolves on the first Ctrl-C; from then on a second one quits at once.
+async fn interrupt() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling: never resolve.
+        std::future::pending::<()>().await;
+    }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            output::error(
+                "interrupted twice: quitting now; the report holds every outcome recorded so far",
+            );
+            std::process::exit(i32::from(ExitCode::Interrupted.code()));
+        }
+    });
+}
+
+/// Print the summary and pick the exit code.
+pub fn summarise(mut summary: Summary, stopped: Option<StopReason>, cfg: &RunConfig) -> ExitCode {
+    let code = stopped.map_or(
+        if summary.failed > 0 || summary.invalid > 0 {
+            ExitCode::SomeFailed
+        } else {
+            ExitCode::Ok
+        },
+        |r| r.exit_code(),
+    );
+    summary.exit_code = code;
+    if cfg.output.json {
+        output::data_line(&serde_json::to_string(&summary).unwrap_or_default());
+    } else {
+        output::info(&summary.text());
+    }
+    code
+}

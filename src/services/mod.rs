@@ -1,0 +1,177 @@
+//! The vendor interface: what an adapter tells the engine, and the shared types
+//! (identifiers, requests, responses, outcomes) that flow between them.
+//!
+//! Adapters are sans-IO: they turn a batch of identifiers into a [`Request`]
+//! description and a [`Response`] into a [`Step`]. The engine does every send,
+//! through the lane the request names.
+
+//!
+//! Each vendor is self-contained in its own file: its flags (a clap `Args`
+//! group), endpoint, credential, kinds and adapter, registered once in
+//! [`REGISTRY`]. Nothing outside this folder names a vendor.
+
+pub mod braze;
+pub mod gainsight_px;
+mod model;
+pub mod rally;
+pub mod zendesk;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use model::*;
+
+use crate::secret::Secret;
+
+/// Every vendor purge knows, in the order `--help` lists them. Adding a vendor is
+/// one file in this folder (its flags, setup and adapter) and one line here.
+pub const REGISTRY: &[Entry] = &[
+    rally::ENTRY,
+    braze::ENTRY,
+    gainsight_px::ENTRY,
+    zendesk::ENTRY,
+];
+
+/// A vendor in the registry: its subcommand and how its flags become a [`Setup`].
+#[derive(Debug)]
+pub struct Entry {
+    /// The subcommand and the `vendor` of report lines (`gainsight-px`).
+    pub name: &'static str,
+    /// One line for `purge --help`.
+    pub about: &'static str,
+    /// Adds the vendor's own flags to its subcommand (a clap `Args::augment_args`).
+    pub flags: fn(clap::Command) -> clap::Command,
+    /// Reads the vendor's flags back from the parsed subcommand.
+    pub setup: fn(&clap::ArgMatches) -> Result<Setup, String>,
+}
+
+/// The registry entry of a subcommand name.
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    REGISTRY.iter().find(|e| e.name == name)
+}
+
+/// A vendor's flags read back from clap's matches.
+pub fn flags_from<A: clap::FromArgMatches>(m: &clap::ArgMatches) -> Result<A, String> {
+    A::from_arg_matches(m).map_err(|e| e.to_string())
+}
+
+/// What a vendor's flags resolve to.
+pub struct Setup {
+    pub service: Arc<dyn Service>,
+    pub kind: Kind,
+    /// Where requests go when no `--base-url` is given.
+    pub endpoint: Endpoint,
+    /// Reads the credential; called only when requests will really be sent.
+    pub credential: CredentialFn,
+}
+
+/// Where a vendor's requests go when no `--base-url` is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Url(String),
+    /// The credential names it ([`Credential::base`]); the text says what to do if it does not.
+    FromCredential(String),
+    /// The flags do not say (a missing instance or subdomain): why, and what to pass.
+    Missing(String),
+}
+
+impl From<Result<String, String>> for Endpoint {
+    fn from(r: Result<String, String>) -> Self {
+        r.map_or_else(Endpoint::Missing, Endpoint::Url)
+    }
+}
+
+/// Reads a vendor's credential, from `--token-file` when given.
+pub type CredentialFn = Box<dyn FnOnce(Option<&Path>) -> Result<Credential, String> + Send>;
+
+/// A credential as the vendor wants it sent, and what the vendor derives from it.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub auth: Auth,
+    /// An endpoint the credential itself names (a data-center suffix of the key,
+    /// say); used when no `--base-url` is given.
+    pub base: Option<String>,
+    /// Fixed headers the vendor wants on every request.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<Auth> for Credential {
+    fn from(auth: Auth) -> Self {
+        Credential {
+            auth,
+            base: None,
+            headers: vec![],
+        }
+    }
+}
+
+/// A credential from `--token-file` or the environment variable `var`.
+pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, String> {
+    if let Some(path) = token_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--token-file {}: cannot read: {e}", path.display()))?;
+        warn_if_shared(path);
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(format!(
+                "--token-file {}: the file is empty",
+                path.display()
+            ));
+        }
+        return Ok(Secret::new(value));
+    }
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+        _ => Err(format!(
+            "{var} is not set: export it, or pass --token-file FILE (or try --dry-run, which needs no credential)"
+        )),
+    }
+}
+
+/// A token file others can read or write is a leaked credential waiting to happen: say so.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                crate::output::warn(&format!(
+                    "--token-file {}: other users can access it (mode {mode:03o}); run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// A vendor adapter: knows its API and nothing else.
+pub trait Service: Send + Sync {
+    fn profile(&self) -> &Profile;
+    /// How many identifiers of `kind` one first request carries.
+    fn batch_limit(&self, kind: Kind) -> usize;
+    /// The first request for a batch of identifiers (at most `batch_limit`).
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work;
+    /// Read the answer to `work` (any status the lane did not retry or stop on).
+    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step;
+    /// Pick up a job recorded as pending by an earlier run; `vendor_ids` are the
+    /// pending lines' `vendor_ids`, one list per identifier (default: resubmit).
+    /// `Err` says why the job cannot be followed (the run stops before sending).
+    fn resume_job(
+        &self,
+        kind: Kind,
+        job: &str,
+        ids: Vec<Ident>,
+        vendor_ids: Vec<Vec<String>>,
+    ) -> Result<Work, String> {
+        let _ = (job, vendor_ids);
+        Ok(self.start(kind, ids))
+    }
+    /// A line shown in the confirmation and summary about what the delete means.
+    fn erasure_note(&self) -> Option<String> {
+        None
+    }
+}
