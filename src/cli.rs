@@ -13,7 +13,7 @@ use crate::services::{Entry, REGISTRY, Rate};
 pub fn command() -> Command {
     let mut cmd = Command::new("purge")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Erase people in bulk from Rally UXR, Braze, Gainsight PX and Zendesk through their deletion APIs")
+        .about("Erase people in bulk from SaaS tools through their deletion APIs, one vendor a subcommand")
         .after_help(
             "Exit codes: 0 all done, 1 some failed or invalid, 2 usage/input error (nothing sent), \
 3 stopped on a fatal API answer, 75 a rate-limit wait passed --max-wait (resume later), 130 interrupted.",

@@ -378,26 +378,31 @@ fn the_input_reader_never_panics_on_any_bytes() {
             kind: Kind::Email,
             check: Check::Email,
             headers: &["email"],
+            pair: None,
         },
         KindSpec {
             kind: Kind::Id,
             check: Check::Numeric,
             headers: &["id"],
+            pair: None,
         },
         KindSpec {
             kind: Kind::Phone,
             check: Check::Phone,
             headers: &["phone"],
+            pair: None,
         },
         KindSpec {
             kind: Kind::Alias,
             check: Check::Alias,
             headers: &["alias"],
+            pair: Some(("alias_label", "alias_name")),
         },
         KindSpec {
             kind: Kind::ExternalId,
             check: Check::Text,
             headers: &["external_id"],
+            pair: None,
         },
     ];
     for round in 0..3000 {

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::services::{Check, Ident, Kind, KindSpec, SourceRef};
+use crate::services::{Check, Ident, KindSpec, SourceRef};
 
 /// How a source is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +356,7 @@ fn read_csv(
 #[derive(Debug, Clone, Copy)]
 enum Pick {
     One(usize),
-    /// Alias label and name columns, joined as `LABEL:NAME`.
+    /// Two columns making one identifier ([`KindSpec::pair`]), joined as `A:B`.
     Pair(usize, usize),
 }
 
@@ -403,8 +403,8 @@ fn pick_columns(spec: &InputSpec, headers: &[String]) -> Result<Pick, String> {
             if let Some(i) = spec.kind.headers.iter().find_map(|h| find(h)) {
                 return Ok(Pick::One(i));
             }
-            if spec.kind.kind == Kind::Alias
-                && let (Some(l), Some(n)) = (find("alias_label"), find("alias_name"))
+            if let Some((a, b)) = spec.kind.pair
+                && let (Some(l), Some(n)) = (find(a), find(b))
             {
                 return Ok(Pick::Pair(l, n));
             }
@@ -423,12 +423,14 @@ fn pick_columns(spec: &InputSpec, headers: &[String]) -> Result<Pick, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::Kind;
     use std::io::Write;
 
     const EMAIL: KindSpec = KindSpec {
         kind: Kind::Email,
         check: Check::Email,
         headers: &["email", "e-mail"],
+        pair: None,
     };
 
     fn spec(files: Vec<PathBuf>) -> InputSpec {

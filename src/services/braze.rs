@@ -50,26 +50,31 @@ const KINDS: &[KindSpec] = &[
             "external-id",
             "user_id",
         ],
+        pair: None,
     },
     KindSpec {
         kind: Kind::BrazeId,
         check: Check::Text,
         headers: &["braze_id", "brazeid", "braze id", "braze-id"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Email,
         check: Check::Email,
         headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Phone,
         check: Check::Phone,
         headers: &["phone", "phone_number", "phonenumber", "mobile", "msisdn"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Alias,
         check: Check::Alias,
         headers: &["alias", "user_alias"],
+        pair: Some(("alias_label", "alias_name")),
     },
 ];
 

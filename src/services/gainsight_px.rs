@@ -44,11 +44,13 @@ const KINDS: &[KindSpec] = &[
             "user_id",
             "userid",
         ],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Email,
         check: Check::Email,
         headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+        pair: None,
     },
 ];
 

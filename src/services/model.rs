@@ -71,6 +71,9 @@ pub struct KindSpec {
     pub check: Check,
     /// Lower-case CSV header names that hold this kind (auto-detection).
     pub headers: &'static [&'static str],
+    /// Two CSV columns that together make one identifier, joined as `A:B`
+    /// (Braze's `alias_label` and `alias_name`), when no header names the kind.
+    pub pair: Option<(&'static str, &'static str)>,
 }
 
 /// Where an identifier came from: index into the run's source names, and a 1-based line.

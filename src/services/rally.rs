@@ -24,11 +24,13 @@ const KINDS: &[KindSpec] = &[
         kind: Kind::Email,
         check: Check::Email,
         headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Id,
         check: Check::Text,
         headers: &["id", "person_id", "personid", "person id"],
+        pair: None,
     },
 ];
 

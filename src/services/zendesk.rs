@@ -54,16 +54,19 @@ const KINDS: &[KindSpec] = &[
         kind: Kind::Id,
         check: Check::Numeric,
         headers: &["id", "user_id", "userid", "user id", "zendesk_id"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::ExternalId,
         check: Check::Text,
         headers: &["external_id", "externalid", "external id", "external-id"],
+        pair: None,
     },
     KindSpec {
         kind: Kind::Email,
         check: Check::Email,
         headers: &["email", "e-mail", "email_address", "emailaddress", "mail"],
+        pair: None,
     },
 ];
 

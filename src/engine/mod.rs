@@ -2,7 +2,11 @@
 //! hands answers to the adapter, follows the steps it returns (splits, jobs,
 //! follow-ups), records every outcome, shows progress, and stops cleanly.
 
-use std::collections::{HashSet, VecDeque};
+mod admission;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,6 +16,7 @@ use tokio::time::Instant;
 
 use tokio::task::JoinSet;
 
+use self::admission::Admission;
 use crate::exit::ExitCode;
 use crate::http::lane::{Lane, SendError, Stats, Stop};
 use crate::output;
@@ -56,6 +61,15 @@ impl StopReason {
     }
 }
 
+/// What one finished send leads to.
+enum Settled {
+    /// Work to send next (follow-ups, halves of a split; or, when the run is
+    /// stopping, the work itself, recorded as not attempted).
+    Next(Vec<Work>),
+    /// A submission to hold until one of our open jobs ends.
+    Park(Work),
+}
+
 /// One finished send: the work, its request number, and what came back.
 type Sent = (Work, u64, Result<crate::http::RawResponse, SendError>);
 
@@ -69,14 +83,11 @@ pub struct Engine {
     summary: Summary,
     /// Plan batches allowed to be sending at once (keeps the lane's semaphore full).
     admit: usize,
-    max_open_jobs: Option<usize>,
     seq: u64,
     reason: Option<StopReason>,
     started: Instant,
     /// Identifiers waiting on an open job.
     pending: HashSet<String>,
-    /// Submissions throttled while jobs were open: sent again when one ends.
-    parked: Vec<Work>,
 }
 
 impl Engine {
@@ -91,7 +102,6 @@ impl Engine {
         summary: Summary,
         concurrency: usize,
     ) -> Self {
-        let max_open_jobs = vendor.profile().max_open_jobs;
         Engine {
             vendor,
             kind,
@@ -101,12 +111,10 @@ impl Engine {
             report,
             summary,
             admit: concurrency.max(1) * 2,
-            max_open_jobs,
             seq: 0,
             reason: None,
             started: Instant::now(),
             pending: HashSet::new(),
-            parked: vec![],
         }
     }
 
@@ -215,39 +223,18 @@ impl Engine {
         mut plan: impl Iterator<Item = Work>,
         interrupt: impl Future<Output = ()>,
     ) -> (Summary, Option<StopReason>) {
-        let mut queue: VecDeque<Work> = initial.into();
-        let mut held: VecDeque<Work> = VecDeque::new();
-        // Request numbers of admitted submissions still sending.
-        let mut admitted: HashSet<u64> = HashSet::new();
+        let max_open_jobs = self.vendor.profile().max_open_jobs;
+        let mut admission = Admission::new(initial, &mut plan, self.admit, max_open_jobs);
         let mut joins: JoinSet<Sent> = JoinSet::new();
-        let mut batches_sending = 0usize;
-        let mut jobs_open = queue
-            .iter()
-            .filter(|w| matches!(w.stage, Stage::Poll { .. }))
-            .count();
         let mut interrupted = false;
         tokio::pin!(interrupt);
         loop {
             if !self.stop.is_stopped() {
-                // Follow-ups go at once; new submissions (plan batches, halves of a
-                // split, resubmissions) wait for room under `admit` and the job limit.
-                while let Some(w) = queue.pop_front() {
-                    if matches!(w.stage, Stage::Delete) {
-                        held.push_back(w);
-                    } else {
-                        self.spawn(&mut joins, w);
+                while let Some((w, submission)) = admission.next() {
+                    let seq = self.spawn(&mut joins, w);
+                    if submission {
+                        admission.numbered(seq);
                     }
-                }
-                while batches_sending < self.admit
-                    && self
-                        .max_open_jobs
-                        .is_none_or(|m| jobs_open + batches_sending < m)
-                {
-                    let Some(w) = held.pop_front().or_else(|| plan.next()) else {
-                        break;
-                    };
-                    batches_sending += 1;
-                    admitted.insert(self.spawn(&mut joins, w));
                 }
             }
             if joins.is_empty() {
@@ -273,38 +260,18 @@ impl Engine {
                 }
             };
             let (work, seq, result) = sent;
-            if admitted.remove(&seq) {
-                batches_sending = batches_sending.saturating_sub(1);
-            }
-            if matches!(work.stage, Stage::Poll { .. }) {
-                jobs_open = jobs_open.saturating_sub(1);
-            }
-            let was_poll = matches!(work.stage, Stage::Poll { .. });
-            let next = self.settle(work, seq, result, jobs_open);
-            let polls_again = next.iter().any(|w| matches!(w.stage, Stage::Poll { .. }));
-            for w in next {
-                if matches!(w.stage, Stage::Poll { .. }) {
-                    jobs_open += 1;
-                }
-                queue.push_back(w);
-            }
-            if (was_poll && !polls_again) || jobs_open == 0 {
-                // A job ended: throttled submissions may go again.
-                held.extend(self.parked.drain(..));
+            admission.finished(seq, &work.stage);
+            let stage = work.stage.clone();
+            match self.settle(work, seq, result, admission.jobs_open()) {
+                Settled::Next(next) => admission.follow(&stage, next),
+                Settled::Park(work) => admission.park(work),
             }
             self.flush();
         }
         // Whatever was not sent because the run stopped is recorded as such.
         if let Some(reason) = self.reason.clone() {
             let why = format!("not attempted: {}", reason.describe());
-            let parked = std::mem::take(&mut self.parked);
-            let rest: Vec<Work> = queue
-                .into_iter()
-                .chain(held)
-                .chain(parked)
-                .chain(plan)
-                .collect();
-            for w in rest {
+            for w in admission.unsent() {
                 if !matches!(w.stage, Stage::Poll { .. }) {
                     let outs = services::all(&w.ids, Status::Failed, &why, None);
                     self.record(&outs, None);
@@ -333,7 +300,7 @@ impl Engine {
         seq: u64,
         result: Result<crate::http::RawResponse, SendError>,
         jobs_open: usize,
-    ) -> Vec<Work> {
+    ) -> Settled {
         let resp = match result {
             Ok(raw) => Response {
                 status: raw.status,
@@ -350,25 +317,24 @@ impl Engine {
                         "request #{seq}: still throttled with {jobs_open} job(s) open; holding it until one ends"
                     ),
                 );
-                self.parked.push(work);
-                return vec![];
+                return Settled::Park(work);
             }
             Err(SendError::Exhausted { status, detail }) => {
                 let outs = services::all(&work.ids, Status::Failed, &detail, status);
                 self.record(&outs, Some(seq));
-                return vec![];
+                return Settled::Next(vec![]);
             }
             Err(SendError::Fatal(f)) => {
                 self.fatal(&work, seq, f);
-                return vec![];
+                return Settled::Next(vec![]);
             }
             Err(SendError::WaitTooLong { wait }) => {
                 self.halt(StopReason::MaxWait { wait });
-                return self.unsent(work);
+                return Settled::Next(vec![work]);
             }
-            Err(SendError::Stopped) => return self.unsent(work),
+            Err(SendError::Stopped) => return Settled::Next(vec![work]),
         };
-        match self.vendor.read(self.kind, &work, &resp) {
+        Settled::Next(match self.vendor.read(self.kind, &work, &resp) {
             Step::Done(outs) => {
                 self.record(&outs, Some(seq));
                 vec![]
@@ -386,7 +352,7 @@ impl Engine {
                 if work.ids.len() <= 1 {
                     let outs = services::all(&work.ids, Status::Failed, &detail, Some(status));
                     self.record(&outs, Some(seq));
-                    return vec![];
+                    return Settled::Next(vec![]);
                 }
                 output::debug(
                     1,
@@ -406,7 +372,7 @@ impl Engine {
                 self.fatal(&work, seq, f);
                 vec![]
             }
-        }
+        })
     }
 
     /// A fatal answer: this work's identifiers fail with it, and the run stops (exit 3).
@@ -420,16 +386,10 @@ impl Engine {
         self.record(&outs, Some(seq));
         self.halt(StopReason::Fatal(f));
     }
-
-    /// Work the run did not send because it is stopping: handed back so the
-    /// end of [`Engine::run`] records it (polls stay pending for `--resume`).
-    fn unsent(&mut self, work: Work) -> Vec<Work> {
-        vec![work]
-    }
 }
 
 #[cfg(test)]
-mod tests {
+mod label_tests {
     use super::*;
     use crate::services::{Ident, Method, Request, SourceRef};
 

@@ -1,0 +1,535 @@
+//! The engine in-process, under tokio's paused clock, with the real adapters and
+//! a scripted transport: splitting a rejected batch, the job limit, parking a
+//! throttled submission, draining on interrupt, Zendesk's job flow and its
+//! resume from the structured checkpoint, Gainsight's lookup paging.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::http::lane::{Clock, Lane, LaneConfig};
+use crate::http::script::{Script, answer, ok};
+use crate::plan;
+use crate::report::{PriorState, Report};
+use crate::services::gainsight_px::GainsightPx;
+use crate::services::rally::Rally;
+use crate::services::zendesk::Zendesk;
+use crate::services::{Ident, Request, Service, SourceRef};
+
+fn idents(values: &[String]) -> Vec<Ident> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(n, v)| Ident {
+            value: v.clone(),
+            source: SourceRef {
+                source: 0,
+                line: n as u32 + 1,
+            },
+        })
+        .collect()
+}
+
+struct Run {
+    service: Arc<dyn Service>,
+    kind: Kind,
+    script: Script,
+    max_retries: u32,
+}
+
+impl Run {
+    fn new(service: impl Service + 'static, kind: Kind, script: &Script) -> Self {
+        Run {
+            service: Arc::new(service),
+            kind,
+            script: script.clone(),
+            max_retries: 3,
+        }
+    }
+
+    fn engine(&self, report: Report) -> Engine {
+        let stats = Arc::new(Stats::default());
+        let stop = Stop::default();
+        let profile = self.service.profile();
+        let lanes = profile
+            .lanes
+            .iter()
+            .map(|spec| {
+                let mut cfg = LaneConfig::new(spec, self.max_retries, None);
+                cfg.seed = Some(3);
+                Arc::new(Lane::with_clock(
+                    cfg,
+                    Arc::new(self.script.clone()),
+                    Arc::clone(&stats),
+                    stop.clone(),
+                    Clock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+                ))
+            })
+            .collect();
+        let summary = Summary {
+            vendor: profile.vendor.into(),
+            ..Summary::default()
+        };
+        Engine::new(
+            Arc::clone(&self.service),
+            self.kind,
+            lanes,
+            stats,
+            stop,
+            report,
+            summary,
+            profile.lanes[0].concurrency,
+        )
+    }
+
+    /// Run `ids` to the end (or to `interrupt`), recording to `report`.
+    async fn go(
+        &self,
+        ids: &[String],
+        initial: Vec<Work>,
+        report: Report,
+        interrupt: impl Future<Output = ()>,
+    ) -> (Summary, Option<StopReason>) {
+        let plan = plan::plan(Arc::clone(&self.service), self.kind, idents(ids));
+        self.engine(report).run(initial, plan, interrupt).await
+    }
+
+    async fn all(&self, ids: &[String]) -> (Summary, Option<StopReason>) {
+        let report = Report::none(self.service.profile().vendor, self.kind, false);
+        self.go(ids, vec![], report, std::future::pending()).await
+    }
+}
+
+fn emails(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user{i}@example.com")).collect()
+}
+
+fn body_list(r: &Request, field: &str) -> Vec<String> {
+    r.body.as_ref().map_or(vec![], |b| {
+        b[field]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn report_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_batch_is_split_in_halves_to_isolate_the_bad_identifier() {
+    let mut ids = emails(8);
+    ids[5] = "bad@example.com".into();
+    let script = Script::new(|_, r| {
+        let list = body_list(r, "emails");
+        if list.iter().any(|e| e.starts_with("bad")) {
+            ok(
+                400,
+                r#"{"errors":[{"message":"Invalid email","path":["emails"]}]}"#,
+            )
+        } else {
+            ok(
+                202,
+                &json!({"message": "ok", "count": list.len()}).to_string(),
+            )
+        }
+    });
+    let (summary, reason) = Run::new(Rally::new(), Kind::Email, &script).all(&ids).await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.queued, summary.failed), (7, 1));
+    // 8 → 4 + 4 → 2 + 2 → 1 + 1: seven requests.
+    let sizes: Vec<usize> = script
+        .arrivals()
+        .iter()
+        .map(|a| body_list(&a.request, "emails").len())
+        .collect();
+    assert_eq!(sizes.len(), 7, "{sizes:?}");
+    assert_eq!(sizes.iter().filter(|&&n| n == 1).count(), 2);
+}
+
+/// Jobs by id: when each was submitted, and its user ids.
+type Jobs = HashMap<String, (tokio::time::Instant, Vec<u64>)>;
+
+/// A Zendesk whose jobs complete `job_time` after submission; counts open jobs.
+#[derive(Clone, Default)]
+struct SlowJobs {
+    jobs: Arc<Mutex<Jobs>>,
+    open: Arc<Mutex<(usize, usize)>>,
+}
+
+impl SlowJobs {
+    fn answer(
+        &self,
+        r: &Request,
+        job_time: Duration,
+        refuse_over: Option<usize>,
+    ) -> Result<crate::http::RawResponse, crate::http::TransportError> {
+        let path = r.path_and_query.split('?').next().unwrap_or_default();
+        if path == "/api/v2/users/destroy_many" {
+            let mut open = self.open.lock().unwrap();
+            if refuse_over.is_some_and(|m| open.0 >= m) {
+                return Ok(answer(
+                    429,
+                    &[("retry-after", "1".into())],
+                    r#"{"error":"TooManyJobs"}"#,
+                ));
+            }
+            open.0 += 1;
+            open.1 = open.1.max(open.0);
+            let ids: Vec<u64> = r
+                .path_and_query
+                .split("ids=")
+                .nth(1)
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let mut jobs = self.jobs.lock().unwrap();
+            let id = format!("J{}", jobs.len());
+            jobs.insert(id.clone(), (tokio::time::Instant::now(), ids));
+            return ok(
+                200,
+                &json!({"job_status": {"id": id, "status": "queued"}}).to_string(),
+            );
+        }
+        if let Some(job) = path.strip_prefix("/api/v2/job_statuses/") {
+            let jobs = self.jobs.lock().unwrap();
+            let Some((at, ids)) = jobs.get(job) else {
+                return ok(404, r#"{"error":"RecordNotFound"}"#);
+            };
+            if at.elapsed() < job_time {
+                return ok(
+                    200,
+                    &json!({"job_status": {"id": job, "status": "working"}}).to_string(),
+                );
+            }
+            self.open.lock().unwrap().0 -= 1;
+            let results: Vec<Value> = ids
+                .iter()
+                .map(|i| json!({"id": i, "action": "delete", "status": "Deleted", "success": true}))
+                .collect();
+            return ok(
+                200,
+                &json!({"job_status": {"id": job, "status": "completed", "results": results}})
+                    .to_string(),
+            );
+        }
+        ok(404, "{}")
+    }
+}
+
+fn numeric(n: usize) -> Vec<String> {
+    (0..n).map(|i| (1000 + i).to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_jobs_stay_under_the_vendor_limit() {
+    let zd = SlowJobs::default();
+    let z = zd.clone();
+    let script = Script::new(move |_, r| z.answer(r, Duration::from_secs(20), None));
+    let ids = numeric(3500);
+    let (summary, reason) = Run::new(Zendesk::new(false, true, None), Kind::Id, &script)
+        .all(&ids)
+        .await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.deleted, 3500, "{summary:?}");
+    let (open, most) = *zd.open.lock().unwrap();
+    assert_eq!(open, 0);
+    assert_eq!(most, 30, "35 jobs, at most 30 open at once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submission_throttled_while_our_jobs_are_open_is_parked_until_one_ends() {
+    let zd = SlowJobs::default();
+    let z = zd.clone();
+    // The account allows only 2 jobs at once: more submissions get 429.
+    let script = Script::new(move |_, r| z.answer(r, Duration::from_secs(30), Some(2)));
+    let mut run = Run::new(Zendesk::new(false, true, None), Kind::Id, &script);
+    run.max_retries = 1;
+    let (summary, reason) = run.all(&numeric(500)).await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.deleted, summary.failed), (500, 0), "{summary:?}");
+    assert!(script.arrivals().iter().any(|a| a.status == Some(429)));
+    assert_eq!(zd.open.lock().unwrap().1, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_interrupt_drains_what_is_in_flight_and_records_the_rest() {
+    let script = Script::new(|_, r| {
+        let n = body_list(r, "emails").len();
+        ok(202, &json!({"message": "ok", "count": n}).to_string())
+    })
+    .latency(Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let (report, _) = Report::open(&path, false, "rally", Kind::Email, false).unwrap();
+    let run = Run::new(Rally::new(), Kind::Email, &script);
+    let interrupt = tokio::time::sleep(Duration::from_millis(500));
+    let (summary, reason) = run.go(&emails(1000), vec![], report, interrupt).await;
+    assert_eq!(reason, Some(StopReason::Interrupted));
+    // Rally sends 4 at once: those 4 batches finish; the other 6 are not attempted.
+    assert_eq!(script.count(), 4);
+    assert_eq!((summary.queued, summary.failed), (400, 600));
+    let lines = report_lines(&path);
+    assert_eq!(lines.len(), 1000);
+    let not_attempted = lines
+        .iter()
+        .filter(|l| {
+            l["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("not attempted: interrupted")
+        })
+        .count();
+    assert_eq!(not_attempted, 600);
+}
+
+/// A Zendesk with three users: 1 and 2 exist (job deletes them), 3 does not;
+/// user 2's permanent erasure fails once with 500 and then succeeds.
+fn three_user_zendesk(
+    n: usize,
+    r: &Request,
+) -> Result<crate::http::RawResponse, crate::http::TransportError> {
+    let _ = n;
+    let path = r.path_and_query.as_str();
+    match path {
+        "/api/v2/users/destroy_many?ids=1,2,3" => {
+            ok(200, r#"{"job_status":{"id":"JOB1","status":"queued"}}"#)
+        }
+        "/api/v2/job_statuses/JOB1" => ok(
+            200,
+            &json!({"job_status": {"id": "JOB1", "status": "completed", "results": [
+                {"id": 1, "action": "delete", "status": "Deleted", "success": true},
+                {"id": 2, "action": "delete", "status": "Deleted", "success": true},
+                {"index": 2, "error": "RecordNotFound", "details": "Not found"}
+            ]}})
+            .to_string(),
+        ),
+        "/api/v2/deleted_users/1" | "/api/v2/deleted_users/2" => {
+            ok(200, r#"{"deleted_user":{"active":false}}"#)
+        }
+        "/api/v2/deleted_users/3" => ok(404, r#"{"error":"RecordNotFound"}"#),
+        other => panic!("unexpected request {other}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zendesk_submits_polls_reads_results_and_erases_permanently() {
+    let script = Script::new(three_user_zendesk);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let (report, _) = Report::open(&path, false, "zendesk", Kind::Id, false).unwrap();
+    let run = Run::new(Zendesk::new(true, true, None), Kind::Id, &script);
+    let ids: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
+    let (summary, reason) = run.go(&ids, vec![], report, std::future::pending()).await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.deleted, summary.not_found), (2, 1), "{summary:?}");
+    let paths: Vec<String> = script
+        .arrivals()
+        .iter()
+        .map(|a| a.request.path_and_query.clone())
+        .collect();
+    assert_eq!(paths[0], "/api/v2/users/destroy_many?ids=1,2,3");
+    assert_eq!(paths[1], "/api/v2/job_statuses/JOB1");
+    let mut erasures: Vec<&String> = paths[2..].iter().collect();
+    erasures.sort();
+    assert_eq!(
+        erasures,
+        [
+            "/api/v2/deleted_users/1",
+            "/api/v2/deleted_users/2",
+            "/api/v2/deleted_users/3"
+        ]
+    );
+    let lines = report_lines(&path);
+    // Pending lines carry the job; final lines follow.
+    assert!(
+        lines[..3]
+            .iter()
+            .all(|l| l["outcome"] == "pending" && l["job_id"] == "JOB1")
+    );
+    let last: HashMap<&str, &str> = lines
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(last["1"], "deleted");
+    assert_eq!(last["2"], "deleted");
+    assert_eq!(last["3"], "not_found");
+}
+
+#[tokio::test(start_paused = true)]
+async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
+    // Search finds user 77 for ann@ and 78 + 79 for bob@; the job takes long.
+    let polls = Arc::new(Mutex::new(0usize));
+    let p = Arc::clone(&polls);
+    let script = Script::new(move |_, r| {
+        let path = r.path_and_query.as_str();
+        if path.starts_with("/api/v2/users/search") {
+            let users = if path.contains("ann") {
+                json!([{"id": 77, "email": "ann@example.com"}])
+            } else {
+                json!([{"id": 78, "email": "bob@example.com"}, {"id": 79, "email": "BOB@example.com"}, {"id": 80, "email": "bobby@example.com"}])
+            };
+            return ok(200, &json!({"users": users, "next_page": null}).to_string());
+        }
+        if path == "/api/v2/users/destroy_many?ids=77,78,79" {
+            return ok(200, r#"{"job_status":{"id":"JE","status":"queued"}}"#);
+        }
+        if path == "/api/v2/job_statuses/JE" {
+            *p.lock().unwrap() += 1;
+            return ok(
+                200,
+                &json!({"job_status": {"id": "JE", "status": "completed", "results": [
+                    {"id": 77, "success": true, "status": "Deleted"},
+                    {"id": 78, "success": true, "status": "Deleted"},
+                    {"id": 79, "success": true, "status": "Deleted"}]}})
+                .to_string(),
+            );
+        }
+        if path.starts_with("/api/v2/deleted_users/") {
+            return ok(200, "{}");
+        }
+        panic!("unexpected {path}")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let ids: Vec<String> = ["ann@example.com", "bob@example.com"]
+        .map(String::from)
+        .to_vec();
+    let run = Run::new(Zendesk::new(true, true, None), Kind::Email, &script);
+    // Searches and the submission go 300 ms apart (200/min); interrupted after
+    // the job was accepted (at 0.6 s) and before its first poll (1 s later).
+    let (report, _) = Report::open(&path, false, "zendesk", Kind::Email, false).unwrap();
+    let (_, reason) = run
+        .go(
+            &ids,
+            vec![],
+            report,
+            tokio::time::sleep(Duration::from_millis(1200)),
+        )
+        .await;
+    assert_eq!(reason, Some(StopReason::Interrupted));
+    assert_eq!(*polls.lock().unwrap(), 0);
+    let lines = report_lines(&path);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["outcome"], "pending");
+    assert_eq!(lines[0]["vendor_ids"], json!(["77"]));
+    assert_eq!(lines[1]["vendor_ids"], json!(["78", "79"]));
+    assert_eq!(lines[1]["detail"], "waiting for job JE");
+
+    // Resume: the job is polled, not searched again, and every user erased.
+    let (report, prior) = Report::open(&path, true, "zendesk", Kind::Email, false).unwrap();
+    let mut pairs = vec![];
+    for id in idents(&ids) {
+        match prior.status_of(&id) {
+            PriorState::Pending { job, vendor_ids } => {
+                assert_eq!(job, "JE");
+                pairs.push((id, vendor_ids));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let (pending_ids, vendor_ids): (Vec<Ident>, Vec<Vec<String>>) = pairs.into_iter().unzip();
+    let before = script.count();
+    let initial = run
+        .service
+        .resume_job(Kind::Email, "JE", pending_ids, vendor_ids)
+        .unwrap();
+    let (summary, reason) = run
+        .go(&[], vec![initial], report, std::future::pending())
+        .await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.deleted, 2, "{summary:?}");
+    let resumed: Vec<String> = script.arrivals()[before..]
+        .iter()
+        .map(|a| a.request.path_and_query.clone())
+        .collect();
+    assert_eq!(resumed[0], "/api/v2/job_statuses/JE");
+    assert!(!resumed.iter().any(|p| p.contains("search")), "{resumed:?}");
+    let mut erased: Vec<&str> = resumed[1..].iter().map(String::as_str).collect();
+    erased.sort();
+    assert_eq!(
+        erased,
+        [
+            "/api/v2/deleted_users/77",
+            "/api/v2/deleted_users/78",
+            "/api/v2/deleted_users/79"
+        ]
+    );
+}
+
+#[test]
+fn a_pending_e_mail_without_user_ids_is_refused_on_resume() {
+    let z = Zendesk::new(true, true, None);
+    let ids = idents(&["ann@example.com".to_string()]);
+    let err = z
+        .resume_job(Kind::Email, "J9", ids.clone(), vec![vec![]])
+        .unwrap_err();
+    assert!(err.contains("J9") && err.contains("-k id"), "{err}");
+    assert!(z.resume_job(Kind::Id, "J9", ids, vec![vec![]]).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn gainsight_looks_e_mails_up_across_pages_then_deletes_each_user() {
+    let script = Script::new(|_, r| {
+        let q = r.path_and_query.as_str();
+        if q.starts_with("/v1/users?") {
+            let body = if q.contains("scrollId=") {
+                json!({"users": [{"identifyId": "c-2", "email": "C@example.com"}], "scrollId": "s2"})
+            } else {
+                json!({"users": [
+                    {"identifyId": "a-1", "email": "a@example.com"},
+                    {"identifyId": "c-1", "email": "c@example.com"},
+                    {"identifyId": "x-1", "email": "stranger@example.com"}],
+                    "scrollId": "s1"})
+            };
+            return ok(200, &body.to_string());
+        }
+        if q.starts_with("/v1/users/") {
+            return ok(204, "");
+        }
+        panic!("unexpected {q}")
+    });
+    let ids: Vec<String> = ["a@example.com", "b@example.com", "c@example.com"]
+        .map(String::from)
+        .to_vec();
+    let (summary, reason) = Run::new(GainsightPx::new(true), Kind::Email, &script)
+        .all(&ids)
+        .await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.deleted, summary.not_found), (2, 1), "{summary:?}");
+    let paths: Vec<String> = script
+        .arrivals()
+        .iter()
+        .map(|a| a.request.path_and_query.clone())
+        .collect();
+    assert!(paths[0].contains("pageSize=3") && !paths[0].contains("scrollId"));
+    assert!(
+        paths[1].contains("scrollId=s1"),
+        "a full page asks for the next"
+    );
+    let mut deletes: Vec<&str> = paths[2..].iter().map(String::as_str).collect();
+    deletes.sort();
+    assert_eq!(
+        deletes,
+        [
+            "/v1/users/a-1?hardDelete=true",
+            "/v1/users/c-1?hardDelete=true",
+            "/v1/users/c-2?hardDelete=true"
+        ],
+        "the stranger on the page is not deleted"
+    );
+}
