@@ -46,7 +46,7 @@ fn secs_capped(secs: f64) -> Duration {
 pub const RESET_MARGIN: Duration = Duration::from_millis(50);
 
 /// What the rate headers of one response say.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RateState {
     pub limit: Option<f64>,
     pub remaining: Option<f64>,

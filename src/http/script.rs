@@ -97,3 +97,61 @@ pub fn answer(status: u16, headers: &[(&str, String)], body: &str) -> RawRespons
 pub fn ok(status: u16, body: &str) -> Result<RawResponse, TransportError> {
     Ok(answer(status, &[], body))
 }
+
+/// A vendor's fixed window aligned to the (virtual) Unix clock, as Braze and
+/// Rally keep theirs: `limit` requests per `window`, `X-RateLimit-*` headers
+/// (Reset as Unix time; `Limit` only if `with_limit`), 429 without `Retry-After`
+/// beyond the limit. Counts the 429s it gave.
+#[derive(Clone)]
+pub struct FixedWindow {
+    pub limit: u64,
+    pub window: Duration,
+    pub with_limit: bool,
+    pub clock: crate::http::lane::Clock,
+    state: Arc<Mutex<(u64, u64, u64)>>,
+}
+
+impl FixedWindow {
+    pub fn new(limit: u64, window: Duration, clock: crate::http::lane::Clock) -> Self {
+        FixedWindow {
+            limit,
+            window,
+            with_limit: true,
+            clock,
+            state: Arc::default(),
+        }
+    }
+
+    pub fn throttled(&self) -> u64 {
+        self.state.lock().unwrap().2
+    }
+
+    pub fn answer(&self) -> RawResponse {
+        let now = self
+            .clock
+            .wall_now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let w = self.window.as_secs_f64();
+        let index = (now / w).floor() as u64;
+        let reset = ((index + 1) as f64 * w).ceil() as u64;
+        let mut s = self.state.lock().unwrap();
+        if s.0 != index {
+            s.0 = index;
+            s.1 = 0;
+        }
+        let mut headers = vec![("x-ratelimit-reset", reset.to_string())];
+        if self.with_limit {
+            headers.push(("x-ratelimit-limit", self.limit.to_string()));
+        }
+        if s.1 >= self.limit {
+            s.2 += 1;
+            headers.push(("x-ratelimit-remaining", "0".into()));
+            return answer(429, &headers, "Too Many Requests");
+        }
+        s.1 += 1;
+        headers.push(("x-ratelimit-remaining", (self.limit - s.1).to_string()));
+        answer(202, &headers, "{}")
+    }
+}

@@ -20,12 +20,23 @@ pub enum Turn {
     WaitUntil(Instant),
 }
 
+/// What the vendor's current window has left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Budget {
+    /// Sends left: the vendor's `Remaining` less what was sent after the answer
+    /// that said so, less what was sent since.
+    left: f64,
+    /// When the window ends; `None` for a new window no answer has described yet.
+    end: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
 pub struct Gate {
     paused_until: Option<Instant>,
-    /// Sends left in the vendor's current window (its `Remaining` less what was
-    /// sent after the answer that said so), and when the window ends.
-    budget: Option<(f64, Instant)>,
+    /// The current window's budget; `None`: the vendor sends no window numbers.
+    budget: Option<Budget>,
+    /// The vendor's last `Limit`: the budget of a new window.
+    limit: Option<f64>,
     /// Numbers of the sends still waiting for an answer.
     in_flight: BTreeSet<u64>,
     next_send: u64,
@@ -34,6 +45,18 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A gate for a vendor that sends window numbers: the first request goes
+    /// alone, and its answer sets the budget.
+    pub fn windowed() -> Self {
+        Gate {
+            budget: Some(Budget {
+                left: 1.0,
+                end: None,
+            }),
+            ..Gate::default()
+        }
+    }
+
     /// Push the pause to `until` (never earlier).
     pub fn extend_pause(&mut self, until: Instant) {
         if self.paused_until.is_none_or(|p| until > p) {
@@ -51,37 +74,42 @@ impl Gate {
 
     /// Take a send slot now, or say until when to wait.
     pub fn turn(&mut self, now: Instant) -> Turn {
-        let mut at = now;
-        if let Some(p) = self.paused_until {
-            at = at.max(p);
-        }
-        if let Some((_, end)) = self.budget
-            && now >= end
+        if let Some(p) = self.paused_until
+            && p > now
         {
-            self.budget = None;
+            return Turn::WaitUntil(p);
         }
-        if at <= now
-            && let Some((left, end)) = self.budget
-            && left < 1.0
-        {
-            at = if self.in_flight.is_empty() {
-                // Every send is answered and none is left: wait for the window's end.
-                self.extend_pause(end);
-                end
-            } else {
-                // Answers still to come will say what is left.
-                now + BUDGET_RECHECK
-            };
-        }
-        if at > now {
-            return Turn::WaitUntil(at);
+        let in_flight = self.in_flight.len() as f64;
+        if let Some(b) = self.budget.as_mut() {
+            if b.end.is_some_and(|e| now >= e) {
+                // A new window: at most the vendor's last `Limit`, less what is
+                // still in flight (it may count there); without a `Limit`, one
+                // request goes alone and its answer sets the budget.
+                *b = Budget {
+                    left: (self.limit.unwrap_or(1.0) - in_flight).max(0.0),
+                    end: None,
+                };
+            }
+            if b.left < 1.0 {
+                if !self.in_flight.is_empty() {
+                    // Answers still to come will say what is left.
+                    return Turn::WaitUntil(now + BUDGET_RECHECK);
+                }
+                match b.end {
+                    // Every send is answered and none is left: wait for the window's end.
+                    Some(end) => {
+                        self.extend_pause(end);
+                        return Turn::WaitUntil(end);
+                    }
+                    // Nothing in flight and no answer told us the window: probe with one.
+                    None => b.left = 1.0,
+                }
+            }
+            b.left -= 1.0;
         }
         let n = self.next_send;
         self.next_send += 1;
         self.in_flight.insert(n);
-        if let Some((left, _)) = self.budget.as_mut() {
-            *left -= 1.0;
-        }
         Turn::Send(n)
     }
 
@@ -91,25 +119,66 @@ impl Gate {
     }
 
     /// Take in the rate headers of the answer to `send` (after
-    /// [`Gate::answered`] for it). Returns the wait until the window's reset
-    /// when the vendor says it is used up.
-    pub fn observe(&mut self, state: RateState, send: u64, now: Instant) -> Option<Duration> {
-        let (Some(remaining), Some(reset_in)) = (state.remaining, state.reset_in) else {
+    /// [`Gate::answered`] for it); `throttled`: it was a 429, so the window is
+    /// closed whatever `Remaining` says. Returns the wait until the window's
+    /// reset when the vendor says it is used up.
+    pub fn observe(
+        &mut self,
+        state: RateState,
+        send: u64,
+        now: Instant,
+        throttled: bool,
+    ) -> Option<Duration> {
+        if let Some(l) = state.limit.filter(|l| *l >= 1.0) {
+            self.limit = Some(l);
+        }
+        let remaining = if throttled {
+            Some(0.0)
+        } else {
+            state.remaining
+        };
+        let (Some(remaining), Some(reset_in)) = (remaining, state.reset_in) else {
+            if state.remaining.is_none()
+                && state.reset_in.is_none()
+                && matches!(self.budget, Some(Budget { end: None, .. }))
+            {
+                // Probing a window the vendor does not describe: no numbers came
+                // back, so there is no window to keep to.
+                self.budget = None;
+            }
             return None;
         };
         let reset_at = now + reset_in;
         // Sends that left after this one may not be in the vendor's count yet.
         let later = self.in_flight.range(send + 1..).count() as f64;
         let left = (remaining - later).max(0.0);
-        self.budget = match self.budget {
+        let budget = match self.budget {
             // With nothing else in flight the count is exact.
-            _ if self.in_flight.is_empty() => Some((remaining.max(0.0), reset_at)),
+            _ if self.in_flight.is_empty() => Budget {
+                left: remaining.max(0.0),
+                end: Some(reset_at),
+            },
             // Same window: trust the lower count (answers can arrive out of order).
-            Some((b, at)) if reset_at < at + Duration::from_secs(1) => Some((b.min(left), at)),
-            _ => Some((left, reset_at)),
+            Some(Budget {
+                left: b,
+                end: Some(at),
+            }) if reset_at < at + Duration::from_secs(1) => Budget {
+                left: b.min(left),
+                end: Some(at),
+            },
+            // The first answer of a new window: what we sent since counts too.
+            Some(Budget { left: b, end: None }) => Budget {
+                left: b.min(left),
+                end: Some(reset_at),
+            },
+            _ => Budget {
+                left,
+                end: Some(reset_at),
+            },
         };
+        self.budget = Some(budget);
         if remaining < 1.0 {
-            let at = self.budget.map_or(reset_at, |(_, at)| at);
+            let at = budget.end.unwrap_or(reset_at);
             self.extend_pause(at);
             return Some(reset_in);
         }
@@ -131,14 +200,19 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_budget_counts_down_and_waits_for_the_reset() {
-        let mut g = Gate::default();
+        let mut g = Gate::windowed();
         let t0 = Instant::now();
         let Turn::Send(first) = g.turn(t0) else {
             panic!("first send waits")
         };
         // The vendor says 2 left in a window ending in 10 s.
+        assert_eq!(
+            g.turn(t0),
+            Turn::WaitUntil(t0 + BUDGET_RECHECK),
+            "the first goes alone"
+        );
         g.answered(first);
-        assert_eq!(g.observe(state(2.0, 10), first, t0), None);
+        assert_eq!(g.observe(state(2.0, 10), first, t0, false), None);
         assert!(matches!(g.turn(t0), Turn::Send(_)));
         assert!(matches!(g.turn(t0), Turn::Send(_)));
         // Spent, answers outstanding: look again soon.
@@ -147,8 +221,52 @@ mod tests {
         g.answered(2);
         // Spent and nothing in flight: wait for the window's end.
         assert_eq!(g.turn(t0), Turn::WaitUntil(t0 + Duration::from_secs(10)));
+        // The new window: one request alone (no Limit known), then its answer.
         let later = t0 + Duration::from_secs(10);
-        assert!(matches!(g.turn(later), Turn::Send(_)));
+        let Turn::Send(probe) = g.turn(later) else {
+            panic!("the new window's first request waits")
+        };
+        assert_eq!(g.turn(later), Turn::WaitUntil(later + BUDGET_RECHECK));
+        g.answered(probe);
+        let with_limit = RateState {
+            limit: Some(5.0),
+            ..state(4.0, 10)
+        };
+        g.observe(with_limit, probe, later, false);
+        for _ in 0..4 {
+            assert!(matches!(g.turn(later), Turn::Send(_)));
+        }
+        assert_eq!(g.turn(later), Turn::WaitUntil(later + BUDGET_RECHECK));
+        // The next window opens with the vendor's Limit less what is in flight (4).
+        let next = later + Duration::from_secs(10);
+        assert!(matches!(g.turn(next), Turn::Send(_)), "5 - 4 in flight = 1");
+        assert_eq!(g.turn(next), Turn::WaitUntil(next + BUDGET_RECHECK));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_without_numbers_lift_the_probe() {
+        let mut g = Gate::windowed();
+        let t0 = Instant::now();
+        let Turn::Send(a) = g.turn(t0) else { panic!() };
+        g.answered(a);
+        g.observe(RateState::default(), a, t0, false);
+        for _ in 0..10 {
+            assert!(matches!(g.turn(t0), Turn::Send(_)));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_closes_the_window_until_its_reset() {
+        let mut g = Gate::windowed();
+        let t0 = Instant::now();
+        let Turn::Send(a) = g.turn(t0) else { panic!() };
+        g.answered(a);
+        // A 429 that says 5 remaining is still a closed window.
+        assert_eq!(
+            g.observe(state(5.0, 2), a, t0, true),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(g.turn(t0), Turn::WaitUntil(t0 + Duration::from_secs(2)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -159,7 +277,7 @@ mod tests {
         let Turn::Send(_b) = g.turn(t0) else { panic!() };
         g.answered(a);
         assert_eq!(
-            g.observe(state(0.0, 3), a, t0),
+            g.observe(state(0.0, 3), a, t0, false),
             Some(Duration::from_secs(3))
         );
         assert_eq!(g.turn(t0), Turn::WaitUntil(t0 + Duration::from_secs(3)));

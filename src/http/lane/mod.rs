@@ -147,6 +147,12 @@ impl Lane {
         let rng = cfg
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        // A vendor that sends window numbers: the first request goes alone.
+        let gate = if cfg.headers.is_some() {
+            Gate::windowed()
+        } else {
+            Gate::default()
+        };
         Lane {
             sem: Semaphore::new(cfg.concurrency.max(1)),
             cfg,
@@ -155,7 +161,7 @@ impl Lane {
             quota_clock,
             limiter: RwLock::new(limiter),
             limit_count: AtomicU64::new(limit_count),
-            gate: Mutex::new(Gate::default()),
+            gate: Mutex::new(gate),
             rng: Mutex::new(rng),
             stats,
             stop,
@@ -199,7 +205,8 @@ impl Lane {
         if let (Some(window), Some(limit)) = (self.cfg.follow_limit, state.limit) {
             self.raise_to(limit, window);
         }
-        if let Some(reset_in) = self.gate().observe(state, send, Instant::now()) {
+        let throttled = resp.status == 429;
+        if let Some(reset_in) = self.gate().observe(state, send, Instant::now(), throttled) {
             output::debug(
                 2,
                 &format!(

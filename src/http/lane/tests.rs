@@ -257,3 +257,61 @@ async fn a_redirect_is_fatal_and_names_the_host() {
     }
     assert_eq!(script.count(), 1, "a redirect is not retried");
 }
+
+/// `n` requests from 8 workers against a clock-aligned fixed window; the 429s.
+async fn against_a_fixed_window(
+    limit: u64,
+    window: Duration,
+    with_limit: bool,
+    n: usize,
+) -> (u64, Duration) {
+    let clock = Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0));
+    let mut win = crate::http::script::FixedWindow::new(limit, window, clock);
+    win.with_limit = with_limit;
+    let w = win.clone();
+    let script = Script::new(move |_, _| Ok(w.answer())).latency(Duration::from_millis(20));
+    let cfg = LaneConfig {
+        name: "test",
+        rate: None,
+        burst: 1,
+        follow_limit: None,
+        concurrency: 8,
+        headers: Some(X_RATELIMIT_UNIX),
+        max_retries: 8,
+        max_wait: None,
+        seed: Some(7),
+    };
+    let lane = Arc::new(Lane::with_clock(
+        cfg,
+        Arc::new(script.clone()),
+        Arc::default(),
+        Stop::default(),
+        clock,
+    ));
+    let t0 = Instant::now();
+    let results = send_all(&lane, n).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    (win.throttled(), t0.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_of_3_per_2s_is_not_overrun_at_its_resets() {
+    let (throttled, took) = against_a_fixed_window(3, Duration::from_secs(2), true, 12).await;
+    assert!(throttled <= 1, "{throttled} answers 429");
+    // 12 requests at 3 per 2-second window: 4 windows, the first one partial.
+    assert!(took <= Duration::from_secs(6), "took {took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_without_a_limit_header_is_not_overrun() {
+    let (throttled, took) = against_a_fixed_window(3, Duration::from_secs(2), false, 12).await;
+    assert!(throttled <= 1, "{throttled} answers 429");
+    assert!(took <= Duration::from_secs(6), "took {took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_of_20_per_second_is_used_fully() {
+    let (throttled, took) = against_a_fixed_window(20, Duration::from_secs(1), true, 400).await;
+    assert!(throttled <= 1, "{throttled} answers 429");
+    assert!(took <= Duration::from_millis(19_500), "took {took:?}");
+}
