@@ -5,6 +5,7 @@
 //! Time is tokio's clock and the network is a [`Transport`], so the lane runs
 //! in tests under `#[tokio::test(start_paused = true)]` against a script.
 
+pub mod adaptive;
 pub mod gate;
 pub mod retry;
 pub mod stop;
@@ -21,6 +22,7 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use self::adaptive::Pace;
 use self::gate::{Gate, Turn};
 pub use self::retry::{SendError, backoff, is_redirect, is_retryable};
 pub use self::stop::{Stats, Stop};
@@ -102,6 +104,10 @@ pub struct Lane {
     limit_count: AtomicU64,
     sem: Semaphore,
     gate: Mutex<Gate>,
+    /// Adaptive pacing after throttles that say nothing of the limit.
+    pace: Mutex<Pace>,
+    /// Answers that were not throttled: the run is making progress.
+    successes: AtomicU64,
     rng: Mutex<fastrand::Rng>,
     stats: Arc<Stats>,
     stop: Stop,
@@ -153,7 +159,17 @@ impl Lane {
         } else {
             Gate::default()
         };
+        let per_second = cfg
+            .rate
+            .map(|r| f64::from(r.count) / r.per.as_secs_f64().max(f64::MIN_POSITIVE));
         Lane {
+            // Slow start and adaptive pacing for vendors that send no window numbers.
+            pace: Mutex::new(if cfg.headers.is_none() {
+                Pace::new(per_second, cfg.concurrency)
+            } else {
+                Pace::new(per_second, 0)
+            }),
+            successes: AtomicU64::new(0),
             sem: Semaphore::new(cfg.concurrency.max(1)),
             cfg,
             transport,
@@ -196,10 +212,15 @@ impl Lane {
             .fetch_add(added.as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// Feed the rate headers of a response to the gate.
-    fn observe(&self, resp: &RawResponse, send: u64) {
+    fn pace(&self) -> std::sync::MutexGuard<'_, Pace> {
+        self.pace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feed the rate headers of a response to the gate; whether it carried
+    /// window numbers (`Remaining` or `Reset`).
+    fn observe(&self, resp: &RawResponse, send: u64) -> bool {
         let Some(dialect) = &self.cfg.headers else {
-            return;
+            return false;
         };
         let state = headers::rate_state(&resp.headers, dialect, self.clock.wall_now());
         if let (Some(window), Some(limit)) = (self.cfg.follow_limit, state.limit) {
@@ -216,6 +237,7 @@ impl Lane {
                 ),
             );
         }
+        state.remaining.is_some() || state.reset_in.is_some()
     }
 
     /// Follow a higher quota the vendor reports (e.g. Zendesk's plan limit).
@@ -257,15 +279,28 @@ impl Lane {
             }
         }
         loop {
-            let wait = {
+            let turn = {
+                // Lock order: gate, then pace.
                 let mut g = self.gate();
-                match g.turn(Instant::now()) {
-                    Turn::Send(n) => return Ok(n),
+                let mut pace = self.pace();
+                let turn = if pace.may_send() {
+                    g.turn(Instant::now())
+                } else {
+                    // Slow start: the next round waits for this one's answers.
+                    Turn::WaitUntil(Instant::now() + gate::BUDGET_RECHECK)
+                };
+                match turn {
+                    Turn::Send(_) => pace.sent(),
                     Turn::WaitUntil(at) => {
+                        drop(pace);
                         self.count_wait(&mut g, at);
-                        at - Instant::now()
                     }
                 }
+                turn
+            };
+            let wait = match turn {
+                Turn::Send(n) => return self.paced(n).await,
+                Turn::WaitUntil(at) => at - Instant::now(),
             };
             if self.too_long(wait) {
                 return Err(SendError::WaitTooLong { wait });
@@ -274,10 +309,38 @@ impl Lane {
         }
     }
 
+    /// Send `n` at its adaptive pacing slot (at once unless the vendor throttled
+    /// without numbers); a cut while waiting voids the slot: take a new one.
+    async fn paced(&self, n: u64) -> Result<u64, SendError> {
+        loop {
+            let (slot, epoch) = self.pace().slot(Instant::now());
+            if slot <= Instant::now() {
+                return Ok(n);
+            }
+            self.count_wait(&mut self.gate(), slot);
+            if let Err(e) = self.sleep(slot - Instant::now()).await {
+                self.gate().answered(n);
+                return Err(e);
+            }
+            if self.pace().epoch() == epoch {
+                return Ok(n);
+            }
+        }
+    }
+
     /// Send `req` until it gets an answer the adapter should read, retrying what
     /// is worth retrying. `label` names the request in logs (no identifiers).
+    ///
+    /// Errors (connections, timeouts, 5xx) spend `--max-retries`. A 429 does not
+    /// while the lane makes progress: it waits (bounded by `--max-wait`) and is
+    /// given up only after more than `--max-retries` throttles in a row with
+    /// nothing else in the lane succeeding between them.
     pub async fn send(&self, req: &Request, label: &str) -> Result<RawResponse, SendError> {
         let mut attempt: u32 = 0;
+        let mut errors: u32 = 0;
+        // Throttles since the lane last made progress, and the lane's successes then.
+        let mut throttles: u32 = 0;
+        let mut progress_mark: Option<u64> = None;
         loop {
             if self.stop.is_stopped() {
                 return Err(SendError::Stopped);
@@ -303,7 +366,7 @@ impl Lane {
             }
             drop(permit);
             let elapsed = started.elapsed().as_millis();
-            let (reason, hint, status) = match result {
+            let (reason, hint, status, windowed) = match result {
                 Ok(resp) => {
                     output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
                     if output::level() >= 3 {
@@ -312,9 +375,17 @@ impl Lane {
                             &format!("  answer: {}", crate::services::snippet(&resp.body)),
                         );
                     }
-                    self.observe(&resp, send);
+                    let windowed = self.observe(&resp, send);
                     if let Some(f) = fatal {
                         return Err(SendError::Fatal(f));
+                    }
+                    if !is_retryable(resp.status) {
+                        // An answer to read: the run makes progress.
+                        self.successes.fetch_add(1, Ordering::Relaxed);
+                        self.pace().succeeded(Instant::now(), self.cfg.concurrency);
+                    } else {
+                        // Answered: the slow-start round moves on.
+                        self.pace().answered(self.cfg.concurrency);
                     }
                     if !is_retryable(resp.status) {
                         return Ok(resp);
@@ -326,17 +397,16 @@ impl Lane {
                     } else {
                         format!("HTTP {s}: {}", crate::services::snippet(&resp.body))
                     };
-                    (reason, hint, Some(s))
+                    (reason, hint, Some(s), windowed)
                 }
                 Err(e) => {
+                    self.pace().answered(self.cfg.concurrency);
                     let reason = e.to_string();
                     output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
-                    (reason, None, None)
+                    (reason, None, None, false)
                 }
             };
-            if status == Some(429) {
-                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-            }
+            let throttled = status == Some(429);
             if let Some(h) = hint {
                 if self.too_long(h) {
                     return Err(SendError::WaitTooLong { wait: h });
@@ -350,21 +420,65 @@ impl Lane {
                     ));
                 }
             }
-            if attempt >= self.cfg.max_retries {
+            let give_up = if throttled {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                let successes = self.successes.load(Ordering::Relaxed);
+                if progress_mark != Some(successes) {
+                    // Other requests succeeded since this one's last throttle.
+                    progress_mark = Some(successes);
+                    throttles = 0;
+                }
+                throttles += 1;
+                throttles > self.cfg.max_retries
+            } else {
+                errors += 1;
+                errors > self.cfg.max_retries
+            };
+            if give_up {
                 let tries = attempt + 1;
                 return Err(SendError::Exhausted {
                     status,
                     detail: format!(
-                        "{reason} (gave up after {tries} attempt{})",
-                        if tries == 1 { "" } else { "s" }
+                        "{reason} (gave up after {tries} attempt{}{})",
+                        if tries == 1 { "" } else { "s" },
+                        if throttled {
+                            "; nothing else succeeded meanwhile"
+                        } else {
+                            ""
+                        }
                     ),
                 });
             }
-            let unit = self.rng.lock().map_or(0.5, |mut r| r.f64());
-            let delay = backoff(attempt, hint, unit);
-            if status == Some(429) {
-                // The quota is shared: hold every worker, not just this one.
-                let until = Instant::now() + delay;
+            // A throttle that says nothing of the limit: slow every worker down.
+            let adaptive = throttled && hint.is_none() && !windowed;
+            let delay = if adaptive {
+                let cut = self.pace().throttled(started, Instant::now());
+                if let Some(rate) = cut {
+                    let until = Instant::now() + adaptive::CUT_PAUSE;
+                    let mut g = self.gate();
+                    g.extend_pause(until);
+                    self.count_wait(&mut g, until);
+                    drop(g);
+                    output::debug(
+                        1,
+                        &format!(
+                            "{}: throttled without a hint of the limit; slowing every worker to {rate:.1} requests/s",
+                            self.cfg.name
+                        ),
+                    );
+                }
+                // The pace spaces the retry.
+                Duration::ZERO
+            } else {
+                // The exponent: errors so far, or throttles since the lane last
+                // made progress (so a long run's throttles do not grow it).
+                let n = if throttled { throttles } else { errors };
+                let unit = self.rng.lock().map_or(0.5, |mut r| r.f64());
+                backoff(n.saturating_sub(1), hint, unit)
+            };
+            if throttled && let Some(h) = hint {
+                // The quota is shared: hold every worker for what the vendor asked.
+                let until = Instant::now() + h.min(MAX_HINT);
                 let mut g = self.gate();
                 g.extend_pause(until);
                 self.count_wait(&mut g, until);
@@ -372,9 +486,8 @@ impl Lane {
             output::debug(
                 2,
                 &format!(
-                    "{label}: {reason}; retry {} of {} in {:.2}s",
+                    "{label}: {reason}; retry {} in {:.2}s",
                     attempt + 1,
-                    self.cfg.max_retries,
                     delay.as_secs_f64()
                 ),
             );

@@ -315,3 +315,65 @@ async fn a_fixed_window_of_20_per_second_is_used_fully() {
     assert!(throttled <= 1, "{throttled} answers 429");
     assert!(took <= Duration::from_millis(19_500), "took {took:?}");
 }
+
+/// `n` single requests at 32 in flight against a vendor allowing `per_second`
+/// in a clock-aligned 1-s window, answering 429 with no headers at all.
+async fn against_a_silent_limit(per_second: u64, n: usize) -> (usize, u64, Duration) {
+    let clock = Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0));
+    let win = crate::http::script::FixedWindow::new(per_second, Duration::from_secs(1), clock);
+    let w = win.clone();
+    let script = Script::new(move |_, _| {
+        let a = w.answer();
+        // Gainsight sends no rate headers and no Retry-After.
+        Ok(answer(
+            a.status,
+            &[],
+            if a.status == 429 { "" } else { "{}" },
+        ))
+    })
+    .latency(Duration::from_millis(50));
+    let cfg = LaneConfig {
+        name: "users",
+        rate: Some(Rate::per_second(200)),
+        burst: 1,
+        follow_limit: None,
+        concurrency: 32,
+        headers: None,
+        max_retries: 8,
+        max_wait: None,
+        seed: Some(7),
+    };
+    let lane = Arc::new(Lane::with_clock(
+        cfg,
+        Arc::new(script.clone()),
+        Arc::default(),
+        Stop::default(),
+        clock,
+    ));
+    let t0 = Instant::now();
+    let results = send_all(&lane, n).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    (ok, win.throttled(), t0.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_limit_of_20_per_second_is_found_without_a_storm() {
+    let (ok, throttled, took) = against_a_silent_limit(20, 200).await;
+    assert_eq!(ok, 200, "every request ends accepted");
+    assert!(throttled <= 20, "{throttled} answers 429 for 200 requests");
+    assert!(
+        took <= Duration::from_secs(15),
+        "took {took:?} (ideal 10 s)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_limit_of_2_per_second_is_found_without_a_storm() {
+    let (ok, throttled, took) = against_a_silent_limit(2, 20).await;
+    assert_eq!(ok, 20, "every request ends accepted");
+    assert!(throttled <= 2, "{throttled} answers 429 for 20 requests");
+    assert!(
+        took <= Duration::from_secs(15),
+        "took {took:?} (ideal 10 s)"
+    );
+}
