@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
@@ -273,36 +271,6 @@ async fn emails_are_looked_up_in_one_paged_request_then_each_user_deleted() {
         "permanent; identifyId bob-1"
     );
     assert_eq!(line("cat@example.com")["outcome"], "not_found");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_requests_are_in_flight_at_once_against_a_slow_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let rec = Recorder::new(|_, _| ResponseTemplate::new(204).set_delay(Duration::from_millis(50)));
-    let server = gpx(rec.clone()).await;
-    let ids: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
-    let out = run_ids(
-        dir.path(),
-        &["gainsight-px", "-y"],
-        &ids,
-        &server.uri(),
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let seen = rec.seen();
-    assert_eq!(seen.len(), 200);
-    // Requests that arrived within 50 ms of each other were in flight together.
-    let most = seen
-        .iter()
-        .map(|a| {
-            seen.iter()
-                .filter(|b| b.at >= a.at && b.at - a.at < Duration::from_millis(50))
-                .count()
-        })
-        .max()
-        .unwrap();
-    assert!(most >= 6, "at most {most} requests in flight at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

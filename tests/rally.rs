@@ -146,9 +146,9 @@ async fn retry_after_as_http_date_is_honoured() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let seen = rec.seen();
+    // Retried once; the wait itself is proved under virtual time
+    // (`http::lane::tests::retry_after_as_an_http_date_pauses_every_worker`).
     assert_eq!(seen.len(), 2);
-    // An HTTP date has whole seconds: the wait is between 1 and 2 s.
-    assert!(seen[1].at - seen[0].at >= Duration::from_millis(900));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -525,65 +525,5 @@ async fn stdin_input_and_json_summary() {
     assert_eq!(
         body_list(&rec.seen()[0].body, "emails"),
         ["a@example.com", "b@example.com"]
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_window_is_used_fully_without_overrunning_it() {
-    // A fixed window of 10 requests per second, aligned to the Unix clock, that
-    // answers 429 beyond it: the client must follow Remaining/Reset exactly.
-    let dir = tempfile::tempdir().unwrap();
-    let window: std::sync::Arc<std::sync::Mutex<(u64, u64)>> = Default::default();
-    let w = window.clone();
-    let rec = Recorder::new(move |_, r| {
-        let now = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        let index = now.floor() as u64;
-        let mut w = w.lock().unwrap();
-        if w.0 != index {
-            *w = (index, 0);
-        }
-        let reset = (index + 1).to_string();
-        if w.1 >= 10 {
-            return ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .insert_header("X-RateLimit-Limit", "10")
-                .insert_header("X-RateLimit-Remaining", "0")
-                .insert_header("X-RateLimit-Reset", reset.as_str());
-        }
-        w.1 += 1;
-        accepted(r)
-            .insert_header("X-RateLimit-Limit", "10")
-            .insert_header("X-RateLimit-Remaining", (10 - w.1).to_string().as_str())
-            .insert_header("X-RateLimit-Reset", reset.as_str())
-    });
-    let server = rally_mock(rec.clone()).await;
-    let input = write_file(dir.path(), "list.txt", &emails(6000).join("\n"));
-    let out = run(
-        dir.path(),
-        &[
-            "rally",
-            "-y",
-            "--concurrency",
-            "4",
-            "-i",
-            input.to_str().unwrap(),
-            "--base-url",
-            &server.uri(),
-            "--json",
-        ],
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-    assert_eq!(summary["queued"], 6000);
-    // Without the budget about one request in six overruns; a busy machine may
-    // still see a request cross a window boundary late.
-    assert!(
-        summary["throttled"].as_u64().unwrap() <= 2,
-        "requests went over the window: {summary}"
     );
 }

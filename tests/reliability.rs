@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -295,12 +296,14 @@ async fn soak_kills_zendesk() {
 async fn a_second_ctrl_c_quits_at_once_and_the_report_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::start().await;
+    // Answers take longer than the test: only a second Ctrl-C ends the run.
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(202)
+            .set_body_string(r#"{"message":"ok","count":100}"#)
+            .set_delay(Duration::from_secs(60))
+    });
     Mock::given(any())
-        .respond_with(
-            ResponseTemplate::new(202)
-                .set_body_string(r#"{"message":"ok","count":100}"#)
-                .set_delay(Duration::from_secs(3)),
-        )
+        .respond_with(rec.clone())
         .mount(&server)
         .await;
     let input = write_file(dir.path(), "list.txt", &emails(1000).join("\n"));
@@ -315,30 +318,53 @@ async fn a_second_ctrl_c_quits_at_once_and_the_report_resumes() {
         "--report",
         "r.jsonl",
     ];
-    let child = command(dir.path(), &args, &[("RALLY_API_TOKEN", "t")])
+    let mut child = command(dir.path(), &args, &[("RALLY_API_TOKEN", "t")])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Readiness, not sleeps: signal once requests are in flight, and again once
+    // purge has said it is draining them.
+    let said = Arc::new(Mutex::new(String::new()));
+    let err = child.stderr.take().unwrap();
+    let s = Arc::clone(&said);
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let mut s = s.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let wait_for = |what: &str, ready: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready() {
+            assert!(Instant::now() < deadline, "never ready: {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for("requests in flight", &|| !rec.seen().is_empty());
     let pid = child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let second = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+    let sigint = || {
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+    };
+    sigint();
+    wait_for("the drain message", &|| {
+        said.lock().unwrap().contains("interrupted: finishing")
+    });
+    sigint();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(
-        second.elapsed() < Duration::from_secs(2),
-        "the second Ctrl-C did not quit at once"
-    );
+    reader.join().unwrap();
+    let text = said.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("interrupted twice"), "{text}");
+    // The answers in flight take a minute: quitting at once recorded none of them.
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    assert!(lines.iter().all(|l| l["outcome"] != "queued"), "{lines:?}");
     // Resumable: the report parses, and a resume finishes every identifier.
     let _ = report_lines(&dir.path().join("r.jsonl"));
     drop(server);

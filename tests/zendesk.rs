@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -670,75 +669,6 @@ async fn a_killed_run_polls_its_recorded_job_on_resume_and_resubmits_a_vanished_
         );
         assert_eq!(erased(&seen), ["1", "2", "3"]);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn never_more_than_thirty_jobs_open() {
-    let dir = tempfile::tempdir().unwrap();
-    // Jobs stay open 1.5 s after they are created.
-    let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let closed: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let open_at_submit: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let (c, d, o) = (created.clone(), closed.clone(), open_at_submit.clone());
-    let rec = Recorder::new(move |_, r| {
-        let path = r.url.path();
-        if path == "/api/v2/users/destroy_many" {
-            let mut c = c.lock().unwrap();
-            let open = c.len() - d.lock().unwrap().len();
-            o.lock().unwrap().push(open);
-            let ids = param(r, "ids");
-            let id = format!("J-{}", ids.split(',').next().unwrap_or_default());
-            c.insert(id.clone(), Instant::now());
-            job(&id, "queued", None)
-        } else if let Some(j) = path.strip_prefix("/api/v2/job_statuses/") {
-            let born = c
-                .lock()
-                .unwrap()
-                .get(j)
-                .copied()
-                .unwrap_or_else(Instant::now);
-            if born.elapsed() < Duration::from_millis(1500) {
-                job(j, "working", None)
-            } else {
-                d.lock().unwrap().insert(j.to_string());
-                let first: u64 = j.trim_start_matches("J-").parse().unwrap();
-                let ids: Vec<String> = (first..first + 100).map(|i| i.to_string()).collect();
-                job(j, "completed", Some(deleted(&ids)))
-            }
-        } else {
-            ResponseTemplate::new(500)
-        }
-    });
-    let server = zendesk(rec.clone()).await;
-    let ids: Vec<String> = (0..3100).map(|i| (100_000 + i).to_string()).collect();
-    let out = run_ids(
-        dir.path(),
-        &[
-            "zendesk",
-            "-y",
-            "--soft",
-            "--rate",
-            "6000/min",
-            "--concurrency",
-            "8",
-            "--report",
-            "r.jsonl",
-        ],
-        &ids,
-        &server.uri(),
-        &env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let open = open_at_submit.lock().unwrap().clone();
-    assert_eq!(open.len(), 31, "31 jobs submitted");
-    let most = open.iter().max().copied().unwrap();
-    assert!(most <= 29, "a job was submitted while {most} were open");
-    assert_eq!(
-        most, 29,
-        "the limit was reached (30 open once the 30th was accepted)"
-    );
-    assert_eq!(last_outcomes(&dir.path().join("r.jsonl")).len(), 3100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -535,3 +535,26 @@ async fn gainsight_looks_e_mails_up_across_pages_then_deletes_each_user() {
         "the stranger on the page is not deleted"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn gainsight_keeps_its_32_requests_in_flight_against_a_slow_server() {
+    let script = Script::new(|_, _| ok(204, "")).latency(Duration::from_millis(500));
+    let ids: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let (summary, reason) = Run::new(GainsightPx::new(true), Kind::Id, &script)
+        .all(&ids)
+        .await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.deleted, 200);
+    // Each request is in flight for 500 ms from its arrival.
+    let at: Vec<tokio::time::Instant> = script.arrivals().iter().map(|a| a.at).collect();
+    let most = at
+        .iter()
+        .map(|a| {
+            at.iter()
+                .filter(|b| **b <= *a && *a - **b < Duration::from_millis(500))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most, crate::services::gainsight_px::DEFAULT_CONCURRENCY);
+}

@@ -175,3 +175,89 @@ pub trait Service: Send + Sync {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::*;
+    use crate::cli::{Invocation, parse_from};
+    use crate::http::headers::{RESET_MARGIN, rate_state};
+
+    fn service(name: &str) -> Arc<dyn Service> {
+        let Invocation::Purge { entry, matches, .. } =
+            parse_from(["purge", name, "--dry-run", "x"]).unwrap()
+        else {
+            panic!("{name}")
+        };
+        (entry.setup)(&matches).unwrap().service
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Each vendor's documented "window used up" headers (DESIGN §4, the vendor
+    /// pages) read as `Remaining: 0` until the reset, by the vendor's own lane.
+    #[test]
+    fn every_vendor_reads_its_documented_rate_headers() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let unix = [
+            ("x-ratelimit-limit", "100"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1700000002"),
+        ];
+        // Braze sends them lower-case over HTTP/2; header names are case-blind here.
+        let cases: [(&str, HeaderMap, Option<Duration>); 3] = [
+            (
+                "rally",
+                headers(&unix),
+                Some(Duration::from_secs(2) + RESET_MARGIN),
+            ),
+            (
+                "braze",
+                headers(&unix),
+                Some(Duration::from_secs(2) + RESET_MARGIN),
+            ),
+            (
+                "zendesk",
+                headers(&[
+                    ("x-rate-limit", "700"),
+                    ("x-rate-limit-remaining", "0"),
+                    ("rate-limit-reset", "2"),
+                ]),
+                Some(Duration::from_secs(2)),
+            ),
+        ];
+        for (name, h, reset) in cases {
+            let svc = service(name);
+            let dialect = svc.profile().lanes[0].headers.expect(name);
+            let state = rate_state(&h, &dialect, now);
+            assert_eq!(state.remaining, Some(0.0), "{name}");
+            assert_eq!(state.reset_in, reset, "{name}");
+        }
+        // Gainsight PX documents none: its lane adapts to 429s instead.
+        assert!(service("gainsight-px").profile().lanes[0].headers.is_none());
+    }
+
+    #[test]
+    fn the_registry_names_each_subcommand_once() {
+        let mut names: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+        for e in REGISTRY {
+            assert_eq!(service(e.name).profile().vendor, e.name);
+        }
+    }
+}
