@@ -71,6 +71,14 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
     faults.error_rate = 0.05;
     let mut gpx = cfg(Vendor::Gainsight, quota(200, 1));
     gpx.latency = Duration::from_millis(50);
+    // A clock-aligned window with only X-RateLimit-* headers, as Braze keeps it.
+    let mut braze_window = cfg(Vendor::Braze, quota(20, 1));
+    braze_window.quota_retry_after = false;
+    // Gainsight at a tenth of its documented quota, saying nothing: no headers,
+    // no Retry-After.
+    let mut gpx_silent = cfg(Vendor::Gainsight, quota(20, 1));
+    gpx_silent.latency = Duration::from_millis(50);
+    gpx_silent.quota_retry_after = false;
     let mut zd_soft = cfg(Vendor::Zendesk, quota(600, 60));
     zd_soft.job_time = Duration::from_secs(2);
     let mut zd = zd_soft.clone();
@@ -107,6 +115,16 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             expect: Life::Gone,
         },
         Scenario {
+            name: "braze: 20 per 1-s window, headers only",
+            vendor: Vendor::Braze,
+            people: 40_000,
+            targets: 30_000 / scale,
+            args: vec![],
+            cfg: braze_window,
+            quota_rps: Some(20.0),
+            expect: Life::Gone,
+        },
+        Scenario {
             name: "gainsight-px: 200 req/s, 50 ms latency",
             vendor: Vendor::Gainsight,
             people: 10_000,
@@ -114,6 +132,16 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             args: vec![],
             cfg: gpx,
             quota_rps: Some(200.0),
+            expect: Life::Gone,
+        },
+        Scenario {
+            name: "gainsight-px: 20 req/s, silent (no headers)",
+            vendor: Vendor::Gainsight,
+            people: 10_000,
+            targets: 600 / scale,
+            args: vec![],
+            cfg: gpx_silent,
+            quota_rps: Some(20.0),
             expect: Life::Gone,
         },
         Scenario {

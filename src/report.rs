@@ -433,8 +433,9 @@ impl Summary {
         *c += 1;
     }
 
+    /// Time spent waiting on rate limits (never more than the run took) and elapsed.
     pub fn set_times(&mut self, wait: Duration, elapsed: Duration) {
-        self.wait_seconds = (wait.as_secs_f64() * 10.0).round() / 10.0;
+        self.wait_seconds = (wait.min(elapsed).as_secs_f64() * 10.0).round() / 10.0;
         self.elapsed_seconds = (elapsed.as_secs_f64() * 100.0).round() / 100.0;
     }
 
@@ -466,7 +467,16 @@ impl Summary {
                 parts.join(", ")
             }
         );
-        s.push_str(&format!(
+        if self.dry_run {
+            s.push_str(&format!(
+                "\n  {} duplicate{} dropped; {} request{} would be sent first",
+                self.duplicates,
+                if self.duplicates == 1 { "" } else { "s" },
+                self.requests,
+                if self.requests == 1 { "" } else { "s" },
+            ));
+        } else {
+            s.push_str(&format!(
             "\n  {} duplicate{} dropped; {} request{}, {} retr{}, {} answered 429, {:.1}s waiting on rate limits, {:.2}s elapsed",
             self.duplicates,
             if self.duplicates == 1 { "" } else { "s" },
@@ -478,6 +488,7 @@ impl Summary {
             self.wait_seconds,
             self.elapsed_seconds
         ));
+        }
         for n in &self.notes {
             s.push_str(&format!("\n  {n}"));
         }

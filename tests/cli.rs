@@ -345,9 +345,17 @@ async fn an_interactive_run_asks_on_the_terminal_first() {
         "{no}"
     );
     assert!(
-        no.contains("not confirmed: nothing sent") && no.contains("exit=2"),
+        no.contains("not confirmed (type the word yes to go on): nothing sent")
+            && no.contains("exit=2"),
         "{no}"
     );
+    // The prompt says "Type 'yes'": `y` is not that.
+    let (d, uri) = (dir.path().to_path_buf(), server.uri());
+    let y = tokio::task::spawn_blocking(move || on_a_terminal(&d, &uri, "y"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(y.contains("not confirmed") && y.contains("exit=2"), "{y}");
     let (d, uri) = (dir.path().to_path_buf(), server.uri());
     let yes = tokio::task::spawn_blocking(move || on_a_terminal(&d, &uri, "yes"))
         .await
@@ -355,4 +363,41 @@ async fn an_interactive_run_asks_on_the_terminal_first() {
         .unwrap();
     assert!(yes.contains("exit=0"), "{yes}");
     server.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_column_csv_from_a_pipe_has_its_header_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_with_stdin(
+        dir.path(),
+        &["rally", "--dry-run", "-i", "-"],
+        &[],
+        "email\nperson1@example.com\n".into(),
+    )
+    .await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("invalid"), "{err}");
+    assert_eq!(stdout(&out).lines().count(), 1);
+    assert!(
+        err.contains("would be sent"),
+        "a dry run says it sent nothing: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_errors_are_one_object_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    // A usage error after parsing (no credential) and a parse error.
+    for args in [
+        &["rally", "--yes", "--json", "a@example.com"][..],
+        &["rally", "--json", "--no-such-flag"][..],
+    ] {
+        let out = run(dir.path(), args, &[]).await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {:?}", stdout(&out)));
+        assert_eq!(v["exit_code"], 2);
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
 }

@@ -484,9 +484,17 @@ async fn max_wait_stops_with_75_and_resume_finishes() {
         "--report",
         "r.jsonl",
     ];
-    let out = run(dir.path(), &args, &env()).await;
+    let mut json = args.to_vec();
+    json.push("--json");
+    let out = run(dir.path(), &json, &env()).await;
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     assert!(stderr(&out).contains("--max-wait"), "{}", stderr(&out));
+    // A wait refused is not time spent waiting: never more than the run took.
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        summary["wait_seconds"].as_f64() <= summary["elapsed_seconds"].as_f64(),
+        "{summary}"
+    );
     let lines = report_lines(&dir.path().join("r.jsonl"));
     assert_eq!(lines.len(), 2, "both identifiers recorded");
     let mut again = args.to_vec();

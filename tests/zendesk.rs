@@ -688,6 +688,28 @@ async fn credentials_and_account_are_required() {
             && err.contains("ZENDESK_OAUTH_TOKEN"),
         "{err}"
     );
+    // A token file without the e-mail it belongs to: the e-mail is what is missing.
+    let token = write_file(dir.path(), "zd-token", "t0k\n");
+    let out = run(
+        dir.path(),
+        &[
+            "zendesk",
+            "-y",
+            "--subdomain",
+            "acme",
+            "--token-file",
+            token.to_str().unwrap(),
+            "1",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("also needs the e-mail") && err.contains("set ZENDESK_EMAIL"),
+        "{err}"
+    );
     let out = run(dir.path(), &["zendesk", "--dry-run", "1"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--subdomain"));

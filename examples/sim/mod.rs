@@ -94,6 +94,9 @@ pub struct Config {
     pub job_time: Duration,
     /// Zendesk's job limit.
     pub max_jobs: usize,
+    /// Whether an over-quota 429 carries `Retry-After`. Braze and Rally send only
+    /// their `X-RateLimit-*` headers; Gainsight PX often sends nothing at all.
+    pub quota_retry_after: bool,
     pub seed: u64,
 }
 
@@ -120,6 +123,7 @@ impl Default for Config {
             storm_len: Duration::from_secs(2),
             job_time: Duration::from_millis(500),
             max_jobs: 30,
+            quota_retry_after: true,
             seed: 1,
         }
     }
@@ -419,12 +423,14 @@ async fn serve(
             _ => text(429, "Too Many Requests"),
         };
         state.rate_headers(vendor, &mut r, limit, remaining, reset_in);
-        r.headers_mut().insert(
-            "retry-after",
-            format!("{}", reset_in.as_secs_f64().ceil().max(1.0))
-                .parse()
-                .unwrap(),
-        );
+        if state.cfg.quota_retry_after {
+            r.headers_mut().insert(
+                "retry-after",
+                format!("{}", reset_in.as_secs_f64().ceil().max(1.0))
+                    .parse()
+                    .unwrap(),
+            );
+        }
         return Ok(r);
     }
     if error {

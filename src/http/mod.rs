@@ -247,6 +247,38 @@ pub fn describe_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
+
+    #[tokio::test]
+    async fn the_credential_and_a_vendors_fixed_headers_are_sent() {
+        use wiremock::matchers::{header, method, path};
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(method("POST"))
+            .and(path("/people/delete"))
+            .and(header("x-api-version", "2026-01"))
+            .and(header("x-aptrinsic-api-key", "k-1"))
+            .and(header("content-type", "application/json"))
+            .respond_with(wiremock::ResponseTemplate::new(202).set_body_string("{}"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let credential = Credential {
+            auth: Auth::Header("x-aptrinsic-api-key", Secret::new("k-1")),
+            base: None,
+            headers: vec![("x-api-version", "2026-01".into())],
+        };
+        let client = HttpClient::new(
+            Url::parse(&server.uri()).unwrap(),
+            &credential,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let req = Request::new(Method::Post, "/people/delete").json(serde_json::json!({}));
+        let resp = client.send(&req).await.unwrap();
+        assert_eq!(resp.status, 202);
+        assert!(!format!("{client:?}").contains("k-1"));
+        server.verify().await;
+    }
 
     #[test]
     fn base_url_rules() {

@@ -210,7 +210,17 @@ fn read_source(
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let format = spec.format.unwrap_or_else(|| {
         let sniffed = first_line.iter().any(|b| matches!(b, b',' | b'\t' | b';'));
-        if spec.column.is_some() || matches!(ext.as_deref(), Some("csv" | "tsv")) || sniffed {
+        // A first line that is a header naming the kind (`email`, `id`, …): a
+        // one-column CSV, as a spreadsheet export piped to stdin looks.
+        let header = std::str::from_utf8(first_line).is_ok_and(|l| {
+            let l = l.trim();
+            spec.kind.headers.iter().any(|h| h.eq_ignore_ascii_case(l))
+        });
+        if spec.column.is_some()
+            || matches!(ext.as_deref(), Some("csv" | "tsv"))
+            || sniffed
+            || header
+        {
             Format::Csv
         } else {
             Format::Lines
@@ -514,5 +524,22 @@ mod tests {
         assert!(load(&spec(vec![p])).is_err());
         assert!(load(&spec(vec![])).is_err());
         assert!(load(&spec(vec![d.path().join("missing.txt")])).is_err());
+    }
+
+    #[test]
+    fn a_first_line_naming_the_kind_is_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("list");
+        std::fs::write(&p, "Email\nperson1@example.com\nperson2@example.com\n").unwrap();
+        let spec = InputSpec {
+            positional: vec![],
+            files: vec![p],
+            column: None,
+            format: None,
+            kind: EMAIL,
+        };
+        let loaded = load(&spec).unwrap();
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        assert_eq!(loaded.idents.len(), 2);
     }
 }

@@ -65,9 +65,12 @@ fn ask(target: &Target, host: &str, count: usize) -> Result<(), RunError> {
     if BufReader::new(&tty).read_line(&mut answer).is_err() {
         return Err(refuse("could not read an answer"));
     }
-    if matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+    // Only what the prompt asks for: a destructive step is not confirmed by `y`.
+    if answer.trim().eq_ignore_ascii_case("yes") {
         Ok(())
     } else {
-        Err(RunError::NotConfirmed("not confirmed: nothing sent".into()))
+        Err(RunError::NotConfirmed(
+            "not confirmed (type the word yes to go on): nothing sent".into(),
+        ))
     }
 }

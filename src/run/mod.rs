@@ -66,11 +66,13 @@ pub fn main() -> ExitCode {
         Ok(i) => i,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Ok
-            };
+            if !e.use_stderr() {
+                return ExitCode::Ok; // --help, --version
+            }
+            if std::env::args_os().any(|a| a == "--json") {
+                json_error(&e.kind().to_string(), ExitCode::Usage);
+            }
+            return ExitCode::Usage;
         }
     };
     match invocation {
@@ -84,10 +86,19 @@ pub fn main() -> ExitCode {
             output::set_level(cfg.output.verbosity);
             purge(entry, &matches, &cfg).unwrap_or_else(|e| {
                 output::error(&e.to_string());
+                if cfg.output.json {
+                    // `> summary.json` still gets one object saying what happened.
+                    json_error(&e.to_string(), e.exit_code());
+                }
                 e.exit_code()
             })
         }
     }
+}
+
+/// With `--json`, an error that ends the run is one JSON object on stdout too.
+fn json_error(message: &str, code: ExitCode) {
+    output::data_line(&serde_json::json!({"error": message, "exit_code": code}).to_string());
 }
 
 fn completions(shell: clap_complete::Shell) -> ExitCode {
@@ -460,4 +471,77 @@ pub fn summarise(mut summary: Summary, stopped: Option<StopReason>, cfg: &RunCon
         output::info(&summary.text());
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse_from;
+    use crate::services::Auth;
+
+    fn config(args: &[&str]) -> RunConfig {
+        match parse_from(args).unwrap() {
+            Invocation::Purge { common, .. } => RunConfig::from(*common),
+            Invocation::Completions(_) => unreachable!(),
+        }
+    }
+
+    fn target(endpoint: Endpoint) -> Target {
+        Target {
+            service: Arc::new(crate::services::rally::Rally::new()),
+            kind: Kind::Email,
+            kind_spec: *crate::services::rally::Rally::new()
+                .profile()
+                .kind_spec(Kind::Email)
+                .unwrap(),
+            endpoint,
+            credential: None,
+        }
+    }
+
+    #[test]
+    fn a_vendor_may_name_its_endpoint_after_reading_the_credential() {
+        let cfg = config(&["purge", "rally", "a@b.io"]);
+        let t = target(Endpoint::FromCredential(
+            "the key names no data center".into(),
+        ));
+        let err = t.base(&cfg, None).unwrap_err();
+        assert!(err.to_string().contains("no data center"), "{err}");
+        let cred = Credential {
+            auth: Auth::Bearer(crate::secret::Secret::new("k-us7")),
+            base: Some("https://us7.api.example.com/3.0".into()),
+            headers: vec![],
+        };
+        let base = t.base(&cfg, Some(&cred)).unwrap();
+        assert_eq!(base.host_str(), Some("us7.api.example.com"));
+        // --base-url still wins.
+        let cfg = config(&[
+            "purge",
+            "rally",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "a@b.io",
+        ]);
+        assert_eq!(t.base(&cfg, Some(&cred)).unwrap().port(), Some(9));
+        // A missing endpoint says what to pass.
+        let t = target(Endpoint::Missing("say which account: --subdomain".into()));
+        let cfg = config(&["purge", "rally", "a@b.io"]);
+        assert!(
+            t.base(&cfg, None)
+                .unwrap_err()
+                .to_string()
+                .contains("--subdomain")
+        );
+    }
+
+    #[test]
+    fn run_errors_map_to_one_exit_code() {
+        assert_eq!(RunError::Usage("x".into()).exit_code(), ExitCode::Usage);
+        assert_eq!(
+            RunError::NotConfirmed("x".into()).exit_code(),
+            ExitCode::Usage
+        );
+        let io = || std::io::Error::other("x");
+        assert_eq!(RunError::Runtime(io()).exit_code(), ExitCode::SomeFailed);
+    }
 }

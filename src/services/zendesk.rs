@@ -262,6 +262,12 @@ fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, String> {
     }
     let both = "set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or --token-file FILE), or ZENDESK_OAUTH_TOKEN (or try --dry-run, which needs no credential)";
     let Some(email) = env("ZENDESK_EMAIL") else {
+        if let Some(f) = token_file {
+            return Err(format!(
+                "--token-file {} holds the API token, but Zendesk also needs the e-mail of the agent it belongs to: set ZENDESK_EMAIL",
+                f.display()
+            ));
+        }
         return Err(format!("no Zendesk credential: {both}"));
     };
     let token = secret_from("ZENDESK_API_TOKEN", token_file)

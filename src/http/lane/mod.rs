@@ -113,10 +113,20 @@ pub struct Lane {
     stop: Stop,
 }
 
-/// The governor quota for a rate: evenly spaced cells, `burst` at once.
+/// Cells closer than this are late by a share of tokio's 1 ms timer tick; one
+/// cell of slack lets a late one be made up, so the long-run rate stays the quota.
+const TICK_SLACK_BELOW: Duration = Duration::from_millis(100);
+
+/// The governor quota for a rate: evenly spaced cells, `burst` at once (at
+/// least 2 when cells are close enough for timer ticks to matter).
 fn quota(rate: Rate, burst: u32) -> Option<Quota> {
     let count = NonZeroU32::new(rate.count)?;
     let period = rate.per.checked_div(count.get())?;
+    let burst = if period < TICK_SLACK_BELOW {
+        burst.max(2)
+    } else {
+        burst
+    };
     Quota::with_period(period)
         .map(|q| q.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN)))
 }
@@ -289,22 +299,20 @@ impl Lane {
                     // Slow start: the next round waits for this one's answers.
                     Turn::WaitUntil(Instant::now() + gate::BUDGET_RECHECK)
                 };
-                match turn {
-                    Turn::Send(_) => pace.sent(),
-                    Turn::WaitUntil(at) => {
-                        drop(pace);
-                        self.count_wait(&mut g, at);
-                    }
+                if let Turn::Send(_) = turn {
+                    pace.sent();
                 }
                 turn
             };
-            let wait = match turn {
+            let (wait, at) = match turn {
                 Turn::Send(n) => return self.paced(n).await,
-                Turn::WaitUntil(at) => at - Instant::now(),
+                Turn::WaitUntil(at) => (at - Instant::now(), at),
             };
             if self.too_long(wait) {
+                // Not waited, so not counted as waiting.
                 return Err(SendError::WaitTooLong { wait });
             }
+            self.count_wait(&mut self.gate(), at);
             self.sleep(wait).await?;
         }
     }

@@ -377,3 +377,32 @@ async fn a_silent_limit_of_2_per_second_is_found_without_a_storm() {
         "took {took:?} (ideal 10 s)"
     );
 }
+
+#[test]
+fn quotas_space_cells_and_allow_a_tick_of_slack_when_close() {
+    let q = quota(Rate::per_minute(600), 1).unwrap();
+    assert_eq!(q.replenish_interval(), Duration::from_millis(100));
+    assert_eq!(q.burst_size().get(), 1);
+    assert!(quota(Rate::per_second(0), 1).is_none());
+    assert_eq!(
+        quota(Rate::per_minute(70), 700).unwrap().burst_size().get(),
+        700
+    );
+    // At 200/s a cell late by a timer tick may be made up.
+    assert_eq!(
+        quota(Rate::per_second(200), 1).unwrap().burst_size().get(),
+        2
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fast_quota_keeps_its_long_run_rate() {
+    let script = Script::new(|_, _| ok(204, "")).latency(Duration::from_millis(50));
+    let lane = lane_with(&script, Some(Rate::per_second(200)), 32, 0);
+    let t0 = Instant::now();
+    let results = send_all(&lane, 1000).await;
+    assert!(results.iter().all(Result::is_ok));
+    let last = secs_since(t0, script.arrivals().last().unwrap().at);
+    // 1000 at 200/s: the last leaves at about 5 s, never before.
+    assert!((4.99..5.1).contains(&last), "last at {last}s");
+}
