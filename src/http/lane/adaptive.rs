@@ -10,7 +10,9 @@
 //!   a cut pauses every worker for a second (the window the vendor closed),
 //!   and comes at most once per round of feedback;
 //! - while answers succeed, the rate rises: about 5% a second up to just under
-//!   the rate last throttled at, then 1% a second, probing for more.
+//!   the rate last throttled at, then 1% a second, probing for more; once it is
+//!   well past that rate with no throttle, the old limit is stale (a token
+//!   bucket's first burst measures low) and it rises 25% a second again.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -28,6 +30,10 @@ pub const INCREASE: f64 = 0.05;
 /// ...up to this share of the rate last throttled at, then this much (1% a second).
 pub const PLATEAU: f64 = 0.95;
 pub const PROBE: f64 = 0.01;
+/// Past this share of the rate last throttled at, with no throttle, that rate is
+/// no longer a limit: the rate grows by [`FAST`] per success (25% a second).
+pub const STALE: f64 = 1.05;
+pub const FAST: f64 = 0.25;
 /// A cut holds every worker this long.
 pub const CUT_PAUSE: Duration = Duration::from_secs(1);
 /// The slowest pace: one request every 10 s.
@@ -163,7 +169,12 @@ impl Pace {
         self.answered(concurrency);
         self.since_cut += 1;
         if let Some(r) = self.rate.as_mut() {
-            let step = if *r < self.ceiling * PLATEAU {
+            if *r > self.ceiling * STALE {
+                self.ceiling = f64::INFINITY;
+            }
+            let step = if self.ceiling.is_infinite() {
+                FAST
+            } else if *r < self.ceiling * PLATEAU {
                 INCREASE
             } else {
                 PROBE
@@ -241,6 +252,29 @@ mod tests {
         let cut = p.throttled(b, b).unwrap();
         assert!((cut - r * DECREASE).abs() < 1e-9, "{cut}");
         assert_ne!(p.epoch(), epoch, "slots of before the cut are void");
+    }
+
+    #[test]
+    fn a_stale_limit_stops_holding_the_rate_back() {
+        let mut p = Pace::new(Some(200.0), 8);
+        let t = Instant::now();
+        for _ in 0..2 {
+            p.succeeded(t, 8);
+        }
+        // A token bucket's first burst: 2 passed, so 1.8/s with a ceiling of 2.
+        assert_eq!(p.throttled(t, t), Some(1.8));
+        let mut n = 0;
+        while p.rate().unwrap() <= 2.0 * STALE {
+            p.succeeded(t, 8);
+            n += 1;
+        }
+        assert!(n < 40, "{n} successes to pass the old limit");
+        let before = p.rate().unwrap();
+        p.succeeded(t, 8);
+        assert!(
+            (p.rate().unwrap() - before - FAST).abs() < 1e-9,
+            "growing fast again"
+        );
     }
 
     #[test]
