@@ -3,15 +3,15 @@
 //! Data flows one way: input → plan → engine → service adapter → HTTP lane → report.
 //! The binary (`src/main.rs`) only calls [`run::main`].
 
-pub mod cli;
-pub mod config;
-pub mod engine;
-pub mod exit;
-pub mod http;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub(crate) mod engine;
+pub(crate) mod exit;
+pub(crate) mod http;
 pub mod input;
-pub mod output;
-pub mod plan;
-pub mod report;
+pub(crate) mod output;
+pub(crate) mod plan;
+pub(crate) mod report;
 pub mod run;
-pub mod secret;
+pub(crate) mod secret;
 pub mod services;

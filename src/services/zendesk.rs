@@ -641,11 +641,12 @@ impl Zendesk {
                 .filter(|((k, _), _)| *k == i)
                 .map(|((_, v), it)| (v, it))
                 .collect();
-            let failed: Vec<String> = mine
+            // (user, why) for each of this identifier's users the job failed.
+            let failed: Vec<(&String, String)> = mine
                 .iter()
                 .filter_map(|(v, it)| match it {
-                    Item::Failed(d) => Some(format!("{v}: {d}")),
-                    Item::Missing => Some(format!("{v}: not in job results")),
+                    Item::Failed(d) => Some((*v, d.clone())),
+                    Item::Missing => Some((*v, "not in job results".to_string())),
                     _ => None,
                 })
                 .collect();
@@ -663,11 +664,13 @@ impl Zendesk {
             };
             if !failed.is_empty() {
                 let d = if mine.len() == 1 {
-                    failed[0]
-                        .split_once(": ")
-                        .map_or(failed[0].clone(), |(_, d)| d.to_string())
+                    failed[0].1.clone()
                 } else {
-                    failed.join("; ")
+                    failed
+                        .iter()
+                        .map(|(v, why)| format!("{v}: {why}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 };
                 done.push(out(Status::Failed, d));
             } else if deleted.is_empty() {

@@ -88,6 +88,7 @@ impl Pace {
     }
 
     /// The current rate, once throttled.
+    #[cfg(test)]
     pub fn rate(&self) -> Option<f64> {
         self.rate
     }

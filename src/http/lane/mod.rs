@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use self::adaptive::Pace;
 use self::gate::{Gate, Turn};
-pub use self::retry::{SendError, backoff, is_redirect, is_retryable};
+pub use self::retry::{SendError, backoff, is_retryable};
 pub use self::stop::{Stats, Stop};
 use super::headers::{self, MAX_HINT};
 use super::{RawResponse, Transport};
