@@ -16,12 +16,13 @@ pub fn command() -> Command {
         .about("Erase people in bulk from SaaS tools through their deletion APIs, one vendor a subcommand")
         .after_help(
             "Exit codes: 0 all done, 1 some failed or invalid, 2 usage/input error (nothing sent), \
-3 stopped on a fatal API answer, 75 a rate-limit wait passed --max-wait (resume later), 130 interrupted.",
+3 stopped on a fatal API answer, 75 a rate-limit wait passed --max-wait (resume later), 130 interrupted, \
+143 terminated (SIGTERM).",
         )
         .subcommand_required(true)
         .arg_required_else_help(true);
     for e in REGISTRY {
-        let sub = (e.flags)(Command::new(e.name).about(e.about));
+        let sub = (e.flags)(Command::new(e.name).about(e.about).after_help(e.after_help));
         cmd = cmd.subcommand(Common::augment_args(sub));
     }
     cmd.subcommand(Completions::augment_args(
@@ -212,6 +213,33 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn each_vendor_help_names_its_credential_and_defaults() {
+        let mut cmd = command();
+        for (name, var) in [
+            ("rally", "RALLY_API_TOKEN"),
+            ("braze", "BRAZE_API_KEY"),
+            ("gainsight-px", "GAINSIGHT_PX_API_KEY"),
+            ("zendesk", "ZENDESK_EMAIL"),
+        ] {
+            let help = cmd
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            for want in [
+                var,
+                "--token-file",
+                "Defaults:",
+                "--kind",
+                "--concurrency",
+                "--max-wait",
+            ] {
+                assert!(help.contains(want), "{name} --help lacks {want}: {help}");
+            }
+        }
     }
 
     #[test]

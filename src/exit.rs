@@ -16,6 +16,8 @@ pub enum ExitCode {
     Fatal,
     /// Interrupted (Ctrl-C).
     Interrupted,
+    /// Terminated (SIGTERM, as `timeout` and CI runners send).
+    Terminated,
 }
 
 impl ExitCode {
@@ -28,6 +30,7 @@ impl ExitCode {
             ExitCode::Fatal => 3,
             ExitCode::MaxWait => 75,
             ExitCode::Interrupted => 130,
+            ExitCode::Terminated => 143,
         }
     }
 }

@@ -305,12 +305,30 @@ async fn instance_picks_the_host_and_bad_options_are_usage_errors() {
         stdout(&out)
     );
 
+    // Without an instance a dry run shows a placeholder host and says why; a
+    // real run stops before sending.
+    let out = run(dir.path(), &["braze", "--dry-run", "u1"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("POST https://rest.instance.braze.com/users/delete"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("placeholder") && stderr(&out).contains("--instance"));
+    let out = run(
+        dir.path(),
+        &["braze", "-y", "u1"],
+        &[("BRAZE_API_KEY", "k")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--instance"), "{}", stderr(&out));
+
     for (args, needle) in [
         (
             vec!["braze", "--dry-run", "--instance", "us-09", "u1"],
             "us-10",
         ),
-        (vec!["braze", "--dry-run", "u1"], "--instance"),
         (
             vec![
                 "braze",

@@ -230,6 +230,18 @@ fn completions_are_printed() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
+    signal_drains("-INT", 130, "interrupted").await;
+}
+
+/// SIGTERM (what `timeout` and CI runners send) drains like the first Ctrl-C.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_writes_the_report_and_exits_143() {
+    signal_drains("-TERM", 143, "terminated (SIGTERM)").await;
+}
+
+#[cfg(unix)]
+async fn signal_drains(signal: &str, code: i32, said: &str) {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, _| {
         ResponseTemplate::new(202)
@@ -269,14 +281,14 @@ async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
     let sent = rec.seen().len();
     let lines = report_lines(&report);
     assert_eq!(lines.len(), 1000, "every identifier recorded");
@@ -287,7 +299,10 @@ async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
         "every request that went out was drained and recorded"
     );
     assert!(sent < 10, "the run stopped early ({sent} requests)");
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{said}: finishing")), "{err}");
+    // The count in flight is the requests sent and not answered (2 at a time).
+    assert!(err.contains("finishing 2 request(s) in flight"), "{err}");
 }
 
 /// Run purge on a pseudo-terminal (util-linux `script`), typing `answer`.

@@ -361,7 +361,7 @@ async fn a_second_ctrl_c_quits_at_once_and_the_report_resumes() {
     reader.join().unwrap();
     let text = said.lock().unwrap().clone();
     assert_eq!(status.code(), Some(130), "{text}");
-    assert!(text.contains("interrupted twice"), "{text}");
+    assert!(text.contains("signalled twice: quitting now"), "{text}");
     // The answers in flight take a minute: quitting at once recorded none of them.
     let lines = report_lines(&dir.path().join("r.jsonl"));
     assert!(lines.iter().all(|l| l["outcome"] != "queued"), "{lines:?}");

@@ -32,8 +32,8 @@ pub enum StopReason {
     Fatal(Fatal),
     /// A wait longer than `--max-wait` (exit 75).
     MaxWait { wait: Duration },
-    /// Ctrl-C (exit 130).
-    Interrupted,
+    /// Ctrl-C (exit 130) or SIGTERM (exit 143).
+    Interrupted(Signal),
     /// The report could not be written.
     Report(String),
 }
@@ -46,7 +46,9 @@ impl StopReason {
                 "the vendor asked to wait {:.0}s, longer than --max-wait; run again with --resume later",
                 wait.as_secs_f64()
             ),
-            StopReason::Interrupted => "interrupted; run again with --resume to finish".into(),
+            StopReason::Interrupted(s) => {
+                format!("{}; run again with --resume to finish", s.name())
+            }
             StopReason::Report(e) => format!("cannot write the report: {e}"),
         }
     }
@@ -55,8 +57,27 @@ impl StopReason {
         match self {
             StopReason::Fatal(_) => ExitCode::Fatal,
             StopReason::MaxWait { .. } => ExitCode::MaxWait,
-            StopReason::Interrupted => ExitCode::Interrupted,
+            StopReason::Interrupted(Signal::Interrupt) => ExitCode::Interrupted,
+            StopReason::Interrupted(Signal::Terminate) => ExitCode::Terminated,
             StopReason::Report(_) => ExitCode::SomeFailed,
+        }
+    }
+}
+
+/// A signal that stops the run: the first drains what is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (`timeout`, CI runners, service managers).
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "interrupted",
+            Signal::Terminate => "terminated (SIGTERM)",
         }
     }
 }
@@ -116,6 +137,11 @@ impl Engine {
             started: Instant::now(),
             pending: HashSet::new(),
         }
+    }
+
+    /// Requests sent and not yet answered, over every lane.
+    fn in_flight(&self) -> usize {
+        self.lanes.iter().map(|l| l.in_flight()).sum()
     }
 
     fn lane(&self, index: usize) -> Arc<Lane> {
@@ -221,7 +247,7 @@ impl Engine {
         mut self,
         initial: Vec<Work>,
         mut plan: impl Iterator<Item = Work>,
-        interrupt: impl Future<Output = ()>,
+        interrupt: impl Future<Output = Signal>,
     ) -> (Summary, Option<StopReason>) {
         let max_open_jobs = self.vendor.profile().max_open_jobs;
         let mut admission = Admission::new(initial, &mut plan, self.admit, max_open_jobs);
@@ -249,13 +275,14 @@ impl Engine {
                     }
                     None => break,
                 },
-                () = &mut interrupt, if !interrupted => {
+                signal = &mut interrupt, if !interrupted => {
                     interrupted = true;
                     output::warn(&format!(
-                        "interrupted: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
-                        joins.len()
+                        "{}: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
+                        signal.name(),
+                        self.in_flight(),
                     ));
-                    self.halt(StopReason::Interrupted);
+                    self.halt(StopReason::Interrupted(signal));
                     continue;
                 }
             };

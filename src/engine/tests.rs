@@ -92,7 +92,7 @@ impl Run {
         ids: &[String],
         initial: Vec<Work>,
         report: Report,
-        interrupt: impl Future<Output = ()>,
+        interrupt: impl Future<Output = Signal>,
     ) -> (Summary, Option<StopReason>) {
         let plan = plan::plan(Arc::clone(&self.service), self.kind, idents(ids));
         self.engine(report).run(initial, plan, interrupt).await
@@ -279,9 +279,12 @@ async fn the_first_interrupt_drains_what_is_in_flight_and_records_the_rest() {
     let run = Run::new(Rally::new(), Kind::Email, &script);
     // The first request goes alone (Rally's window is unknown until an answer,
     // which here carries no numbers); then 4 at once, answered at 2 s.
-    let interrupt = tokio::time::sleep(Duration::from_millis(1500));
+    let interrupt = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Signal::Interrupt
+    };
     let (summary, reason) = run.go(&emails(1000), vec![], report, interrupt).await;
-    assert_eq!(reason, Some(StopReason::Interrupted));
+    assert_eq!(reason, Some(StopReason::Interrupted(Signal::Interrupt)));
     // Those 5 batches finish; the other 5 are not attempted.
     assert_eq!(script.count(), 5);
     assert_eq!((summary.queued, summary.failed), (500, 500));
@@ -416,14 +419,13 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
     // the job was accepted (at 0.6 s) and before its first poll (1 s later).
     let (report, _) = Report::open(&path, false, "zendesk", Kind::Email, false).unwrap();
     let (_, reason) = run
-        .go(
-            &ids,
-            vec![],
-            report,
-            tokio::time::sleep(Duration::from_millis(1200)),
-        )
+        .go(&ids, vec![], report, async {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            Signal::Terminate
+        })
         .await;
-    assert_eq!(reason, Some(StopReason::Interrupted));
+    assert_eq!(reason, Some(StopReason::Interrupted(Signal::Terminate)));
+    assert_eq!(reason.clone().unwrap().exit_code(), ExitCode::Terminated);
     assert_eq!(*polls.lock().unwrap(), 0);
     let lines = report_lines(&path);
     assert_eq!(lines.len(), 2);

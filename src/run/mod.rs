@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::cli::{self, Invocation};
 use crate::config::RunConfig;
-use crate::engine::{Engine, StopReason};
+use crate::engine::{Engine, Signal, StopReason};
 use crate::exit::ExitCode;
 use crate::http::lane::{Lane, LaneConfig, Stats, Stop};
 use crate::http::{ClientError, HttpClient, Transport};
@@ -141,7 +141,7 @@ impl Target {
         let raw = match (&cfg.base_url, &self.endpoint) {
             (Some(u), _) => u.clone(),
             (None, Endpoint::Url(u)) => u.clone(),
-            (None, Endpoint::Missing(why)) => return Err(RunError::Usage(why.clone())),
+            (None, Endpoint::Missing { why, .. }) => return Err(RunError::Usage(why.clone())),
             (None, Endpoint::FromCredential(why)) => {
                 match credential.and_then(|c| c.base.clone()) {
                     Some(u) => u,
@@ -160,7 +160,9 @@ impl Target {
 /// `purge <vendor> …`: the phases in order.
 fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<ExitCode, RunError> {
     let mut target = Target::new(entry, matches)?;
-    if cfg.base_url.is_some() || !matches!(target.endpoint, Endpoint::FromCredential(_)) {
+    let resolved_later = matches!(target.endpoint, Endpoint::FromCredential(_))
+        || (cfg.dry_run && matches!(target.endpoint, Endpoint::Missing { .. }));
+    if cfg.base_url.is_some() || !resolved_later {
         // Fail early on a bad or missing endpoint, before the input is read.
         target.base(cfg, None)?;
     }
@@ -168,7 +170,16 @@ fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<E
     let mut summary = new_summary(&target, cfg, &loaded);
     let invalid = invalid_outcomes(&loaded);
     if cfg.dry_run {
-        let base = target.base(cfg, None)?;
+        // A dry run needs no account: without one, the plan shows a placeholder host.
+        let base = match (&cfg.base_url, &target.endpoint) {
+            (None, Endpoint::Missing { why, placeholder }) => {
+                summary.notes.push(format!(
+                    "dry run against the placeholder host of {placeholder}: {why}"
+                ));
+                crate::http::check_base_url(placeholder).map_err(RunError::Usage)?
+            }
+            _ => target.base(cfg, None)?,
+        };
         return dry_run::run(&target, &base, loaded.idents, invalid, summary, cfg);
     }
     let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
@@ -407,7 +418,7 @@ impl VendorRun {
 /// the first Ctrl-C.
 pub async fn execute(
     run: VendorRun,
-    interrupt: impl std::future::Future<Output = ()> + Send,
+    interrupt: impl std::future::Future<Output = Signal> + Send,
 ) -> (Summary, Option<StopReason>) {
     let VendorRun {
         service,
@@ -438,20 +449,39 @@ pub async fn execute(
     engine.run(resumed, work, interrupt).await
 }
 
-/// Resolves on the first Ctrl-C; from then on a second one quits at once.
-async fn interrupt() {
+/// Resolves on the first Ctrl-C or SIGTERM; from then on a second signal quits at once.
+async fn interrupt() -> Signal {
+    let first = next_signal().await;
+    tokio::spawn(async move {
+        next_signal().await;
+        output::error(
+            "signalled twice: quitting now; the report holds every outcome recorded so far",
+        );
+        let code = StopReason::Interrupted(first).exit_code();
+        std::process::exit(i32::from(code.code()));
+    });
+    first
+}
+
+/// The next SIGINT or SIGTERM (never, if signals cannot be watched).
+async fn next_signal() -> Signal {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => match r {
+                    Ok(()) => Signal::Interrupt,
+                    Err(_) => std::future::pending().await,
+                },
+                _ = term.recv() => Signal::Terminate,
+            };
+        }
+    }
     if tokio::signal::ctrl_c().await.is_err() {
-        // No signal handling: never resolve.
         std::future::pending::<()>().await;
     }
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            output::error(
-                "interrupted twice: quitting now; the report holds every outcome recorded so far",
-            );
-            std::process::exit(i32::from(ExitCode::Interrupted.code()));
-        }
-    });
+    Signal::Interrupt
 }
 
 /// Print the summary and pick the exit code.
@@ -524,7 +554,10 @@ mod tests {
         ]);
         assert_eq!(t.base(&cfg, Some(&cred)).unwrap().port(), Some(9));
         // A missing endpoint says what to pass.
-        let t = target(Endpoint::Missing("say which account: --subdomain".into()));
+        let t = target(Endpoint::Missing {
+            why: "say which account: --subdomain".into(),
+            placeholder: "https://SUBDOMAIN.zendesk.com",
+        });
         let cfg = config(&["purge", "rally", "a@b.io"]);
         assert!(
             t.base(&cfg, None)

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request,
-    Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all, flags_from,
-    secret_from, snippet,
+    Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate,
+    Request, Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all,
+    flags_from, secret_from, snippet,
 };
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
@@ -173,6 +173,9 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "braze",
     about: "Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request",
+    after_help: "Credential: BRAZE_API_KEY (a REST API key with users.delete), or --token-file FILE.\n\
+Defaults: --kind external-id; --rate 20000/min (Braze's /users/* quota) and the X-RateLimit-* \
+headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).",
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };
@@ -190,21 +193,24 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
             .as_deref()
             .unwrap_or(DEFAULT_PRIORITIZATION),
     )?;
-    let default_base = match a.instance.as_deref() {
-        Some(i) => Ok(instance_url(i)?),
-        None => Err(format!(
-            "say which Braze instance: --instance NAME or BRAZE_INSTANCE ({}), or --base-url URL",
-            INSTANCES
-                .iter()
-                .map(|(n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+    let endpoint = match a.instance.as_deref() {
+        Some(i) => Endpoint::Url(instance_url(i)?),
+        None => Endpoint::Missing {
+            placeholder: "https://rest.INSTANCE.braze.com",
+            why: format!(
+                "say which Braze instance: --instance NAME or BRAZE_INSTANCE ({}), or --base-url URL",
+                INSTANCES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
     };
     Ok(Setup {
         service: Arc::new(Braze::new(prioritization)),
         kind,
-        endpoint: default_base.into(),
+        endpoint,
         credential: Box::new(|token_file| {
             secret_from("BRAZE_API_KEY", token_file).map(|s| Auth::Bearer(s).into())
         }),

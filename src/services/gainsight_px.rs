@@ -145,6 +145,9 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "gainsight-px",
     about: "Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)",
+    after_help: "Credential: GAINSIGHT_PX_API_KEY (sent as X-APTRINSIC-API-KEY), or --token-file FILE.\n\
+Defaults: --kind id; --rate 200/s (Gainsight's documented ~200 req/s; it sends no rate headers, \
+so purge slows down on its 429s); --concurrency 32; --max-wait none.",
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };

@@ -39,6 +39,8 @@ pub struct Entry {
     pub name: &'static str,
     /// One line for `purge --help`.
     pub about: &'static str,
+    /// The end of `purge <vendor> --help`: credential variables and defaults.
+    pub after_help: &'static str,
     /// Adds the vendor's own flags to its subcommand (a clap `Args::augment_args`).
     pub flags: fn(clap::Command) -> clap::Command,
     /// Reads the vendor's flags back from the parsed subcommand.
@@ -71,14 +73,12 @@ pub enum Endpoint {
     Url(String),
     /// The credential names it ([`Credential::base`]); the text says what to do if it does not.
     FromCredential(String),
-    /// The flags do not say (a missing instance or subdomain): why, and what to pass.
-    Missing(String),
-}
-
-impl From<Result<String, String>> for Endpoint {
-    fn from(r: Result<String, String>) -> Self {
-        r.map_or_else(Endpoint::Missing, Endpoint::Url)
-    }
+    /// The flags do not say (a missing instance or subdomain): why, and what to
+    /// pass; a dry run shows its plan against `placeholder` and says so.
+    Missing {
+        why: String,
+        placeholder: &'static str,
+    },
 }
 
 /// Reads a vendor's credential, from `--token-file` when given.

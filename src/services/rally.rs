@@ -68,6 +68,9 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "rally",
     about: "Rally UXR: POST /people/delete (by e-mail or person id), 100 a request",
+    after_help: "Credential: RALLY_API_TOKEN, or --token-file FILE.\n\
+Defaults: --kind email; no --rate (Rally publishes no quota: its X-RateLimit-* headers are \
+followed); --concurrency 4; --max-wait none.",
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };

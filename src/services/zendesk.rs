@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Auth, Check, Credential, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Outcome,
-    Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup, Stage, Status, Step,
-    Work, all, encode_query, encode_segment, flags_from, secret_from, snippet,
+    Auth, Check, Credential, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method,
+    Outcome, Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup, Stage, Status,
+    Step, Work, all, encode_query, encode_segment, flags_from, secret_from, snippet,
 };
 use crate::secret::Secret;
 
@@ -213,6 +213,10 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "zendesk",
     about: "Zendesk: destroy_many jobs (100 users each), job polling, then permanent erasure",
+    after_help: "Credential: ZENDESK_EMAIL + ZENDESK_API_TOKEN (or --token-file FILE holding the token; \
+ZENDESK_EMAIL is still needed), or ZENDESK_OAUTH_TOKEN.\n\
+Defaults: --kind id; --rate 200/min, raised to what x-rate-limit reports; --concurrency 4, at most \
+30 jobs open; permanent erasure 700 per 10 minutes; --max-wait none.",
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };
@@ -232,22 +236,25 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
             ));
         }
     }
-    let default_base = match a.subdomain.as_deref().map(str::trim) {
+    let endpoint = match a.subdomain.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') => {
-            Ok(format!("https://{}.zendesk.com", s.to_ascii_lowercase()))
+            Endpoint::Url(format!("https://{}.zendesk.com", s.to_ascii_lowercase()))
         }
-        Some(s) => Err(format!(
-            "--subdomain {s:?}: give the account's subdomain only (letters, digits, dashes), e.g. acme for acme.zendesk.com"
-        )),
-        None => Err(
-            "say which Zendesk account: --subdomain NAME or ZENDESK_SUBDOMAIN, or --base-url URL"
+        Some(s) => {
+            return Err(format!(
+                "--subdomain {s:?}: give the account's subdomain only (letters, digits, dashes), e.g. acme for acme.zendesk.com"
+            ));
+        }
+        None => Endpoint::Missing {
+            why: "say which Zendesk account: --subdomain NAME or ZENDESK_SUBDOMAIN, or --base-url URL"
                 .to_string(),
-        ),
+            placeholder: "https://SUBDOMAIN.zendesk.com",
+        },
     };
     Ok(Setup {
         service: Arc::new(Zendesk::new(!a.soft, !a.no_wait, a.brand_id.clone())),
         kind,
-        endpoint: default_base.into(),
+        endpoint,
         credential: Box::new(|f| zendesk_auth(f).map(Credential::from)),
     })
 }

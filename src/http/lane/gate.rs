@@ -113,6 +113,11 @@ impl Gate {
         Turn::Send(n)
     }
 
+    /// Sends waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// Send `send` got its answer (or failed).
     pub fn answered(&mut self, send: u64) {
         self.in_flight.remove(&send);

@@ -194,6 +194,11 @@ impl Lane {
         }
     }
 
+    /// Requests sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.gate().in_flight()
+    }
+
     /// The gate; a poisoned lock still holds a consistent gate (no invariant spans a panic).
     fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
         self.gate.lock().unwrap_or_else(|e| e.into_inner())
