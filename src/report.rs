@@ -416,7 +416,43 @@ pub struct Summary {
     pub report: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why identifiers failed, the commonest first (at most [`TOP_REASONS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failure_reasons: Vec<Reason>,
     pub exit_code: crate::exit::ExitCode,
+}
+
+/// How many failure reasons the summary lists.
+pub const TOP_REASONS: usize = 3;
+
+/// One reason identifiers failed, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// A failure's `detail` without what differs between identifiers failing the
+/// same way (the attempt count), so they group.
+pub fn reason_of(detail: &str) -> String {
+    match detail.rfind(" (gave up after ") {
+        Some(i) if detail.ends_with(')') => detail[..i].to_string(),
+        _ => detail.to_string(),
+    }
+}
+
+/// The commonest reasons first, at most [`TOP_REASONS`].
+pub fn top_reasons(counts: &std::collections::HashMap<String, u64>) -> Vec<Reason> {
+    let mut all: Vec<Reason> = counts
+        .iter()
+        .map(|(r, n)| Reason {
+            reason: r.clone(),
+            count: *n,
+        })
+        .collect();
+    all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    all.truncate(TOP_REASONS);
+    all
 }
 
 impl Summary {
@@ -488,6 +524,9 @@ impl Summary {
             self.wait_seconds,
             self.elapsed_seconds
         ));
+        }
+        for r in &self.failure_reasons {
+            s.push_str(&format!("\n  failed: {} ×{}", r.reason, r.count));
         }
         for n in &self.notes {
             s.push_str(&format!("\n  {n}"));

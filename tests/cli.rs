@@ -416,3 +416,38 @@ async fn json_errors_are_one_object_on_stdout() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_says_why_as_it_goes_and_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: every attempt is refused.
+    let args = [
+        "rally",
+        "--yes",
+        "--max-retries",
+        "2",
+        "--base-url",
+        "http://127.0.0.1:1",
+        "a@example.com",
+    ];
+    let out = run(dir.path(), &args, &[("RALLY_API_TOKEN", "t")]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("retrying: could not connect").count(),
+        1,
+        "the first retry of its kind is shown, once: {err}"
+    );
+    assert!(err.contains("(attempt 2 of 3)"), "{err}");
+    assert!(err.contains("failed: could not connect"), "{err}");
+    assert!(err.contains("×1"), "{err}");
+    // -v adds a line per request that decided identifiers.
+    let mut verbose = args.to_vec();
+    verbose.push("-v");
+    let out = run(dir.path(), &verbose, &[("RALLY_API_TOKEN", "t")]).await;
+    assert!(
+        stderr(&out).contains("request #1: 1 failed"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -109,6 +109,8 @@ pub struct Engine {
     started: Instant,
     /// Identifiers waiting on an open job.
     pending: HashSet<String>,
+    /// Failure reasons and how many identifiers each ended.
+    reasons: std::collections::HashMap<String, u64>,
 }
 
 impl Engine {
@@ -136,6 +138,7 @@ impl Engine {
             reason: None,
             started: Instant::now(),
             pending: HashSet::new(),
+            reasons: std::collections::HashMap::new(),
         }
     }
 
@@ -150,6 +153,9 @@ impl Engine {
 
     /// Record outcomes for one step; pending ones keep their identifiers open.
     fn record(&mut self, outcomes: &[Outcome], seq: Option<u64>) {
+        if let Some(seq) = seq {
+            Self::log_decided(seq, outcomes);
+        }
         for o in outcomes {
             if let Err(e) = self.report.write(o, seq) {
                 self.fail_report(e);
@@ -159,9 +165,42 @@ impl Engine {
             } else {
                 self.pending.remove(&o.ident.value);
                 self.summary.count(o.status);
+                if o.status == Status::Failed {
+                    *self
+                        .reasons
+                        .entry(crate::report::reason_of(&o.detail))
+                        .or_default() += 1;
+                }
                 output::progress_inc(1);
             }
         }
+    }
+
+    /// At `-v`, a line per request that decided identifiers: how they ended.
+    fn log_decided(seq: u64, outcomes: &[Outcome]) {
+        if output::level() < 1 || outcomes.is_empty() {
+            return;
+        }
+        let mut counts: Vec<(Status, usize)> = vec![];
+        for o in outcomes {
+            match counts.iter_mut().find(|(s, _)| *s == o.status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((o.status, 1)),
+            }
+        }
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(s, n)| {
+                format!(
+                    "{n} {}",
+                    serde_json::to_value(s)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        output::debug(1, &format!("request #{seq}: {}", parts.join(", ")));
     }
 
     fn flush(&mut self) {
@@ -317,6 +356,7 @@ impl Engine {
             self.started.elapsed(),
         );
         self.summary.stopped = self.reason.as_ref().map(StopReason::describe);
+        self.summary.failure_reasons = crate::report::top_reasons(&self.reasons);
         (self.summary, self.reason)
     }
 

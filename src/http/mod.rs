@@ -220,10 +220,18 @@ pub enum TransportError {
 
 /// Say what went wrong with a transport error, without the URL (it may carry identifiers).
 pub fn describe_error(e: &reqwest::Error) -> String {
+    // The host and port only: the path may carry identifiers.
+    let host = e
+        .url()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+    let connect = match &host {
+        Some(h) => format!("could not connect to {h}"),
+        None => "could not connect".to_string(),
+    };
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
-        "could not connect"
+        connect.as_str()
     } else if e.is_body() || e.is_decode() {
         "connection broke while reading the answer"
     } else if e.is_request() {

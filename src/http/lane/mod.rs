@@ -496,14 +496,28 @@ impl Lane {
                 g.extend_pause(until);
                 self.count_wait(&mut g, until);
             }
-            output::debug(
-                2,
-                &format!(
-                    "{label}: {reason}; retry {} in {:.2}s",
-                    attempt + 1,
-                    delay.as_secs_f64()
-                ),
-            );
+            // The first retry of each kind of error is shown (not just at -vv),
+            // so a run that keeps failing is never silent.
+            let kind = match status {
+                Some(s) => format!("HTTP {s}"),
+                None => reason.split(" (").next().unwrap_or(&reason).to_string(),
+            };
+            if !throttled && self.stats.first_of_kind(&kind) {
+                output::info(&format!(
+                    "retrying: {reason} (attempt {} of {}); further retries of this kind are shown with -vv",
+                    errors + 1,
+                    self.cfg.max_retries + 1
+                ));
+            } else {
+                output::debug(
+                    2,
+                    &format!(
+                        "{label}: {reason}; retry {} in {:.2}s",
+                        attempt + 1,
+                        delay.as_secs_f64()
+                    ),
+                );
+            }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             self.sleep(delay).await?;
             attempt += 1;

@@ -1,7 +1,8 @@
 //! Stopping every wait of a run at once, and the counters a run's summary shows.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -12,6 +13,17 @@ pub struct Stats {
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
     pub paused_ms: AtomicU64,
+    /// Kinds of retried errors already shown at default verbosity.
+    pub shown: Mutex<HashSet<String>>,
+}
+
+impl Stats {
+    /// Whether this is the first retry of its kind in the run (to be shown).
+    pub fn first_of_kind(&self, kind: &str) -> bool {
+        self.shown
+            .lock()
+            .is_ok_and(|mut s| s.insert(kind.to_string()))
+    }
 }
 
 /// Tells every wait to give up (first Ctrl-C, fatal answer, `--max-wait`).
