@@ -69,6 +69,8 @@ async fn main() -> std::io::Result<()> {
         "purge simulator: {} people, {} requests/s per vendor; Ctrl-C to stop\n",
         a.people, a.quota
     );
+    // One self-contained command per vendor: its credential and its own
+    // --base-url on the line, so pasting several never mixes them up.
     for v in Vendor::ALL {
         let env: Vec<String> = v
             .env()
@@ -76,9 +78,16 @@ async fn main() -> std::io::Result<()> {
             .map(|(k, val)| format!("{k}={val}"))
             .collect();
         println!("# {}", v.command());
-        println!("export {} PURGE_BASE_URL={}", env.join(" "), sim.url(v));
-        println!("purge {} --dry-run {}\n", v.command(), example_id(v));
+        println!(
+            "{} purge {} --base-url {} --yes --report {}.jsonl {}\n",
+            env.join(" "),
+            v.command(),
+            sim.url(v),
+            v.command(),
+            example_id(v)
+        );
     }
+    println!("# any other credential is refused with 401, as the vendor would");
     tokio::signal::ctrl_c().await?;
     for v in Vendor::ALL {
         let gone = sim

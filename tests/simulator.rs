@@ -59,3 +59,31 @@ async fn lookups_and_other_kinds_reach_the_right_people() {
         assert_eq!(*l, want, "person {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_credential_is_refused_as_the_vendor_would() {
+    let sim = Sim::start(fast(), 50).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for vendor in Vendor::ALL {
+        let mut env: Vec<(&str, &str)> = vendor.env().to_vec();
+        // The right variables, a wrong secret.
+        for (k, v) in env.iter_mut() {
+            if *k != "ZENDESK_EMAIL" {
+                *v = "not-the-sim-token";
+            }
+        }
+        let url = sim.url(vendor);
+        let id = match vendor {
+            Vendor::Rally => "person1@example.com",
+            Vendor::Braze => "ext-1",
+            Vendor::Gainsight => "gp-1",
+            Vendor::Zendesk => "1000001",
+        };
+        let args = [vendor.command(), "-y", "--base-url", &url, id];
+        let out = common::run(dir.path(), &args, &env).await;
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{vendor:?}: {err}");
+        assert!(err.contains("HTTP 401"), "{vendor:?}: {err}");
+        assert!(!err.contains("not-the-sim-token"), "{vendor:?}: {err}");
+    }
+}

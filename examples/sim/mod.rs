@@ -50,15 +50,15 @@ impl Vendor {
         }
     }
 
-    /// Environment lines a user pastes to point purge at the simulator.
+    /// The credentials purge needs for the simulator (any other is refused).
     pub fn env(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Vendor::Rally => &[("RALLY_API_TOKEN", "sim-token")],
-            Vendor::Braze => &[("BRAZE_API_KEY", "sim-token")],
-            Vendor::Gainsight => &[("GAINSIGHT_PX_API_KEY", "sim-token")],
+            Vendor::Rally => &[("RALLY_API_TOKEN", SIM_TOKEN)],
+            Vendor::Braze => &[("BRAZE_API_KEY", SIM_TOKEN)],
+            Vendor::Gainsight => &[("GAINSIGHT_PX_API_KEY", SIM_TOKEN)],
             Vendor::Zendesk => &[
                 ("ZENDESK_EMAIL", "agent@example.com"),
-                ("ZENDESK_API_TOKEN", "sim-token"),
+                ("ZENDESK_API_TOKEN", SIM_TOKEN),
             ],
         }
     }
@@ -128,6 +128,9 @@ impl Default for Config {
         }
     }
 }
+
+/// The one credential the simulator accepts, for every vendor.
+pub const SIM_TOKEN: &str = "sim-token";
 
 /// Person `i` of the population, with every vendor's identifiers.
 pub fn email(i: usize) -> String {
@@ -383,13 +386,20 @@ async fn serve(
         c.dropped.fetch_add(1, Ordering::Relaxed);
         return Err(Dropped);
     }
+    // Only the credentials the simulator prints (`Vendor::env`) are accepted, so
+    // a wrong or missing one can be rehearsed: 401, as the vendor answers.
     let auth_ok = match vendor {
         Vendor::Gainsight => headers
             .get("x-aptrinsic-api-key")
-            .is_some_and(|v| !v.as_bytes().is_empty()),
+            .is_some_and(|v| v.as_bytes() == SIM_TOKEN.as_bytes()),
         _ => headers.get("authorization").is_some_and(|v| {
             let v = v.to_str().unwrap_or_default();
-            (v.starts_with("Bearer ") || v.starts_with("Basic ")) && v.len() > 7
+            let basic = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("agent@example.com/token:{SIM_TOKEN}"))
+            };
+            v == format!("Bearer {SIM_TOKEN}") || v == format!("Basic {basic}")
         }),
     };
     if !auth_ok {
