@@ -451,3 +451,66 @@ async fn a_failing_run_says_why_as_it_goes_and_in_the_summary() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_of_the_wrong_kind_are_caught_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Rally person id (or a Braze id) is never an e-mail address: invalid.
+    for args in [
+        &["rally", "--dry-run", "-k", "id", "alice@example.com"][..],
+        &[
+            "braze",
+            "--dry-run",
+            "--instance",
+            "us-01",
+            "-k",
+            "braze-id",
+            "alice@example.com",
+        ][..],
+    ] {
+        let out = run(dir.path(), args, &[]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("invalid") && err.contains("use -k email"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "nothing planned: {}", stdout(&out));
+    }
+    // Gainsight identifyIds and Braze external ids may be e-mails: a warning.
+    for args in [
+        &[
+            "gainsight-px",
+            "--dry-run",
+            "person50@example.com",
+            "person51@example.com",
+        ][..],
+        &[
+            "braze",
+            "--dry-run",
+            "--instance",
+            "us-01",
+            "person52@example.com",
+        ][..],
+    ] {
+        let out = run(dir.path(), args, &[]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            err.contains("look like e-mail addresses") && err.contains("use -k email"),
+            "{args:?}: {err}"
+        );
+    }
+    // Not when the kind is e-mail, or when some are not e-mails.
+    let out = run(
+        dir.path(),
+        &["gainsight-px", "--dry-run", "gp-1", "a@example.com"],
+        &[],
+    )
+    .await;
+    assert!(
+        !stderr(&out).contains("look like e-mail"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -316,7 +316,7 @@ fn read_csv(
         .collect::<Result<_, _>>()?;
     let pick = pick_columns(spec, &headers).map_err(|m| bad(name, Some(header_line), m))?;
     if headers.len() == 1
-        && spec.kind.check != Check::Text
+        && !matches!(spec.kind.check, Check::Text | Check::VendorId)
         && validate::validate(spec.kind.check, &headers[0]).is_ok()
     {
         crate::output::warn(&format!(

@@ -38,7 +38,11 @@ pub fn validate(check: Check, raw: &str) -> Result<String, String> {
             }
             _ => Err("not an alias: expected LABEL:NAME".into()),
         },
-        Check::Text => {
+        Check::VendorId if email(raw).is_ok() => Err(
+            "an e-mail address, not an id the vendor assigns: to delete by e-mail, use -k email"
+                .into(),
+        ),
+        Check::Text | Check::VendorId => {
             if raw.chars().count() > MAX_TEXT_LEN {
                 Err(format!("longer than {MAX_TEXT_LEN} characters"))
             } else {
@@ -46,6 +50,11 @@ pub fn validate(check: Check, raw: &str) -> Result<String, String> {
             }
         }
     }
+}
+
+/// Whether `s` is an e-mail address as purge validates them.
+pub fn is_email(s: &str) -> bool {
+    email(s).is_ok()
 }
 
 fn email(s: &str) -> Result<(), String> {

@@ -222,6 +222,7 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
             r.reason
         ));
     }
+    warn_if_all_emails(target, &loaded);
     if cfg.input.strict && !loaded.rejected.is_empty() {
         return Err(RunError::Usage(format!(
             "{} invalid identifier(s) and --strict: nothing sent",
@@ -229,6 +230,31 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
         )));
     }
     Ok(loaded)
+}
+
+/// Identifiers that all look like e-mail addresses under a kind that could be
+/// either (Gainsight identifyIds and Braze external ids often are e-mails): say
+/// so before anything is confirmed or sent, and name `-k email`.
+fn warn_if_all_emails(target: &Target, loaded: &Loaded) {
+    let profile = target.service.profile();
+    if target.kind == Kind::Email
+        || profile.kind_spec(Kind::Email).is_none()
+        || loaded.idents.is_empty()
+        || !loaded
+            .idents
+            .iter()
+            .all(|i| input::validate::is_email(&i.value))
+    {
+        return;
+    }
+    output::warn(&format!(
+        "all {} identifiers look like e-mail addresses, but --kind is {}: {} takes them as {} values; \
+         if they are e-mail addresses, use -k email",
+        loaded.idents.len(),
+        target.kind,
+        profile.display,
+        target.kind
+    ));
 }
 
 fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {

@@ -54,7 +54,7 @@ const KINDS: &[KindSpec] = &[
     },
     KindSpec {
         kind: Kind::BrazeId,
-        check: Check::Text,
+        check: Check::VendorId,
         headers: &["braze_id", "brazeid", "braze id", "braze-id"],
         pair: None,
     },

@@ -62,6 +62,9 @@ pub enum Check {
     Alias,
     /// Any non-empty text without control characters.
     Text,
+    /// An id the vendor assigns (Rally person ids, Braze ids): text that is not
+    /// an e-mail address, which such an id never is.
+    VendorId,
 }
 
 /// A kind a vendor accepts, how to check it, and the CSV headers that name it.

@@ -28,7 +28,7 @@ const KINDS: &[KindSpec] = &[
     },
     KindSpec {
         kind: Kind::Id,
-        check: Check::Text,
+        check: Check::VendorId,
         headers: &["id", "person_id", "personid", "person id"],
         pair: None,
     },
