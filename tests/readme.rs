@@ -1,0 +1,57 @@
+//! The README's first commands, run as written: what a newcomer types on a fresh
+//! machine must do what the README says it does.
+
+mod common;
+
+use common::*;
+
+/// The shell lines of the first code block after `heading`.
+fn first_block_after(readme: &str, heading: &str) -> Vec<String> {
+    let from = readme.find(heading).expect("heading in README");
+    let rest = &readme[from..];
+    let start = rest.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let end = start + rest[start..].find("```").expect("closed block");
+    rest[start..end]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_try_it_commands_do_what_the_readme_says() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let lines = first_block_after(&readme, "## Try it");
+    // The two set-up commands, in this order: the main job planned, then the tests.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1], "cargo test", "CI runs the same test command");
+    let args = lines[0]
+        .strip_prefix("cargo run -- ")
+        .expect("the first runs purge through cargo");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let out = command(std::path::Path::new(root), &args, &[])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout(&out), stderr(&out));
+    // "prints one line per request (POST https://…/people/delete {"emails":[…]})
+    // on stdout and a summary on stderr; … a duplicate and an invalid row on
+    // purpose, so it exits 1 and says where they are."
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.is_empty());
+    for line in stdout.lines() {
+        assert!(
+            line.starts_with(
+                "POST https://api.rallyuxr.com/api/public/v1/people/delete {\"emails\":["
+            ),
+            "{line}"
+        );
+    }
+    assert!(
+        stderr.contains("examples/emails.csv:"),
+        "names where: {stderr}"
+    );
+    assert!(stderr.contains("invalid"), "{stderr}");
+    assert!(stderr.contains("1 duplicate dropped"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+}
