@@ -2,8 +2,10 @@
 //! machine must do what the README says it does.
 
 mod common;
+mod simulated;
 
 use common::*;
+use simulated::*;
 
 /// The shell lines of the first code block after `heading`.
 fn first_block_after(readme: &str, heading: &str) -> Vec<String> {
@@ -54,4 +56,39 @@ fn the_try_it_commands_do_what_the_readme_says() {
     assert!(stderr.contains("invalid"), "{stderr}");
     assert!(stderr.contains("1 duplicate dropped"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_command_works_as_written() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let line = first_block_after(&readme, "It prints one ready-to-paste command per vendor")
+        .into_iter()
+        .next()
+        .expect("the example command");
+    let sim = Sim::start(fast(), 10).await.unwrap();
+    let line = line.replace(
+        "http://127.0.0.1:PORT/api/public/v1",
+        &sim.url(Vendor::Rally),
+    );
+    // `VAR=value … purge ARGS`: the environment, then purge's arguments.
+    let mut env = vec![];
+    let mut words = line.split_whitespace();
+    let mut args = vec![];
+    for w in words.by_ref() {
+        match w.split_once('=') {
+            Some((k, v)) if args.is_empty() && w != "purge" => env.push((k, v)),
+            _ if w == "purge" => break,
+            _ => panic!("unexpected {w:?} in {line:?}"),
+        }
+    }
+    args.extend(words);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &args, &env).await;
+    assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
+    assert_eq!(sim.life(Vendor::Rally)[1], Life::Gone, "person 1 erased");
+    assert!(
+        dir.path().join("rally.jsonl").exists(),
+        "the report it names"
+    );
 }
