@@ -113,20 +113,34 @@ pub struct Engine {
     reasons: std::collections::HashMap<String, u64>,
 }
 
+/// What an engine drives one vendor's work with.
+pub struct Parts {
+    pub service: Arc<dyn Service>,
+    pub kind: Kind,
+    /// The vendor's lanes, in the order of its profile.
+    pub lanes: Vec<Arc<Lane>>,
+    pub stats: Arc<Stats>,
+    pub stop: Stop,
+    pub report: Report,
+    pub summary: Summary,
+    /// Requests in flight at most on the main lane.
+    pub concurrency: usize,
+}
+
 impl Engine {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        vendor: Arc<dyn Service>,
-        kind: Kind,
-        lanes: Vec<Arc<Lane>>,
-        stats: Arc<Stats>,
-        stop: Stop,
-        report: Report,
-        summary: Summary,
-        concurrency: usize,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            service,
+            kind,
+            lanes,
+            stats,
+            stop,
+            report,
+            summary,
+            concurrency,
+        } = parts;
         Engine {
-            vendor,
+            vendor: service,
             kind,
             lanes,
             stats,

@@ -74,16 +74,16 @@ impl Run {
             vendor: profile.vendor.into(),
             ..Summary::default()
         };
-        Engine::new(
-            Arc::clone(&self.service),
-            self.kind,
+        Engine::new(Parts {
+            service: Arc::clone(&self.service),
+            kind: self.kind,
             lanes,
             stats,
             stop,
             report,
             summary,
-            profile.lanes[0].concurrency,
-        )
+            concurrency: profile.lanes[0].concurrency,
+        })
     }
 
     /// Run `ids` to the end (or to `interrupt`), recording to `report`.

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::cli::{self, Invocation};
 use crate::config::RunConfig;
-use crate::engine::{Engine, Signal, StopReason};
+use crate::engine::{Engine, Parts, Signal, StopReason};
 use crate::exit::ExitCode;
 use crate::http::lane::{Lane, LaneConfig, Stats, Stop};
 use crate::http::{ClientError, HttpClient, Transport};
@@ -387,14 +387,7 @@ fn merge(
 
 /// Everything one vendor's execution needs, built before the runtime runs it.
 pub struct VendorRun {
-    pub service: Arc<dyn Service>,
-    pub kind: Kind,
-    pub lanes: Vec<Arc<Lane>>,
-    pub stats: Arc<Stats>,
-    pub stop: Stop,
-    pub report: Report,
-    pub summary: Summary,
-    pub concurrency: usize,
+    pub parts: Parts,
     pub resumed: Vec<Work>,
     pub fresh: Vec<Ident>,
 }
@@ -426,14 +419,16 @@ impl VendorRun {
             })
             .collect();
         VendorRun {
-            service: Arc::clone(&target.service),
-            kind: target.kind,
-            concurrency: cfg.send.apply(0, &profile.lanes[0]).concurrency,
-            lanes,
-            stats,
-            stop,
-            report: todo.report,
-            summary,
+            parts: Parts {
+                service: Arc::clone(&target.service),
+                kind: target.kind,
+                concurrency: cfg.send.apply(0, &profile.lanes[0]).concurrency,
+                lanes,
+                stats,
+                stop,
+                report: todo.report,
+                summary,
+            },
             resumed: todo.resumed,
             fresh: todo.fresh,
         }
@@ -447,32 +442,15 @@ pub async fn execute(
     interrupt: impl std::future::Future<Output = Signal> + Send,
 ) -> (Summary, Option<StopReason>) {
     let VendorRun {
-        service,
-        kind,
-        lanes,
-        stats,
-        stop,
-        report,
-        summary,
-        concurrency,
+        parts,
         resumed,
         fresh,
     } = run;
     output::progress_start(
         (fresh.len() + resumed.iter().map(|w| w.ids.len()).sum::<usize>()) as u64,
     );
-    let engine = Engine::new(
-        Arc::clone(&service),
-        kind,
-        lanes,
-        stats,
-        stop,
-        report,
-        summary,
-        concurrency,
-    );
-    let work = plan::plan(service, kind, fresh);
-    engine.run(resumed, work, interrupt).await
+    let work = plan::plan(Arc::clone(&parts.service), parts.kind, fresh);
+    Engine::new(parts).run(resumed, work, interrupt).await
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM; from then on a second signal quits at once.
