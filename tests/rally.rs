@@ -535,3 +535,51 @@ async fn stdin_input_and_json_summary() {
         ["a@example.com", "b@example.com"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_not_found_isolates_the_unknown_and_other_404s_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rally refuses a whole batch naming someone it does not know: 404 text/plain.
+    let rec = Recorder::new(|_, r| {
+        let emails = body_list(&serde_json::from_slice(&r.body).unwrap(), "emails");
+        if emails.iter().any(|e| e.starts_with("ghost")) {
+            ResponseTemplate::new(404).set_body_raw("Person not found", "text/plain")
+        } else {
+            accepted(r)
+        }
+    });
+    let server = rally_mock(rec.clone()).await;
+    let mut ids = emails(8);
+    ids[3] = "ghost@example.com".into();
+    let out = run_ids(
+        dir.path(),
+        &["rally", "-y", "--report", "r.jsonl"],
+        &ids,
+        &server.uri(),
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let outcomes = last_outcomes(&dir.path().join("r.jsonl"));
+    assert_eq!(outcomes["ghost@example.com"], "not_found");
+    assert_eq!(outcomes.values().filter(|o| *o == "queued").count(), 7);
+    // 8 → 4 + 4 → 2 + 2 → 1 + 1.
+    assert_eq!(rec.seen().len(), 7);
+
+    // A 404 that is not about people (a wrong base URL): the run stops.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(404).set_body_raw("<html>Not Found</html>", "text/html")
+    });
+    let server = rally_mock(rec.clone()).await;
+    let out = run_ids(
+        dir.path(),
+        &["rally", "-y"],
+        &emails(3),
+        &server.uri(),
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 1);
+}

@@ -326,7 +326,7 @@ async fn two_hundred_fifty_ids_are_three_jobs_then_250_erasures_soft_and_no_wait
         );
         let err = stderr(&out);
         match mode {
-            "--soft" => assert!(err.contains("recoverable for 30 days"), "{err}"),
+            "--soft" => assert!(err.contains("up to 30 days and then erases them"), "{err}"),
             "--no-wait" => {
                 let lines = report_lines(&dir.path().join("r.jsonl"));
                 assert!(

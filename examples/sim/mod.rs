@@ -623,7 +623,7 @@ impl State {
                 json!({"errors": [{"message": "Array must contain at most 100 element(s)", "path": [field]}]}),
             );
         }
-        let mut count = 0;
+        let mut people = vec![];
         for (n, v) in list.iter().enumerate() {
             let Some(s) = v.as_str() else {
                 return reply(
@@ -642,12 +642,17 @@ impl State {
             } else {
                 format!("rally:{s}")
             };
-            if let Some(i) = self.person(&lookup)
-                && self.delete(Vendor::Rally, i, Life::Gone)
-            {
-                count += 1;
-            }
+            // Rally documents 404 `{Resource} not found` (text/plain) for this
+            // call: someone it does not know refuses the whole request.
+            let Some(i) = self.person(&lookup) else {
+                return text(404, "Person not found");
+            };
+            people.push(i);
         }
+        let count = people
+            .into_iter()
+            .filter(|i| self.delete(Vendor::Rally, *i, Life::Gone))
+            .count();
         reply(
             202,
             json!({"message": "People marked for deletion", "count": count}),

@@ -429,9 +429,13 @@ impl Engine {
                 self.record(&pending, Some(seq));
                 next
             }
-            Step::Split { status, detail } => {
+            Step::Split {
+                status,
+                detail,
+                alone,
+            } => {
                 if work.ids.len() <= 1 {
-                    let outs = services::all(&work.ids, Status::Failed, &detail, Some(status));
+                    let outs = services::all(&work.ids, alone, &detail, Some(status));
                     self.record(&outs, Some(seq));
                     return Settled::Next(vec![]);
                 }

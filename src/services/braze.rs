@@ -37,6 +37,9 @@ pub const INSTANCES: &[(&str, &str)] = &[
     ("au-01", "https://rest.au-01.braze.com"),
     ("id-01", "https://rest.id-01.braze.com"),
     ("jp-01", "https://rest.jp-01.braze.com"),
+    // Listed among the REST endpoints of Braze's API overview
+    // (<https://www.braze.com/docs/api/basics/#endpoints>; `../shared/vendor-docs/read-endpoints.md`).
+    ("kr-01", "https://rest.kr-01.braze.com"),
 ];
 
 const KINDS: &[KindSpec] = &[
@@ -161,7 +164,7 @@ pub struct Flags {
     /// What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)
     #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
     pub kind: String,
-    /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01
+    /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
     #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
     pub instance: Option<String>,
     /// Which user to delete when an e-mail or phone matches several
@@ -294,6 +297,7 @@ impl Service for Braze {
             400 => Step::Split {
                 status: 400,
                 detail: format!("rejected by Braze (400): {}", error_text(resp)),
+                alone: Status::Failed,
             },
             404 | 405 => Step::Fatal(Fatal::new(
                 resp.status,
@@ -376,6 +380,10 @@ mod tests {
         assert_eq!(
             instance_url("jp-01").unwrap(),
             "https://rest.jp-01.braze.com"
+        );
+        assert_eq!(
+            instance_url("KR-01").unwrap(),
+            "https://rest.kr-01.braze.com"
         );
         let e = instance_url("us-09").unwrap_err();
         assert!(e.contains("us-10") && e.contains("eu-01"), "{e}");

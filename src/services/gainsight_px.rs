@@ -289,6 +289,7 @@ impl GainsightPx {
             400 => Step::Split {
                 status: 400,
                 detail: format!("rejected by Gainsight PX (400): {}", error_text(resp)),
+                alone: Status::Failed,
             },
             s => Step::Done(all(
                 &work.ids,
@@ -308,6 +309,7 @@ impl GainsightPx {
                         "lookup rejected by Gainsight PX (400): {}",
                         error_text(resp)
                     ),
+                    alone: Status::Failed,
                 },
                 s => Step::Done(all(
                     &work.ids,

@@ -428,10 +428,16 @@ pub enum Step {
         pending: Vec<Outcome>,
         next: Vec<Work>,
     },
-    /// The vendor rejected the batch as a whole (e.g. 400 naming a bad identifier):
-    /// the engine halves it to isolate the offenders; a batch of one ends `failed`
-    /// with this detail.
-    Split { status: u16, detail: String },
+    /// The vendor rejected the batch as a whole (a 400 naming a bad identifier,
+    /// Rally's 404 for a person it does not know): the engine halves it to
+    /// isolate the offenders; a batch of one ends `alone` with this detail.
+    Split {
+        status: u16,
+        detail: String,
+        /// How a batch of one ends: `Failed` (a 400 naming it), or `NotFound`
+        /// (Rally's 404 `Person not found`).
+        alone: Status,
+    },
     /// The vendor rejected our request itself: stop the run (exit 3).
     Fatal(Fatal),
 }

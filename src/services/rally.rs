@@ -112,6 +112,15 @@ struct ErrorItem {
     path: Vec<serde_json::Value>,
 }
 
+/// Rally's documented 404 body for this call, plain text `{Resource} not found`,
+/// naming a person (`Person not found`); any other 404 is not about the people.
+fn is_resource_not_found(body: &str) -> bool {
+    matches!(
+        body.trim().to_ascii_lowercase().as_str(),
+        "person not found" | "people not found" | "persons not found"
+    )
+}
+
 /// The vendor's words from an error body: `{"errors":[{message,path}]}` or plain text.
 fn error_text(resp: &Response) -> String {
     match serde_json::from_str::<BadRequest>(&resp.body) {
@@ -180,6 +189,15 @@ impl Service for Rally {
             400 => Step::Split {
                 status: 400,
                 detail: format!("rejected by Rally (400): {}", error_text(resp)),
+                alone: Status::Failed,
+            },
+            // "404 Not Found … text/plain '{Resource} not found'": Rally does not
+            // know someone in the batch (the request is refused whole). Halve it
+            // to find them; any other 404 (HTML, empty: a wrong base URL) stops.
+            404 if is_resource_not_found(&resp.body) => Step::Split {
+                status: 404,
+                detail: format!("Rally does not know this person ({})", resp.snippet()),
+                alone: Status::NotFound,
             },
             404 | 405 => Step::Fatal(Fatal::new(
                 resp.status,
@@ -264,7 +282,7 @@ mod tests {
             body: r#"{"errors":[{"message":"Invalid email","path":["emails",0]}]}"#.into(),
         };
         match r.read(Kind::Email, &w, &resp) {
-            Step::Split { status, detail } => {
+            Step::Split { status, detail, .. } => {
                 assert_eq!(status, 400);
                 assert!(detail.contains("Invalid email (emails.0)"), "{detail}");
             }

@@ -202,7 +202,7 @@ pub struct Flags {
     /// With --kind external-id: 0 for account-scoped users, or a numeric brand id
     #[arg(long, value_name = "N")]
     pub brand_id: Option<String>,
-    /// Soft delete only: skip the permanent erasure (Zendesk keeps users recoverable for 30 days)
+    /// Soft delete only: skip the permanent erasure (Zendesk keeps soft-deleted users up to 30 days, then erases them)
     #[arg(long)]
     pub soft: bool,
     /// Submit the jobs and report them `queued` without polling (no permanent erasure)
@@ -452,7 +452,7 @@ impl Service for Zendesk {
             Some("--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done".into())
         } else if !self.permanent {
             Some(
-                "soft delete (--soft): Zendesk keeps soft-deleted users recoverable for 30 days"
+                "soft delete (--soft): Zendesk keeps soft-deleted users up to 30 days and then erases them"
                     .into(),
             )
         } else {
@@ -756,7 +756,7 @@ impl Zendesk {
                         ident.clone(),
                         Status::Failed,
                         format!(
-                            "soft-deleted (recoverable for 30 days), but its numeric user id could not be found for the permanent erasure (HTTP {})",
+                            "soft-deleted (Zendesk keeps it up to 30 days, then erases it), but its numeric user id could not be found for the permanent erasure (HTTP {})",
                             resp.status
                         ),
                     )
@@ -902,7 +902,7 @@ impl Zendesk {
                     &work.ids,
                     Status::Failed,
                     &format!(
-                        "soft-deleted (recoverable for 30 days), but the permanent erasure of user {current} failed: HTTP {s}: {}",
+                        "soft-deleted (Zendesk keeps it up to 30 days, then erases it), but the permanent erasure of user {current} failed: HTTP {s}: {}",
                         error_text(resp)
                     ),
                     Some(s),

@@ -239,7 +239,7 @@ impl Lane {
         };
         let state = headers::rate_state(&resp.headers, dialect, self.clock.wall_now());
         if let (Some(window), Some(limit)) = (self.cfg.follow_limit, state.limit) {
-            self.raise_to(limit, window);
+            self.follow_reported_limit(limit, window);
         }
         let throttled = resp.status == 429;
         if let Some(reset_in) = self.gate().observe(state, send, Instant::now(), throttled) {
@@ -255,10 +255,15 @@ impl Lane {
         state.remaining.is_some() || state.reset_in.is_some()
     }
 
-    /// Follow a higher quota the vendor reports (e.g. Zendesk's plan limit).
-    fn raise_to(&self, limit: f64, window: Duration) {
+    /// Follow the quota the vendor reports (Zendesk's plan limit: from 10/min on
+    /// the smallest plans to 2,500/min), lower or higher than the default.
+    fn follow_reported_limit(&self, limit: f64, window: Duration) {
         let current = self.limit_count.load(Ordering::Relaxed);
-        if !(limit.is_finite() && limit > current as f64 && limit < f64::from(u32::MAX)) {
+        if !(limit.is_finite()
+            && limit >= 1.0
+            && limit.trunc() != current as f64
+            && limit < f64::from(u32::MAX))
+        {
             return;
         }
         let rate = Rate {

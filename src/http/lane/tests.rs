@@ -406,3 +406,43 @@ async fn a_fast_quota_keeps_its_long_run_rate() {
     // 1000 at 200/s: the last leaves at about 5 s, never before.
     assert!((4.99..5.1).contains(&last), "last at {last}s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reported_limit_is_followed_down_as_well_as_up() {
+    // Zendesk's smallest plans allow 10 requests a minute: x-rate-limit says so.
+    let script = Script::new(|_, _| {
+        Ok(answer(
+            200,
+            &[
+                ("x-rate-limit", "10".into()),
+                ("x-rate-limit-remaining", "9".into()),
+            ],
+            "{}",
+        ))
+    });
+    let cfg = LaneConfig {
+        name: "api",
+        rate: Some(Rate::per_minute(200)),
+        burst: 1,
+        follow_limit: Some(Duration::from_secs(60)),
+        concurrency: 1,
+        headers: Some(crate::services::zendesk::ZENDESK_HEADERS),
+        max_retries: 0,
+        max_wait: None,
+        seed: Some(1),
+    };
+    let lane = Lane::with_clock(
+        cfg,
+        Arc::new(script.clone()),
+        Arc::default(),
+        Stop::default(),
+        Clock::system(),
+    );
+    for _ in 0..3 {
+        lane.send(&req(), "t").await.unwrap();
+    }
+    let a = script.arrivals();
+    // After the first answer, one request every 6 s (10 a minute), not every 0.3 s.
+    let gap = (a[2].at - a[1].at).as_secs_f64();
+    assert!(gap >= 5.99, "{gap}");
+}
