@@ -81,11 +81,19 @@ async fn awkward_ids_reach_the_server_exactly_as_given() {
     let mut want: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(got, want);
+    // Only ids of unreserved characters travel in the path; the rest in the body.
+    let mut in_path: Vec<String> = seen
+        .iter()
+        .filter(|s| s.path != "/v1/users/delete")
+        .map(decoded_segment)
+        .collect();
+    in_path.sort();
+    assert_eq!(in_path, ["a@b.example", "x+y"]);
     let slash = seen
         .iter()
-        .find(|s| s.path == "/v1/users/delete")
+        .find(|s| s.body == json!({"identifyId": "team/alice"}))
         .expect("the / id uses the body form");
-    assert_eq!(slash.body, json!({"identifyId": "team/alice"}));
+    assert_eq!(slash.path, "/v1/users/delete");
     let lines = report_lines(&dir.path().join("r.jsonl"));
     assert!(
         lines

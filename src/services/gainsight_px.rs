@@ -83,11 +83,16 @@ impl GainsightPx {
         if self.hard { "permanent" } else { "soft" }
     }
 
-    /// The delete call for one identifyId: in the path, or in the body when the
-    /// id cannot travel as a path segment.
+    /// The delete call for one identifyId: in the path when it is made only of
+    /// unreserved characters (letters, digits, `-._~`, and `@+`, which servers
+    /// read back the same), else in the body of `DELETE /v1/users/delete`, so no
+    /// server or proxy can decode an encoded segment into another user's id.
     fn delete_request(&self, identify_id: &str) -> Request {
         let hard = if self.hard { "true" } else { "false" };
-        if identify_id.contains('/') || identify_id == "." || identify_id == ".." {
+        let plain = identify_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~@+".contains(&b));
+        if !plain || identify_id == "." || identify_id == ".." {
             Request::new(
                 Method::Delete,
                 format!("/v1/users/delete?hardDelete={hard}"),
@@ -459,10 +464,15 @@ mod tests {
         let r = g.start(Kind::Id, id("a b@x+y%z/é")).request;
         assert_eq!(r.path_and_query, "/v1/users/delete?hardDelete=true");
         assert_eq!(r.body, Some(json!({"identifyId": "a b@x+y%z/é"})));
+        // A space, `%` or a non-ASCII letter: the body form too.
         let r = g.start(Kind::Id, id("a b@x+y%zé")).request;
+        assert_eq!(r.path_and_query, "/v1/users/delete?hardDelete=true");
+        assert_eq!(r.body, Some(json!({"identifyId": "a b@x+y%zé"})));
+        // Unreserved characters (and @ +) travel in the path, encoded.
+        let r = g.start(Kind::Id, id("Ann.B-1_~x@y+z")).request;
         assert_eq!(
             r.path_and_query,
-            "/v1/users/a%20b%40x%2By%25z%C3%A9?hardDelete=true"
+            "/v1/users/Ann.B-1_~x%40y%2Bz?hardDelete=true"
         );
         assert_eq!(r.body, None);
         assert_eq!(
