@@ -200,6 +200,9 @@ async fn emails_are_looked_up_in_one_paged_request_then_each_user_deleted() {
                     {"identifyId": "bob-1", "email": "bob@example.com"}
                 ], "scrollId": "scroll-1", "totalHits": 3}))
             }
+        } else if r.url.path() == "/v1/users/cat%40example.com" {
+            // No user has cat's e-mail, nor has it as identifyId.
+            not_found("cat@example.com")
         } else {
             ResponseTemplate::new(204)
         }
@@ -265,7 +268,8 @@ async fn emails_are_looked_up_in_one_paged_request_then_each_user_deleted() {
         })
         .collect();
     deleted.sort();
-    assert_eq!(deleted, ["ann-1", "ann/2", "bob-1"]);
+    // An e-mail no user has is tried as an identifyId (they often are e-mails).
+    assert_eq!(deleted, ["ann-1", "ann/2", "bob-1", "cat@example.com"]);
     let lines = report_lines(&dir.path().join("r.jsonl"));
     assert_eq!(lines.len(), 3);
     let line = |id: &str| lines.iter().find(|l| l["id"] == id).unwrap().clone();

@@ -502,6 +502,10 @@ async fn gainsight_looks_e_mails_up_across_pages_then_deletes_each_user() {
             };
             return ok(200, &body.to_string());
         }
+        if q.starts_with("/v1/users/b%40example.com") {
+            // Not an identifyId either.
+            return ok(404, r#"{"externalapierror":{"status":"NOT_FOUND"}}"#);
+        }
         if q.starts_with("/v1/users/") {
             return ok(204, "");
         }
@@ -531,6 +535,8 @@ async fn gainsight_looks_e_mails_up_across_pages_then_deletes_each_user() {
         deletes,
         [
             "/v1/users/a-1?hardDelete=true",
+            // No user has b@'s e-mail: it is tried as an identifyId.
+            "/v1/users/b%40example.com?hardDelete=true",
             "/v1/users/c-1?hardDelete=true",
             "/v1/users/c-2?hardDelete=true"
         ],
@@ -559,4 +565,33 @@ async fn gainsight_keeps_its_32_requests_in_flight_against_a_slow_server() {
         .max()
         .unwrap();
     assert_eq!(most, crate::services::gainsight_px::DEFAULT_CONCURRENCY);
+}
+
+#[tokio::test(start_paused = true)]
+async fn gainsight_tries_an_unmatched_e_mail_as_an_identify_id() {
+    let script = Script::new(|_, r| {
+        let q = r.path_and_query.as_str();
+        if q.starts_with("/v1/users?") {
+            return ok(200, r#"{"users": [], "scrollId": null}"#);
+        }
+        if q == "/v1/users/dan%40example.com?hardDelete=true" {
+            return ok(204, "");
+        }
+        panic!("unexpected {q}")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let (report, _) = Report::open(&path, false, "gainsight-px", Kind::Email, false).unwrap();
+    let run = Run::new(GainsightPx::new(true), Kind::Email, &script);
+    let (summary, _) = run
+        .go(
+            &["dan@example.com".to_string()],
+            vec![],
+            report,
+            std::future::pending(),
+        )
+        .await;
+    assert_eq!(summary.deleted, 1, "{summary:?}");
+    let lines = report_lines(&path);
+    assert_eq!(lines[0]["detail"], "permanent; identifyId dan@example.com");
 }

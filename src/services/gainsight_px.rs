@@ -10,9 +10,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Method, Outcome, Profile, Rate,
-    Request, Response, Service, Setup, Stage, Status, Step, Work, all, encode_query,
-    encode_segment, flags_from, secret_from, snippet,
+    Auth, Check, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request,
+    Response, Service, Setup, Stage, Status, Step, Work, all, encode_query, encode_segment,
+    flags_from, secret_from, snippet,
 };
 
 /// "around 200 requests per second and 1 Million requests per day".
@@ -264,7 +264,7 @@ impl Service for GainsightPx {
     fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
         match &work.stage {
             Stage::Lookup { found, .. } => self.read_lookup(work, found, resp),
-            Stage::Follow { todo, done, .. } => self.read_follow(work, todo, done, resp),
+            Stage::Follow { todo, done, probe } => self.read_follow(work, todo, done, *probe, resp),
             _ => self.read_delete(work, resp),
         }
     }
@@ -368,7 +368,7 @@ impl GainsightPx {
                 next: vec![next],
             };
         }
-        let mut done = vec![];
+        let done: Vec<crate::services::Outcome> = vec![];
         let mut next = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
             let ids: Vec<String> = found
@@ -376,23 +376,24 @@ impl GainsightPx {
                 .filter(|(k, _)| *k == i)
                 .map(|(_, id)| id.clone())
                 .collect();
-            if ids.is_empty() {
-                done.push(
-                    Outcome::new(ident.clone(), Status::NotFound, "no user with this e-mail")
-                        .http(200),
-                );
+            // No user has this e-mail: identifyIds are often e-mail addresses in
+            // Gainsight, so the address is tried as one (a 404 then: not found).
+            let probe = ids.is_empty();
+            let ids = if probe {
+                vec![ident.value.clone()]
             } else {
-                let request = self.delete_request(&ids[0]);
-                next.push(Work::new(
-                    vec![ident.clone()],
-                    request,
-                    Stage::Follow {
-                        todo: ids,
-                        done: vec![],
-                        probe: false,
-                    },
-                ));
-            }
+                ids
+            };
+            let request = self.delete_request(&ids[0]);
+            next.push(Work::new(
+                vec![ident.clone()],
+                request,
+                Stage::Follow {
+                    todo: ids,
+                    done: vec![],
+                    probe,
+                },
+            ));
         }
         Step::Continue {
             done,
@@ -403,13 +404,28 @@ impl GainsightPx {
 
     /// One of the users an e-mail resolved to was deleted (or was already gone):
     /// go on with the next, or finish the e-mail.
-    fn read_follow(&self, work: &Work, todo: &[String], done: &[String], resp: &Response) -> Step {
+    fn read_follow(
+        &self,
+        work: &Work,
+        todo: &[String],
+        done: &[String],
+        probe: bool,
+        resp: &Response,
+    ) -> Step {
         let (current, rest) = match todo.split_first() {
             Some((c, r)) => (c.clone(), r.to_vec()),
             None => return Step::Done(vec![]),
         };
         let mut done = done.to_vec();
         match resp.status {
+            404 if probe => {
+                return Step::Done(all(
+                    &work.ids,
+                    Status::NotFound,
+                    "no user with this e-mail, nor with it as identifyId",
+                    Some(404),
+                ));
+            }
             200 | 204 | 404 => done.push(current),
             s => {
                 let detail = format!(
