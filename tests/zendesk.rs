@@ -375,7 +375,7 @@ async fn brand_id_rules() {
             "--brand-id",
             "0",
             "ext 1",
-            "ext,2",
+            "ext;2",
         ],
         &[],
     )
@@ -383,7 +383,7 @@ async fn brand_id_rules() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?external_ids=ext%201,ext%2C2&brand_id=0"
+        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?external_ids=ext%201,ext%3B2&brand_id=0"
     );
 }
 
@@ -844,5 +844,33 @@ async fn the_default_quota_rises_to_what_x_rate_limit_reports() {
     assert!(
         span < Duration::from_secs(3),
         "the quota did not rise: {span:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_id_with_a_comma_is_invalid_not_two_people() {
+    let dir = tempfile::tempdir().unwrap();
+    // Zendesk reads external_ids= as a comma-separated list: "x,y" would be x and y.
+    let out = run(
+        dir.path(),
+        &[
+            "zendesk",
+            "--dry-run",
+            "--subdomain",
+            "acme",
+            "-k",
+            "external-id",
+            "ok-1",
+            "x,y",
+        ],
+        &[],
+    )
+    .await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("invalid") && err.contains("comma"), "{err}");
+    assert_eq!(
+        stdout(&out).trim(),
+        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?external_ids=ok-1"
     );
 }

@@ -316,7 +316,10 @@ fn read_csv(
         .collect::<Result<_, _>>()?;
     let pick = pick_columns(spec, &headers).map_err(|m| bad(name, Some(header_line), m))?;
     if headers.len() == 1
-        && !matches!(spec.kind.check, Check::Text | Check::VendorId)
+        && !matches!(
+            spec.kind.check,
+            Check::Text | Check::VendorId | Check::NoComma
+        )
         && validate::validate(spec.kind.check, &headers[0]).is_ok()
     {
         crate::output::warn(&format!(

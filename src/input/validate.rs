@@ -42,7 +42,11 @@ pub fn validate(check: Check, raw: &str) -> Result<String, String> {
             "an e-mail address, not an id the vendor assigns: to delete by e-mail, use -k email"
                 .into(),
         ),
-        Check::Text | Check::VendorId => {
+        Check::NoComma if raw.contains(',') => Err(
+            "contains a comma, which the vendor reads as two identifiers in its comma-separated list"
+                .into(),
+        ),
+        Check::Text | Check::VendorId | Check::NoComma => {
             if raw.chars().count() > MAX_TEXT_LEN {
                 Err(format!("longer than {MAX_TEXT_LEN} characters"))
             } else {

@@ -65,6 +65,9 @@ pub enum Check {
     /// An id the vendor assigns (Rally person ids, Braze ids): text that is not
     /// an e-mail address, which such an id never is.
     VendorId,
+    /// Text that travels in a comma-separated list parameter (Zendesk's
+    /// `external_ids=`): a comma would make one identifier two people.
+    NoComma,
 }
 
 /// A kind a vendor accepts, how to check it, and the CSV headers that name it.

@@ -58,7 +58,7 @@ const KINDS: &[KindSpec] = &[
     },
     KindSpec {
         kind: Kind::ExternalId,
-        check: Check::Text,
+        check: Check::NoComma,
         headers: &["external_id", "externalid", "external id", "external-id"],
         pair: None,
     },
@@ -957,10 +957,10 @@ mod tests {
             w.request.path_and_query,
             "/api/v2/users/destroy_many?ids=1,2"
         );
-        let w = z.start(Kind::ExternalId, ids(&["a b", "c,d"]));
+        let w = z.start(Kind::ExternalId, ids(&["a b", "c;d"]));
         assert_eq!(
             w.request.path_and_query,
-            "/api/v2/users/destroy_many?external_ids=a%20b,c%2Cd&brand_id=0"
+            "/api/v2/users/destroy_many?external_ids=a%20b,c%3Bd&brand_id=0"
         );
         let w = z.start(Kind::Email, ids(&["a@x.io"]));
         assert_eq!(
