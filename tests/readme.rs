@@ -92,3 +92,84 @@ async fn the_simulator_command_works_as_written() {
         "the report it names"
     );
 }
+
+/// The `purge …` words of a shell line (after `VAR=value`s or a pipe; up to a
+/// redirection), with simple double quotes joined.
+fn purge_words(line: &str) -> Option<Vec<String>> {
+    let at = line.find("purge ")?;
+    let before = &line[..at];
+    if !(before.is_empty()
+        || before.ends_with("| ")
+        || before.split_whitespace().all(|w| w.contains('=')))
+    {
+        return None;
+    }
+    let rest = line[at + "purge ".len()..]
+        .split(" > ")
+        .next()
+        .unwrap_or_default();
+    let mut words = vec![];
+    let mut quoted: Option<String> = None;
+    for w in rest.split_whitespace() {
+        match quoted.as_mut() {
+            Some(q) => {
+                q.push(' ');
+                q.push_str(w.trim_end_matches('"'));
+                if w.ends_with('"') {
+                    words.push(quoted.take().unwrap_or_default());
+                }
+            }
+            None if w.starts_with('"') && !w[1..].ends_with('"') => {
+                quoted = Some(w.trim_start_matches('"').to_string());
+            }
+            None => words.push(w.trim_matches('"').to_string()),
+        }
+    }
+    Some(words)
+}
+
+/// Every `purge` command in the README's shell blocks, in order, is one purge
+/// accepts as written: run with `--dry-run` added (nothing sent, no credential).
+#[test]
+fn every_purge_command_in_the_readme_is_accepted_as_written() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut in_block = false;
+    let mut checked = 0;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "to-delete.csv", "email\nann@example.com\n");
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_block = line == "```sh";
+            continue;
+        }
+        let Some(words) = in_block.then(|| purge_words(line)).flatten() else {
+            continue;
+        };
+        // Vendor hosts are never contacted: a dry run, and loopback for --base-url.
+        let mut args: Vec<String> = words.iter().map(|w| w.replace("PORT", "9")).collect();
+        args.push("--dry-run".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // A command reading stdin gets the kind of list it expects there.
+        let mut child = command(dir.path(), &args, &[])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            let _ = stdin.write_all(b"Name,Work Email\nAnn,ann@example.com\n");
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "README line {line:?} is not accepted: {err}"
+        );
+        assert!(!err.contains("error:"), "README line {line:?}: {err}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} purge commands found");
+}
