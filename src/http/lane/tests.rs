@@ -15,8 +15,9 @@ use crate::services::{Method, Request, X_RATELIMIT_UNIX};
 /// A Unix time with a fractional second, so window edges are not on whole seconds.
 const T0: f64 = 1_700_000_000.25;
 
-fn lane_with(script: &Script, rate: Option<Rate>, concurrency: usize, retries: u32) -> Arc<Lane> {
-    let cfg = LaneConfig {
+/// A lane's settings for tests: `X-RateLimit-*` headers, a seeded jitter.
+fn config(rate: Option<Rate>, concurrency: usize, retries: u32) -> LaneConfig {
+    LaneConfig {
         name: "test",
         rate,
         burst: 1,
@@ -26,7 +27,11 @@ fn lane_with(script: &Script, rate: Option<Rate>, concurrency: usize, retries: u
         max_retries: retries,
         max_wait: None,
         seed: Some(7),
-    };
+    }
+}
+
+/// A lane on `script` whose wall clock starts at [`T0`].
+fn lane_on(script: &Script, cfg: LaneConfig) -> Arc<Lane> {
     Arc::new(Lane::with_clock(
         cfg,
         Arc::new(script.clone()),
@@ -34,6 +39,10 @@ fn lane_with(script: &Script, rate: Option<Rate>, concurrency: usize, retries: u
         Stop::default(),
         Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0)),
     ))
+}
+
+fn lane_with(script: &Script, rate: Option<Rate>, concurrency: usize, retries: u32) -> Arc<Lane> {
+    lane_on(script, config(rate, concurrency, retries))
 }
 
 fn req() -> Request {
@@ -270,24 +279,8 @@ async fn against_a_fixed_window(
     win.with_limit = with_limit;
     let w = win.clone();
     let script = Script::new(move |_, _| Ok(w.answer())).latency(Duration::from_millis(20));
-    let cfg = LaneConfig {
-        name: "test",
-        rate: None,
-        burst: 1,
-        follow_limit: None,
-        concurrency: 8,
-        headers: Some(X_RATELIMIT_UNIX),
-        max_retries: 8,
-        max_wait: None,
-        seed: Some(7),
-    };
-    let lane = Arc::new(Lane::with_clock(
-        cfg,
-        Arc::new(script.clone()),
-        Arc::default(),
-        Stop::default(),
-        clock,
-    ));
+    let cfg = config(None, 8, 8);
+    let lane = lane_on(&script, cfg);
     let t0 = Instant::now();
     let results = send_all(&lane, n).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -333,23 +326,10 @@ async fn against_a_silent_limit(per_second: u64, n: usize) -> (usize, u64, Durat
     })
     .latency(Duration::from_millis(50));
     let cfg = LaneConfig {
-        name: "users",
-        rate: Some(Rate::per_second(200)),
-        burst: 1,
-        follow_limit: None,
-        concurrency: 32,
         headers: None,
-        max_retries: 8,
-        max_wait: None,
-        seed: Some(7),
+        ..config(Some(Rate::per_second(200)), 32, 8)
     };
-    let lane = Arc::new(Lane::with_clock(
-        cfg,
-        Arc::new(script.clone()),
-        Arc::default(),
-        Stop::default(),
-        clock,
-    ));
+    let lane = lane_on(&script, cfg);
     let t0 = Instant::now();
     let results = send_all(&lane, n).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -421,15 +401,9 @@ async fn a_reported_limit_is_followed_down_as_well_as_up() {
         ))
     });
     let cfg = LaneConfig {
-        name: "api",
-        rate: Some(Rate::per_minute(200)),
-        burst: 1,
         follow_limit: Some(Duration::from_secs(60)),
-        concurrency: 1,
         headers: Some(crate::services::zendesk::ZENDESK_HEADERS),
-        max_retries: 0,
-        max_wait: None,
-        seed: Some(1),
+        ..config(Some(Rate::per_minute(200)), 1, 0)
     };
     let lane = Lane::with_clock(
         cfg,
