@@ -121,14 +121,10 @@ impl<P: Iterator<Item = Work>> Admission<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Ident, Method, Request, SourceRef};
+    use crate::services::{Method, Request, idents};
 
     fn work(stage: Stage) -> Work {
-        let id = Ident {
-            value: "x".into(),
-            source: SourceRef { source: 0, line: 1 },
-        };
-        Work::new(vec![id], Request::new(Method::Get, "/"), stage)
+        Work::new(idents(&["x"]), Request::new(Method::Get, "/"), stage)
     }
 
     fn poll() -> Stage {

@@ -18,21 +18,7 @@ use crate::report::{PriorState, Report};
 use crate::services::gainsight_px::GainsightPx;
 use crate::services::rally::Rally;
 use crate::services::zendesk::Zendesk;
-use crate::services::{Ident, Request, Service, SourceRef};
-
-fn idents(values: &[String]) -> Vec<Ident> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(n, v)| Ident {
-            value: v.clone(),
-            source: SourceRef {
-                source: 0,
-                line: n as u32 + 1,
-            },
-        })
-        .collect()
-}
+use crate::services::{Ident, Method, Request, Service, idents};
 
 struct Run {
     service: Arc<dyn Service>,
@@ -594,4 +580,36 @@ async fn gainsight_tries_an_unmatched_e_mail_as_an_identify_id() {
     assert_eq!(summary.deleted, 1, "{summary:?}");
     let lines = report_lines(&path);
     assert_eq!(lines[0]["detail"], "permanent; identifyId dan@example.com");
+}
+
+#[test]
+fn log_labels_carry_no_identifiers() {
+    let w = Work::new(
+        idents(&["ann smith"]),
+        Request::new(Method::Delete, "/v1/users/ann%20smith?hardDelete=true"),
+        Stage::Delete,
+    );
+    assert_eq!(Engine::label(3, &w), "#3 DELETE /v1/users/{id} (1 id)");
+    let w = Work::new(
+        idents(&["ann@example.com"]),
+        Request::new(Method::Delete, "/api/v2/deleted_users/90210"),
+        Stage::Follow {
+            todo: vec!["90210".into()],
+            done: vec![],
+            probe: false,
+        },
+    );
+    assert_eq!(
+        Engine::label(4, &w),
+        "#4 DELETE /api/v2/deleted_users/{id} (1 id)"
+    );
+    let w = Work::new(
+        idents(&["1", "2"]),
+        Request::new(Method::Delete, "/api/v2/users/destroy_many?ids=1,2"),
+        Stage::Delete,
+    );
+    assert_eq!(
+        Engine::label(5, &w),
+        "#5 DELETE /api/v2/users/destroy_many (2 ids)"
+    );
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate,
     Request, Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all,
-    flags_from, secret_from, snippet,
+    endpoint_named, flags_from, names_of, secret_from, snippet,
 };
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
@@ -83,21 +83,7 @@ const KINDS: &[KindSpec] = &[
 
 /// The endpoint of an instance name (`us-01`, `eu-02`, …).
 pub fn instance_url(instance: &str) -> Result<String, String> {
-    let want = instance.trim().to_ascii_lowercase();
-    INSTANCES
-        .iter()
-        .find(|(name, _)| *name == want)
-        .map(|(_, url)| (*url).to_string())
-        .ok_or_else(|| {
-            format!(
-                "unknown Braze instance {instance:?}; valid: {}",
-                INSTANCES
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+    endpoint_named(INSTANCES, instance, "Braze instance")
 }
 
 /// `--prioritization`: at most one of `identified`/`unidentified`, optionally
@@ -202,11 +188,7 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
             placeholder: "https://rest.INSTANCE.braze.com",
             why: format!(
                 "say which Braze instance: --instance NAME or BRAZE_INSTANCE ({}), or --base-url URL",
-                INSTANCES
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names_of(INSTANCES)
             ),
         },
     };
@@ -320,17 +302,7 @@ impl Service for Braze {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::SourceRef;
-
-    fn ids(values: &[&str]) -> Vec<Ident> {
-        values
-            .iter()
-            .map(|v| Ident {
-                value: v.to_string(),
-                source: SourceRef { source: 0, line: 1 },
-            })
-            .collect()
-    }
+    use crate::services::idents as ids;
 
     #[test]
     fn bodies_per_kind() {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request,
     Response, Service, Setup, Stage, Status, Step, Work, all, encode_query, encode_segment,
-    flags_from, secret_from, snippet,
+    endpoint_named, flags_from, secret_from, snippet,
 };
 
 /// "around 200 requests per second and 1 Million requests per day".
@@ -161,22 +161,7 @@ so purge slows down on its 429s); --concurrency 32; --max-wait none.",
 pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind =
         Kind::parse(&a.kind).ok_or_else(|| format!("gainsight-px has no --kind {}", a.kind))?;
-    let region = a.region.trim().to_ascii_lowercase();
-    let base = REGIONS
-        .iter()
-        .find(|(r, _)| *r == region)
-        .map(|(_, u)| (*u).to_string())
-        .ok_or_else(|| {
-            format!(
-                "unknown Gainsight PX region {:?}; valid: {}",
-                a.region,
-                REGIONS
-                    .iter()
-                    .map(|(r, _)| *r)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
+    let base = endpoint_named(REGIONS, &a.region, "Gainsight PX region")?;
     Ok(Setup {
         service: Arc::new(GainsightPx::new(!a.soft)),
         kind,
@@ -465,13 +450,10 @@ impl GainsightPx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::SourceRef;
+    use crate::services::idents;
 
     fn id(v: &str) -> Vec<Ident> {
-        vec![Ident {
-            value: v.into(),
-            source: SourceRef { source: 0, line: 1 },
-        }]
+        idents(&[v])
     }
 
     #[test]

@@ -105,6 +105,22 @@ impl From<Auth> for Credential {
     }
 }
 
+/// The endpoint a vendor's named place maps to (a Braze instance, a Gainsight
+/// region), case-insensitively; else an error that lists the valid names.
+pub fn endpoint_named(table: &[(&str, &str)], name: &str, what: &str) -> Result<String, String> {
+    let want = name.trim().to_ascii_lowercase();
+    table
+        .iter()
+        .find(|(n, _)| *n == want)
+        .map(|(_, url)| (*url).to_string())
+        .ok_or_else(|| format!("unknown {what} {name:?}; valid: {}", names_of(table)))
+}
+
+/// The names of a table of named endpoints, comma-separated.
+pub fn names_of(table: &[(&str, &str)]) -> String {
+    table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}
+
 /// A credential from `--token-file` or the environment variable `var`.
 pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, String> {
     if let Some(path) = token_file {

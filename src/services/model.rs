@@ -490,6 +490,22 @@ pub fn all(ids: &[Ident], status: Status, detail: &str, http: Option<u16>) -> Ve
         .collect()
 }
 
+/// Identifiers for tests: `values` as given, one a line of one source.
+#[cfg(test)]
+pub fn idents<S: AsRef<str>>(values: &[S]) -> Vec<Ident> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(n, v)| Ident {
+            value: v.as_ref().to_string(),
+            source: SourceRef {
+                source: 0,
+                line: n as u32 + 1,
+            },
+        })
+        .collect()
+}
+
 /// Percent-encode a value for use as one path segment.
 pub fn encode_segment(value: &str) -> String {
     use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};

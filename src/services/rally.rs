@@ -220,21 +220,7 @@ impl Service for Rally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::SourceRef;
-
-    fn ids(values: &[&str]) -> Vec<Ident> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(n, v)| Ident {
-                value: v.to_string(),
-                source: SourceRef {
-                    source: 0,
-                    line: n as u32 + 1,
-                },
-            })
-            .collect()
-    }
+    use crate::services::idents as ids;
 
     #[test]
     fn builds_bodies_per_kind() {

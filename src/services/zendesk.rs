@@ -935,18 +935,8 @@ fn is_terminal(status: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::SourceRef;
+    use crate::services::idents as ids;
     use serde_json::json;
-
-    fn ids(values: &[&str]) -> Vec<Ident> {
-        values
-            .iter()
-            .map(|v| Ident {
-                value: v.to_string(),
-                source: SourceRef { source: 0, line: 1 },
-            })
-            .collect()
-    }
 
     #[test]
     fn submissions_per_kind() {
