@@ -402,6 +402,13 @@ pub struct Summary {
     pub failed: u64,
     pub invalid: u64,
     pub skipped: u64,
+    pub refused: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub verified: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub present: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unverifiable: u64,
     pub pending: u64,
     pub duplicates: u64,
     pub requests: u64,
@@ -420,6 +427,10 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failure_reasons: Vec<Reason>,
     pub exit_code: crate::exit::ExitCode,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How many failure reasons the summary lists.
@@ -464,6 +475,10 @@ impl Summary {
             Status::Failed => &mut self.failed,
             Status::Invalid => &mut self.invalid,
             Status::Skipped => &mut self.skipped,
+            Status::Refused => &mut self.refused,
+            Status::Verified => &mut self.verified,
+            Status::Present => &mut self.present,
+            Status::Unverifiable => &mut self.unverifiable,
             Status::Pending => &mut self.pending,
         };
         *c += 1;
@@ -484,6 +499,10 @@ impl Summary {
             (self.not_found, "not found"),
             (self.failed, "failed"),
             (self.invalid, "invalid"),
+            (self.refused, "refused"),
+            (self.verified, "verified gone"),
+            (self.present, "still present"),
+            (self.unverifiable, "unverifiable"),
             (self.skipped, "skipped (already done)"),
             (self.pending, "pending in open jobs"),
         ] {

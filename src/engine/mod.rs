@@ -179,7 +179,7 @@ impl Engine {
             } else {
                 self.pending.remove(&o.ident.value);
                 self.summary.count(o.status);
-                if o.status == Status::Failed {
+                if matches!(o.status, Status::Failed | Status::Refused) {
                     *self
                         .reasons
                         .entry(crate::report::reason_of(&o.detail))

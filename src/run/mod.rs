@@ -491,7 +491,7 @@ async fn next_signal() -> Signal {
 /// Print the summary and pick the exit code.
 pub fn summarise(mut summary: Summary, stopped: Option<StopReason>, cfg: &RunConfig) -> ExitCode {
     let code = stopped.map_or(
-        if summary.failed > 0 || summary.invalid > 0 {
+        if summary.failed + summary.invalid + summary.refused + summary.present > 0 {
             ExitCode::SomeFailed
         } else {
             ExitCode::Ok

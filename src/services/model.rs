@@ -305,6 +305,16 @@ pub enum Status {
     Failed,
     Invalid,
     Skipped,
+    /// Not deleted on purpose: the vendor record is one purge protects (a
+    /// Zendesk agent, admin or the account owner); the detail names the flag that
+    /// allows it, if any.
+    Refused,
+    /// `purge verify`: the vendor says the person no longer exists.
+    Verified,
+    /// `purge verify`: the person still exists at the vendor.
+    Present,
+    /// `purge verify`: the vendor offers no way to ask (the detail says why).
+    Unverifiable,
     /// Not final: submitted to an asynchronous job that is still open (`job_id` says which).
     Pending,
 }
@@ -314,8 +324,39 @@ impl Status {
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Status::Deleted | Status::Queued | Status::NotFound | Status::Skipped
+            Status::Deleted
+                | Status::Queued
+                | Status::NotFound
+                | Status::Skipped
+                | Status::Verified
+                | Status::Present
+                | Status::Unverifiable
         )
+    }
+
+    /// Whether this outcome makes the run exit 1 (someone asked is not gone).
+    pub fn is_exception(self) -> bool {
+        matches!(
+            self,
+            Status::Failed | Status::Invalid | Status::Refused | Status::Present
+        )
+    }
+
+    /// The name used in reports and summaries (`not_found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Deleted => "deleted",
+            Status::Queued => "queued",
+            Status::NotFound => "not_found",
+            Status::Failed => "failed",
+            Status::Invalid => "invalid",
+            Status::Skipped => "skipped",
+            Status::Refused => "refused",
+            Status::Verified => "verified",
+            Status::Present => "present",
+            Status::Unverifiable => "unverifiable",
+            Status::Pending => "pending",
+        }
     }
 }
 
