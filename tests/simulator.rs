@@ -87,3 +87,21 @@ async fn a_wrong_credential_is_refused_as_the_vendor_would() {
         assert!(!err.contains("not-the-sim-token"), "{vendor:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_staff_are_refused_and_the_owner_is_never_deleted() {
+    let sim = Sim::start(fast(), 10).await.unwrap();
+    // Person 0 and the simulator's agent (5777), admin (5778) and owner (5779).
+    let staff = ["5777", "5778", "5779"];
+    let (code, finals, err) = purge(&sim, Vendor::Zendesk, "id", 1, &staff).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(finals[&sim::zendesk_id(0).to_string()], "deleted");
+    assert!(staff.iter().all(|s| finals[*s] == "refused"), "{finals:?}");
+    let mut allowed = staff.to_vec();
+    allowed.push("--include-staff");
+    let (code, finals, err) = purge(&sim, Vendor::Zendesk, "id", 0, &allowed).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(finals["5777"], "deleted");
+    assert_eq!(finals["5778"], "deleted");
+    assert_eq!(finals["5779"], "refused", "the account owner");
+}

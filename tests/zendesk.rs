@@ -56,13 +56,38 @@ fn erased(seen: &[Seen]) -> Vec<String> {
     v
 }
 
+/// A wiremock Zendesk answering with `rec`, except `show_many?ids=`, answered
+/// by a Zendesk whose users are all active end-users (not recorded).
 async fn zendesk<F>(rec: Recorder<F>) -> MockServer
+where
+    F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    let server = MockServer::start().await;
+    Mock::given(EndUsers)
+        .respond_with(|r: &wiremock::Request| zendesk_end_users(r).unwrap())
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(any()).respond_with(rec).mount(&server).await;
+    server
+}
+
+/// A wiremock Zendesk answering everything with `rec`.
+async fn zendesk_own<F>(rec: Recorder<F>) -> MockServer
 where
     F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
 {
     let server = MockServer::start().await;
     Mock::given(any()).respond_with(rec).mount(&server).await;
     server
+}
+
+struct EndUsers;
+
+impl wiremock::Match for EndUsers {
+    fn matches(&self, r: &wiremock::Request) -> bool {
+        zendesk_end_users(r).is_some() && param(r, "include").is_empty()
+    }
 }
 
 fn count(seen: &[Seen], method: &str, prefix: &str) -> usize {
@@ -383,7 +408,7 @@ async fn brand_id_rules() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?external_ids=ext%201,ext%3B2&brand_id=0"
+        "GET https://acme.zendesk.com/api/v2/users/show_many?external_ids=ext%201,ext%3B2&brand_id=0"
     );
 }
 
@@ -391,23 +416,19 @@ async fn brand_id_rules() {
 async fn brand_id_zero_is_on_the_wire_and_an_unknown_brand_fails_each_id() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, r| {
-        let brand = r
-            .url
-            .query_pairs()
-            .find(|(k, _)| k == "brand_id")
-            .map(|(_, v)| v.into_owned());
-        if brand.as_deref() == Some("0") {
-            job(
-                "JB",
-                "completed",
-                Some(vec![
-                    json!({"id": "ext-1", "external_id": "ext-1", "status": "Deleted", "success": true}),
-                ]),
-            )
-        } else {
+        let path = r.url.path();
+        let brand = param(r, "brand_id");
+        if path == "/api/v2/users/show_many" && brand == "0" {
+            ResponseTemplate::new(200).set_body_json(json!({"users": [
+                {"id": 4401, "external_id": "ext-1", "role": "end-user", "active": true}]}))
+        } else if path == "/api/v2/users/show_many" {
             ResponseTemplate::new(400).set_body_json(
                 json!({"error": "InvalidValue", "description": "Brand 77 not found"}),
             )
+        } else if path == "/api/v2/users/destroy_many" {
+            job("JB", "completed", Some(deleted(&["4401".into()])))
+        } else {
+            ResponseTemplate::new(404).set_body_json(json!({"error": "InvalidEndpoint"}))
         }
     });
     let server = zendesk(rec.clone()).await;
@@ -432,7 +453,12 @@ async fn brand_id_zero_is_on_the_wire_and_an_unknown_brand_fails_each_id() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(rec.seen()[0].query, "external_ids=ext-1&brand_id=0");
+    let seen = rec.seen();
+    assert_eq!(seen[0].method, "GET");
+    assert_eq!(seen[0].query, "external_ids=ext-1&brand_id=0");
+    // Deleted by the numeric id it resolved to, never by external id.
+    assert_eq!(seen[1].path, "/api/v2/users/destroy_many");
+    assert_eq!(seen[1].query, "ids=4401");
     assert_eq!(
         last_outcomes(&dir.path().join("a.jsonl"))["ext-1"],
         "deleted"
@@ -459,31 +485,56 @@ async fn brand_id_zero_is_on_the_wire_and_an_unknown_brand_fails_each_id() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let lines = report_lines(&dir.path().join("b.jsonl"));
     assert_eq!(lines.len(), 2);
-    assert!(lines.iter().all(|l| l["outcome"] == "failed"
-        && l["detail"].as_str().unwrap().contains("Brand 77 not found")));
+    assert!(lines.iter().all(|l| {
+        l["outcome"] == "failed"
+            && l["detail"].as_str().unwrap().contains("Brand 77 not found")
+            && l["detail"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was deleted")
+    }));
+    assert_eq!(
+        count(&rec.seen(), "DELETE", "/"),
+        1,
+        "only the first run deleted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_ids_are_erased_by_the_numeric_id_from_the_results() {
+async fn external_ids_are_resolved_in_every_brand_and_only_numeric_ids_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, r| {
         let path = r.url.path();
-        if path == "/api/v2/users/destroy_many" {
+        if path == "/api/v2/users/show_many" && !param(r, "external_ids").is_empty() {
+            // Brand 0 knows crm-1; brand 7 knows crm-1 too (another user), and a
+            // near miss for crm-2 that is not it.
+            let users = match param(r, "brand_id").as_str() {
+                "0" => json!([{"id": 9001, "external_id": "crm-1"}]),
+                _ => {
+                    json!([{"id": 9002, "external_id": "crm-1"}, {"id": 9003, "external_id": "CRM-2"}])
+                }
+            };
+            ResponseTemplate::new(200).set_body_json(json!({"users": users}))
+        } else if path == "/api/v2/users/show_many" {
+            // Every scope searched: the records by numeric id, with their role.
+            assert_eq!(param(r, "ids"), "9001,9002");
+            ResponseTemplate::new(200).set_body_json(json!({"users": [
+                {"id": 9001, "role": "end-user", "active": true},
+                {"id": 9002, "role": "end-user", "active": true}]}))
+        } else if path == "/api/v2/users/destroy_many" {
             job("JX", "queued", None)
         } else if path.starts_with("/api/v2/job_statuses/") {
+            // The documented result shape: the numeric id, no index.
             job(
                 "JX",
                 "completed",
-                Some(vec![
-                    json!({"index": 0, "id": 9001, "status": "Deleted", "success": true}),
-                    json!({"index": 1, "error": "UserNotFound", "details": "User not found"}),
-                ]),
+                Some(deleted(&["9001".into(), "9002".into()])),
             )
         } else {
             ResponseTemplate::new(200).set_body_json(json!({"deleted_user": {}}))
         }
     });
-    let server = zendesk(rec.clone()).await;
+    let server = zendesk_own(rec.clone()).await;
     let out = run(
         dir.path(),
         &[
@@ -491,6 +542,8 @@ async fn external_ids_are_erased_by_the_numeric_id_from_the_results() {
             "-y",
             "-k",
             "external-id",
+            "--brand-id",
+            "0,7",
             "crm-1",
             "crm-2",
             "--base-url",
@@ -502,32 +555,200 @@ async fn external_ids_are_erased_by_the_numeric_id_from_the_results() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(erased(&rec.seen()), ["9001"]);
-    let outcomes = last_outcomes(&dir.path().join("r.jsonl"));
-    assert_eq!(outcomes["crm-1"], "deleted");
-    assert_eq!(outcomes["crm-2"], "not_found");
+    let seen = rec.seen();
+    let queries: Vec<&str> = seen
+        .iter()
+        .filter(|s| s.path == "/api/v2/users/show_many")
+        .map(|s| s.query.as_str())
+        .collect();
+    assert_eq!(
+        queries,
+        [
+            "external_ids=crm-1,crm-2&brand_id=0",
+            "external_ids=crm-1,crm-2&brand_id=7",
+            "ids=9001,9002"
+        ]
+    );
+    let submits: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.path == "/api/v2/users/destroy_many")
+        .collect();
+    assert_eq!(submits.len(), 1);
+    assert_eq!(submits[0].query, "ids=9001,9002");
+    assert_eq!(erased(&seen), ["9001", "9002"]);
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let last = |id: &str| lines.iter().rev().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(last("crm-1")["outcome"], "deleted");
+    assert_eq!(last("crm-1")["detail"], "permanent; user id 9001, 9002");
+    assert_eq!(last("crm-2")["outcome"], "not_found");
+    assert_eq!(
+        last("crm-2")["detail"],
+        "no user with this external id (searched brand_ids 0, 7)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_and_admins_are_refused_unless_include_staff() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| {
+        let path = r.url.path();
+        if path == "/api/v2/users/show_many" {
+            ResponseTemplate::new(200).set_body_json(json!({"users": [
+                {"id": 5776, "role": "end-user", "active": true},
+                {"id": 5777, "role": "agent", "active": true},
+                {"id": 5778, "role": "admin", "active": true}]}))
+        } else if path == "/api/v2/users/destroy_many" {
+            let ids: Vec<String> = param(r, "ids").split(',').map(String::from).collect();
+            job("JS", "completed", Some(deleted(&ids)))
+        } else {
+            ResponseTemplate::new(200).set_body_json(json!({"deleted_user": {}}))
+        }
+    });
+    let server = zendesk_own(rec.clone()).await;
+    let uri = server.uri();
+    let args = |report: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec!["zendesk", "-y", "5776", "5777", "5778", "--report", report];
+        a.extend(extra);
+        a
+    };
+    let mut a = args("a.jsonl", &[]);
+    a.extend(["--base-url", &uri]);
+    let out = run(dir.path(), &a, &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 refused"), "{}", stderr(&out));
+    let submits: Vec<String> = rec
+        .seen()
+        .iter()
+        .filter(|s| s.path == "/api/v2/users/destroy_many")
+        .map(|s| s.query.clone())
+        .collect();
+    assert_eq!(submits, ["ids=5776"]);
+    let lines = report_lines(&dir.path().join("a.jsonl"));
+    let last = |id: &str| lines.iter().rev().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(last("5776")["outcome"], "deleted");
+    for (id, role) in [("5777", "an agent"), ("5778", "an admin")] {
+        let l = last(id);
+        assert_eq!(l["outcome"], "refused");
+        let d = l["detail"].as_str().unwrap();
+        assert!(d.contains(role) && d.contains("--include-staff"), "{d}");
+    }
+    // Allowed: all three go in the job.
+    let mut a = args("b.jsonl", &["--include-staff"]);
+    a.extend(["--base-url", &uri]);
+    let out = run(dir.path(), &a, &env()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let last_submit = rec
+        .seen()
+        .iter()
+        .rev()
+        .find(|s| s.path == "/api/v2/users/destroy_many")
+        .unwrap()
+        .query
+        .clone();
+    assert_eq!(last_submit, "ids=5776,5777,5778");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_owner_and_open_tickets_are_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| {
+        let path = r.url.path();
+        if path == "/api/v2/users/destroy_many" {
+            job(
+                "JO",
+                "completed",
+                Some(vec![
+                    json!({"id": 1, "error": "PermissionDenied", "details": "The account owner cannot be deleted"}),
+                    json!({"id": 2, "error": "UserDeleteFailed", "details": "User is the requester of open tickets"}),
+                ]),
+            )
+        } else {
+            ResponseTemplate::new(404).set_body_json(json!({"error": "RecordNotFound"}))
+        }
+    });
+    let server = zendesk(rec.clone()).await;
+    let out = run(
+        dir.path(),
+        &[
+            "zendesk",
+            "-y",
+            "--include-staff",
+            "1",
+            "2",
+            "--base-url",
+            &server.uri(),
+            "--report",
+            "r.jsonl",
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let last = |id: &str| lines.iter().rev().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(last("1")["outcome"], "refused");
+    assert!(
+        last("1")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("account owner")
+    );
+    assert_eq!(last("2")["outcome"], "failed");
+    let d = last("2")["detail"].as_str().unwrap().to_string();
+    assert!(
+        d.contains("tickets") && d.contains("then run purge again"),
+        "{d}"
+    );
+    assert_eq!(erased(&rec.seen()).len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_are_searched_exactly_then_deleted_and_erased() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, r| {
-        let path = r.url.path();
+        let path = r.url.path().trim_end_matches(".json");
         if path == "/api/v2/users/search" {
-            let q = param(r, "query");
-            let users = match q.as_str() {
+            let users = match (param(r, "query").as_str(), param(r, "page").as_str()) {
                 // Search also finds near matches; only exact ones count.
-                "email:ann@example.com" => {
+                ("email:ann@example.com", _) => {
                     json!([{"id": 501, "email": "Ann@Example.com"}, {"id": 502, "email": "ann@example.com.au"}])
                 }
+                // A second address of user 503, verified; and 504 holds it unverified.
+                ("email:cy@example.com", _) => {
+                    json!([{"id": 503, "email": "cyrus@example.com"}, {"id": 504, "email": "c@example.com"}])
+                }
+                ("email:dee@example.com", "") => {
+                    return ResponseTemplate::new(200).set_body_json(json!({
+                        "users": [{"id": 505, "email": "dee@example.org"}], "count": 2,
+                        "next_page": "https://acme.zendesk.com/api/v2/users/search.json?page=2&query=email%3Adee%40example.com"}));
+                }
+                ("email:dee@example.com", "2") => json!([{"id": 506, "email": "dee@example.com"}]),
                 _ => json!([]),
             };
             ResponseTemplate::new(200)
                 .set_body_json(json!({"users": users, "count": 1, "next_page": null}))
+        } else if path == "/api/v2/users/show_many" {
+            assert_eq!(param(r, "include"), "identities");
+            assert_eq!(param(r, "ids"), "501,502,503,504,505,506");
+            ResponseTemplate::new(200).set_body_json(json!({
+                "users": [
+                    {"id": 501, "email": "Ann@Example.com", "role": "end-user"},
+                    {"id": 502, "email": "ann@example.com.au", "role": "end-user"},
+                    {"id": 503, "email": "cyrus@example.com", "role": "end-user"},
+                    {"id": 504, "email": "c@example.com", "role": "end-user"},
+                    {"id": 505, "email": "dee@example.org", "role": "end-user"},
+                    {"id": 506, "email": "dee@example.com", "role": "end-user"}],
+                "identities": [
+                    {"user_id": 503, "type": "email", "value": "cy@example.com", "verified": true, "primary": false},
+                    {"user_id": 504, "type": "email", "value": "cy@example.com", "verified": false, "primary": false}]}))
         } else if path == "/api/v2/users/destroy_many" {
             job("JE", "queued", None)
         } else if path.starts_with("/api/v2/job_statuses/") {
-            job("JE", "completed", Some(deleted(&["501".into()])))
+            job(
+                "JE",
+                "completed",
+                Some(deleted(&["501".into(), "503".into(), "506".into()])),
+            )
         } else {
             ResponseTemplate::new(200).set_body_json(json!({"deleted_user": {}}))
         }
@@ -542,6 +763,8 @@ async fn emails_are_searched_exactly_then_deleted_and_erased() {
             "email",
             "ann@example.com",
             "nobody@example.com",
+            "cy@example.com",
+            "dee@example.com",
             "--base-url",
             &server.uri(),
             "--report",
@@ -552,25 +775,29 @@ async fn emails_are_searched_exactly_then_deleted_and_erased() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let seen = rec.seen();
-    assert_eq!(count(&seen, "GET", "/api/v2/users/search"), 2);
+    assert_eq!(
+        count(&seen, "GET", "/api/v2/users/search"),
+        5,
+        "dee@ has two pages"
+    );
+    let page2 = seen.iter().find(|s| s.query.starts_with("page=2")).unwrap();
+    assert_eq!(
+        page2.path, "/api/v2/users/search.json",
+        "the path of next_page, on our host"
+    );
     let submit = seen
         .iter()
         .find(|s| s.path == "/api/v2/users/destroy_many")
         .unwrap();
-    assert_eq!(query_ids(submit, "ids"), ["501"]);
-    assert_eq!(erased(&seen), ["501"]);
+    assert_eq!(query_ids(submit, "ids"), ["501", "503", "506"]);
+    assert_eq!(erased(&seen), ["501", "503", "506"]);
     let lines = report_lines(&dir.path().join("r.jsonl"));
-    let ann = lines
-        .iter()
-        .rev()
-        .find(|l| l["id"] == "ann@example.com")
-        .unwrap();
-    assert_eq!(ann["outcome"], "deleted");
-    assert_eq!(ann["detail"], "permanent; user id 501");
-    assert_eq!(
-        last_outcomes(&dir.path().join("r.jsonl"))["nobody@example.com"],
-        "not_found"
-    );
+    let last = |id: &str| lines.iter().rev().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(last("ann@example.com")["outcome"], "deleted");
+    assert_eq!(last("ann@example.com")["detail"], "permanent; user id 501");
+    assert_eq!(last("cy@example.com")["detail"], "permanent; user id 503");
+    assert_eq!(last("dee@example.com")["detail"], "permanent; user id 506");
+    assert_eq!(last("nobody@example.com")["outcome"], "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -715,7 +942,7 @@ async fn credentials_and_account_are_required() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
-        "DELETE https://subdomain.zendesk.com/api/v2/users/destroy_many?ids=1"
+        "GET https://subdomain.zendesk.com/api/v2/users/show_many?ids=1"
     );
     assert!(stderr(&out).contains("--subdomain"));
     let out = run(
@@ -727,7 +954,7 @@ async fn credentials_and_account_are_required() {
     assert_eq!(out.status.code(), Some(1), "a non-numeric id is invalid");
     assert_eq!(
         stdout(&out).trim(),
-        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?ids=12"
+        "GET https://acme.zendesk.com/api/v2/users/show_many?ids=12"
     );
 }
 
@@ -871,6 +1098,6 @@ async fn an_external_id_with_a_comma_is_invalid_not_two_people() {
     assert!(err.contains("invalid") && err.contains("comma"), "{err}");
     assert_eq!(
         stdout(&out).trim(),
-        "DELETE https://acme.zendesk.com/api/v2/users/destroy_many?external_ids=ok-1"
+        "GET https://acme.zendesk.com/api/v2/users/show_many?external_ids=ok-1"
     );
 }

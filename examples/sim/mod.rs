@@ -157,6 +157,12 @@ pub fn gainsight_id(i: usize) -> String {
 pub fn zendesk_id(i: usize) -> u64 {
     1_000_000 + i as u64
 }
+/// Zendesk staff records outside the population (user id, role): an agent, an
+/// admin, and the account owner (an admin Zendesk never deletes).
+pub const ZENDESK_STAFF: [(u64, &str); 3] = [(5777, "agent"), (5778, "admin"), (5779, "admin")];
+/// The account owner among [`ZENDESK_STAFF`].
+pub const ZENDESK_OWNER: u64 = 5779;
+
 pub fn zendesk_external(i: usize) -> String {
     format!("zx-{i}")
 }
@@ -819,6 +825,12 @@ impl State {
         }
     }
 
+    /// A population member's user record as Zendesk shows it (Users JSON format).
+    fn zendesk_user(&self, i: usize) -> Value {
+        json!({"id": zendesk_id(i), "email": email(i), "external_id": zendesk_external(i),
+            "role": "end-user", "active": self.state_of(Vendor::Zendesk, i) == Life::Alive})
+    }
+
     fn zendesk(&self, method: &str, path: &str, query: &str) -> Response<Full<Bytes>> {
         let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
@@ -922,6 +934,12 @@ impl State {
                         .items
                         .iter()
                         .map(|(n, person, value, external)| match person {
+                            _ if !*external && value == &ZENDESK_OWNER.to_string() => {
+                                json!({"index": n, "id": ZENDESK_OWNER, "error": "PermissionDenied", "details": "The account owner cannot be deleted"})
+                            }
+                            _ if !*external && ZENDESK_STAFF.iter().any(|(id, _)| &id.to_string() == value) => {
+                                json!({"index": n, "id": value.parse::<u64>().unwrap(), "action": "delete", "status": "Deleted", "success": true})
+                            }
                             Some(i) if self.state_of(Vendor::Zendesk, *i) == Life::Alive => {
                                 self.delete(Vendor::Zendesk, *i, Life::Soft);
                                 if *external {
@@ -965,21 +983,64 @@ impl State {
                     .strip_prefix("email:")
                     .and_then(|e| self.person(&format!("email:{}", e.to_lowercase())))
                     .filter(|i| self.state_of(Vendor::Zendesk, *i) == Life::Alive)
-                    .map(|i| vec![json!({"id": zendesk_id(i), "email": email(i), "external_id": zendesk_external(i)})])
+                    .map(|i| vec![self.zendesk_user(i)])
                     .unwrap_or_default();
                 reply(
                     200,
                     json!({"users": users, "count": users.len(), "next_page": null}),
                 )
             }
+            // ShowManyUsers: at most 100 ids or external ids; `brand_id` 0 (or
+            // none) is the account scope where the population lives; other brands
+            // hold nobody. Staff records (`ZENDESK_STAFF`) are outside the population.
             ("GET", "/api/v2/users/show_many") => {
-                let users: Vec<Value> = param("external_ids")
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|x| self.person(&format!("zx:{x}")))
-                    .map(|i| json!({"id": zendesk_id(i), "external_id": zendesk_external(i)}))
-                    .collect();
-                reply(200, json!({"users": users}))
+                let (list, external) = match (param("ids"), param("external_ids")) {
+                    (Some(ids), None) => (ids, false),
+                    (None, Some(ext)) => (ext, true),
+                    _ => {
+                        return reply(
+                            400,
+                            json!({"error": "InvalidValue", "description": "Pass ids or external_ids"}),
+                        );
+                    }
+                };
+                let values: Vec<&str> = list.split(',').filter(|s| !s.is_empty()).collect();
+                if values.len() > 100 {
+                    return reply(
+                        400,
+                        json!({"error": "TooManyValues", "description": "Maximum 100 users per call"}),
+                    );
+                }
+                let in_scope = param("brand_id").is_none_or(|b| b == "0");
+                let mut users: Vec<Value> = vec![];
+                for v in values {
+                    if !external
+                        && let Some((_, role)) =
+                            ZENDESK_STAFF.iter().find(|(id, _)| id.to_string() == v)
+                    {
+                        users.push(json!({"id": v.parse::<u64>().unwrap(), "role": role, "active": true, "email": format!("staff-{v}@example.com")}));
+                        continue;
+                    }
+                    let key = if external {
+                        format!("zx:{v}")
+                    } else {
+                        format!("zd:{v}")
+                    };
+                    match self.person(&key) {
+                        Some(i) if in_scope && self.state_of(Vendor::Zendesk, i) != Life::Gone => {
+                            users.push(self.zendesk_user(i));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut body = json!({"users": users});
+                if param("include").is_some_and(|i| i.split(',').any(|x| x == "identities")) {
+                    body["identities"] = users
+                        .iter()
+                        .map(|u| json!({"user_id": u["id"], "type": "email", "value": u["email"], "verified": true, "primary": true}))
+                        .collect();
+                }
+                reply(200, body)
             }
             _ => reply(
                 404,

@@ -17,7 +17,7 @@ use crate::plan;
 use crate::report::{PriorState, Report};
 use crate::services::gainsight_px::GainsightPx;
 use crate::services::rally::Rally;
-use crate::services::zendesk::Zendesk;
+use crate::services::zendesk::{Options as ZendeskOptions, Zendesk};
 use crate::services::{Ident, Method, Request, Service, idents};
 
 struct Run {
@@ -146,6 +146,42 @@ async fn a_rejected_batch_is_split_in_halves_to_isolate_the_bad_identifier() {
     assert_eq!(sizes.iter().filter(|&&n| n == 1).count(), 2);
 }
 
+fn permanent() -> ZendeskOptions {
+    ZendeskOptions {
+        permanent: true,
+        wait: true,
+        ..Default::default()
+    }
+}
+
+fn soft() -> ZendeskOptions {
+    ZendeskOptions {
+        wait: true,
+        ..Default::default()
+    }
+}
+
+/// Zendesk's `show_many?ids=` answer: every id listed is an active end-user,
+/// except those in `absent`.
+fn end_users(
+    path: &str,
+    absent: &[&str],
+) -> Result<crate::http::RawResponse, crate::http::TransportError> {
+    let list = path
+        .split("ids=")
+        .nth(1)
+        .unwrap_or_default()
+        .split('&')
+        .next()
+        .unwrap_or_default();
+    let users: Vec<Value> = list
+        .split(',')
+        .filter(|v| !v.is_empty() && !absent.contains(v))
+        .map(|v| json!({"id": v.parse::<u64>().unwrap(), "role": "end-user", "active": true}))
+        .collect();
+    ok(200, &json!({"users": users}).to_string())
+}
+
 /// Jobs by id: when each was submitted, and its user ids.
 type Jobs = HashMap<String, (tokio::time::Instant, Vec<u64>)>;
 
@@ -164,6 +200,9 @@ impl SlowJobs {
         refuse_over: Option<usize>,
     ) -> Result<crate::http::RawResponse, crate::http::TransportError> {
         let path = r.path_and_query.split('?').next().unwrap_or_default();
+        if path == "/api/v2/users/show_many" {
+            return end_users(&r.path_and_query, &[]);
+        }
         if path == "/api/v2/users/destroy_many" {
             let mut open = self.open.lock().unwrap();
             if refuse_over.is_some_and(|m| open.0 >= m) {
@@ -225,9 +264,10 @@ fn numeric(n: usize) -> Vec<String> {
 async fn open_jobs_stay_under_the_vendor_limit() {
     let zd = SlowJobs::default();
     let z = zd.clone();
-    let script = Script::new(move |_, r| z.answer(r, Duration::from_secs(20), None));
+    // Jobs take a minute: 30 lookups and 30 submissions (200/min) fit before the first ends.
+    let script = Script::new(move |_, r| z.answer(r, Duration::from_secs(60), None));
     let ids = numeric(3500);
-    let (summary, reason) = Run::new(Zendesk::new(false, true, None), Kind::Id, &script)
+    let (summary, reason) = Run::new(Zendesk::new(soft()), Kind::Id, &script)
         .all(&ids)
         .await;
     assert_eq!(reason, None);
@@ -243,7 +283,7 @@ async fn a_submission_throttled_while_our_jobs_are_open_is_parked_until_one_ends
     let z = zd.clone();
     // The account allows only 2 jobs at once: more submissions get 429.
     let script = Script::new(move |_, r| z.answer(r, Duration::from_secs(30), Some(2)));
-    let mut run = Run::new(Zendesk::new(false, true, None), Kind::Id, &script);
+    let mut run = Run::new(Zendesk::new(soft()), Kind::Id, &script);
     run.max_retries = 1;
     let (summary, reason) = run.all(&numeric(500)).await;
     assert_eq!(reason, None);
@@ -297,6 +337,7 @@ fn three_user_zendesk(
     let _ = n;
     let path = r.path_and_query.as_str();
     match path {
+        "/api/v2/users/show_many?ids=1,2,3" => end_users(path, &["3"]),
         "/api/v2/users/destroy_many?ids=1,2,3" => {
             ok(200, r#"{"job_status":{"id":"JOB1","status":"queued"}}"#)
         }
@@ -323,7 +364,7 @@ async fn zendesk_submits_polls_reads_results_and_erases_permanently() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.jsonl");
     let (report, _) = Report::open(&path, false, "zendesk", Kind::Id, false).unwrap();
-    let run = Run::new(Zendesk::new(true, true, None), Kind::Id, &script);
+    let run = Run::new(Zendesk::new(permanent()), Kind::Id, &script);
     let ids: Vec<String> = ["1", "2", "3"].map(String::from).to_vec();
     let (summary, reason) = run.go(&ids, vec![], report, std::future::pending()).await;
     assert_eq!(reason, None);
@@ -333,9 +374,10 @@ async fn zendesk_submits_polls_reads_results_and_erases_permanently() {
         .iter()
         .map(|a| a.request.path_and_query.clone())
         .collect();
-    assert_eq!(paths[0], "/api/v2/users/destroy_many?ids=1,2,3");
-    assert_eq!(paths[1], "/api/v2/job_statuses/JOB1");
-    let mut erasures: Vec<&String> = paths[2..].iter().collect();
+    assert_eq!(paths[0], "/api/v2/users/show_many?ids=1,2,3");
+    assert_eq!(paths[1], "/api/v2/users/destroy_many?ids=1,2,3");
+    assert_eq!(paths[2], "/api/v2/job_statuses/JOB1");
+    let mut erasures: Vec<&String> = paths[3..].iter().collect();
     erasures.sort();
     assert_eq!(
         erasures,
@@ -376,6 +418,17 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
             };
             return ok(200, &json!({"users": users, "next_page": null}).to_string());
         }
+        if path == "/api/v2/users/show_many?ids=77,78,79,80&include=identities" {
+            return ok(
+                200,
+                &json!({"users": [
+                {"id": 77, "email": "ann@example.com", "role": "end-user"},
+                {"id": 78, "email": "bob@example.com", "role": "end-user"},
+                {"id": 79, "email": "BOB@example.com", "role": "end-user"},
+                {"id": 80, "email": "bobby@example.com", "role": "end-user"}]})
+                .to_string(),
+            );
+        }
         if path == "/api/v2/users/destroy_many?ids=77,78,79" {
             return ok(200, r#"{"job_status":{"id":"JE","status":"queued"}}"#);
         }
@@ -400,13 +453,14 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
     let ids: Vec<String> = ["ann@example.com", "bob@example.com"]
         .map(String::from)
         .to_vec();
-    let run = Run::new(Zendesk::new(true, true, None), Kind::Email, &script);
-    // Searches and the submission go 300 ms apart (200/min); interrupted after
-    // the job was accepted (at 0.6 s) and before its first poll (1 s later).
+    let run = Run::new(Zendesk::new(permanent()), Kind::Email, &script);
+    // Searches, the confirmation and the submission go 300 ms apart (200/min);
+    // interrupted after the job was accepted (at 0.9 s) and before its first
+    // poll (1 s later).
     let (report, _) = Report::open(&path, false, "zendesk", Kind::Email, false).unwrap();
     let (_, reason) = run
         .go(&ids, vec![], report, async {
-            tokio::time::sleep(Duration::from_millis(1200)).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
             Signal::Terminate
         })
         .await;
@@ -463,7 +517,7 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
 
 #[test]
 fn a_pending_e_mail_without_user_ids_is_refused_on_resume() {
-    let z = Zendesk::new(true, true, None);
+    let z = Zendesk::new(permanent());
     let ids = idents(&["ann@example.com".to_string()]);
     let err = z
         .resume_job(Kind::Email, "J9", ids.clone(), vec![vec![]])

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     Auth, Check, Credential, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method,
@@ -74,11 +74,25 @@ pub struct Zendesk {
     profile: Profile,
     permanent: bool,
     wait: bool,
-    brand_id: Option<String>,
+    /// `--brand-id` scopes searched for external ids (empty: no `brand_id`).
+    brands: Vec<String>,
+    /// `--include-staff`: agents and admins may be deleted too.
+    include_staff: bool,
+}
+
+/// What a Zendesk adapter is asked to do (from its flags).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Erase soft-deleted users for good (not `--soft`).
+    pub permanent: bool,
+    /// Follow the jobs (not `--no-wait`).
+    pub wait: bool,
+    pub brands: Vec<String>,
+    pub include_staff: bool,
 }
 
 impl Zendesk {
-    pub fn new(permanent: bool, wait: bool, brand_id: Option<String>) -> Self {
+    pub fn new(o: Options) -> Self {
         let mut api = LaneSpec::new(
             "api",
             Some(DEFAULT_QUOTA),
@@ -100,40 +114,56 @@ impl Zendesk {
                 display: "Zendesk",
                 kinds: KINDS,
                 lanes: vec![api, erase],
-                max_open_jobs: wait.then_some(MAX_OPEN_JOBS),
+                max_open_jobs: o.wait.then_some(MAX_OPEN_JOBS),
             },
-            permanent,
-            wait,
-            brand_id,
+            permanent: o.permanent,
+            wait: o.wait,
+            brands: o.brands,
+            include_staff: o.include_staff,
         }
     }
 
-    /// `destroy_many` for identifiers, or for the user ids they resolved to.
-    fn submission(&self, kind: Kind, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Work {
-        let query = if !targets.is_empty() {
-            let list: Vec<&str> = targets.iter().map(|(_, t)| t.as_str()).collect();
-            format!("ids={}", list.join(","))
-        } else if kind == Kind::ExternalId {
-            let list: Vec<String> = ids.iter().map(|i| encode_query(&i.value)).collect();
-            let brand = self
-                .brand_id
-                .as_ref()
-                .map(|b| format!("&brand_id={b}"))
-                .unwrap_or_default();
-            format!("external_ids={}{brand}", list.join(","))
-        } else {
-            let list: Vec<&str> = ids.iter().map(|i| i.value.as_str()).collect();
-            format!("ids={}", list.join(","))
-        };
+    /// `destroy_many` for the numeric user ids the identifiers resolved to.
+    fn submission(&self, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Work {
         Work::new(
             ids,
             Request::new(
                 Method::Delete,
-                format!("/api/v2/users/destroy_many?{query}"),
+                format!(
+                    "/api/v2/users/destroy_many?ids={}",
+                    unique(&targets).join(",")
+                ),
             ),
             Stage::Delete,
         )
         .with_targets(targets)
+    }
+
+    /// Submissions of at most [`BATCH_LIMIT`] users each for the identifiers
+    /// that resolved to `targets` (identifier indexes into `ids`).
+    fn submissions(&self, ids: &[Ident], targets: &[(usize, String)]) -> Vec<Work> {
+        let mut out = vec![];
+        let mut batch_ids = vec![];
+        let mut batch_targets: Vec<(usize, String)> = vec![];
+        for (i, ident) in ids.iter().enumerate() {
+            let users: Vec<String> = users_of(targets, i);
+            if users.is_empty() {
+                continue;
+            }
+            if batch_targets.len() + users.len() > BATCH_LIMIT && !batch_ids.is_empty() {
+                out.push(self.submission(
+                    std::mem::take(&mut batch_ids),
+                    std::mem::take(&mut batch_targets),
+                ));
+            }
+            let idx = batch_ids.len();
+            batch_ids.push(ident.clone());
+            batch_targets.extend(users.into_iter().map(|u| (idx, u)));
+        }
+        if !batch_ids.is_empty() {
+            out.push(self.submission(batch_ids, batch_targets));
+        }
+        out
     }
 
     fn poll(&self, work: &Work, job: &str, attempt: u32) -> Work {
@@ -155,11 +185,62 @@ impl Zendesk {
         .after(delay)
     }
 
-    fn search(&self, ids: Vec<Ident>, at: usize, found: Vec<(usize, String)>) -> Work {
-        let query = encode_query(&format!("email:{}", ids[at].value));
+    /// `GET /api/v2/users/search?query=email:…` for e-mail `at`, or the next
+    /// page Zendesk named (offset pagination, `next_page`).
+    fn search(
+        &self,
+        ids: Vec<Ident>,
+        at: usize,
+        page: Option<String>,
+        found: Vec<(usize, String)>,
+    ) -> Work {
+        let path = page.clone().unwrap_or_else(|| {
+            let query = encode_query(&format!("email:{}", ids[at].value));
+            format!("{SEARCH}?query={query}")
+        });
         Work::new(
             ids,
-            Request::new(Method::Get, format!("/api/v2/users/search?query={query}")),
+            Request::new(Method::Get, path),
+            Stage::Lookup { at, page, found },
+        )
+    }
+
+    /// `show_many?ids=` for user ids: `found` pairs them with the identifiers;
+    /// `identities` sideloads the e-mail identities (to confirm a search hit).
+    fn show_many(&self, ids: Vec<Ident>, found: Vec<(usize, String)>, identities: bool) -> Work {
+        let include = if identities {
+            "&include=identities"
+        } else {
+            ""
+        };
+        Work::new(
+            ids,
+            Request::new(
+                Method::Get,
+                format!("{SHOW_MANY}?ids={}{include}", unique(&found).join(",")),
+            ),
+            Stage::Lookup {
+                at: 0,
+                page: None,
+                found,
+            },
+        )
+    }
+
+    /// `show_many?external_ids=` in brand scope `at` of `--brand-id` (or none).
+    fn by_external(&self, ids: Vec<Ident>, at: usize, found: Vec<(usize, String)>) -> Work {
+        let list: Vec<String> = ids.iter().map(|i| encode_query(&i.value)).collect();
+        let brand = self
+            .brands
+            .get(at)
+            .map(|b| format!("&brand_id={b}"))
+            .unwrap_or_default();
+        Work::new(
+            ids,
+            Request::new(
+                Method::Get,
+                format!("{SHOW_MANY}?external_ids={}{brand}", list.join(",")),
+            ),
             Stage::Lookup {
                 at,
                 page: None,
@@ -180,14 +261,89 @@ impl Zendesk {
         )
     }
 
-    /// The user ids identifier `i` resolved to (none when it is the user id itself).
-    fn users_of(targets: &[(usize, String)], i: usize) -> Vec<String> {
-        targets
-            .iter()
-            .filter(|(k, _)| *k == i)
-            .map(|(_, u)| u.clone())
-            .collect()
+    /// Which scope external ids were looked up in, for a detail.
+    fn scope(&self) -> String {
+        match self.brands.as_slice() {
+            [] => "searched without brand_id (account-scoped users)".to_string(),
+            [b] => format!("searched brand_id {b}"),
+            bs => format!("searched brand_ids {}", bs.join(", ")),
+        }
     }
+
+    /// Why a user record may not be deleted, if so.
+    fn protected(&self, user: &Value, id: &str) -> Option<String> {
+        if self.include_staff {
+            return None;
+        }
+        match user["role"].as_str() {
+            Some("end-user") => None,
+            Some(role) => Some(format!(
+                "user {id} is {} {role}: purge deletes only end-users; pass --include-staff to delete agents and admins too (the account owner never)",
+                if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            )),
+            None => Some(format!(
+                "Zendesk did not say the role of user {id}, so purge does not know it is an end-user; pass --include-staff to delete it anyway"
+            )),
+        }
+    }
+}
+
+const SEARCH: &str = "/api/v2/users/search";
+const SHOW_MANY: &str = "/api/v2/users/show_many";
+
+/// The user ids identifier `i` resolved to, in order.
+fn users_of(targets: &[(usize, String)], i: usize) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|(k, _)| *k == i)
+        .map(|(_, u)| u.clone())
+        .collect()
+}
+
+/// The distinct user ids of `pairs`, in order.
+fn unique(pairs: &[(usize, String)]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for (_, u) in pairs {
+        if !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    out
+}
+
+/// A user record's numeric id as text.
+fn id_of(u: &Value) -> Option<String> {
+    match &u["id"] {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Whether `address` is the user's primary e-mail, or one of its verified
+/// e-mail identities (sideloaded with `include=identities`, which Zendesk
+/// supports on `show_many`:
+/// <https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/side_loading/>;
+/// identity fields per `UserIdentitiesResponseExample` in the OAS).
+fn has_address(user: &Value, identities: &[Value], address: &str) -> bool {
+    let same = |v: &Value| v.as_str().is_some_and(|e| e.eq_ignore_ascii_case(address));
+    if same(&user["email"]) {
+        return true;
+    }
+    let id = id_of(user);
+    identities.iter().any(|i| {
+        id.is_some()
+            && id_of(&json!({"id": i["user_id"]})) == id
+            && i["type"].as_str() == Some("email")
+            && i["verified"].as_bool() == Some(true)
+            && same(&i["value"])
+    })
 }
 
 /// `purge zendesk`'s own flags.
@@ -199,9 +355,12 @@ pub struct Flags {
     /// The account's subdomain (acme for acme.zendesk.com)
     #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
     pub subdomain: Option<String>,
-    /// With --kind external-id: 0 for account-scoped users, or a numeric brand id
-    #[arg(long, value_name = "N")]
+    /// With --kind external-id: the brand scopes to look external ids up in, e.g. 0 (account-scoped users) or 0,360001 (each searched; the detail says which)
+    #[arg(long, value_name = "N[,N…]")]
     pub brand_id: Option<String>,
+    /// Delete agents and admins too (default: only end-users; the others end `refused`). The account owner is never deleted
+    #[arg(long)]
+    pub include_staff: bool,
     /// Soft delete only: skip the permanent erasure (Zendesk keeps soft-deleted users up to 30 days, then erases them)
     #[arg(long)]
     pub soft: bool,
@@ -224,15 +383,26 @@ Defaults: --kind id; --rate 200/min, raised to what x-rate-limit reports; --conc
 /// `purge zendesk` flags → the adapter, its endpoint and credential.
 pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("zendesk has no --kind {}", a.kind))?;
-    if let Some(b) = &a.brand_id {
+    let mut brands = vec![];
+    if let Some(list) = &a.brand_id {
         if kind != Kind::ExternalId {
             return Err(format!(
-                "--brand-id goes with --kind external-id only (user ids are global; Zendesk rejects brand_id with ids), not --kind {kind}"
+                "--brand-id goes with --kind external-id only (user ids are global, and e-mails are searched across the account), not --kind {kind}"
             ));
         }
-        if b.is_empty() || !b.bytes().all(|c| c.is_ascii_digit()) || b.len() > 20 {
+        for b in list.split(',').map(str::trim) {
+            if b.is_empty() || !b.bytes().all(|c| c.is_ascii_digit()) || b.len() > 20 {
+                return Err(format!(
+                    "--brand-id {list:?}: each must be 0 (account-scoped users) or a numeric brand id, comma-separated; `all` is not a scope Zendesk looks external ids up in"
+                ));
+            }
+            if !brands.iter().any(|x| x == b) {
+                brands.push(b.to_string());
+            }
+        }
+        if brands.len() > 10 {
             return Err(format!(
-                "--brand-id {b:?}: must be 0 (account-scoped users) or a numeric brand id; cross-brand deletion (`all`) is not supported by Zendesk"
+                "--brand-id {list:?}: at most 10 brands (each is looked up separately)"
             ));
         }
     }
@@ -252,7 +422,12 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
         },
     };
     Ok(Setup {
-        service: Arc::new(Zendesk::new(!a.soft, !a.no_wait, a.brand_id.clone())),
+        service: Arc::new(Zendesk::new(Options {
+            permanent: !a.soft,
+            wait: !a.no_wait,
+            brands,
+            include_staff: a.include_staff,
+        })),
         kind,
         endpoint,
         credential: Box::new(|f| zendesk_auth(f).map(Credential::from)),
@@ -300,24 +475,24 @@ struct JobStatus {
     results: Option<Value>,
 }
 
-/// What a job said about one submitted value.
+/// What a job said about one submitted user.
 #[derive(Debug, Clone, PartialEq)]
 enum Item {
-    /// Soft-deleted; the numeric user id if the result gave one.
-    Deleted(Option<String>),
+    Deleted,
     NotFound(String),
     Failed(String),
+    /// Zendesk will not delete it (the account owner).
+    Refused(String),
     Missing,
 }
 
 fn classify(r: &Value) -> Item {
-    let numeric_id = r["id"].as_u64().map(|n| n.to_string());
     let ok = r["success"].as_bool() == Some(true)
         || r["status"]
             .as_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("deleted"));
     if ok && r.get("error").is_none() {
-        return Item::Deleted(numeric_id);
+        return Item::Deleted;
     }
     let error = r["error"].as_str().unwrap_or("");
     let details = match &r["details"] {
@@ -335,6 +510,18 @@ fn classify(r: &Value) -> Item {
     if lower.contains("not found") || lower.contains("notfound") || lower.contains("does not exist")
     {
         Item::NotFound(snippet(&words))
+    } else if lower.contains("owner") {
+        // "Administrators can delete all users except the account owner"
+        // (`DeleteUser` in the OAS).
+        Item::Refused(format!(
+            "the account owner: Zendesk never deletes it, and purge does not try again (Zendesk said: {})",
+            snippet(&words)
+        ))
+    } else if lower.contains("ticket") {
+        Item::Failed(format!(
+            "Zendesk will not delete this user while it has tickets that are not closed (Zendesk said: {}): solve or close them, or make another user their requester, then run purge again",
+            snippet(&words)
+        ))
     } else if words.is_empty() {
         Item::Failed(format!(
             "job result without success: {}",
@@ -345,24 +532,19 @@ fn classify(r: &Value) -> Item {
     }
 }
 
-/// Find the result for the value submitted at `pos`: by `id` (numeric, or the
-/// external id as a string) or `external_id`; else by `index`, unless that result
-/// names another user.
-fn find<'a>(results: &'a [Value], pos: usize, key: &str, kind: Kind) -> Option<&'a Value> {
-    // For external ids a numeric `id` is the user's, not the key: not comparable.
+/// Find the result for the user id submitted at `pos`: by `id` (a number, or
+/// the id as a string), else by `index` unless that result names another user.
+fn find<'a>(results: &'a [Value], pos: usize, key: &str) -> Option<&'a Value> {
     let names = |r: &Value| match &r["id"] {
-        Value::Number(n) if kind != Kind::ExternalId => Some(n.to_string() == key),
+        Value::Number(n) => Some(n.to_string() == key),
         Value::String(s) => Some(s == key),
         _ => None,
     };
-    results
-        .iter()
-        .find(|r| names(r) == Some(true) || r["external_id"].as_str() == Some(key))
-        .or_else(|| {
-            results
-                .iter()
-                .find(|r| r["index"].as_u64() == Some(pos as u64) && names(r) != Some(false))
-        })
+    results.iter().find(|r| names(r) == Some(true)).or_else(|| {
+        results
+            .iter()
+            .find(|r| r["index"].as_u64() == Some(pos as u64) && names(r) != Some(false))
+    })
 }
 
 fn error_text(resp: &Response) -> String {
@@ -395,25 +577,48 @@ impl Service for Zendesk {
     fn batch_limit(&self, kind: Kind) -> usize {
         match kind {
             Kind::Email => EMAIL_BATCH,
+            // Each brand may hold a user per external id: the users found stay
+            // within one `show_many?ids=` and one job.
+            Kind::ExternalId => BATCH_LIMIT / self.brands.len().max(1),
             _ => BATCH_LIMIT,
         }
     }
 
+    /// Every kind is resolved to user records first (role, e-mail identities),
+    /// and only numeric user ids are ever submitted for deletion.
     fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
         match kind {
-            Kind::Email => self.search(batch, 0, vec![]),
-            _ => self.submission(kind, batch, vec![]),
+            Kind::Email => self.search(batch, 0, None, vec![]),
+            Kind::ExternalId => self.by_external(batch, 0, vec![]),
+            _ => {
+                let found = batch
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (i, id.value.clone()))
+                    .collect();
+                self.show_many(batch, found, false)
+            }
         }
     }
 
     fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
         match &work.stage {
-            Stage::Delete => self.read_submit(kind, work, resp),
-            Stage::Poll { job, attempt } => self.read_poll(kind, work, job, *attempt, resp),
-            Stage::Lookup { at, found, .. } if kind == Kind::Email => {
-                self.read_search(kind, work, *at, found, resp)
+            Stage::Delete => self.read_submit(work, resp),
+            Stage::Poll { job, attempt } => self.read_poll(work, job, *attempt, resp),
+            // A job Zendesk no longer knows: its users looked up again.
+            Stage::Lookup { .. } if !work.targets.is_empty() => self.read_recheck(work, resp),
+            Stage::Lookup { at, found, .. } if work.request.path_and_query.starts_with(SEARCH) => {
+                self.read_search(work, *at, found, resp)
             }
-            Stage::Lookup { .. } => self.read_show_many(work, resp),
+            Stage::Lookup { at, found, .. }
+                if work.request.path_and_query.contains("external_ids=") =>
+            {
+                self.read_external(kind, work, *at, found, resp)
+            }
+            Stage::Lookup { found, .. } => match users_in(resp) {
+                Ok((users, identities)) => self.decide(kind, work, found, &users, &identities),
+                Err(step) => self.lookup_failed(work, "GET /api/v2/users/show_many", resp, step),
+            },
             Stage::Follow { todo, done, probe } => self.read_erase(work, todo, done, *probe, resp),
         }
     }
@@ -425,12 +630,23 @@ impl Service for Zendesk {
         ids: Vec<Ident>,
         vendor_ids: Vec<Vec<String>>,
     ) -> Result<Work, String> {
-        // E-mails carry the user ids they resolved to in the pending lines.
-        if kind == Kind::Email && vendor_ids.iter().any(Vec::is_empty) {
+        // Pending lines carry the user ids the job covers; a user id is its own.
+        let vendor_ids: Vec<Vec<String>> = vendor_ids
+            .into_iter()
+            .zip(&ids)
+            .map(|(v, id)| {
+                if v.is_empty() && kind == Kind::Id {
+                    vec![id.value.clone()]
+                } else {
+                    v
+                }
+            })
+            .collect();
+        if vendor_ids.iter().any(Vec::is_empty) {
             return Err(format!(
-                "the report has e-mails pending in Zendesk job {job} without the user ids the job covers \
+                "the report has {kind} identifiers pending in Zendesk job {job} without the user ids the job covers \
                  (written by an earlier purge version), so the job cannot be followed safely: its users may \
-                 already be soft-deleted, where a new search would not find them. Once the job has ended \
+                 already be soft-deleted, where a new lookup would not find them. Once the job has ended \
                  (Zendesk keeps jobs about an hour), erase those users with `purge zendesk -k id`, and start \
                  a new --report for the rest"
             ));
@@ -448,21 +664,310 @@ impl Service for Zendesk {
     }
 
     fn erasure_note(&self) -> Option<String> {
-        if !self.wait {
-            Some("--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done".into())
-        } else if !self.permanent {
-            Some(
-                "soft delete (--soft): Zendesk keeps soft-deleted users up to 30 days and then erases them"
-                    .into(),
-            )
+        let staff = if self.include_staff {
+            " --include-staff: agents and admins were deleted too (never the account owner)."
         } else {
-            None
-        }
+            ""
+        };
+        let mode = if !self.wait {
+            "--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done"
+        } else if !self.permanent {
+            "soft delete (--soft): Zendesk keeps soft-deleted users up to 30 days and then erases them"
+        } else {
+            return (!staff.is_empty()).then(|| staff.trim().to_string());
+        };
+        Some(format!("{mode}.{staff}"))
     }
 }
 
+/// The `users` of a lookup answer and its sideloaded `identities`, or the step
+/// for an answer that is not one.
+fn users_in(resp: &Response) -> Result<(Vec<Value>, Vec<Value>), Option<u16>> {
+    if resp.status != 200 {
+        return Err(Some(resp.status));
+    }
+    let v = serde_json::from_str::<Value>(&resp.body).map_err(|_| None)?;
+    let users = v["users"].as_array().cloned().ok_or(None)?;
+    let identities = v["identities"].as_array().cloned().unwrap_or_default();
+    Ok((users, identities))
+}
+
 impl Zendesk {
-    fn read_submit(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+    /// A lookup Zendesk did not answer with users: a wrong endpoint stops the
+    /// run; anything else fails the identifiers of the work.
+    fn lookup_failed(&self, work: &Work, what: &str, resp: &Response, status: Option<u16>) -> Step {
+        match status {
+            Some(s @ (404 | 405)) => Step::Fatal(Fatal::new(
+                s,
+                format!(
+                    "Zendesk answered {s} for {what}: {} (check --subdomain or --base-url)",
+                    error_text(resp)
+                ),
+            )),
+            Some(s) => Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!(
+                    "looking the users up failed, so nothing was deleted: {what}: HTTP {s}: {}",
+                    error_text(resp)
+                ),
+                Some(s),
+            )),
+            None => Step::Done(all(
+                &work.ids,
+                Status::Failed,
+                &format!(
+                    "looking the users up failed, so nothing was deleted: {what} answered without a user list: {}",
+                    resp.snippet()
+                ),
+                Some(resp.status),
+            )),
+        }
+    }
+
+    /// User records found for the identifiers (`found` pairs each identifier
+    /// with a user id): keep the ones that really are the identifier, refuse
+    /// the protected, and submit the rest by numeric id.
+    fn decide(
+        &self,
+        kind: Kind,
+        work: &Work,
+        found: &[(usize, String)],
+        users: &[Value],
+        identities: &[Value],
+    ) -> Step {
+        let mut done = vec![];
+        let mut targets = vec![];
+        for (i, ident) in work.ids.iter().enumerate() {
+            let mut mine = vec![];
+            let mut refused = vec![];
+            for uid in users_of(found, i) {
+                let record = users.iter().find(|u| id_of(u).as_deref() == Some(&uid));
+                match record {
+                    // A search hit is this person only on an exact address.
+                    Some(u) if kind == Kind::Email && !has_address(u, identities, &ident.value) => {
+                    }
+                    Some(u) => match self.protected(u, &uid) {
+                        Some(why) => refused.push(why),
+                        None => mine.push(uid),
+                    },
+                    // A user id Zendesk does not list may be soft-deleted: the
+                    // job says "not found", and the permanent erasure tells.
+                    None if kind == Kind::Id => mine.push(uid),
+                    None => {}
+                }
+            }
+            let out =
+                |status, detail: String| Outcome::new(ident.clone(), status, detail).http(200);
+            if !refused.is_empty() {
+                // Nothing of a person is deleted when one of its records is protected.
+                done.push(out(Status::Refused, refused.join("; ")));
+            } else if mine.is_empty() {
+                let why = match kind {
+                    Kind::Email => {
+                        "no user with this e-mail as primary address or verified identity"
+                            .to_string()
+                    }
+                    Kind::ExternalId => format!("no user with this external id ({})", self.scope()),
+                    _ => "no such user".to_string(),
+                };
+                done.push(out(Status::NotFound, why));
+            } else {
+                targets.extend(mine.into_iter().map(|u| (i, u)));
+            }
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next: self.submissions(&work.ids, &targets),
+        }
+    }
+
+    /// External ids in brand scope `at`: exact matches are this person's users.
+    fn read_external(
+        &self,
+        kind: Kind,
+        work: &Work,
+        at: usize,
+        found: &[(usize, String)],
+        resp: &Response,
+    ) -> Step {
+        let (users, _) = match users_in(resp) {
+            Ok(u) => u,
+            Err(s) => {
+                return self.lookup_failed(
+                    work,
+                    "GET /api/v2/users/show_many?external_ids=",
+                    resp,
+                    s,
+                );
+            }
+        };
+        let mut found = found.to_vec();
+        for (i, ident) in work.ids.iter().enumerate() {
+            for u in &users {
+                if u["external_id"].as_str() == Some(ident.value.as_str())
+                    && let Some(id) = id_of(u)
+                    && !found.contains(&(i, id.clone()))
+                {
+                    found.push((i, id));
+                }
+            }
+        }
+        if self.brands.len() <= 1 {
+            return self.decide(kind, work, &found, &users, &[]);
+        }
+        let next = if at + 1 < self.brands.len() {
+            self.by_external(work.ids.clone(), at + 1, found)
+        } else if found.is_empty() {
+            return self.decide(kind, work, &[], &[], &[]);
+        } else {
+            // Every scope searched: the users' records (role) by numeric id.
+            self.show_many(work.ids.clone(), found, false)
+        };
+        Step::Continue {
+            done: vec![],
+            pending: vec![],
+            next: vec![next],
+        }
+    }
+
+    /// One page of the search for e-mail `at`: every hit is a candidate, to be
+    /// confirmed against the user's addresses once the batch is searched.
+    fn read_search(
+        &self,
+        work: &Work,
+        at: usize,
+        found: &[(usize, String)],
+        resp: &Response,
+    ) -> Step {
+        let (users, next_page) = match users_in(resp) {
+            Ok((users, _)) => {
+                let next = serde_json::from_str::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v["next_page"].as_str().map(str::to_string));
+                (users, next)
+            }
+            Err(Some(s @ (404 | 405))) => {
+                return self.lookup_failed(work, "GET /api/v2/users/search", resp, Some(s));
+            }
+            Err(status) => {
+                // This e-mail fails; the batch goes on without it.
+                let why = match status {
+                    Some(s) => format!("user search failed: HTTP {s}: {}", error_text(resp)),
+                    None => format!("user search answer is not a user list: {}", resp.snippet()),
+                };
+                let failed =
+                    Outcome::new(work.ids[at].clone(), Status::Failed, why).http(resp.status);
+                let mut ids = work.ids.clone();
+                ids.remove(at);
+                let found: Vec<(usize, String)> =
+                    found.iter().filter(|(k, _)| *k != at).cloned().collect();
+                return self.search_next(ids, at, found, vec![failed]);
+            }
+        };
+        let mut found = found.to_vec();
+        for u in &users {
+            if let Some(id) = id_of(u)
+                && !found.contains(&(at, id.clone()))
+            {
+                found.push((at, id));
+            }
+        }
+        if let Some(next) = next_page {
+            // Only the path is followed: the request stays on the account's host.
+            return match reqwest::Url::parse(&next) {
+                Ok(u) if u.path().trim_end_matches(".json") == SEARCH => Step::Continue {
+                    done: vec![],
+                    pending: vec![],
+                    next: vec![self.search(
+                        work.ids.clone(),
+                        at,
+                        Some(format!("{}?{}", u.path(), u.query().unwrap_or(""))),
+                        found,
+                    )],
+                },
+                _ => {
+                    let failed = Outcome::new(
+                        work.ids[at].clone(),
+                        Status::Failed,
+                        format!(
+                            "user search named a next page purge does not follow: {}",
+                            snippet(&next)
+                        ),
+                    )
+                    .http(resp.status);
+                    let mut ids = work.ids.clone();
+                    ids.remove(at);
+                    found.retain(|(k, _)| *k != at);
+                    self.search_next(ids, at, found, vec![failed])
+                }
+            };
+        }
+        if found.len() > BATCH_LIMIT {
+            // More candidates than one confirmation holds: this e-mail starts a
+            // new batch (or, alone, fails).
+            if at == 0 {
+                let failed = Outcome::new(
+                    work.ids[0].clone(),
+                    Status::Failed,
+                    format!(
+                        "Zendesk's search returned {} users for this address, more than purge confirms at once ({BATCH_LIMIT}): look them up and erase them with -k id",
+                        found.len()
+                    ),
+                )
+                .http(200);
+                let rest = work.ids[1..].to_vec();
+                return self.search_next(rest, 0, vec![], vec![failed]);
+            }
+            found.retain(|(k, _)| *k < at);
+            let (head, tail) = work.ids.split_at(at);
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![
+                    self.show_many(head.to_vec(), found, true),
+                    self.search(tail.to_vec(), 0, None, vec![]),
+                ],
+            };
+        }
+        self.search_next(work.ids.clone(), at + 1, found, vec![])
+    }
+
+    /// Go on with e-mail `at` of `ids`, or confirm the candidates once all are searched.
+    fn search_next(
+        &self,
+        ids: Vec<Ident>,
+        at: usize,
+        found: Vec<(usize, String)>,
+        done: Vec<Outcome>,
+    ) -> Step {
+        let next = if ids.is_empty() {
+            vec![]
+        } else if at < ids.len() {
+            vec![self.search(ids, at, None, found)]
+        } else if found.is_empty() {
+            let none = Work::new(ids, Request::new(Method::Get, "/"), Stage::Delete);
+            let Step::Continue { done: nf, .. } = self.decide(Kind::Email, &none, &[], &[], &[])
+            else {
+                unreachable!("decide continues")
+            };
+            return Step::Continue {
+                done: done.into_iter().chain(nf).collect(),
+                pending: vec![],
+                next: vec![],
+            };
+        } else {
+            vec![self.show_many(ids, found, true)]
+        };
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    fn read_submit(&self, work: &Work, resp: &Response) -> Step {
         match resp.status {
             200..=299 => {}
             400 | 422 => {
@@ -512,11 +1017,16 @@ impl Zendesk {
             let outs = work
                 .ids
                 .iter()
-                .map(|i| {
+                .enumerate()
+                .map(|(i, id)| {
                     Outcome::new(
-                        i.clone(),
+                        id.clone(),
                         Status::Queued,
-                        format!("job {} accepted", job.id),
+                        format!(
+                            "job {} accepted for user id {}",
+                            job.id,
+                            users_of(&work.targets, i).join(", ")
+                        ),
                     )
                     .http(resp.status)
                     .job(&job.id)
@@ -525,7 +1035,7 @@ impl Zendesk {
             return Step::Done(outs);
         }
         if is_terminal(&job.status) {
-            return self.finish_job(kind, work, &job);
+            return self.finish_job(work, &job);
         }
         let pending = work
             .ids
@@ -539,7 +1049,7 @@ impl Zendesk {
                 )
                 .http(resp.status)
                 .job(&job.id)
-                .with_vendor_ids(Self::users_of(&work.targets, i))
+                .with_vendor_ids(users_of(&work.targets, i))
             })
             .collect();
         Step::Continue {
@@ -549,14 +1059,16 @@ impl Zendesk {
         }
     }
 
-    fn read_poll(&self, kind: Kind, work: &Work, job: &str, attempt: u32, resp: &Response) -> Step {
+    fn read_poll(&self, work: &Work, job: &str, attempt: u32, resp: &Response) -> Step {
         if resp.status == 404 {
-            // The job is gone (expired or never recorded): submit again.
-            let again = self.submission(kind, work.ids.clone(), work.targets.clone());
+            // The job is gone (Zendesk keeps jobs about an hour): look its users
+            // up by numeric id; never submit anything but those ids again.
+            let mut w = self.show_many(work.ids.clone(), work.targets.clone(), false);
+            w.targets = work.targets.clone();
             return Step::Continue {
                 done: vec![],
                 pending: vec![],
-                next: vec![again],
+                next: vec![w],
             };
         }
         if !(200..300).contains(&resp.status) {
@@ -584,13 +1096,56 @@ impl Zendesk {
             };
         };
         if is_terminal(&status.status) {
-            self.finish_job(kind, work, &status)
+            self.finish_job(work, &status)
         } else {
             Step::Continue {
                 done: vec![],
                 pending: vec![],
                 next: vec![self.poll(work, job, attempt + 1)],
             }
+        }
+    }
+
+    /// The users of a job Zendesk no longer knows, looked up again: the ones
+    /// still active are submitted again; the rest were deleted by that job.
+    fn read_recheck(&self, work: &Work, resp: &Response) -> Step {
+        let users = match users_in(resp) {
+            Ok((users, _)) => users,
+            Err(s) => return self.lookup_failed(work, "GET /api/v2/users/show_many", resp, s),
+        };
+        let active = |uid: &str| {
+            users
+                .iter()
+                .any(|u| id_of(u).as_deref() == Some(uid) && u["active"].as_bool() != Some(false))
+        };
+        let mut done = vec![];
+        let mut next = vec![];
+        let mut again = vec![];
+        for (i, ident) in work.ids.iter().enumerate() {
+            let mine = users_of(&work.targets, i);
+            if mine.iter().any(|u| active(u)) {
+                again.extend(mine.into_iter().map(|u| (i, u)));
+            } else if self.permanent {
+                next.push(self.erase(ident.clone(), mine, vec![], false));
+            } else {
+                done.push(
+                    Outcome::new(
+                        ident.clone(),
+                        Status::Deleted,
+                        format!(
+                            "soft; user id {} no longer active (its job had expired when purge asked)",
+                            mine.join(", ")
+                        ),
+                    )
+                    .http(resp.status),
+                );
+            }
+        }
+        next.extend(self.submissions(&work.ids, &again));
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
         }
     }
 
@@ -601,8 +1156,8 @@ impl Zendesk {
         outs
     }
 
-    /// A job that ended: outcomes per identifier, and permanent erasure of the deleted.
-    fn finish_job(&self, kind: Kind, work: &Work, job: &JobStatus) -> Step {
+    /// A job that ended: outcomes per identifier, and permanent erasure of its users.
+    fn finish_job(&self, work: &Work, job: &JobStatus) -> Step {
         if !job.status.eq_ignore_ascii_case("completed") {
             let why = format!(
                 "Zendesk job {} ended {}: {}",
@@ -614,54 +1169,26 @@ impl Zendesk {
                 self.with_job(all(&work.ids, Status::Failed, &why, Some(200)), &job.id),
             );
         }
-        // The values submitted, in order, with the identifier each belongs to.
-        let entries: Vec<(usize, String)> = if work.targets.is_empty() {
-            work.ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (i, id.value.clone()))
-                .collect()
-        } else {
-            work.targets.clone()
-        };
-        let items: Vec<Item> = match &job.results {
-            Some(Value::Array(results)) => entries
-                .iter()
-                .enumerate()
-                .map(|(pos, (_, key))| {
-                    find(results, pos, key, kind).map_or(Item::Missing, classify)
-                })
-                .collect(),
-            Some(obj @ Value::Object(_)) => {
-                let one = classify(obj);
-                entries.iter().map(|_| one.clone()).collect()
+        // The user ids submitted, in order (`ids=` lists each once).
+        let submitted = unique(&work.targets);
+        let item_of = |uid: &str| -> Item {
+            let pos = submitted.iter().position(|u| u == uid).unwrap_or(0);
+            match &job.results {
+                Some(Value::Array(results)) => {
+                    find(results, pos, uid).map_or(Item::Missing, classify)
+                }
+                Some(obj @ Value::Object(_)) => classify(obj),
+                _ => Item::Missing,
             }
-            _ => entries.iter().map(|_| Item::Missing).collect(),
         };
         let mut done = vec![];
         let mut next = vec![];
-        let mut need_ids = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
-            let mine: Vec<(&String, &Item)> = entries
-                .iter()
-                .zip(&items)
-                .filter(|((k, _), _)| *k == i)
-                .map(|((_, v), it)| (v, it))
-                .collect();
-            // (user, why) for each of this identifier's users the job failed.
-            let failed: Vec<(&String, String)> = mine
-                .iter()
-                .filter_map(|(v, it)| match it {
-                    Item::Failed(d) => Some((*v, d.clone())),
-                    Item::Missing => Some((*v, "not in job results".to_string())),
-                    _ => None,
-                })
-                .collect();
-            let deleted: Vec<(&String, &Option<String>)> = mine
-                .iter()
-                .filter_map(|(v, it)| match it {
-                    Item::Deleted(n) => Some((*v, n)),
-                    _ => None,
+            let mine: Vec<(String, Item)> = users_of(&work.targets, i)
+                .into_iter()
+                .map(|u| {
+                    let it = item_of(&u);
+                    (u, it)
                 })
                 .collect();
             let out = |status, detail: String| {
@@ -669,17 +1196,49 @@ impl Zendesk {
                     .http(200)
                     .job(&job.id)
             };
-            if !failed.is_empty() {
-                let d = if mine.len() == 1 {
-                    failed[0].1.clone()
+            let several = mine.len() > 1;
+            let each = |why: &str, u: &str| {
+                if several {
+                    format!("user {u}: {why}")
                 } else {
-                    failed
-                        .iter()
-                        .map(|(v, why)| format!("{v}: {why}"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                };
-                done.push(out(Status::Failed, d));
+                    why.to_string()
+                }
+            };
+            let refused: Vec<String> = mine
+                .iter()
+                .filter_map(|(u, it)| match it {
+                    Item::Refused(d) => Some(each(d, u)),
+                    _ => None,
+                })
+                .collect();
+            let failed: Vec<String> = mine
+                .iter()
+                .filter_map(|(u, it)| match it {
+                    Item::Failed(d) => Some(each(d, u)),
+                    Item::Missing => Some(each("not in job results", u)),
+                    _ => None,
+                })
+                .collect();
+            let deleted: Vec<String> = mine
+                .iter()
+                .filter(|(_, it)| *it == Item::Deleted)
+                .map(|(u, _)| u.clone())
+                .collect();
+            // "Not found" may mean soft-deleted already (an earlier, interrupted
+            // run): the permanent erasure tells (404 there: not found).
+            let absent: Vec<String> = mine
+                .iter()
+                .filter(|(_, it)| matches!(it, Item::NotFound(_)))
+                .map(|(u, _)| u.clone())
+                .collect();
+            if !failed.is_empty() {
+                done.push(out(Status::Failed, failed.join("; ")));
+            } else if !refused.is_empty() {
+                done.push(out(Status::Refused, refused.join("; ")));
+            } else if self.permanent {
+                let probe = !absent.is_empty();
+                let todo: Vec<String> = deleted.into_iter().chain(absent).collect();
+                next.push(self.erase(ident.clone(), todo, vec![], probe));
             } else if deleted.is_empty() {
                 let d = mine
                     .iter()
@@ -688,190 +1247,28 @@ impl Zendesk {
                         _ => None,
                     })
                     .unwrap_or_else(|| "no such user".into());
-                let numeric: Vec<String> = mine.iter().map(|(v, _)| (*v).clone()).collect();
-                if self.permanent && kind != Kind::ExternalId {
-                    // "Not found" may mean soft-deleted already (by an earlier,
-                    // interrupted run): erase it if so; 404 there means not found.
-                    next.push(self.erase(ident.clone(), numeric, vec![], true));
-                } else {
-                    done.push(out(Status::NotFound, d));
-                }
-            } else if !self.permanent {
-                done.push(out(Status::Deleted, "soft".into()));
+                done.push(out(Status::NotFound, d));
             } else {
-                // The numeric user ids to erase for good.
-                let numeric: Vec<String> = deleted
-                    .iter()
-                    .filter_map(|(v, n)| match kind {
-                        Kind::ExternalId => (*n).clone(),
-                        _ => Some((*v).clone()),
-                    })
-                    .collect();
-                if numeric.len() == deleted.len() {
-                    next.push(self.erase(ident.clone(), numeric, vec![], false));
-                } else {
-                    need_ids.push(ident.clone());
-                }
-            }
-        }
-        if !need_ids.is_empty() {
-            let list: Vec<String> = need_ids.iter().map(|i| encode_query(&i.value)).collect();
-            next.push(Work::new(
-                need_ids,
-                Request::new(
-                    Method::Get,
-                    format!("/api/v2/users/show_many?external_ids={}", list.join(",")),
-                ),
-                Stage::Lookup {
-                    at: 0,
-                    page: None,
-                    found: vec![],
-                },
-            ));
-        }
-        Step::Continue {
-            done,
-            pending: vec![],
-            next,
-        }
-    }
-
-    /// Numeric ids of soft-deleted external ids, for the permanent step.
-    fn read_show_many(&self, work: &Work, resp: &Response) -> Step {
-        let users = serde_json::from_str::<Value>(&resp.body)
-            .ok()
-            .and_then(|v| v["users"].as_array().cloned())
-            .unwrap_or_default();
-        let mut done = vec![];
-        let mut next = vec![];
-        for ident in &work.ids {
-            let id = users
-                .iter()
-                .find(|u| u["external_id"].as_str() == Some(ident.value.as_str()))
-                .and_then(|u| u["id"].as_u64());
-            match id {
-                Some(n) => next.push(self.erase(ident.clone(), vec![n.to_string()], vec![], false)),
-                None => done.push(
-                    Outcome::new(
-                        ident.clone(),
-                        Status::Failed,
-                        format!(
-                            "soft-deleted (Zendesk keeps it up to 30 days, then erases it), but its numeric user id could not be found for the permanent erasure (HTTP {})",
-                            resp.status
-                        ),
-                    )
-                    .http(resp.status),
-                ),
-            }
-        }
-        Step::Continue {
-            done,
-            pending: vec![],
-            next,
-        }
-    }
-
-    /// One e-mail searched: keep exact matches, go on with the next, and submit
-    /// the users found once every e-mail of the batch is looked up.
-    fn read_search(
-        &self,
-        kind: Kind,
-        work: &Work,
-        at: usize,
-        found: &[(usize, String)],
-        resp: &Response,
-    ) -> Step {
-        let mut found = found.to_vec();
-        let mut done = vec![];
-        let want = work.ids[at].value.to_lowercase();
-        if resp.status == 200 {
-            let users = serde_json::from_str::<Value>(&resp.body)
-                .ok()
-                .and_then(|v| v["users"].as_array().cloned());
-            match users {
-                Some(users) => {
-                    for u in users {
-                        let exact = u["email"]
-                            .as_str()
-                            .is_some_and(|e| e.to_lowercase() == want);
-                        if let (true, Some(id)) = (exact, u["id"].as_u64()) {
-                            found.push((at, id.to_string()));
-                        }
-                    }
-                }
-                None => done.push(
-                    Outcome::new(
-                        work.ids[at].clone(),
-                        Status::Failed,
-                        format!("user search answer is not a user list: {}", resp.snippet()),
-                    )
-                    .http(200),
-                ),
-            }
-        } else {
-            done.push(
-                Outcome::new(
-                    work.ids[at].clone(),
-                    Status::Failed,
-                    format!(
-                        "user search failed: HTTP {}: {}",
-                        resp.status,
-                        error_text(resp)
-                    ),
-                )
-                .http(resp.status),
-            );
-        }
-        if at + 1 < work.ids.len() {
-            return Step::Continue {
-                done,
-                pending: vec![],
-                next: vec![self.search(work.ids.clone(), at + 1, found)],
-            };
-        }
-        // Every e-mail looked up: not found, or submitted with its user ids.
-        let decided: Vec<Ident> = done.iter().map(|o: &Outcome| o.ident.clone()).collect();
-        let mut ids = vec![];
-        let mut targets = vec![];
-        let mut submissions = vec![];
-        for (i, ident) in work.ids.iter().enumerate() {
-            if decided.contains(ident) {
-                continue;
-            }
-            let users: Vec<String> = found
-                .iter()
-                .filter(|(k, _)| *k == i)
-                .map(|(_, u)| u.clone())
-                .collect();
-            if users.is_empty() {
-                done.push(
-                    Outcome::new(ident.clone(), Status::NotFound, "no user with this e-mail")
-                        .http(200),
-                );
-                continue;
-            }
-            if targets.len() + users.len() > BATCH_LIMIT && !ids.is_empty() {
-                submissions.push(self.submission(
-                    kind,
-                    std::mem::take(&mut ids),
-                    std::mem::take(&mut targets),
+                done.push(out(
+                    Status::Deleted,
+                    if ident.value == deleted.join(",") {
+                        "soft".to_string()
+                    } else {
+                        format!("soft; user id {}", deleted.join(", "))
+                    },
                 ));
             }
-            let idx = ids.len();
-            ids.push(ident.clone());
-            targets.extend(users.into_iter().map(|u| (idx, u)));
-        }
-        if !ids.is_empty() {
-            submissions.push(self.submission(kind, ids, targets));
         }
         Step::Continue {
             done,
             pending: vec![],
-            next: submissions,
+            next,
         }
     }
 
-    /// One soft-deleted user erased for good; on to the next of the identifier's users.
+    /// One user erased for good; on to the next of the identifier's users.
+    /// `probe`: some were not confirmed to exist, so a 404 is "not there", and
+    /// none erased at all means `not_found`.
     fn read_erase(
         &self,
         work: &Work,
@@ -885,18 +1282,10 @@ impl Zendesk {
         };
         let mut done = done.to_vec();
         match resp.status {
-            404 if probe && done.is_empty() && rest.is_empty() => {
-                return Step::Done(all(
-                    &work.ids,
-                    Status::NotFound,
-                    "no such user (neither active nor soft-deleted)",
-                    Some(404),
-                ));
-            }
-            // A user the job did not find was soft-deleted before: erased now.
-            200..=299 if probe => done.push(current.clone()),
-            // 404 after our own soft delete: not among the soft-deleted (already erased).
-            200..=299 | 404 => done.push(current.clone()),
+            200..=299 => done.push(current.clone()),
+            // Not among the soft-deleted: never there (probe), or erased already.
+            404 if probe => {}
+            404 => done.push(current.clone()),
             s => {
                 return Step::Done(all(
                     &work.ids,
@@ -915,6 +1304,14 @@ impl Zendesk {
                 pending: vec![],
                 next: vec![self.erase(work.ids[0].clone(), rest.to_vec(), done, probe)],
             };
+        }
+        if done.is_empty() {
+            return Step::Done(all(
+                &work.ids,
+                Status::NotFound,
+                "no such user (neither active nor soft-deleted)",
+                Some(resp.status),
+            ));
         }
         let detail = if work.ids[0].value == done.join(",") {
             "permanent".to_string()
@@ -938,24 +1335,214 @@ mod tests {
     use crate::services::idents as ids;
     use serde_json::json;
 
+    fn zendesk(brands: &[&str], include_staff: bool) -> Zendesk {
+        Zendesk::new(Options {
+            permanent: true,
+            wait: true,
+            brands: brands.iter().map(|b| b.to_string()).collect(),
+            include_staff,
+        })
+    }
+
     #[test]
-    fn submissions_per_kind() {
-        let z = Zendesk::new(true, true, Some("0".into()));
+    fn every_kind_is_looked_up_first() {
+        let z = zendesk(&["0"], false);
         let w = z.start(Kind::Id, ids(&["1", "2"]));
-        assert_eq!(w.request.method, Method::Delete);
-        assert_eq!(
-            w.request.path_and_query,
-            "/api/v2/users/destroy_many?ids=1,2"
-        );
+        assert_eq!(w.request.method, Method::Get);
+        assert_eq!(w.request.path_and_query, "/api/v2/users/show_many?ids=1,2");
         let w = z.start(Kind::ExternalId, ids(&["a b", "c;d"]));
         assert_eq!(
             w.request.path_and_query,
-            "/api/v2/users/destroy_many?external_ids=a%20b,c%3Bd&brand_id=0"
+            "/api/v2/users/show_many?external_ids=a%20b,c%3Bd&brand_id=0"
         );
         let w = z.start(Kind::Email, ids(&["a@x.io"]));
         assert_eq!(
             w.request.path_and_query,
             "/api/v2/users/search?query=email%3Aa%40x.io"
+        );
+        // Two brands: half as many external ids a batch (one user per brand each).
+        assert_eq!(
+            zendesk(&["0", "7"], false).batch_limit(Kind::ExternalId),
+            50
+        );
+    }
+
+    fn users(body: Value) -> Response {
+        Response {
+            status: 200,
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn staff_are_refused_and_end_users_submitted_by_numeric_id() {
+        let z = zendesk(&[], false);
+        let w = z.start(Kind::Id, ids(&["5", "5777", "5778", "9"]));
+        let r = users(json!({"users": [
+            {"id": 5, "role": "end-user"},
+            {"id": 5777, "role": "agent"},
+            {"id": 5778, "role": "admin"}]}));
+        let Step::Continue { done, next, .. } = z.read(Kind::Id, &w, &r) else {
+            panic!()
+        };
+        assert_eq!(done.len(), 2);
+        assert!(done.iter().all(|o| o.status == Status::Refused));
+        assert!(done[0].detail.contains("an agent") && done[0].detail.contains("--include-staff"));
+        assert!(done[1].detail.contains("an admin"));
+        // 9 is not listed: it may be soft-deleted, so it goes to the job too.
+        assert_eq!(next.len(), 1);
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/destroy_many?ids=5,9"
+        );
+        // With --include-staff all four go.
+        let z = zendesk(&[], true);
+        let Step::Continue { done, next, .. } = z.read(Kind::Id, &w, &r) else {
+            panic!()
+        };
+        assert!(done.is_empty());
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/destroy_many?ids=5,5777,5778,9"
+        );
+    }
+
+    #[test]
+    fn an_e_mail_is_a_user_only_on_its_primary_address_or_a_verified_identity() {
+        let z = zendesk(&[], false);
+        let w = z.show_many(
+            ids(&["ann@x.io"]),
+            vec![
+                (0, "1".into()),
+                (0, "2".into()),
+                (0, "3".into()),
+                (0, "4".into()),
+            ],
+            true,
+        );
+        assert_eq!(
+            w.request.path_and_query,
+            "/api/v2/users/show_many?ids=1,2,3,4&include=identities"
+        );
+        let r = users(json!({
+            "users": [
+                {"id": 1, "email": "ANN@x.io", "role": "end-user"},
+                {"id": 2, "email": "other@x.io", "role": "end-user"},
+                {"id": 3, "email": "third@x.io", "role": "end-user"},
+                {"id": 4, "email": "annie@x.io", "role": "end-user"}],
+            "identities": [
+                {"user_id": 2, "type": "email", "value": "ann@x.io", "verified": true},
+                {"user_id": 3, "type": "email", "value": "ann@x.io", "verified": false}]}));
+        let Step::Continue { done, next, .. } = z.read(Kind::Email, &w, &r) else {
+            panic!()
+        };
+        assert!(done.is_empty());
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/destroy_many?ids=1,2"
+        );
+        assert_eq!(next[0].targets, vec![(0, "1".into()), (0, "2".into())]);
+    }
+
+    #[test]
+    fn external_ids_are_looked_up_in_each_brand_then_by_numeric_id() {
+        let z = zendesk(&["0", "7"], false);
+        let w = z.start(Kind::ExternalId, ids(&["x1", "x2"]));
+        let Step::Continue { next, .. } = z.read(
+            Kind::ExternalId,
+            &w,
+            &users(json!({"users": [{"id": 11, "external_id": "x1", "role": "end-user"}]})),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/show_many?external_ids=x1,x2&brand_id=7"
+        );
+        let Step::Continue { next, .. } = z.read(
+            Kind::ExternalId,
+            &next[0],
+            // A near miss (`X1`) is not the identifier.
+            &users(json!({"users": [{"id": 12, "external_id": "x1"}, {"id": 13, "external_id": "X1"}]})),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/show_many?ids=11,12"
+        );
+        let Step::Continue { done, next, .. } = z.read(
+            Kind::ExternalId,
+            &next[0],
+            &users(
+                json!({"users": [{"id": 11, "role": "end-user"}, {"id": 12, "role": "end-user"}]}),
+            ),
+        ) else {
+            panic!()
+        };
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].status, Status::NotFound);
+        assert_eq!(
+            done[0].detail,
+            "no user with this external id (searched brand_ids 0, 7)"
+        );
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/destroy_many?ids=11,12"
+        );
+    }
+
+    #[test]
+    fn a_gone_job_is_looked_up_by_numeric_id_and_only_active_users_submitted_again() {
+        let z = zendesk(&[], false);
+        let sub = z.submission(
+            ids(&["a@x.io", "b@x.io"]),
+            vec![(0, "1".into()), (1, "2".into())],
+        );
+        let poll = z.poll(&sub, "J1", 0);
+        let gone = Response {
+            status: 404,
+            body: r#"{"error":"RecordNotFound"}"#.into(),
+        };
+        let Step::Continue { next, .. } = z.read(Kind::Email, &poll, &gone) else {
+            panic!()
+        };
+        assert_eq!(
+            next[0].request.path_and_query,
+            "/api/v2/users/show_many?ids=1,2"
+        );
+        let Step::Continue { done, next, .. } = z.read(
+            Kind::Email,
+            &next[0],
+            &users(json!({"users": [{"id": 1, "active": true, "role": "end-user"}]})),
+        ) else {
+            panic!()
+        };
+        assert!(done.is_empty());
+        let paths: Vec<&str> = next
+            .iter()
+            .map(|w| w.request.path_and_query.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/api/v2/deleted_users/2",
+                "/api/v2/users/destroy_many?ids=1"
+            ]
+        );
+    }
+
+    #[test]
+    fn owner_and_open_tickets_in_job_results() {
+        let owner = classify(
+            &json!({"id": 1, "error": "PermissionDenied", "details": "Cannot delete the account owner"}),
+        );
+        assert!(matches!(owner, Item::Refused(d) if d.contains("account owner")));
+        let tickets = classify(
+            &json!({"id": 2, "error": "UserDeleteFailed", "details": "User is requester on open tickets"}),
+        );
+        assert!(
+            matches!(tickets, Item::Failed(d) if d.contains("close") && d.contains("run purge again"))
         );
     }
 
@@ -963,23 +1550,18 @@ mod tests {
     fn results_map_by_index_id_and_failures() {
         let results = vec![
             json!({"id": 11, "action": "delete", "status": "Deleted", "success": true}),
-            json!({"index": 1, "error": "UserDeleteFailed", "id": 12, "details": "cannot delete the account owner"}),
+            json!({"index": 1, "error": "UserDeleteFailed", "id": 12, "details": "user is suspended"}),
             json!({"index": 2, "error": "RecordNotFound", "details": "Not found"}),
         ];
+        assert_eq!(find(&results, 0, "11").map(classify), Some(Item::Deleted));
         assert_eq!(
-            find(&results, 0, "11", Kind::Id).map(classify),
-            Some(Item::Deleted(Some("11".into())))
+            find(&results, 1, "12").map(classify),
+            Some(Item::Failed("UserDeleteFailed: user is suspended".into()))
         );
         assert_eq!(
-            find(&results, 1, "12", Kind::Id).map(classify),
-            Some(Item::Failed(
-                "UserDeleteFailed: cannot delete the account owner".into()
-            ))
-        );
-        assert_eq!(
-            find(&results, 2, "13", Kind::Id).map(classify),
+            find(&results, 2, "13").map(classify),
             Some(Item::NotFound("RecordNotFound: Not found".into()))
         );
-        assert_eq!(find(&results, 3, "14", Kind::Id), None);
+        assert_eq!(find(&results, 3, "14"), None);
     }
 }

@@ -273,9 +273,27 @@ pub fn zendesk_deleted(ids: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// Zendesk's `show_many?ids=` answer (`ShowManyUsers` in the OAS, with the
+/// `role` and `active` of the Users JSON format): every id listed is an active
+/// end-user. `None` for any other request.
+pub fn zendesk_end_users(r: &Request) -> Option<ResponseTemplate> {
+    if r.url.path() != "/api/v2/users/show_many" || param(r, "ids").is_empty() {
+        return None;
+    }
+    let users: Vec<Value> = param(r, "ids")
+        .split(',')
+        .filter_map(|v| v.parse::<u64>().ok())
+        .map(|id| serde_json::json!({"id": id, "role": "end-user", "active": true}))
+        .collect();
+    Some(ResponseTemplate::new(200).set_body_json(serde_json::json!({"users": users})))
+}
+
 /// A stateless Zendesk: the job id names the users it deletes, so a poll can
 /// answer with their results at once; permanent erasure succeeds.
 pub fn stateless_zendesk(r: &Request) -> ResponseTemplate {
+    if let Some(users) = zendesk_end_users(r) {
+        return users;
+    }
     let path = r.url.path();
     if path == "/api/v2/users/destroy_many" {
         let ids = param(r, "ids");
