@@ -583,3 +583,36 @@ async fn person_not_found_isolates_the_unknown_and_other_404s_stop() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(rec.seen().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_count_is_noted_on_the_lines_and_totalled_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rally counts 1 of each request's people.
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(202).set_body_json(json!({"message": "ok", "count": 1}))
+    });
+    let server = rally_mock(rec.clone()).await;
+    let out = run(
+        dir.path(),
+        &[
+            "rally",
+            "-y",
+            "--json",
+            "a@x.io",
+            "b@x.io",
+            "c@x.io",
+            "--base-url",
+            &server.uri(),
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["queued"], 3);
+    let notes = summary["notes"].to_string();
+    assert!(
+        notes.contains("Rally did not count 2 of the people"),
+        "{notes}"
+    );
+}

@@ -449,8 +449,11 @@ pub async fn execute(
     output::progress_start(
         (fresh.len() + resumed.iter().map(|w| w.ids.len()).sum::<usize>()) as u64,
     );
+    let service = Arc::clone(&parts.service);
     let work = plan::plan(Arc::clone(&parts.service), parts.kind, fresh);
-    Engine::new(parts).run(resumed, work, interrupt).await
+    let (mut summary, stopped) = Engine::new(parts).run(resumed, work, interrupt).await;
+    summary.notes.extend(service.run_notes());
+    (summary, stopped)
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM; from then on a second signal quits at once.

@@ -190,6 +190,11 @@ pub trait Service: Send + Sync {
     fn erasure_note(&self) -> Option<String> {
         None
     }
+    /// What the answers of this run said that the summary should tell (read
+    /// once the run has ended).
+    fn run_notes(&self) -> Vec<String> {
+        vec![]
+    }
 }
 
 #[cfg(test)]

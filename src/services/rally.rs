@@ -4,6 +4,7 @@
 //! (`../shared/vendor-docs/000_127e72d26cf600b4.txt`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
@@ -36,6 +37,8 @@ const KINDS: &[KindSpec] = &[
 
 pub struct Rally {
     profile: Profile,
+    /// People sent in accepted requests that Rally's `count` did not include.
+    uncounted: AtomicU64,
 }
 
 impl Rally {
@@ -53,6 +56,7 @@ impl Rally {
                 )],
                 max_open_jobs: None,
             },
+            uncounted: AtomicU64::new(0),
         }
     }
 }
@@ -165,6 +169,15 @@ impl Service for Rally {
         Work::new(batch, request, Stage::Delete)
     }
 
+    fn run_notes(&self) -> Vec<String> {
+        match self.uncounted.load(Ordering::Relaxed) {
+            0 => vec![],
+            n => vec![format!(
+                "Rally did not count {n} of the people it accepted (its `count` was below the request's size: people it does not know are not counted); their lines stay `queued` with that note"
+            )],
+        }
+    }
+
     fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
         let n = work.ids.len();
         match resp.status {
@@ -172,9 +185,13 @@ impl Service for Rally {
                 let accepted: Option<Accepted> = serde_json::from_str(&resp.body).ok();
                 let count = accepted.as_ref().and_then(|a| a.count);
                 let detail = match count {
-                    Some(c) if c < n as f64 => format!(
-                        "accepted for deletion; Rally counted {c} of {n} in this request (unknown people are not counted)"
-                    ),
+                    Some(c) if c < n as f64 => {
+                        let short = (n as f64 - c.max(0.0)).round() as u64;
+                        self.uncounted.fetch_add(short, Ordering::Relaxed);
+                        format!(
+                            "accepted for deletion; Rally counted {c} of {n} in this request (unknown people are not counted)"
+                        )
+                    }
                     Some(_) => "accepted for deletion".to_string(),
                     None => format!(
                         "accepted for deletion (HTTP {}; unexpected body: {})",
@@ -256,6 +273,12 @@ mod tests {
             out[0].detail.contains("counted 1 of 2"),
             "{}",
             out[0].detail
+        );
+        r.read(Kind::Email, &w, &resp);
+        let notes = r.run_notes();
+        assert!(
+            notes[0].contains("did not count 2 of the people"),
+            "{notes:?}"
         );
     }
 
