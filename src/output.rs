@@ -4,10 +4,10 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI8, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
-static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+static BARS: Mutex<Option<MultiProgress>> = Mutex::new(None);
 
 /// -1 quiet, 0 normal, 1.. `-v` count.
 pub fn set_level(level: i8) {
@@ -44,9 +44,9 @@ pub fn escape(text: &str) -> String {
 fn emit(line: &str) {
     let line = escape(line);
     let line = line.as_str();
-    let bar = BAR.lock().ok().and_then(|b| b.clone());
-    match bar {
-        Some(bar) => bar.suspend(|| eprintln!("{line}")),
+    let bars = BARS.lock().ok().and_then(|b| b.clone());
+    match bars {
+        Some(bars) => bars.suspend(|| eprintln!("{line}")),
         None => eprintln!("{line}"),
     }
 }
@@ -92,35 +92,47 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Start the progress bar over `total` identifiers when stderr is a terminal and not `-q`.
-pub fn progress_start(total: u64) {
+/// One vendor's progress bar (hidden when stderr is not a terminal, or `-q`).
+/// Several show at once, one line each (`purge everywhere`).
+#[derive(Clone, Default)]
+pub struct Progress(Option<ProgressBar>);
+
+/// A progress bar over `total` identifiers, labelled with the vendor's name.
+pub fn progress(total: u64, label: &str) -> Progress {
     if level() < 0 || !stderr_is_terminal() {
-        return;
+        return Progress(None);
     }
-    let bar = ProgressBar::new(total);
+    let Ok(mut bars) = BARS.lock() else {
+        return Progress(None);
+    };
+    let multi = bars.get_or_insert_with(MultiProgress::new);
+    let bar = multi.add(ProgressBar::new(total));
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} identifiers ({per_sec}, eta {eta}) {msg}",
+        "{spinner} {prefix:12} [{elapsed_precise}] {bar:30} {pos}/{len} identifiers ({per_sec}, eta {eta}) {msg}",
     ) {
         bar.set_style(style);
     }
-    if let Ok(mut b) = BAR.lock() {
-        *b = Some(bar);
-    }
+    bar.set_prefix(label.to_string());
+    Progress(Some(bar))
 }
 
-pub fn progress_inc(n: u64) {
-    if let Ok(b) = BAR.lock()
-        && let Some(bar) = b.as_ref()
-    {
-        bar.inc(n);
+impl Progress {
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
     }
-}
 
-pub fn progress_finish() {
-    if let Ok(mut b) = BAR.lock()
-        && let Some(bar) = b.take()
-    {
-        bar.finish_and_clear();
+    /// Clear this bar (the others go on drawing).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+            if let Ok(bars) = BARS.lock()
+                && let Some(multi) = bars.as_ref()
+            {
+                multi.remove(bar);
+            }
+        }
     }
 }
 

@@ -160,6 +160,21 @@ impl Report {
         kind: Kind,
         hash_ids: bool,
     ) -> Result<(Report, Prior), ReportError> {
+        let (mut reports, mut priors) =
+            Report::open_shared(path, resume, &[(vendor, kind)], hash_ids)?;
+        Ok((reports.remove(0), priors.remove(0)))
+    }
+
+    /// One report file for several vendors (`purge everywhere`): a writer and
+    /// the earlier run's state for each `(vendor, kind)`, in order. Every line
+    /// of a resumed report must belong to one of them. The writers share the
+    /// file (one `write` per batch each, so lines never interleave).
+    pub fn open_shared(
+        path: &Path,
+        resume: bool,
+        runs: &[(&'static str, Kind)],
+        hash_ids: bool,
+    ) -> Result<(Vec<Report>, Vec<Prior>), ReportError> {
         let io = |what: &'static str| {
             move |err| ReportError::Io {
                 path: path.to_path_buf(),
@@ -176,7 +191,7 @@ impl Report {
         if link.is_some_and(|m| m.file_type().is_symlink()) {
             return Err(ReportError::Symlink(path.to_path_buf()));
         }
-        let mut prior = Prior::default();
+        let mut priors: Vec<Prior> = runs.iter().map(|_| Prior::default()).collect();
         let mut opts = OpenOptions::new();
         opts.read(true).write(true);
         #[cfg(unix)]
@@ -204,25 +219,27 @@ impl Report {
             opts.create_new(true).open(path).map_err(io("create"))?
         };
         if exists {
-            let good = read_prior(path, &file, vendor, kind, &mut prior)?;
+            let good = read_prior(path, &file, runs, &mut priors)?;
             let len = file.metadata().map_err(io("read"))?.len();
             if good < len {
                 file.set_len(good).map_err(io("repair"))?;
-                prior.repaired = true;
+                priors[0].repaired = true;
             }
             file.seek(SeekFrom::End(0)).map_err(io("seek"))?;
         }
-        Ok((
-            Report {
-                out: Some(file),
+        let mut reports = Vec::with_capacity(runs.len());
+        for (vendor, kind) in runs {
+            reports.push(Report {
+                out: Some(file.try_clone().map_err(io("open"))?),
                 pending: String::new(),
                 path: Some(path.to_path_buf()),
                 vendor,
-                kind,
+                kind: *kind,
                 hash_ids,
-            },
-            prior,
-        ))
+            });
+        }
+        drop(file);
+        Ok((reports, priors))
     }
 
     /// Append one line for `o`, decided by request `seq`.
@@ -304,9 +321,8 @@ fn check_owner(path: &Path, file: &File) -> Result<(), ReportError> {
 fn read_prior(
     path: &Path,
     file: &File,
-    vendor: &str,
-    kind: Kind,
-    prior: &mut Prior,
+    runs: &[(&'static str, Kind)],
+    priors: &mut [Prior],
 ) -> Result<u64, ReportError> {
     let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
@@ -348,13 +364,17 @@ fn read_prior(
                 });
             }
         };
-        if line.vendor != vendor || line.kind != kind.as_str() {
+        let Some(at) = runs
+            .iter()
+            .position(|(v, k)| line.vendor == *v && line.kind == k.as_str())
+        else {
             return Err(ReportError::Mismatch {
                 path: path.to_path_buf(),
                 vendor: line.vendor,
                 kind: line.kind,
             });
-        }
+        };
+        let prior = &mut priors[at];
         if !complete {
             // A whole JSON object without its newline: keep it, add the newline.
             good += n as u64;

@@ -111,6 +111,7 @@ pub struct Engine {
     pending: HashSet<String>,
     /// Failure reasons and how many identifiers each ended.
     reasons: std::collections::HashMap<String, u64>,
+    progress: crate::output::Progress,
 }
 
 /// What an engine drives one vendor's work with.
@@ -125,6 +126,7 @@ pub struct Parts {
     pub summary: Summary,
     /// Requests in flight at most on the main lane.
     pub concurrency: usize,
+    pub progress: crate::output::Progress,
 }
 
 impl Engine {
@@ -138,6 +140,7 @@ impl Engine {
             report,
             summary,
             concurrency,
+            progress,
         } = parts;
         Engine {
             vendor: service,
@@ -153,6 +156,7 @@ impl Engine {
             started: Instant::now(),
             pending: HashSet::new(),
             reasons: std::collections::HashMap::new(),
+            progress,
         }
     }
 
@@ -185,7 +189,7 @@ impl Engine {
                         .entry(crate::report::reason_of(&o.detail))
                         .or_default() += 1;
                 }
-                output::progress_inc(1);
+                self.progress.inc(1);
             }
         }
     }
@@ -359,7 +363,7 @@ impl Engine {
             }
             self.flush();
         }
-        output::progress_finish();
+        self.progress.finish();
         self.summary.pending = self.pending.len() as u64;
         self.summary.requests = self.seq;
         self.summary.attempts = self.stats.attempts.load(Ordering::Relaxed);

@@ -69,6 +69,7 @@ impl Run {
             report,
             summary,
             concurrency: profile.lanes[0].concurrency,
+            progress: Default::default(),
         })
     }
 

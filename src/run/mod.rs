@@ -428,6 +428,7 @@ impl VendorRun {
                 stop,
                 report: todo.report,
                 summary,
+                progress: Default::default(),
             },
             resumed: todo.resumed,
             fresh: todo.fresh,
@@ -442,12 +443,13 @@ pub async fn execute(
     interrupt: impl std::future::Future<Output = Signal> + Send,
 ) -> (Summary, Option<StopReason>) {
     let VendorRun {
-        parts,
+        mut parts,
         resumed,
         fresh,
     } = run;
-    output::progress_start(
+    parts.progress = output::progress(
         (fresh.len() + resumed.iter().map(|w| w.ids.len()).sum::<usize>()) as u64,
+        parts.service.profile().vendor,
     );
     let service = Arc::clone(&parts.service);
     let work = plan::plan(Arc::clone(&parts.service), parts.kind, fresh);
