@@ -37,9 +37,26 @@ pub fn confirm(
 
 fn ask(target: &Target, host: &str, count: usize) -> Result<(), RunError> {
     let display = target.display();
+    let note = target
+        .service
+        .erasure_note()
+        .map(|n| format!("\n{n}"))
+        .unwrap_or_default();
+    ask_text(
+        &format!(
+            "About to delete {count} people from {display} ({host}), identified by {}. This cannot be undone.{note}",
+            target.kind
+        ),
+        &format!("refusing to delete {count} people from {display} without confirmation"),
+    )
+}
+
+/// Show `what` on the terminal and go on only if the answer is `yes`; without
+/// a terminal, refuse with `refusing` and say to pass `--yes`.
+pub fn ask_text(what: &str, refusing: &str) -> Result<(), RunError> {
     let refuse = |why: &str| {
         RunError::NotConfirmed(format!(
-            "refusing to delete {count} people from {display} without confirmation: {why}; pass --yes to confirm non-interactively"
+            "{refusing}: {why}; pass --yes to confirm non-interactively"
         ))
     };
     if !output::stderr_is_terminal() {
@@ -50,15 +67,7 @@ fn ask(target: &Target, host: &str, count: usize) -> Result<(), RunError> {
         .write(true)
         .open("/dev/tty")
         .map_err(|_| refuse("cannot open the terminal"))?;
-    let note = target
-        .service
-        .erasure_note()
-        .map(|n| format!("\n{n}"))
-        .unwrap_or_default();
-    let prompt = output::escape(&format!(
-        "About to delete {count} people from {display} ({host}), identified by {}. This cannot be undone.{note}\nType 'yes' to continue: ",
-        target.kind
-    ));
+    let prompt = output::escape(&format!("{what}\nType 'yes' to continue: "));
     let _ = write!(tty, "{prompt}");
     let _ = tty.flush();
     let mut answer = String::new();

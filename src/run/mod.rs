@@ -313,7 +313,7 @@ fn merge(
     target: &Target,
     cfg: &RunConfig,
     idents: Vec<Ident>,
-    mut invalid: Vec<Outcome>,
+    invalid: Vec<Outcome>,
     summary: &mut Summary,
 ) -> Result<Todo, RunError> {
     let vendor = target.service.profile().vendor;
@@ -324,13 +324,34 @@ fn merge(
             resumed: vec![],
         });
     };
-    let (mut report, prior) = Report::open(
+    let (report, prior) = Report::open(
         path,
         cfg.report.resume,
         vendor,
         target.kind,
         cfg.report.hash_ids,
     )?;
+    merge_prior(target, cfg, idents, invalid, summary, report, prior)
+}
+
+/// [`merge`] with the report already open (`purge everywhere` opens one for
+/// every vendor at once).
+fn merge_prior(
+    target: &Target,
+    cfg: &RunConfig,
+    idents: Vec<Ident>,
+    mut invalid: Vec<Outcome>,
+    summary: &mut Summary,
+    mut report: Report,
+    prior: crate::report::Prior,
+) -> Result<Todo, RunError> {
+    let Some(path) = &cfg.report.path else {
+        return Ok(Todo {
+            report,
+            fresh: idents,
+            resumed: vec![],
+        });
+    };
     summary.report = Some(path.display().to_string());
     if prior.repaired {
         output::warn(&format!(
@@ -356,8 +377,9 @@ fn merge(
     });
     if cfg.report.resume {
         output::info(&format!(
-            "resuming {}: {} already done, {} in open jobs, {} to send",
+            "resuming {} ({}): {} already done, {} in open jobs, {} to send",
             path.display(),
+            target.service.profile().vendor,
             summary.skipped,
             jobs.values().map(Vec::len).sum::<usize>(),
             fresh.len()
@@ -493,16 +515,21 @@ async fn next_signal() -> Signal {
     Signal::Interrupt
 }
 
-/// Print the summary and pick the exit code.
-pub fn summarise(mut summary: Summary, stopped: Option<StopReason>, cfg: &RunConfig) -> ExitCode {
-    let code = stopped.map_or(
+/// The exit code of one vendor's run: how it stopped, else whether anyone asked is not gone.
+fn exit_code_of(summary: &Summary, stopped: Option<&StopReason>) -> ExitCode {
+    stopped.map_or(
         if summary.failed + summary.invalid + summary.refused + summary.present > 0 {
             ExitCode::SomeFailed
         } else {
             ExitCode::Ok
         },
-        |r| r.exit_code(),
-    );
+        StopReason::exit_code,
+    )
+}
+
+/// Print the summary and pick the exit code.
+pub fn summarise(mut summary: Summary, stopped: Option<StopReason>, cfg: &RunConfig) -> ExitCode {
+    let code = exit_code_of(&summary, stopped.as_ref());
     summary.exit_code = code;
     if cfg.output.json {
         output::data_line(&serde_json::to_string(&summary).unwrap_or_default());

@@ -254,6 +254,15 @@ impl Service for GainsightPx {
         }
     }
 
+    /// `-k email` reads users anyway: one lookup of an address no one has
+    /// (`example.invalid` is reserved) proves the key is accepted.
+    fn preflight(&self, kind: Kind) -> Option<Request> {
+        (kind == Kind::Email).then(|| {
+            let probe = crate::services::model::probe_ident("purge-preflight@example.invalid");
+            self.lookup_request(&[probe], None)
+        })
+    }
+
     fn erasure_note(&self) -> Option<String> {
         (!self.hard).then(|| {
             "soft delete (--soft): Gainsight PX revives these people, with their history, if the same id is created or updated within 7 days".to_string()

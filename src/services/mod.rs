@@ -190,6 +190,18 @@ pub trait Service: Send + Sync {
     fn erasure_note(&self) -> Option<String> {
         None
     }
+    /// A cheap read this run makes anyway, sent to every vendor before
+    /// anything is deleted at any of them (`purge everywhere`), so a refused
+    /// credential stops the run with nothing deleted. `None`: this run reads
+    /// nothing (the credential is only checked to be present).
+    fn preflight(&self, _kind: Kind) -> Option<Request> {
+        None
+    }
+    /// Whether a 2xx answer to [`Service::preflight`] shows a credential the
+    /// run can use (why not, if not).
+    fn preflight_ok(&self, _resp: &Response) -> Result<(), String> {
+        Ok(())
+    }
     /// What the answers of this run said that the summary should tell (read
     /// once the run has ended).
     fn run_notes(&self) -> Vec<String> {

@@ -531,6 +531,14 @@ pub fn all(ids: &[Ident], status: Status, detail: &str, http: Option<u16>) -> Ve
         .collect()
 }
 
+/// An identifier purge makes up itself (a preflight probe), from no input line.
+pub fn probe_ident(value: &str) -> Ident {
+    Ident {
+        value: value.to_string(),
+        source: SourceRef { source: 0, line: 0 },
+    }
+}
+
 /// Identifiers for tests: `values` as given, one a line of one source.
 #[cfg(test)]
 pub fn idents<S: AsRef<str>>(values: &[S]) -> Vec<Ident> {

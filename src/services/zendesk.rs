@@ -663,6 +663,28 @@ impl Service for Zendesk {
         Ok(w)
     }
 
+    /// `GET /api/v2/users/me` (`ShowCurrentUser` in the OAS). It is "allowed
+    /// for anonymous users", so a 200 alone proves nothing: the user must have
+    /// an id and be an agent or admin (the run's reads and deletes need one).
+    fn preflight(&self, _kind: Kind) -> Option<Request> {
+        Some(Request::new(Method::Get, "/api/v2/users/me"))
+    }
+
+    fn preflight_ok(&self, resp: &Response) -> Result<(), String> {
+        let v: Value = serde_json::from_str(&resp.body).unwrap_or_default();
+        let user = &v["user"];
+        match (user["id"].as_u64(), user["role"].as_str()) {
+            (Some(_), Some("admin" | "agent")) => Ok(()),
+            (None, _) => Err(
+                "Zendesk answered GET /api/v2/users/me as an anonymous user: the credential was not accepted; check ZENDESK_EMAIL and the token".into(),
+            ),
+            (Some(id), role) => Err(format!(
+                "the credential is user {id}'s, a {}: deleting users needs an admin (or an agent with permission)",
+                role.unwrap_or("user of unknown role")
+            )),
+        }
+    }
+
     fn erasure_note(&self) -> Option<String> {
         let staff = if self.include_staff {
             " --include-staff: agents and admins were deleted too (never the account owner)."
