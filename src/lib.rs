@@ -5,6 +5,7 @@
 
 pub(crate) mod cli;
 pub(crate) mod config;
+pub(crate) mod config_file;
 pub(crate) mod engine;
 pub(crate) mod exit;
 pub(crate) mod http;

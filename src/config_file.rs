@@ -1,0 +1,679 @@
+//! The configuration file of `purge everywhere` (`purge.toml`): one table per
+//! vendor the organisation uses, named like its subcommand, whose keys are that
+//! subcommand's long flags. Each table becomes the argv of `purge <vendor>` and
+//! is parsed by the same clap command as the command line, so a value is valid
+//! here exactly when it is valid there. Credentials never go in the file.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::cli::{self, Common, Invocation};
+use crate::services::{Entry, REGISTRY};
+
+/// The file `purge everywhere` and `purge init` use when no `--config` is given.
+pub const DEFAULT_PATH: &str = "purge.toml";
+
+/// Common flags that belong to the command line of a run (what to erase, the
+/// report, confirmation, output), not to a vendor's table.
+const RUN_FLAGS: &[&str] = &[
+    "ids", "input", "report", "resume", "yes", "dry-run", "json", "quiet", "verbose", "hash-ids",
+    "strict",
+];
+
+/// One vendor's table, parsed as `purge <vendor>` would parse its flags.
+#[allow(
+    dead_code,
+    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
+)]
+#[derive(Debug)]
+pub struct VendorConfig {
+    pub entry: &'static Entry,
+    /// The vendor's subcommand matches (for `entry.setup`). A value set in the
+    /// table has `value_source` `CommandLine`; one from clap's defaults or the
+    /// environment (`BRAZE_INSTANCE`, `PURGE_BASE_URL`, …) says so.
+    pub matches: ArgMatches,
+    /// The common flags of the table (the run's own flags are left at their defaults).
+    pub common: Common,
+    /// The line of the table's `[name]`.
+    pub line: usize,
+}
+
+/// A loaded configuration file: its vendors in file order.
+#[allow(
+    dead_code,
+    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
+)]
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub vendors: Vec<VendorConfig>,
+}
+
+/// Why the configuration file cannot be used. Nothing was sent:
+/// the usage exit code (2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no {DEFAULT_PATH} in this directory: write one with `purge init`, or pass --config FILE"
+    )]
+    NotFound,
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    At {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+}
+
+/// Read and check `path` (default [`DEFAULT_PATH`] in the working directory).
+#[allow(
+    dead_code,
+    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
+)]
+pub fn load(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
+    let given = path.is_some();
+    let path = path.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !given => {
+            return Err(ConfigError::NotFound);
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    let vendors = parse(&text, &path)?;
+    Ok(ConfigFile { path, vendors })
+}
+
+/// The file's text and where it came from, for errors that say `file:line`.
+struct Doc<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Doc<'_> {
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn at(&self, span: Range<usize>, message: String) -> ConfigError {
+        ConfigError::At {
+            path: self.path.to_path_buf(),
+            line: self.line(&span),
+            message,
+        }
+    }
+
+    fn file(&self, message: String) -> ConfigError {
+        ConfigError::File {
+            path: self.path.to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// Entries of a TOML table in file order (the parsed map is sorted by key).
+fn in_file_order<'t, 'i>(
+    table: &'t DeTable<'i>,
+) -> Vec<(
+    &'t Spanned<toml::de::DeString<'i>>,
+    &'t Spanned<DeValue<'i>>,
+)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    entries
+}
+
+fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
+    let doc = Doc { path, text };
+    // toml's own rendering quotes the offending line, which may hold a secret:
+    // only its message and line are shown.
+    let root = DeTable::parse(text).map_err(|e| {
+        let message = format!("not valid TOML: {}", e.message().trim_end());
+        match e.span() {
+            Some(span) => doc.at(span, message),
+            None => doc.file(message),
+        }
+    })?;
+    // Relative token files are read from the configuration file's folder.
+    let folder = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let mut vendors = vec![];
+    for (name, value) in in_file_order(root.get_ref()) {
+        let key: &str = name.get_ref();
+        if is_secret_key(key) {
+            return Err(doc.at(
+                name.span(),
+                format!(
+                    "{key}: credentials never go in this file (its value is not shown); \
+                     each vendor reads its own from the environment or from token-file = \"FILE\" in its table \
+                     (`purge VENDOR --help` names the variable)"
+                ),
+            ));
+        }
+        let Some(entry) = crate::services::entry(key) else {
+            let message = if matches!(value.get_ref(), DeValue::Table(_)) {
+                format!("[{key}] is not a vendor; valid: {}", vendor_names())
+            } else {
+                format!(
+                    "{key} is outside any vendor table: settings go in their vendor's table ({})",
+                    vendor_names()
+                )
+            };
+            return Err(doc.at(name.span(), message));
+        };
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(doc.at(
+                name.span(),
+                format!(
+                    "{key} must be a table ([{key}] and its settings below it), not a {}",
+                    value.get_ref().type_str()
+                ),
+            ));
+        };
+        vendors.push(vendor(&doc, entry, &name.span(), table, &folder)?);
+    }
+    if vendors.is_empty() {
+        return Err(doc.file(format!(
+            "no vendor tables (the file is empty or all commented out): add a table for each vendor you use, \
+             one of {} (`purge init` writes a template with all of them)",
+            vendor_names()
+        )));
+    }
+    Ok(vendors)
+}
+
+/// `[rally], [braze], …`
+fn vendor_names() -> String {
+    REGISTRY
+        .iter()
+        .map(|e| format!("[{}]", e.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The keys a vendor's table may hold: the long flags of its subcommand, less
+/// those of the run's command line.
+fn table_args(sub: &Command) -> Vec<&Arg> {
+    sub.get_arguments()
+        .filter(|a| {
+            a.get_long().is_some_and(|l| !RUN_FLAGS.contains(&l))
+                && !a.is_hide_set()
+                && !matches!(
+                    a.get_action(),
+                    ArgAction::Help
+                        | ArgAction::HelpShort
+                        | ArgAction::HelpLong
+                        | ArgAction::Version
+                )
+        })
+        .collect()
+}
+
+/// A key that names a credential (`token-file` names where one is, and is fine).
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('_', "-");
+    k != "token-file"
+        && ["token", "secret", "password", "passwd", "key", "credential"]
+            .iter()
+            .any(|w| k.contains(w))
+}
+
+/// Where the vendor's credential goes, from the `Credential: …` line of its
+/// `--help`, worded for this file.
+pub fn credential_hint(entry: &Entry) -> String {
+    entry
+        .after_help
+        .lines()
+        .find_map(|l| l.strip_prefix("Credential: "))
+        .map(|l| {
+            l.trim_end_matches('.')
+                .replace("--token-file FILE", "token-file = \"FILE\"")
+        })
+        .unwrap_or_else(|| {
+            format!(
+                "the environment variable `purge {} --help` names, or token-file = \"FILE\"",
+                entry.name
+            )
+        })
+}
+
+/// One vendor's table → `purge <vendor> --key=value …` → clap's matches.
+fn vendor(
+    doc: &Doc,
+    entry: &'static Entry,
+    span: &Range<usize>,
+    table: &DeTable,
+    folder: &Path,
+) -> Result<VendorConfig, ConfigError> {
+    let name = entry.name;
+    let cmd = cli::command();
+    let sub = cmd
+        .find_subcommand(name)
+        .expect("every registry entry is a subcommand");
+    let args = table_args(sub);
+    let mut argv = vec!["purge".to_string(), name.to_string()];
+    let mut keys: Vec<(&str, Range<usize>)> = vec![];
+    for (k, v) in in_file_order(table) {
+        let key: &str = k.get_ref();
+        let at = |message: String| doc.at(k.span(), format!("[{name}] {key}: {message}"));
+        if is_secret_key(key) {
+            return Err(at(format!(
+                "credentials never go in this file (its value is not shown): give {name}'s as {}",
+                credential_hint(entry)
+            )));
+        }
+        if RUN_FLAGS.contains(&key) {
+            return Err(at(format!(
+                "belongs on the command line (it applies to the whole run), not in a vendor's table; \
+                 valid keys here: {}",
+                valid_keys(&args)
+            )));
+        }
+        let Some(arg) = args.iter().find(|a| a.get_long() == Some(key)) else {
+            let hint = key.replace('_', "-");
+            let hint = if args.iter().any(|a| a.get_long() == Some(hint.as_str())) {
+                format!(" (did you mean {hint}?)")
+            } else {
+                String::new()
+            };
+            return Err(at(format!(
+                "unknown key{hint}; valid keys for {name}: {}",
+                valid_keys(&args)
+            )));
+        };
+        let resolve = |s: &str| -> String {
+            if key == "token-file" {
+                folder.join(s).display().to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        push_value(&mut argv, key, arg, v, &resolve)
+            .map_err(|(span, message)| doc.at(span, format!("[{name}] {key}: {message}")))?;
+        keys.push((key, k.span()));
+    }
+    let (entry, matches, common) = match cli::parse_from(&argv) {
+        Ok(Invocation::Purge {
+            entry,
+            matches,
+            common,
+        }) => (entry, matches, common),
+        Ok(other) => unreachable!("a vendor's argv parsed as {other:?}"),
+        Err(e) => return Err(from_clap(doc, name, span, &keys, &e)),
+    };
+    // The vendor's own checks (an instance or region name, a flag that needs a
+    // kind), on the line of the first key the message names, else the table's.
+    if let Err(why) = (entry.setup)(&matches) {
+        let named = keys
+            .iter()
+            .filter_map(|(k, s)| why.find(&format!("--{k}")).map(|i| (i, k, s)))
+            .min_by_key(|(i, _, _)| *i);
+        return Err(match named {
+            Some((_, k, s)) => doc.at(s.clone(), format!("[{name}] {k}: {why}")),
+            None => doc.at(span.clone(), format!("[{name}]: {why}")),
+        });
+    }
+    // The base-URL rule (https, or http for loopback) is the run's; checked
+    // here too so a bad one is refused with its line.
+    if let (Some(url), Some((k, s))) = (
+        &common.base_url,
+        keys.iter().find(|(k, _)| *k == "base-url"),
+    ) {
+        crate::http::check_base_url(url)
+            .map_err(|why| doc.at(s.clone(), format!("[{name}] {k}: {why}")))?;
+    }
+    Ok(VendorConfig {
+        entry,
+        matches,
+        common: *common,
+        line: doc.line(span),
+    })
+}
+
+fn valid_keys(args: &[&Arg]) -> String {
+    args.iter()
+        .filter_map(|a| a.get_long())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Append one key's value as the flag clap expects: `true` → `--flag`, `false`
+/// → nothing, a string or number → `--flag=value`, an array → the flag
+/// repeated (or one delimited value). Errors carry the value's span.
+fn push_value(
+    argv: &mut Vec<String>,
+    key: &str,
+    arg: &Arg,
+    value: &Spanned<DeValue>,
+    resolve: &dyn Fn(&str) -> String,
+) -> Result<(), (Range<usize>, String)> {
+    let bad = |message: String| Err((value.span(), message));
+    if !arg.get_action().takes_values() {
+        return match value.get_ref() {
+            DeValue::Boolean(true) => {
+                argv.push(format!("--{key}"));
+                Ok(())
+            }
+            DeValue::Boolean(false) => Ok(()),
+            other => bad(format!(
+                "is a switch: write {key} = true or false, not a {}",
+                other.type_str()
+            )),
+        };
+    }
+    let scalar = |v: &Spanned<DeValue>| -> Result<String, (Range<usize>, String)> {
+        match v.get_ref() {
+            DeValue::String(s) => Ok(resolve(s)),
+            DeValue::Integer(i) => Ok(i128::from_str_radix(i.as_str(), i.radix())
+                .map_or_else(|_| i.to_string(), |n| n.to_string())),
+            DeValue::Float(f) => Ok(f.as_str().to_string()),
+            other => Err((
+                v.span(),
+                format!(
+                    "takes a value (a string or a number, as after --{key}), not a {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    };
+    match value.get_ref() {
+        DeValue::Array(items) => {
+            let values = items.iter().map(scalar).collect::<Result<Vec<_>, _>>()?;
+            if matches!(arg.get_action(), ArgAction::Append) {
+                argv.extend(values.iter().map(|v| format!("--{key}={v}")));
+            } else if let Some(d) = arg.get_value_delimiter() {
+                argv.push(format!("--{key}={}", values.join(&d.to_string())));
+            } else {
+                return bad("takes one value, not an array".to_string());
+            }
+        }
+        _ => argv.push(format!("--{key}={}", scalar(value)?)),
+    }
+    Ok(())
+}
+
+/// clap's refusal of a table's value, on the line of the key it names.
+fn from_clap(
+    doc: &Doc,
+    name: &str,
+    table: &Range<usize>,
+    keys: &[(&str, Range<usize>)],
+    e: &clap::Error,
+) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let rendered = e.render().to_string();
+    let mut detail = rendered
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+        detail.push_str(&format!("; valid: {}", valid.join(", ")));
+    }
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let long = flag
+        .strip_prefix("--")
+        .and_then(|f| f.split([' ', '=']).next())
+        .unwrap_or_default();
+    match keys.iter().find(|(k, _)| *k == long) {
+        Some((k, span)) => doc.at(span.clone(), format!("[{name}] {k}: {detail}")),
+        None => doc.at(table.clone(), format!("[{name}]: {detail}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::services::Rate;
+
+    fn load_text(text: &str) -> Result<Vec<VendorConfig>, ConfigError> {
+        parse(text, Path::new("purge.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        load_text(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_table_is_parsed_as_its_vendors_flags_in_file_order() {
+        let vendors = load_text(
+            r#"
+# the vendors we use
+[zendesk]
+subdomain = "acme"
+kind = "external-id"
+brand-id = 0
+soft = true
+no-wait = false
+
+[braze]
+instance = "eu-01"
+kind = "email"
+prioritization = "identified"
+rate = "10/s"
+concurrency = 8
+max-retries = 3
+max-wait = "10m"
+timeout = 2.5
+column = "braze_email"
+format = "csv"
+
+[rally]
+"#,
+        )
+        .unwrap();
+        let names: Vec<_> = vendors.iter().map(|v| v.entry.name).collect();
+        assert_eq!(names, ["zendesk", "braze", "rally"]);
+        assert_eq!(
+            vendors.iter().map(|v| v.line).collect::<Vec<_>>(),
+            [3, 10, 22]
+        );
+        let z = &vendors[0].matches;
+        assert_eq!(z.get_one::<String>("subdomain").unwrap(), "acme");
+        assert_eq!(z.get_one::<String>("brand_id").unwrap(), "0");
+        assert!(z.get_flag("soft") && !z.get_flag("no_wait"));
+        let b = &vendors[1];
+        assert_eq!(b.matches.get_one::<String>("kind").unwrap(), "email");
+        assert_eq!(b.common.rate, Some(Rate::per_second(10)));
+        assert_eq!(b.common.concurrency, Some(8));
+        assert_eq!(b.common.max_retries, 3);
+        assert_eq!(b.common.max_wait, Some(Duration::from_secs(600)));
+        assert_eq!(b.common.timeout, Duration::from_millis(2500));
+        assert_eq!(b.common.column.as_deref(), Some("braze_email"));
+        assert!(b.common.ids.is_empty() && !b.common.yes && !b.common.dry_run);
+        // What the table set is told apart from clap's defaults.
+        use clap::parser::ValueSource;
+        assert_eq!(
+            b.matches.value_source("max_retries"),
+            Some(ValueSource::CommandLine)
+        );
+        assert_eq!(
+            vendors[2].matches.value_source("max_retries"),
+            Some(ValueSource::DefaultValue)
+        );
+        assert_eq!(
+            vendors[2].matches.get_one::<String>("kind").unwrap(),
+            "email"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_itself_its_line_and_the_valid_keys() {
+        let e = error("[rally]\nkind = \"id\"\ninstance = \"eu-01\"\n");
+        assert!(
+            e.starts_with("purge.toml:3: [rally] instance: unknown key"),
+            "{e}"
+        );
+        for key in ["kind", "column", "rate", "token-file", "base-url"] {
+            assert!(e.contains(key), "{e}");
+        }
+        assert!(!e.contains("dry-run") && !e.contains("help"), "{e}");
+        let e = error("[zendesk]\nbrand_id = 1\n");
+        assert!(e.contains("did you mean brand-id?"), "{e}");
+    }
+
+    #[test]
+    fn the_runs_own_flags_belong_on_the_command_line() {
+        for key in ["input", "report", "yes", "dry-run", "hash-ids", "strict"] {
+            let e = error(&format!("[braze]\n{key} = true\n"));
+            assert!(
+                e.starts_with(&format!(
+                    "purge.toml:2: [braze] {key}: belongs on the command line"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_literal_secret_is_refused_without_being_shown() {
+        for (text, var) in [
+            (
+                "[braze]\ninstance = \"eu-01\"\napi-key = \"s3cr3t-value\"\n",
+                "BRAZE_API_KEY",
+            ),
+            ("[rally]\ntoken = \"s3cr3t-value\"\n", "RALLY_API_TOKEN"),
+            (
+                "[zendesk]\nAPI_TOKEN = \"s3cr3t-value\"\n",
+                "ZENDESK_API_TOKEN",
+            ),
+            (
+                "[gainsight-px]\npassword = \"s3cr3t-value\"\n",
+                "GAINSIGHT_PX_API_KEY",
+            ),
+        ] {
+            let e = error(text);
+            assert!(!e.contains("s3cr3t"), "{e}");
+            assert!(
+                e.contains(var) && e.contains("token-file = \"FILE\""),
+                "{e}"
+            );
+            assert!(e.contains("credentials never go in this file"), "{e}");
+        }
+        let e = error("[braze]\ninstance = \"eu-01\"\napi-key = \"s3cr3t-value\"\n");
+        assert!(e.starts_with("purge.toml:3: [braze] api-key:"), "{e}");
+        // Outside a table, and in a line TOML cannot parse, it is not shown either.
+        let e = error("secret = \"s3cr3t-value\"\n");
+        assert!(
+            e.starts_with("purge.toml:1: secret:") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+        let e = error("[braze]\napi-key = s3cr3t-value\n");
+        assert!(
+            e.starts_with("purge.toml:2: not valid TOML") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_file_line_and_key() {
+        let e = error("[braze]\ninstance = \"eu-01\"\nrate = \"fast\"\n");
+        assert!(e.starts_with("purge.toml:3: [braze] rate: "), "{e}");
+        assert!(e.contains("expected N/s or N/min"), "{e}");
+        let e = error("[rally]\nkind = \"phone\"\n");
+        assert!(e.starts_with("purge.toml:2: [rally] kind: "), "{e}");
+        assert!(e.contains("valid: email, id"), "{e}");
+        let e = error("[rally]\n\nconcurrency = 0\n");
+        assert!(e.starts_with("purge.toml:3: [rally] concurrency: "), "{e}");
+        // The vendor's own checks, on the line of the key they name.
+        let e = error("[braze]\nkind = \"external-id\"\nprioritization = \"identified\"\n");
+        assert!(
+            e.starts_with("purge.toml:3: [braze] prioritization: "),
+            "{e}"
+        );
+        let e = error("[rally]\nkind = \"id\"\nbase-url = \"http://example.com/api\"\n");
+        assert!(e.starts_with("purge.toml:3: [rally] base-url: "), "{e}");
+        assert!(e.contains("loopback"), "{e}");
+        let e = error("[gainsight-px]\nregion = \"mars\"\n");
+        assert!(e.starts_with("purge.toml:1: [gainsight-px]: "), "{e}");
+        assert!(e.contains("us, eu, us2"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_file_line_and_key() {
+        let e = error("[gainsight-px]\nsoft = \"yes\"\n");
+        assert!(
+            e.starts_with(
+                "purge.toml:2: [gainsight-px] soft: is a switch: write soft = true or false"
+            ),
+            "{e}"
+        );
+        let e = error("[zendesk]\nsubdomain = true\n");
+        assert!(
+            e.starts_with("purge.toml:2: [zendesk] subdomain: takes a value"),
+            "{e}"
+        );
+        let e = error("[rally]\nrate = [\"1/s\", \"2/s\"]\n");
+        assert!(
+            e.contains("[rally] rate: takes one value, not an array"),
+            "{e}"
+        );
+        let e = error("[rally]\ncolumn = { name = \"x\" }\n");
+        assert!(e.contains("not a table"), "{e}");
+        let e = error("rally = 3\n");
+        assert!(e.contains("rally must be a table"), "{e}");
+    }
+
+    #[test]
+    fn unknown_tables_empty_files_and_bad_toml_say_what_is_valid() {
+        let e = error("[rally]\n[mailchimp]\nkey-id = 1\n");
+        assert!(e.starts_with("purge.toml:2: [mailchimp] is not a vendor; valid: [rally], [braze], [gainsight-px], [zendesk]"), "{e}");
+        let e = error("kind = \"email\"\n");
+        assert!(e.contains("outside any vendor table"), "{e}");
+        for text in ["", "# nothing yet\n"] {
+            let e = error(text);
+            assert!(e.starts_with("purge.toml: no vendor tables"), "{e}");
+            assert!(e.contains("purge init"), "{e}");
+        }
+        let e = error("[rally]\nkind = \"id\"\n[rally]\n");
+        assert!(e.starts_with("purge.toml:3: not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn a_relative_token_file_is_read_from_the_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etc").join("purge.toml");
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            &path,
+            "[rally]\ntoken-file = \"rally-token\"\n[braze]\ntoken-file = \"/run/secrets/braze\"\n",
+        )
+        .unwrap();
+        let config = load(Some(&path)).unwrap();
+        assert_eq!(config.path, path);
+        assert_eq!(
+            config.vendors[0].common.token_file.as_deref(),
+            Some(dir.path().join("etc").join("rally-token").as_path())
+        );
+        assert_eq!(
+            config.vendors[1].common.token_file.as_deref(),
+            Some(Path::new("/run/secrets/braze"))
+        );
+        let e = load(Some(&dir.path().join("nope.toml"))).unwrap_err();
+        assert!(e.to_string().contains("nope.toml: cannot read"), "{e}");
+    }
+}
