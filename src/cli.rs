@@ -25,9 +25,27 @@ pub fn command() -> Command {
         let sub = (e.flags)(Command::new(e.name).about(e.about).after_help(e.after_help));
         cmd = cmd.subcommand(Common::augment_args(sub));
     }
-    cmd.subcommand(Completions::augment_args(
-        Command::new("completions").about("Print a shell completion script on stdout"),
-    ))
+    // `about` after `augment_args`, which sets the struct's doc comment as one.
+    cmd.subcommand(
+        Init::augment_args(Command::new("init")).about(
+            "Write a commented configuration file (purge.toml) with a table for every vendor",
+        ),
+    )
+    .subcommand(
+        Completions::augment_args(Command::new("completions"))
+            .about("Print a shell completion script on stdout"),
+    )
+}
+
+/// `purge init [--config FILE] [--force]`.
+#[derive(Debug, Args)]
+pub struct Init {
+    /// Where to write the configuration file
+    #[arg(long, value_name = "FILE", default_value = crate::config_file::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Overwrite the file if it exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `purge completions SHELL`.
@@ -41,6 +59,11 @@ pub struct Completions {
 #[derive(Debug)]
 pub enum Invocation {
     Completions(clap_complete::Shell),
+    /// Write the configuration file template.
+    Init {
+        config: PathBuf,
+        force: bool,
+    },
     /// Purge with one vendor: its registry entry, its parsed subcommand (for the
     /// vendor's own flags) and the common flags.
     Purge {
@@ -67,6 +90,10 @@ where
     if name == "completions" {
         let c = Completions::from_arg_matches(sub)?;
         return Ok(Invocation::Completions(c.shell));
+    }
+    if name == "init" {
+        let Init { config, force } = Init::from_arg_matches(sub)?;
+        return Ok(Invocation::Init { config, force });
     }
     let entry = crate::services::entry(name).ok_or_else(|| {
         cmd.error(
@@ -265,6 +292,22 @@ mod tests {
             parse_from(["purge", "completions", "bash"]).unwrap(),
             Invocation::Completions(clap_complete::Shell::Bash)
         ));
+    }
+
+    #[test]
+    fn init_writes_purge_toml_unless_told_where() {
+        let Invocation::Init { config, force } = parse_from(["purge", "init"]).unwrap() else {
+            panic!("not init")
+        };
+        assert_eq!((config, force), (PathBuf::from("purge.toml"), false));
+        let Invocation::Init { config, force } =
+            parse_from(["purge", "init", "--config", "etc/purge.toml", "--force"]).unwrap()
+        else {
+            panic!("not init")
+        };
+        assert_eq!((config, force), (PathBuf::from("etc/purge.toml"), true));
+        let e = parse_from(["purge", "init", "--yes"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
     }
 
     #[test]

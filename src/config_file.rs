@@ -7,7 +7,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Args, Command};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -53,8 +53,8 @@ pub struct ConfigFile {
     pub vendors: Vec<VendorConfig>,
 }
 
-/// Why the configuration file cannot be used. Nothing was sent:
-/// the usage exit code (2).
+/// Why the configuration file cannot be used (or written). Nothing was sent:
+/// `RunError::Config` maps it to the usage exit code (2).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
@@ -74,6 +74,13 @@ pub enum ConfigError {
     },
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    #[error("{} exists already: edit it, or pass --force to overwrite it", path.display())]
+    Exists { path: PathBuf },
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Read and check `path` (default [`DEFAULT_PATH`] in the working directory).
@@ -443,6 +450,97 @@ fn from_clap(
     }
 }
 
+/// Each vendor's most useful keys for the template, with examples that load as
+/// they are once uncommented.
+fn examples(vendor: &str) -> &'static str {
+    match vendor {
+        "rally" => {
+            r#"# kind = "email"                 # or id (Rally person ids)
+# column = "email"               # the CSV column of this vendor's identifiers (default: found by its header)
+"#
+        }
+        "braze" => {
+            r#"# instance = "eu-01"             # your dashboard's: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
+# kind = "email"                 # or external-id (the default), braze-id, phone, alias
+# prioritization = "identified,most_recently_updated"   # with kind email or phone: which user goes when several match
+# rate = "10000/min"             # below Braze's 20,000/min if other jobs share the quota
+"#
+        }
+        "gainsight-px" => {
+            r#"# region = "eu"                  # us (the default), eu or us2
+# kind = "email"                 # or id (the identifyId, the default)
+# soft = false                   # true: reversible delete (revived if the id comes back within 7 days)
+"#
+        }
+        "zendesk" => {
+            r#"# subdomain = "acme"             # acme for acme.zendesk.com
+# kind = "email"                 # or id (the default), or external-id (then brand-id = 0 for account-scoped users, or a brand id)
+# soft = false                   # true: skip the permanent erasure (Zendesk erases soft-deleted users after 30 days)
+# no-wait = false                # true: report the jobs queued without polling them
+"#
+        }
+        _ => "",
+    }
+}
+
+/// The commented file `purge init` writes: every vendor's table, commented out.
+pub fn template() -> String {
+    let common = Common::augment_args(Command::new("common"));
+    let common_keys = valid_keys(&table_args(&common));
+    let mut out = format!(
+        "# purge configuration: the vendors this organisation erases people from, one table
+# each, named like its subcommand. Uncomment the tables of the vendors you use.
+#
+# A table's keys are the long flags of `purge VENDOR` (`purge VENDOR --help` says
+# what each does and its default): the vendor's own, and these:
+# {common_keys}.
+# What to erase, the report, --yes, --dry-run and output go on the command line.
+#
+# Credentials never go in this file: each vendor reads its own from the
+# environment, or from token-file = \"FILE\" (a file holding only the credential,
+# mode 0600; a relative path is read from this file's folder).
+"
+    );
+    for e in REGISTRY {
+        out.push_str(&format!(
+            "\n# [{}]\n# {}\n# Credential: {}.\n{}",
+            e.name,
+            e.about,
+            credential_hint(e),
+            examples(e.name)
+        ));
+    }
+    out
+}
+
+/// Write the template to `path`, refusing to replace a file unless `force`.
+pub fn init(path: &Path, force: bool) -> Result<(), ConfigError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write_error = |source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            ConfigError::Exists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            write_error(e)
+        }
+    })?;
+    file.write_all(template().as_bytes()).map_err(write_error)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -675,5 +773,79 @@ format = "csv"
         );
         let e = load(Some(&dir.path().join("nope.toml"))).unwrap_err();
         assert!(e.to_string().contains("nope.toml: cannot read"), "{e}");
+    }
+
+    #[test]
+    fn the_template_names_every_vendor_and_loads_once_uncommented() {
+        let t = template();
+        assert!(
+            matches!(load_text(&t), Err(ConfigError::File { .. })),
+            "all commented out"
+        );
+        let uncommented: String = t
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let vendors = load_text(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(vendors.len(), REGISTRY.len());
+        // Every vendor's own flags and credential are in its table.
+        let cmd = cli::command();
+        for (i, e) in REGISTRY.iter().enumerate() {
+            let from = t.find(&format!("# [{}]", e.name)).unwrap();
+            let to = REGISTRY
+                .get(i + 1)
+                .map_or(t.len(), |n| t.find(&format!("# [{}]", n.name)).unwrap());
+            let section = &t[from..to];
+            for arg in (e.flags)(Command::new("x")).get_arguments() {
+                let long = arg.get_long().unwrap();
+                assert!(
+                    section.contains(long),
+                    "[{}] lacks {long}:\n{section}",
+                    e.name
+                );
+            }
+            assert!(section.contains("_API_"), "{section}");
+            assert!(cmd.find_subcommand(e.name).is_some());
+        }
+        assert!(!t.contains("--token-file"), "{t}");
+    }
+
+    #[test]
+    fn the_readme_example_loads() {
+        let readme = include_str!("../README.md");
+        let from = readme
+            .find("## Configuration file")
+            .expect("the README section");
+        let rest = &readme[from..];
+        let start = rest.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + rest[start..].find("```").unwrap();
+        let vendors = load_text(&rest[start..end]).unwrap();
+        assert!(vendors.len() >= 2);
+    }
+
+    #[test]
+    fn init_writes_the_template_once_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purge.toml");
+        init(&path, false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), template());
+        assert!(matches!(
+            init(&path, false),
+            Err(ConfigError::Exists { .. })
+        ));
+        std::fs::write(&path, "x").unwrap();
+        init(&path, true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), template());
     }
 }

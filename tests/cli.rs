@@ -227,6 +227,55 @@ fn completions_are_printed() {
     assert!(text.contains("_purge") && text.contains("rally"), "{text}");
 }
 
+#[test]
+fn init_writes_the_template_once_and_force_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purge.toml");
+    let out = command(dir.path(), &["init"], &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("wrote purge.toml") && err.contains("next:"),
+        "{err}"
+    );
+    let written = std::fs::read_to_string(&path).unwrap();
+    for table in ["# [rally]", "# [braze]", "# [gainsight-px]", "# [zendesk]"] {
+        assert!(written.contains(table), "{written}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A second run keeps the file the user may have edited.
+    std::fs::write(&path, "[rally]\n").unwrap();
+    let out = command(dir.path(), &["init"], &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("purge.toml exists already") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "[rally]\n");
+    let out = command(dir.path(), &["init", "--force"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    // Elsewhere, and the next step names it.
+    let out = command(dir.path(), &["init", "--config", "etc.toml"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("--config etc.toml"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.path().join("etc.toml").exists());
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {

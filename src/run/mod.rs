@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::cli::{self, Invocation};
 use crate::config::RunConfig;
+use crate::config_file::{self, ConfigError};
 use crate::engine::{Engine, Parts, Signal, StopReason};
 use crate::exit::ExitCode;
 use crate::http::lane::{Lane, LaneConfig, Stats, Stop};
@@ -38,6 +39,8 @@ pub enum RunError {
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
     Client(#[from] ClientError),
     #[error("{0}")]
     NotConfirmed(String),
@@ -53,6 +56,7 @@ impl RunError {
             RunError::Usage(_)
             | RunError::Input(_)
             | RunError::Report(_)
+            | RunError::Config(_)
             | RunError::Client(_)
             | RunError::NotConfirmed(_) => ExitCode::Usage,
             RunError::Runtime(_) | RunError::Stdout(_) => ExitCode::SomeFailed,
@@ -77,6 +81,10 @@ pub fn main() -> ExitCode {
     };
     match invocation {
         Invocation::Completions(shell) => completions(shell),
+        Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
+            output::error(&e.to_string());
+            e.exit_code()
+        }),
         Invocation::Purge {
             entry,
             matches,
@@ -107,6 +115,28 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
     clap_complete::generate(shell, &mut cli::command(), "purge", &mut out);
     let _ = out.flush();
     ExitCode::Ok
+}
+
+/// `purge init`: write the configuration template, say what it is and what next.
+fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
+    config_file::init(path, force)?;
+    let vendors: Vec<&str> = crate::services::REGISTRY.iter().map(|e| e.name).collect();
+    output::info(&format!(
+        "wrote {}: a commented-out table for each of {}",
+        path.display(),
+        vendors.join(", ")
+    ));
+    output::info(&format!(
+        "next: uncomment the tables of the vendors you use and set their keys (the flags of `purge VENDOR --help`), \
+         export each one's credential (or point its token-file at a file), then check with \
+         `purge everywhere{} -i people.csv --dry-run`",
+        if path == std::path::Path::new(config_file::DEFAULT_PATH) {
+            String::new()
+        } else {
+            format!(" --config {}", path.display())
+        }
+    ));
+    Ok(ExitCode::Ok)
 }
 
 /// One vendor's part of a run: its adapter, the kind of its identifiers, and
@@ -548,7 +578,7 @@ mod tests {
     fn config(args: &[&str]) -> RunConfig {
         match parse_from(args).unwrap() {
             Invocation::Purge { common, .. } => RunConfig::from(*common),
-            Invocation::Completions(_) => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
@@ -610,6 +640,10 @@ mod tests {
             RunError::NotConfirmed("x".into()).exit_code(),
             ExitCode::Usage
         );
+        let config = ConfigError::Exists {
+            path: "purge.toml".into(),
+        };
+        assert_eq!(RunError::from(config).exit_code(), ExitCode::Usage);
         let io = || std::io::Error::other("x");
         assert_eq!(RunError::Runtime(io()).exit_code(), ExitCode::SomeFailed);
     }
