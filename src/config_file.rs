@@ -648,6 +648,25 @@ format = "csv"
     }
 
     #[test]
+    fn the_run_flags_are_flags_of_every_vendor_and_no_table_key_is_a_secret() {
+        let cmd = cli::command();
+        for e in REGISTRY {
+            let sub = cmd.find_subcommand(e.name).unwrap();
+            for flag in RUN_FLAGS {
+                assert!(
+                    sub.get_arguments()
+                        .any(|a| a.get_long() == Some(flag) || a.get_id() == *flag),
+                    "{flag} is not a flag of {}",
+                    e.name
+                );
+            }
+            for arg in table_args(sub) {
+                assert!(!is_secret_key(arg.get_long().unwrap()), "{arg}");
+            }
+        }
+    }
+
+    #[test]
     fn a_literal_secret_is_refused_without_being_shown() {
         for (text, var) in [
             (
