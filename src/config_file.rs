@@ -409,7 +409,10 @@ fn push_value(
             } else if let Some(d) = arg.get_value_delimiter() {
                 argv.push(format!("--{key}={}", values.join(&d.to_string())));
             } else {
-                return bad("takes one value, not an array".to_string());
+                return bad(
+                    "takes one value, not an array: write it as after the flag (a list as one string, \"a,b\")"
+                        .to_string(),
+                );
             }
         }
         _ => argv.push(format!("--{key}={}", scalar(value)?)),
@@ -474,7 +477,8 @@ fn examples(vendor: &str) -> &'static str {
         }
         "zendesk" => {
             r#"# subdomain = "acme"             # acme for acme.zendesk.com
-# kind = "email"                 # or id (the default), or external-id (then brand-id = 0 for account-scoped users, or a brand id)
+# kind = "email"                 # or id (the default), or external-id (then brand-id = "0" for account-scoped users, or "0,360001" for several brands)
+# include-staff = false          # true: delete agents and admins too (never the account owner)
 # soft = false                   # true: skip the permanent erasure (Zendesk erases soft-deleted users after 30 days)
 # no-wait = false                # true: report the jobs queued without polling them
 "#
