@@ -44,6 +44,10 @@ pub struct Line {
     /// (the users an open job covers). The checkpoint: never read from `detail`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vendor_ids: Vec<String>,
+    /// The vendor host the requests went to (evidence for the certificate);
+    /// absent on lines decided before anything was sent (`invalid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(default)]
     pub at: String,
 }
@@ -136,9 +140,16 @@ pub struct Report {
     vendor: &'static str,
     kind: Kind,
     hash_ids: bool,
+    /// The host requests go to, written on each line.
+    host: Option<String>,
 }
 
 impl Report {
+    /// Name the host the run's requests go to (written on every later line).
+    pub fn set_host(&mut self, host: &str) {
+        self.host = Some(host.to_string());
+    }
+
     /// A report that writes nothing (no `--report`).
     pub fn none(vendor: &'static str, kind: Kind, hash_ids: bool) -> Self {
         Report {
@@ -148,6 +159,7 @@ impl Report {
             vendor,
             kind,
             hash_ids,
+            host: None,
         }
     }
 
@@ -236,6 +248,7 @@ impl Report {
                 vendor,
                 kind: *kind,
                 hash_ids,
+                host: None,
             });
         }
         drop(file);
@@ -263,6 +276,11 @@ impl Report {
             request: seq,
             job_id: o.job_id.clone(),
             vendor_ids: o.vendor_ids.clone(),
+            host: if o.status == Status::Invalid {
+                None
+            } else {
+                self.host.clone()
+            },
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         let text = serde_json::to_string(&line).map_err(|e| ReportError::Encode {

@@ -218,13 +218,18 @@ fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<E
         return Ok(summarise(summary, None, cfg));
     };
     let base = target.base(cfg, Some(&credential))?;
-    let transport: Arc<dyn Transport> =
-        Arc::new(HttpClient::new(base, &credential, cfg.send.timeout)?);
+    let transport: Arc<dyn Transport> = Arc::new(HttpClient::new(
+        base.clone(),
+        &credential,
+        cfg.send.timeout,
+    )?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
         .build()
         .map_err(RunError::Runtime)?;
+    let mut todo = todo;
+    todo.report.set_host(base.host_str().unwrap_or_default());
     let vendor_run = VendorRun::new(&target, cfg, transport, summary, todo);
     let (summary, reason) = runtime.block_on(execute(vendor_run, interrupt()));
     if let Some(r) = &reason {
