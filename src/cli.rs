@@ -27,6 +27,15 @@ pub fn command() -> Command {
     }
     // `about` after `augment_args`, which sets the struct's doc comment as one.
     cmd.subcommand(
+        Everywhere::augment_args(Command::new("everywhere"))
+            .about("Erase one list of people from every vendor of the configuration file (purge.toml), at once")
+            .after_help(
+                "Every vendor's credential is read and, where the run reads anyway, checked before anything is \
+deleted anywhere; one confirmation lists them all; the vendors then run at the same time, each within its own \
+quotas, into one report. Exit code: the worst of the vendors (3 > 75 > 1 > 0).",
+            ),
+    )
+    .subcommand(
         Init::augment_args(Command::new("init")).about(
             "Write a commented configuration file (purge.toml) with a table for every vendor",
         ),
@@ -35,6 +44,57 @@ pub fn command() -> Command {
         Completions::augment_args(Command::new("completions"))
             .about("Print a shell completion script on stdout"),
     )
+}
+
+/// `purge everywhere`: the run's own flags; each vendor's come from its table
+/// in the configuration file.
+#[derive(Debug, Clone, Args)]
+pub struct Everywhere {
+    /// Identifiers to erase (e-mail addresses, unless a table sets `kind`)
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Read identifiers from FILE (repeatable; `-` is stdin, read once for every vendor)
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// CSV column to read for every vendor whose table sets no `column`
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<String>,
+    /// Input format (default: CSV for .csv/.tsv files, --column, or a first line with , tab or ;)
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// The configuration file [default: purge.toml in the working directory]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only check every vendor's credential and endpoint, and print them as a table; send no delete
+    #[arg(long, conflicts_with_all = ["dry_run", "resume"])]
+    pub check: bool,
+    /// Read, validate and print every vendor's requests, grouped by vendor; send nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Write every vendor's outcomes to FILE as JSON Lines (mode 0600); it doubles as a checkpoint
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Continue the run recorded in --report FILE at every vendor
+    #[arg(long, requires = "report")]
+    pub resume: bool,
+    /// Write SHA-256 hex of each identifier instead of the identifier in the report
+    #[arg(long)]
+    pub hash_ids: bool,
+    /// Stop before sending anything if any identifier is invalid for any vendor
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the summary as one JSON object on stdout, with a part per vendor
+    #[arg(long)]
+    pub json: bool,
+    /// Print only errors and warnings (and no progress bars)
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (-vv: each request; -vvv: answers too)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// `purge init [--config FILE] [--force]`.
@@ -59,6 +119,8 @@ pub struct Completions {
 #[derive(Debug)]
 pub enum Invocation {
     Completions(clap_complete::Shell),
+    /// Every vendor of the configuration file.
+    Everywhere(Box<Everywhere>),
     /// Write the configuration file template.
     Init {
         config: PathBuf,
@@ -90,6 +152,11 @@ where
     if name == "completions" {
         let c = Completions::from_arg_matches(sub)?;
         return Ok(Invocation::Completions(c.shell));
+    }
+    if name == "everywhere" {
+        return Ok(Invocation::Everywhere(Box::new(
+            Everywhere::from_arg_matches(sub)?,
+        )));
     }
     if name == "init" {
         let Init { config, force } = Init::from_arg_matches(sub)?;

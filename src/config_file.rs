@@ -25,10 +25,6 @@ const RUN_FLAGS: &[&str] = &[
 ];
 
 /// One vendor's table, parsed as `purge <vendor>` would parse its flags.
-#[allow(
-    dead_code,
-    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
-)]
 #[derive(Debug)]
 pub struct VendorConfig {
     pub entry: &'static Entry,
@@ -43,10 +39,6 @@ pub struct VendorConfig {
 }
 
 /// A loaded configuration file: its vendors in file order.
-#[allow(
-    dead_code,
-    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
-)]
 #[derive(Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
@@ -84,10 +76,6 @@ pub enum ConfigError {
 }
 
 /// Read and check `path` (default [`DEFAULT_PATH`] in the working directory).
-#[allow(
-    dead_code,
-    reason = "the API of `purge everywhere` (issue #15), whose runner comes separately"
-)]
 pub fn load(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
     let given = path.is_some();
     let path = path.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf);
@@ -316,6 +304,13 @@ fn vendor(
         push_value(&mut argv, key, arg, v, &resolve)
             .map_err(|(span, message)| doc.at(span, format!("[{name}] {key}: {message}")))?;
         keys.push((key, k.span()));
+    }
+    // A person is erased everywhere by e-mail unless the table says otherwise
+    // (every vendor resolves an e-mail its own way).
+    if !keys.iter().any(|(k, _)| *k == "kind")
+        && args.iter().any(|a| a.get_long() == Some("kind"))
+    {
+        argv.push("--kind=email".to_string());
     }
     let (entry, matches, common) = match cli::parse_from(&argv) {
         Ok(Invocation::Purge {

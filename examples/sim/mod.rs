@@ -990,6 +990,11 @@ impl State {
                     json!({"users": users, "count": users.len(), "next_page": null}),
                 )
             }
+            // ShowCurrentUser: the credential's user, an admin.
+            ("GET", "/api/v2/users/me") => reply(
+                200,
+                json!({"user": {"id": 1, "role": "admin", "email": "agent@example.com"}}),
+            ),
             // ShowManyUsers: at most 100 ids or external ids; `brand_id` 0 (or
             // none) is the account scope where the population lives; other brands
             // hold nobody. Staff records (`ZENDESK_STAFF`) are outside the population.

@@ -54,7 +54,7 @@ pub struct Rejected {
 }
 
 /// Everything read from the inputs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub idents: Vec<Ident>,
     pub rejected: Vec<Rejected>,

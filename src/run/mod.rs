@@ -7,6 +7,7 @@
 
 mod confirm;
 mod dry_run;
+mod everywhere;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,6 +82,20 @@ pub fn main() -> ExitCode {
     };
     match invocation {
         Invocation::Completions(shell) => completions(shell),
+        Invocation::Everywhere(args) => {
+            output::set_level(if args.quiet {
+                -1
+            } else {
+                args.verbose.min(3) as i8
+            });
+            everywhere::everywhere(&args).unwrap_or_else(|e| {
+                output::error(&e.to_string());
+                if args.json {
+                    json_error(&e.to_string(), e.exit_code());
+                }
+                e.exit_code()
+            })
+        }
         Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
             output::error(&e.to_string());
             e.exit_code()

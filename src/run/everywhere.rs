@@ -1,0 +1,540 @@
+//! `purge everywhere`: one list of people erased from every vendor of the
+//! configuration file in one run. The same phases as a one-vendor run, done for
+//! every vendor before the next phase starts: nothing is deleted anywhere until
+//! every vendor's identifiers are read, its credential is present and accepted,
+//! and the one confirmation is given. Then the vendors run at once, each through
+//! its own lanes, into one report.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use url::Url;
+
+use super::{RunError, Target, Todo, VendorRun};
+use crate::cli::{Common, Everywhere};
+use crate::config::RunConfig;
+use crate::config_file::{self, VendorConfig};
+use crate::engine::{Signal, StopReason};
+use crate::exit::ExitCode;
+use crate::http::{HttpClient, Transport};
+use crate::input::Loaded;
+use crate::output;
+use crate::report::{Report, Summary};
+use crate::services::{Credential, Endpoint, Kind, Response};
+
+/// One configured vendor, through the phases.
+struct Leg {
+    target: Target,
+    cfg: RunConfig,
+    /// Where its credential comes from, for `--check` and errors.
+    source: String,
+}
+
+/// `purge everywhere …`.
+pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
+    let config = config_file::load(args.config.as_deref())?;
+    let _stdin = StdinCopy::take(args, config.vendors.len())?;
+    let inputs = _stdin
+        .as_ref()
+        .map_or_else(|| args.inputs.clone(), |s| s.inputs(&args.inputs));
+    let mut legs = vec![];
+    for vc in &config.vendors {
+        legs.push(leg(vc, args, &inputs, &config.path)?);
+    }
+    if args.check {
+        return check(&mut legs);
+    }
+    // Read every vendor's identifiers (once per kind and column).
+    let mut loads: HashMap<(Kind, Option<String>), Loaded> = HashMap::new();
+    let mut plans = vec![];
+    for leg in &legs {
+        let key = (
+            leg.target.kind,
+            leg.cfg.input.column.as_ref().map(|c| format!("{c:?}")),
+        );
+        let loaded = match loads.get(&key) {
+            Some(l) => l.clone(),
+            None => {
+                let l = super::load(&leg.target, &leg.cfg)?;
+                loads.insert(key, l.clone());
+                l
+            }
+        };
+        plans.push(loaded);
+    }
+    if args.dry_run {
+        return dry_run(&legs, plans);
+    }
+    // Credentials and endpoints of every vendor before anything else.
+    let mut creds = vec![];
+    let mut missing = vec![];
+    for leg in &mut legs {
+        match credential(leg) {
+            Ok(c) => creds.push(Some(c)),
+            Err(why) => {
+                missing.push(format!("{}: {why}", leg.target.display()));
+                creds.push(None);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RunError::Usage(format!(
+            "nothing was sent to any vendor: {}",
+            missing.join("; ")
+        )));
+    }
+    let creds: Vec<Credential> = creds.into_iter().flatten().collect();
+    let mut clients = vec![];
+    for (leg, cred) in legs.iter().zip(&creds) {
+        let base = leg.target.base(&leg.cfg, Some(cred))?;
+        clients.push((
+            base.clone(),
+            Arc::new(HttpClient::new(base, cred, leg.cfg.send.timeout)?) as Arc<dyn Transport>,
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(RunError::Runtime)?;
+    // The credential accepted, where the run reads anyway.
+    let checks = runtime.block_on(preflight(&legs, &clients));
+    let refused: Vec<String> = checks
+        .iter()
+        .zip(&legs)
+        .filter_map(|(c, leg)| c.as_ref().err().map(|why| format!("{}: {why}", leg.target.display())))
+        .collect();
+    if !refused.is_empty() {
+        let message = format!(
+            "nothing was deleted at any vendor: {}",
+            refused.join("; ")
+        );
+        output::error(&message);
+        if args.json {
+            super::json_error(&message, ExitCode::Fatal);
+        }
+        return Ok(ExitCode::Fatal);
+    }
+    // One report for every vendor, and what each has left to do.
+    let runs: Vec<(&'static str, Kind)> = legs
+        .iter()
+        .map(|l| (l.target.service.profile().vendor, l.target.kind))
+        .collect();
+    let opened = match &args.report {
+        Some(path) => Some(Report::open_shared(path, args.resume, &runs, args.hash_ids)?),
+        None => None,
+    };
+    let (mut reports, mut priors) = opened.map_or((vec![], vec![]), |(r, p)| (r, p));
+    let mut todos = vec![];
+    let mut summaries = vec![];
+    for (i, (leg, loaded)) in legs.iter().zip(plans).enumerate() {
+        let mut summary = super::new_summary(&leg.target, &leg.cfg, &loaded);
+        let invalid = super::invalid_outcomes(&loaded);
+        let (report, prior) = if reports.is_empty() {
+            let (vendor, kind) = runs[i];
+            (Report::none(vendor, kind, args.hash_ids), Default::default())
+        } else {
+            (reports.remove(0), priors.remove(0))
+        };
+        let todo = super::merge_prior(
+            &leg.target,
+            &leg.cfg,
+            loaded.idents,
+            invalid,
+            &mut summary,
+            report,
+            prior,
+        )?;
+        todos.push(todo);
+        summaries.push(summary);
+    }
+    if todos.iter().all(|t| t.open_count() == 0) {
+        output::info("nothing left to send at any vendor");
+        return Ok(report_all(summaries, vec![None; legs.len()], args));
+    }
+    if !args.yes {
+        confirm(&legs, &clients, &todos)?;
+    }
+    // Every vendor at once; one Ctrl-C drains them all.
+    let (tx, rx) = tokio::sync::watch::channel(None::<Signal>);
+    runtime.spawn(async move {
+        let first = super::interrupt().await;
+        let _ = tx.send(Some(first));
+    });
+    let mut handles = vec![];
+    for ((leg, (base, transport)), (todo, summary)) in legs
+        .iter()
+        .zip(clients)
+        .zip(todos.into_iter().zip(summaries))
+    {
+        let mut todo = todo;
+        todo.report.set_host(base.host_str().unwrap_or_default());
+        let run = VendorRun::new(&leg.target, &leg.cfg, transport, summary, todo);
+        let mut rx = rx.clone();
+        let signal = async move {
+            loop {
+                if let Some(s) = *rx.borrow_and_update() {
+                    return s;
+                }
+                if rx.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        handles.push(runtime.spawn(super::execute(run, signal)));
+    }
+    let mut summaries = vec![];
+    let mut reasons = vec![];
+    for h in handles {
+        let (summary, reason) = runtime
+            .block_on(h)
+            .map_err(|e| RunError::Runtime(std::io::Error::other(e.to_string())))?;
+        if let Some(r) = &reason {
+            output::error(&format!("{}: {}", summary.vendor, r.describe()));
+        }
+        summaries.push(summary);
+        reasons.push(reason);
+    }
+    Ok(report_all(summaries, reasons, args))
+}
+
+/// A vendor's table and the run's own flags → its target and run configuration.
+fn leg(
+    vc: &VendorConfig,
+    args: &Everywhere,
+    inputs: &[PathBuf],
+    config: &Path,
+) -> Result<Leg, RunError> {
+    let name = vc.entry.name;
+    let target = Target::new(vc.entry, &vc.matches).map_err(|e| {
+        RunError::Usage(format!("{}:{}: [{name}]: {e}", config.display(), vc.line))
+    })?;
+    let table: &Common = &vc.common;
+    let mut common = table.clone();
+    common.ids = args.ids.clone();
+    common.inputs = inputs.to_vec();
+    common.column = table.column.clone().or_else(|| args.column.clone());
+    common.format = table.format.or(args.format);
+    common.dry_run = args.dry_run;
+    common.yes = args.yes;
+    common.report = args.report.clone();
+    common.resume = args.resume;
+    common.hash_ids = args.hash_ids;
+    common.strict = args.strict;
+    common.json = args.json;
+    common.quiet = args.quiet;
+    common.verbose = args.verbose;
+    let source = match &table.token_file {
+        Some(f) => format!("token-file {}", f.display()),
+        None => config_file::credential_hint(vc.entry),
+    };
+    Ok(Leg {
+        target,
+        cfg: RunConfig::from(common),
+        source,
+    })
+}
+
+/// Read one vendor's credential (missing: why, naming the variable).
+fn credential(leg: &mut Leg) -> Result<Credential, String> {
+    let read = leg
+        .target
+        .credential
+        .take()
+        .ok_or_else(|| "the credential was already read".to_string())?;
+    let cred = read(leg.cfg.token_file.as_deref())?;
+    leg.target.base(&leg.cfg, Some(&cred)).map_err(|e| e.to_string())?;
+    Ok(cred)
+}
+
+/// Send each vendor's preflight read (if it has one) at once: `Ok` when the
+/// answer shows a usable credential.
+async fn preflight(legs: &[Leg], clients: &[(Url, Arc<dyn Transport>)]) -> Vec<Result<(), String>> {
+    let mut handles = vec![];
+    for (leg, (_, transport)) in legs.iter().zip(clients) {
+        let service = Arc::clone(&leg.target.service);
+        let request = service.preflight(leg.target.kind);
+        let transport = Arc::clone(transport);
+        handles.push(tokio::spawn(async move {
+            let Some(request) = request else {
+                return Ok(());
+            };
+            let what = format!("{} {}", request.method.as_str(), request.path_and_query);
+            match transport.send(&request).await {
+                Ok(raw) => {
+                    let resp = Response {
+                        status: raw.status,
+                        body: raw.body.clone(),
+                    };
+                    match raw.status {
+                        200..=299 => service.preflight_ok(&resp),
+                        401 | 403 => Err(format!(
+                            "the credential was refused ({} for {what}): check the token and its permissions",
+                            raw.status
+                        )),
+                        s @ 300..=399 => Err(format!(
+                            "{what} was redirected ({s}): purge never follows redirects; check the base URL"
+                        )),
+                        s => Err(format!(
+                            "could not check the credential: {what} answered {s}: {}",
+                            resp.snippet()
+                        )),
+                    }
+                }
+                Err(e) => Err(format!("could not check the credential: {what}: {e}")),
+            }
+        }));
+    }
+    let mut out = vec![];
+    for h in handles {
+        out.push(h.await.unwrap_or_else(|e| Err(e.to_string())));
+    }
+    out
+}
+
+/// `--check`: credentials and endpoints only, as a table.
+fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
+    let mut rows = vec![];
+    let mut clients = vec![];
+    let mut code = ExitCode::Ok;
+    for leg in legs.iter_mut() {
+        let host = match (&leg.cfg.base_url, &leg.target.endpoint) {
+            (Some(u), _) | (None, Endpoint::Url(u)) => u.clone(),
+            _ => "?".to_string(),
+        };
+        match credential(leg) {
+            Ok(cred) => {
+                let base = leg.target.base(&leg.cfg, Some(&cred))?;
+                let client = HttpClient::new(base.clone(), &cred, leg.cfg.send.timeout)?;
+                clients.push(Some((base, Arc::new(client) as Arc<dyn Transport>)));
+                rows.push([leg.target.display().to_string(), host, leg.source.clone(), String::new()]);
+            }
+            Err(why) => {
+                code = code.max(ExitCode::Usage);
+                clients.push(None);
+                rows.push([leg.target.display().to_string(), host, leg.source.clone(), why]);
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(RunError::Runtime)?;
+    for (i, leg) in legs.iter().enumerate() {
+        let Some(c) = clients[i].clone() else {
+            continue;
+        };
+        rows[i][1] = c.0.host_str().unwrap_or_default().to_string();
+        let one = runtime.block_on(preflight(std::slice::from_ref(leg), &[c]));
+        rows[i][3] = match &one[0] {
+            Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => "ok".into(),
+            Ok(()) => "ok (present; this run reads nothing to check it with)".into(),
+            Err(why) => {
+                code = code.max(ExitCode::Fatal);
+                why.clone()
+            }
+        };
+    }
+    let mut out = format!("{:<14} {:<34} {:<44} status\n", "vendor", "host", "credential");
+    for r in rows {
+        out.push_str(&format!("{:<14} {:<34} {:<44} {}\n", r[0], r[1], r[2], r[3]));
+    }
+    let mut stdout = output::stdout();
+    use std::io::Write;
+    stdout
+        .write_all(output::escape(&out).as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(RunError::Stdout)?;
+    Ok(code)
+}
+
+/// One question for every vendor, on the terminal.
+fn confirm(
+    legs: &[Leg],
+    clients: &[(Url, Arc<dyn Transport>)],
+    todos: &[Todo],
+) -> Result<(), RunError> {
+    let mut lines = vec![];
+    let mut total = 0;
+    for ((leg, (base, _)), todo) in legs.iter().zip(clients).zip(todos) {
+        let n = todo.open_count();
+        if n == 0 {
+            continue;
+        }
+        total += n;
+        let note = leg
+            .target
+            .service
+            .erasure_note()
+            .map(|n| format!("\n      {n}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "  {:<14} {} people ({}), {}{note}",
+            leg.target.display(),
+            n,
+            leg.target.kind,
+            base.host_str().unwrap_or_default()
+        ));
+    }
+    super::confirm::ask_text(
+        &format!(
+            "About to delete {total} people, at {} vendor{}:\n{}\nThis cannot be undone.",
+            lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
+            lines.join("\n")
+        ),
+        &format!("refusing to delete {total} people at {} vendors without confirmation", lines.len()),
+    )
+}
+
+/// `--dry-run`: every vendor's requests, grouped by vendor.
+fn dry_run(legs: &[Leg], plans: Vec<Loaded>) -> Result<ExitCode, RunError> {
+    let mut code = ExitCode::Ok;
+    for (leg, loaded) in legs.iter().zip(plans) {
+        let mut summary = super::new_summary(&leg.target, &leg.cfg, &loaded);
+        let base = match (&leg.cfg.base_url, &leg.target.endpoint) {
+            (None, Endpoint::Missing { why, placeholder }) => {
+                summary.notes.push(format!(
+                    "dry run against the placeholder host of {placeholder}: {why}"
+                ));
+                crate::http::check_base_url(placeholder).map_err(RunError::Usage)?
+            }
+            (None, Endpoint::FromCredential(_)) => {
+                crate::http::check_base_url("https://from-the-credential.invalid")
+                    .map_err(RunError::Usage)?
+            }
+            _ => leg.target.base(&leg.cfg, None)?,
+        };
+        output::data_line(&format!("# {}", leg.target.service.profile().vendor));
+        let invalid = super::invalid_outcomes(&loaded);
+        let c = super::dry_run::run(&leg.target, &base, loaded.idents, invalid, summary, &leg.cfg)?;
+        code = code.max(c);
+    }
+    Ok(code)
+}
+
+/// The `--json` summary of a run at several vendors.
+#[derive(Serialize)]
+struct Everything {
+    vendors: Vec<Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<String>,
+    exit_code: ExitCode,
+}
+
+/// The summary of every vendor (a table on stderr, or one JSON object), and
+/// the worst exit code (3 > 75 > 1 > 0).
+fn report_all(
+    mut summaries: Vec<Summary>,
+    reasons: Vec<Option<StopReason>>,
+    args: &Everywhere,
+) -> ExitCode {
+    let mut code = ExitCode::Ok;
+    for (s, r) in summaries.iter_mut().zip(&reasons) {
+        s.exit_code = super::exit_code_of(s, r.as_ref());
+        code = code.max(s.exit_code);
+    }
+    if args.json {
+        let all = Everything {
+            report: args.report.as_ref().map(|p| p.display().to_string()),
+            vendors: summaries,
+            exit_code: code,
+        };
+        output::data_line(&serde_json::to_string(&all).unwrap_or_default());
+        return code;
+    }
+    let cols = [
+        "deleted",
+        "queued",
+        "not_found",
+        "failed",
+        "refused",
+        "invalid",
+        "skipped",
+        "pending",
+    ];
+    let mut text = format!("purge everywhere: {} vendors\n{:<14}", summaries.len(), "vendor");
+    for c in cols {
+        text.push_str(&format!(" {c:>9}"));
+    }
+    text.push_str("  exit");
+    for s in &summaries {
+        text.push_str(&format!("\n{:<14}", s.vendor));
+        for n in [
+            s.deleted, s.queued, s.not_found, s.failed, s.refused, s.invalid, s.skipped, s.pending,
+        ] {
+            text.push_str(&format!(" {n:>9}"));
+        }
+        text.push_str(&format!("  {:>4}", s.exit_code.code()));
+    }
+    for s in &summaries {
+        if let Some(why) = &s.stopped {
+            text.push_str(&format!("\n{}: stopped: {why}", s.vendor));
+        }
+        for n in &s.notes {
+            text.push_str(&format!("\n{}: {n}", s.vendor));
+        }
+        for r in &s.failure_reasons {
+            text.push_str(&format!("\n{}: {} failed: {}", s.vendor, r.count, r.reason));
+        }
+    }
+    if let Some(p) = &args.report {
+        text.push_str(&format!("\nreport: {}", p.display()));
+    }
+    output::info(&text);
+    code
+}
+
+/// `-i -` read once, for every vendor: kept in a private file for the run.
+struct StdinCopy {
+    path: PathBuf,
+}
+
+impl StdinCopy {
+    fn take(args: &Everywhere, vendors: usize) -> Result<Option<StdinCopy>, RunError> {
+        if vendors < 2 || !args.inputs.iter().any(|p| p == Path::new("-")) {
+            return Ok(None);
+        }
+        let mut text = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .map_err(|e| RunError::Usage(format!("cannot read the identifiers on stdin: {e}")))?;
+        let path = std::env::temp_dir().join(format!(
+            "purge-stdin-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        use std::io::Write;
+        opts.open(&path)
+            .and_then(|mut f| f.write_all(&text))
+            .map_err(|e| RunError::Usage(format!("cannot keep stdin for every vendor in {}: {e}", path.display())))?;
+        Ok(Some(StdinCopy { path }))
+    }
+
+    /// The inputs with `-` replaced by the copy.
+    fn inputs(&self, inputs: &[PathBuf]) -> Vec<PathBuf> {
+        inputs
+            .iter()
+            .map(|p| if p == Path::new("-") { self.path.clone() } else { p.clone() })
+            .collect()
+    }
+}
+
+impl Drop for StdinCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
