@@ -342,7 +342,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -355,7 +355,7 @@ fn about(secs: f64) -> String {
     let mins = (secs / 60.0).round().max(1.0) as u64;
     if mins < 120 {
         format!("{mins} min")
-    } else if mins % 60 == 0 {
+    } else if mins.is_multiple_of(60) {
         format!("{} h", mins / 60)
     } else {
         format!("{} h {} min", mins / 60, mins % 60)
