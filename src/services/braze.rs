@@ -280,7 +280,8 @@ pub struct Flags {
     #[arg(long, value_name = "LIST")]
     pub prioritization: Option<String>,
     /// E-mail or phone: the quota of the lookups (POST /users/export/ids): 250/min for
-    /// workspaces onboarded since 2024-08-22, 2500/min before [default: 250/min]
+    /// workspaces onboarded since 2024-08-22, 2500/min before; no effect with
+    /// --prioritization [default: 250/min]
     #[arg(long, value_name = "N/min", value_parser = crate::cli::parse_rate)]
     pub lookup_rate: Option<Rate>,
 }
@@ -309,18 +310,14 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
             "--prioritization applies to --kind email or phone, not {kind}"
         ));
     }
-    if let Some(rate) = a.lookup_rate {
-        if !by_address {
-            return Err(format!(
-                "--lookup-rate {rate} applies to --kind email or phone (their lookups), not {kind}"
-            ));
-        }
-        if a.prioritization.is_some() {
-            return Err(format!(
-                "--lookup-rate {rate} and --prioritization do not go together: with --prioritization \
-                 nothing is looked up; drop one of them"
-            ));
-        }
+    // With --prioritization nothing is looked up, and --lookup-rate has no
+    // effect (a purge.toml may well set both).
+    if let Some(rate) = a.lookup_rate
+        && !by_address
+    {
+        return Err(format!(
+            "--lookup-rate {rate} applies to --kind email or phone (their lookups), not {kind}"
+        ));
     }
     let prioritization = a
         .prioritization
