@@ -28,6 +28,10 @@ struct Scenario {
     quota_rps: Option<f64>,
     /// Whether erasure is permanent (Zendesk soft leaves people `Soft`).
     expect: Life,
+    /// Braze by e-mail: the identifiers are e-mail addresses, looked up first;
+    /// ideal time is from the lookups and their quota, and every profile sharing
+    /// an asked address must be gone (nobody else's).
+    lookups: bool,
 }
 
 struct Row {
@@ -85,6 +89,17 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
     zd.erase_quota = quota(700, 600);
     vec![
         Scenario {
+            name: "braze: e-mail, lookup at 250/min",
+            vendor: Vendor::Braze,
+            people: 2_000,
+            targets: 300 / scale,
+            args: vec!["-k", "email"],
+            cfg: Config::default(),
+            quota_rps: Some(250.0 / 60.0),
+            expect: Life::Gone,
+            lookups: true,
+        },
+        Scenario {
             name: "rally: 10 req/s, headers only",
             vendor: Vendor::Rally,
             people: 40_000,
@@ -93,6 +108,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: cfg(Vendor::Rally, quota(10, 1)),
             quota_rps: Some(10.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "braze: 20 req/s x 50 ids",
@@ -103,6 +119,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: cfg(Vendor::Braze, quota(20, 1)),
             quota_rps: Some(20.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "braze: same, 5% 5xx faults",
@@ -113,6 +130,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: faults,
             quota_rps: Some(20.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "braze: 20 per 1-s window, headers only",
@@ -123,6 +141,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: braze_window,
             quota_rps: Some(20.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "gainsight-px: 200 req/s, 50 ms latency",
@@ -133,6 +152,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: gpx,
             quota_rps: Some(200.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "gainsight-px: 20 req/s, silent (no headers)",
@@ -143,6 +163,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: gpx_silent,
             quota_rps: Some(20.0),
             expect: Life::Gone,
+            lookups: false,
         },
         Scenario {
             name: "zendesk: 600/min, 2 s jobs, --soft",
@@ -153,6 +174,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: zd_soft,
             quota_rps: Some(10.0),
             expect: Life::Soft,
+            lookups: false,
         },
         Scenario {
             name: "zendesk: 2 s jobs + permanent lane",
@@ -163,6 +185,7 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             cfg: zd,
             quota_rps: None,
             expect: Life::Gone,
+            lookups: false,
         },
     ]
 }
@@ -229,7 +252,15 @@ async fn run(bin: &Path, dir: &Path, s: Scenario) -> Row {
     let sim = Sim::start(s.cfg.clone(), s.people)
         .await
         .expect("start the simulator");
-    let ids: Vec<String> = (0..s.targets).map(|i| identifier(s.vendor, i)).collect();
+    let ids: Vec<String> = (0..s.targets)
+        .map(|i| {
+            if s.lookups {
+                sim::email(i)
+            } else {
+                identifier(s.vendor, i)
+            }
+        })
+        .collect();
     let input = dir.join(format!("{}.txt", s.vendor.command()));
     std::fs::write(&input, ids.join("\n")).unwrap();
     let report = dir.join(format!(
@@ -293,12 +324,28 @@ async fn run(bin: &Path, dir: &Path, s: Scenario) -> Row {
         if i >= s.targets && *l != Life::Alive {
             wrong += 1;
         }
+        if s.lookups {
+            let left = sim.braze_profiles_left(i);
+            if i < s.targets && left > 0 {
+                lost += 1;
+            }
+            if i >= s.targets && left != 1 + sim::braze_extra(i) {
+                wrong += 1;
+            }
+        }
     }
+    // Lookups: measured against their own quota (the deletions have another).
+    let (answered, throttled) = if s.lookups {
+        (
+            c.lookups.load(Ordering::Relaxed) - c.lookups_throttled.load(Ordering::Relaxed),
+            c.lookups_throttled.load(Ordering::Relaxed),
+        )
+    } else {
+        (requests - throttled - dropped, throttled)
+    };
     let outcomes = last_outcomes(&report);
     let missing = ids.iter().filter(|i| !outcomes.contains_key(*i)).count();
-    let ideal = s
-        .quota_rps
-        .map(|q| (requests - throttled - dropped) as f64 / q);
+    let ideal = s.quota_rps.map(|q| answered as f64 / q);
     Row {
         name: s.name.to_string(),
         ids: s.targets,

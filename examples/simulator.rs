@@ -40,6 +40,9 @@ struct Args {
     /// How long a Zendesk job stays open, in milliseconds
     #[arg(long, default_value_t = 2_000)]
     job_ms: u64,
+    /// Braze's lookups (POST /users/export/ids) allowed per minute, apart from --quota
+    #[arg(long, default_value_t = 250)]
+    braze_lookups_per_min: u64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -75,6 +78,10 @@ async fn main() -> std::io::Result<()> {
         storm_every: a.storm_every.map(Duration::from_secs),
         storm_len: Duration::from_secs(a.storm_secs),
         job_time: Duration::from_millis(a.job_ms),
+        lookup_quota: Quota {
+            limit: a.braze_lookups_per_min,
+            window: Duration::from_secs(60),
+        },
         seed: a.seed,
         ..Config::default()
     };
@@ -101,6 +108,11 @@ async fn main() -> std::io::Result<()> {
             example_id(v)
         );
     }
+    println!(
+        "# braze -k email: every profile of an address is looked up first ({}/min here); \
+         person N with N % 10 == 3 has 2 profiles, N % 10 == 7 has 3",
+        a.braze_lookups_per_min
+    );
     println!("# any other credential is refused with 401, as the vendor would");
     tokio::signal::ctrl_c().await?;
     for v in Vendor::ALL {

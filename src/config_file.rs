@@ -460,7 +460,8 @@ fn examples(vendor: &str) -> &'static str {
         "braze" => {
             r#"# instance = "eu-01"             # your dashboard's: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
 # kind = "email"                 # or external-id (the default), braze-id, phone, alias
-# prioritization = "identified,most_recently_updated"   # with kind email or phone: which user goes when several match
+# lookup-rate = "2500/min"       # kind email or phone: lookups of every profile per address (250/min since 2024-08-22, 2,500 before)
+# prioritization = "identified,most_recently_updated"   # kind email or phone: no lookup; Braze deletes at most one profile per address
 # rate = "10000/min"             # below Braze's 20,000/min if other jobs share the quota
 "#
         }

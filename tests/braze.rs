@@ -99,13 +99,189 @@ async fn emails_go_50_50_20_with_the_chosen_prioritization() {
             .iter()
             .all(|l| l["outcome"] == "queued" && l["http_status"] == 201)
     );
+    // Nothing is looked up, and each line says what Braze's rule means.
+    assert!(rec.seen().iter().all(|s| s.path == "/users/delete"));
+    for l in &lines {
+        assert!(
+            l["detail"].as_str().unwrap().contains(
+                "Braze deletes at most one profile per address, chosen by prioritization unidentified,most_recently_updated"
+            ),
+            "{l}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_prioritization_and_phone_normalisation() {
+async fn phones_with_a_prioritization_go_as_braze_documents_them() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, r| deleted_count(r));
     let server = braze(rec.clone()).await;
+    let out = run(
+        dir.path(),
+        &[
+            "braze",
+            "-y",
+            "-k",
+            "phone",
+            "--prioritization",
+            "identified,most_recently_updated",
+            "+1 (555) 010-0199",
+            "+44.20.7946.0958",
+            "--base-url",
+            &server.uri(),
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 1, "no lookup");
+    assert_eq!(
+        rec.seen()[0].body,
+        json!({"phone_numbers": [
+            {"phone": "+15550100199", "prioritization": ["identified", "most_recently_updated"]},
+            {"phone": "+442079460958", "prioritization": ["identified", "most_recently_updated"]}
+        ]})
+    );
+    assert!(
+        stderr(&out).contains("at most one profile per address"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A Braze with profiles to look up: `POST /users/export/ids` answers from
+/// `profiles` (address → braze ids), `POST /users/delete` answers 202 with the
+/// number of braze ids; both only with the key and a JSON body.
+async fn braze_with_profiles<F>(rec: Recorder<F>) -> MockServer
+where
+    F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    use wiremock::matchers;
+    let server = MockServer::start().await;
+    wiremock::Mock::given(matchers::method("POST"))
+        .and(matchers::path_regex("^/users/(export/ids|delete)$"))
+        .and(matchers::header(
+            "authorization",
+            format!("Bearer {KEY}").as_str(),
+        ))
+        .and(matchers::header("content-type", "application/json"))
+        .respond_with(rec)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn profiles_answer(r: &wiremock::Request, profiles: &[(&str, &[&str])]) -> ResponseTemplate {
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    if r.url.path() == "/users/delete" {
+        let n = body["braze_ids"].as_array().map_or(0, Vec::len);
+        return ResponseTemplate::new(202)
+            .set_body_json(json!({"deleted": n, "message": "success"}));
+    }
+    let (key, field) = if body.get("phone").is_some() {
+        ("phone", "phone")
+    } else {
+        ("email_address", "email")
+    };
+    let asked = body[key].as_str().unwrap_or_default();
+    let users: Vec<Value> = profiles
+        .iter()
+        .filter(|(a, _)| *a == asked)
+        .flat_map(|(a, ids)| ids.iter().map(move |b| json!({"braze_id": b, field: a})))
+        .collect();
+    let mut answer = json!({"users": users, "message": "success"});
+    if users.is_empty() {
+        answer["invalid_user_ids"] = json!([asked]);
+    }
+    ResponseTemplate::new(200).set_body_json(answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_of_an_address_is_looked_up_and_deleted_by_braze_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| {
+        profiles_answer(
+            r,
+            &[
+                (
+                    "ann@example.com",
+                    &["65a1f0c2e4b0a1b2c3d4e5f6", "65a1f0c2e4b0a1b2c3d4e5f7"],
+                ),
+                ("cy@example.com", &["65a1f0c2e4b0a1b2c3d4e5f8"]),
+            ],
+        )
+    });
+    let server = braze_with_profiles(rec.clone()).await;
+    let out = run(
+        dir.path(),
+        &[
+            "braze",
+            "-y",
+            "-k",
+            "email",
+            "ann@example.com",
+            "bob@example.com",
+            "cy@example.com",
+            "--base-url",
+            &server.uri(),
+            "--report",
+            "r.jsonl",
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    let lookups: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.path == "/users/export/ids")
+        .map(|s| &s.body)
+        .collect();
+    assert_eq!(
+        lookups,
+        [
+            &json!({"email_address": "ann@example.com", "fields_to_export": ["braze_id", "email"]}),
+            &json!({"email_address": "bob@example.com", "fields_to_export": ["braze_id", "email"]}),
+            &json!({"email_address": "cy@example.com", "fields_to_export": ["braze_id", "email"]}),
+        ]
+    );
+    let deletes: Vec<&Value> = seen
+        .iter()
+        .filter(|s| s.path == "/users/delete")
+        .map(|s| &s.body)
+        .collect();
+    assert_eq!(
+        deletes,
+        [&json!({"braze_ids": [
+            "65a1f0c2e4b0a1b2c3d4e5f6",
+            "65a1f0c2e4b0a1b2c3d4e5f7",
+            "65a1f0c2e4b0a1b2c3d4e5f8"
+        ]})],
+        "one deletion, by braze id, nothing for bob@"
+    );
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let line = |id: &str| lines.iter().find(|l| l["id"] == id).unwrap().clone();
+    let ann = line("ann@example.com");
+    assert_eq!(ann["outcome"], "queued");
+    assert_eq!(ann["http_status"], 202, "any 2xx is Braze's acceptance");
+    assert_eq!(
+        ann["detail"],
+        "queued for deletion: braze_ids 65a1f0c2e4b0a1b2c3d4e5f6, 65a1f0c2e4b0a1b2c3d4e5f7"
+    );
+    assert_eq!(
+        ann["vendor_ids"],
+        json!(["65a1f0c2e4b0a1b2c3d4e5f6", "65a1f0c2e4b0a1b2c3d4e5f7"])
+    );
+    let bob = line("bob@example.com");
+    assert_eq!(bob["outcome"], "not_found");
+    assert_eq!(line("cy@example.com")["outcome"], "queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_are_looked_up_by_phone_and_an_unknown_one_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| profiles_answer(r, &[("+15550100199", &["b1", "b2"])]));
+    let server = braze_with_profiles(rec.clone()).await;
     let out = run(
         dir.path(),
         &[
@@ -117,18 +293,27 @@ async fn default_prioritization_and_phone_normalisation() {
             "+44.20.7946.0958",
             "--base-url",
             &server.uri(),
+            "--report",
+            "r.jsonl",
         ],
         &env(),
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
     assert_eq!(
-        rec.seen()[0].body,
-        json!({"phone_numbers": [
-            {"phone": "+15550100199", "prioritization": ["identified", "most_recently_updated"]},
-            {"phone": "+442079460958", "prioritization": ["identified", "most_recently_updated"]}
-        ]})
+        seen[0].body,
+        json!({"phone": "+15550100199", "fields_to_export": ["braze_id", "phone"]})
     );
+    assert_eq!(
+        seen[1].body,
+        json!({"phone": "+442079460958", "fields_to_export": ["braze_id", "phone"]})
+    );
+    assert_eq!(seen[2].body, json!({"braze_ids": ["b1", "b2"]}));
+    assert_eq!(seen.len(), 3);
+    let outcomes = last_outcomes(&dir.path().join("r.jsonl"));
+    assert_eq!(outcomes["+15550100199"], "queued");
+    assert_eq!(outcomes["+442079460958"], "not_found");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,6 +546,32 @@ async fn instance_picks_the_host_and_bad_options_are_usage_errors() {
                 "--dry-run",
                 "--instance",
                 "us-01",
+                "--lookup-rate",
+                "2500/min",
+                "u1",
+            ],
+            "--lookup-rate 2500/min applies to --kind email or phone",
+        ),
+        (
+            vec![
+                "braze",
+                "--dry-run",
+                "--instance",
+                "us-01",
+                "-k",
+                "email",
+                "--lookup-rate",
+                "fast",
+                "a@example.com",
+            ],
+            "expected N/s or N/min",
+        ),
+        (
+            vec![
+                "braze",
+                "--dry-run",
+                "--instance",
+                "us-01",
                 "-k",
                 "email",
                 "-k",
@@ -387,4 +598,59 @@ async fn instance_picks_the_host_and_bad_options_are_usage_errors() {
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_of_many_addresses_says_how_long_the_lookups_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_file(dir.path(), "list.txt", &emails(1000).join("\n"));
+    let out = run(
+        dir.path(),
+        &[
+            "braze",
+            "--dry-run",
+            "--instance",
+            "eu-01",
+            "-k",
+            "email",
+            "-i",
+            input.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first = stdout(&out).lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        first,
+        r#"POST https://rest.fra-01.braze.eu/users/export/ids {"email_address":"user0@example.com","fields_to_export":["braze_id","email"]}"#
+    );
+    assert!(
+        stderr(&out)
+            .contains("expected duration of the real run: 1,000 lookups at 250/min: about 4 min"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "braze",
+            "--dry-run",
+            "--instance",
+            "eu-01",
+            "-k",
+            "email",
+            "--lookup-rate",
+            "2500/min",
+            "-i",
+            input.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        !stderr(&out).contains("expected duration"),
+        "{}",
+        stderr(&out)
+    );
 }

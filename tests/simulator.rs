@@ -5,6 +5,7 @@
 mod common;
 mod simulated;
 
+use simulated::sim;
 use simulated::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,6 +62,40 @@ async fn lookups_and_other_kinds_reach_the_right_people() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn braze_addresses_lose_every_profile_sharing_them_and_nobody_else() {
+    let mut cfg = fast();
+    cfg.lookup_quota = Quota {
+        limit: 500,
+        window: std::time::Duration::from_secs(1),
+    };
+    let sim = Sim::start(cfg, 300).await.unwrap();
+    let quick = ["--lookup-rate", "200/s"];
+    let (code, finals, err) = purge(&sim, Vendor::Braze, "email", 60, &quick).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(finals.len(), 60);
+    assert!(finals.values().all(|o| o == "queued"), "{finals:?}");
+    // By phone: the first 60 have no profile left.
+    let (code, finals, err) = purge(&sim, Vendor::Braze, "phone", 100, &quick).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(finals.values().filter(|o| *o == "not_found").count(), 60);
+    assert_eq!(finals.values().filter(|o| *o == "queued").count(), 40);
+    for i in 0..sim.population() {
+        let left = sim.braze_profiles_left(i);
+        if i < 100 {
+            assert_eq!(left, 0, "person {i}: every profile deleted");
+        } else {
+            assert_eq!(
+                left,
+                1 + sim::braze_extra(i),
+                "person {i} was not asked for"
+            );
+        }
+    }
+    let c = sim.counters(Vendor::Braze);
+    assert_eq!(c.lookups.load(std::sync::atomic::Ordering::Relaxed), 160);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_credential_is_refused_as_the_vendor_would() {
     let sim = Sim::start(fast(), 50).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -86,6 +121,22 @@ async fn a_wrong_credential_is_refused_as_the_vendor_would() {
         assert!(err.contains("HTTP 401"), "{vendor:?}: {err}");
         assert!(!err.contains("not-the-sim-token"), "{vendor:?}: {err}");
     }
+    // Braze's lookups too.
+    let url = sim.url(Vendor::Braze);
+    let args = [
+        "braze",
+        "-y",
+        "-k",
+        "email",
+        "--base-url",
+        &url,
+        "person1@example.com",
+    ];
+    let out = common::run(dir.path(), &args, &[("BRAZE_API_KEY", "not-the-sim-token")]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", common::stderr(&out));
+    assert!(common::stderr(&out).contains("HTTP 401"));
+    let c = sim.counters(Vendor::Braze);
+    assert_eq!(c.lookups.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@
 //! integration tests (`#[path = "../examples/sim/mod.rs"] mod sim;`).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -78,6 +78,12 @@ pub struct Config {
     pub quota: HashMap<Vendor, Quota>,
     /// Zendesk's permanent-erasure quota (700 per 10 minutes by default).
     pub erase_quota: Quota,
+    /// Braze's `POST /users/export/ids` quota, apart from its `/users/*` one:
+    /// 250 a minute for workspaces onboarded since 2024-08-22 (2,500 before).
+    pub lookup_quota: Quota,
+    /// Braze profiles sharing an address: person N with N % 10 == 3 has one more
+    /// (anonymous) profile with their e-mail and phone, N % 10 == 7 two more.
+    pub braze_shared: bool,
     /// Added to every answer.
     pub latency: Duration,
     /// Share of answers that are 500/502/503 (nothing done).
@@ -114,6 +120,8 @@ impl Default for Config {
                 (Vendor::Zendesk, q(700, 60)),
             ]),
             erase_quota: q(700, 600),
+            lookup_quota: q(250, 60),
+            braze_shared: true,
             latency: Duration::ZERO,
             error_rate: 0.0,
             drop_rate: 0.0,
@@ -147,6 +155,19 @@ pub fn braze_id(i: usize) -> String {
 }
 pub fn phone(i: usize) -> String {
     format!("+1555{i:07}")
+}
+/// How many more Braze profiles person `i` has with the same e-mail and phone
+/// (anonymous: no external id), when `Config::braze_shared`.
+pub fn braze_extra(i: usize) -> usize {
+    match i % 10 {
+        3 => 1,
+        7 => 2,
+        _ => 0,
+    }
+}
+/// The braze id of person `i`'s extra profile `k` (1-based).
+pub fn braze_extra_id(i: usize, k: usize) -> String {
+    format!("b{i:07}-{k}")
 }
 pub fn alias(i: usize) -> (String, String) {
     ("crm".to_string(), format!("c{i}"))
@@ -186,6 +207,9 @@ pub struct Counters {
     pub slow: AtomicU64,
     pub unauthorized: AtomicU64,
     pub bad_requests: AtomicU64,
+    /// Braze's `/users/export/ids` requests, and those answered 429.
+    pub lookups: AtomicU64,
+    pub lookups_throttled: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -207,7 +231,9 @@ struct State {
     life: Mutex<HashMap<Vendor, Vec<Life>>>,
     /// How many times each person was asked to be deleted, per vendor.
     asked: Mutex<HashMap<Vendor, HashMap<usize, u32>>>,
-    windows: Mutex<HashMap<(Vendor, bool), Window>>,
+    windows: Mutex<HashMap<(Vendor, &'static str), Window>>,
+    /// Braze's extra profiles (see [`braze_extra`]) deleted so far.
+    braze_extra_gone: Mutex<HashSet<String>>,
     bucket: Mutex<Option<(f64, Instant)>>,
     jobs: Mutex<HashMap<String, Job>>,
     next_job: AtomicU64,
@@ -252,6 +278,7 @@ impl Sim {
             life: Mutex::new(life),
             asked: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            braze_extra_gone: Mutex::new(HashSet::new()),
             bucket: Mutex::new(None),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
@@ -325,6 +352,16 @@ impl Sim {
         self.state.population
     }
 
+    /// Braze profiles of person `i` not deleted yet (their own and the extra
+    /// ones sharing their address).
+    pub fn braze_profiles_left(&self, i: usize) -> usize {
+        let own = usize::from(self.life(Vendor::Braze)[i] != Life::Gone);
+        let gone = self.state.braze_extra_gone.lock().unwrap();
+        own + (1..=self.state.extra_of(i))
+            .filter(|k| !gone.contains(&braze_extra_id(i, *k)))
+            .count()
+    }
+
     /// Zendesk jobs accepted so far.
     pub fn jobs(&self) -> usize {
         self.state.jobs.lock().unwrap().len()
@@ -369,6 +406,9 @@ async fn serve(
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
+    if vendor == Vendor::Braze && path == "/users/export/ids" {
+        c.lookups.fetch_add(1, Ordering::Relaxed);
+    }
     let headers = req.headers().clone();
     let body = req
         .into_body()
@@ -428,9 +468,18 @@ async fn serve(
         }
     }
     let erase = vendor == Vendor::Zendesk && path.starts_with("/api/v2/deleted_users/");
-    let (allowed, limit, remaining, reset_in) = state.take(vendor, erase);
+    // Braze's lookups have a quota of their own.
+    let lookup = vendor == Vendor::Braze && path == "/users/export/ids";
+    let (allowed, limit, remaining, reset_in) = if lookup {
+        state.take_window((vendor, "lookup"), state.cfg.lookup_quota)
+    } else {
+        state.take(vendor, erase)
+    };
     if !allowed {
         c.throttled.fetch_add(1, Ordering::Relaxed);
+        if lookup {
+            c.lookups_throttled.fetch_add(1, Ordering::Relaxed);
+        }
         let mut r = match vendor {
             Vendor::Zendesk => reply(
                 429,
@@ -495,15 +544,18 @@ impl State {
         if vendor == Vendor::Gainsight {
             return self.take_bucket(q);
         }
+        self.take_window((vendor, if erase { "erase" } else { "api" }), q)
+    }
+
+    /// Count a request against the fixed window `key` of quota `q`.
+    fn take_window(&self, key: (Vendor, &'static str), q: Quota) -> (bool, u64, u64, Duration) {
         // Windows are aligned to the Unix clock, as a `Reset` in Unix seconds implies.
         let wsecs = q.window.as_secs_f64();
         let t = unix_now();
         let index = (t / wsecs).floor() as u64;
         let reset_in = Duration::from_secs_f64(((index + 1) as f64 * wsecs - t).max(0.0));
         let mut w = self.windows.lock().unwrap();
-        let win = w
-            .entry((vendor, erase))
-            .or_insert(Window { index, count: 0 });
+        let win = w.entry(key).or_insert(Window { index, count: 0 });
         if win.index != index {
             win.index = index;
             win.count = 0;
@@ -665,7 +717,149 @@ impl State {
         )
     }
 
+    /// Person `i`'s extra Braze profiles (0 unless `Config::braze_shared`).
+    fn extra_of(&self, i: usize) -> usize {
+        if self.cfg.braze_shared {
+            braze_extra(i)
+        } else {
+            0
+        }
+    }
+
+    /// The Braze profiles still there with person `i`'s address: (braze id,
+    /// whether identified, i.e. has an external id).
+    fn braze_profiles_of(&self, i: usize) -> Vec<(String, bool)> {
+        let mut out = vec![];
+        if self.state_of(Vendor::Braze, i) != Life::Gone {
+            out.push((braze_id(i), true));
+        }
+        let gone = self.braze_extra_gone.lock().unwrap();
+        for k in 1..=self.extra_of(i) {
+            let id = braze_extra_id(i, k);
+            if !gone.contains(&id) {
+                out.push((id, false));
+            }
+        }
+        out
+    }
+
+    /// Delete one Braze profile by braze id (the person's own, or an extra one).
+    fn delete_braze_profile(&self, id: &str) {
+        if let Some(i) = self.person(&format!("braze:{id}")) {
+            self.delete(Vendor::Braze, i, Life::Gone);
+            return;
+        }
+        let extra = id.strip_prefix('b').and_then(|rest| {
+            let (n, k) = rest.split_once('-')?;
+            Some((n.parse::<usize>().ok()?, k.parse::<usize>().ok()?))
+        });
+        if let Some((i, k)) = extra
+            && i < self.population
+            && (1..=self.extra_of(i)).contains(&k)
+        {
+            *self
+                .asked
+                .lock()
+                .unwrap()
+                .entry(Vendor::Braze)
+                .or_default()
+                .entry(i)
+                .or_default() += 1;
+            self.braze_extra_gone.lock().unwrap().insert(id.to_string());
+        }
+    }
+
+    /// `/users/delete` by e-mail or phone with a `prioritization`: Braze deletes
+    /// the one profile the rule picks, none if several match it. The person's own
+    /// profile is identified, the extra ones are not.
+    fn delete_by_rule(&self, i: usize, rule: &[Value]) {
+        let mut candidates = self.braze_profiles_of(i);
+        let want = |s: &str| rule.iter().any(|r| r.as_str() == Some(s));
+        if want("identified") || want("unidentified") {
+            let identified = want("identified");
+            let kept: Vec<(String, bool)> = candidates
+                .iter()
+                .filter(|(_, id)| *id == identified)
+                .cloned()
+                .collect();
+            if !kept.is_empty() {
+                candidates = kept;
+            }
+        }
+        if candidates.len() > 1 && want("most_recently_updated") {
+            // The simulator's "most recently updated": the last one created.
+            candidates = candidates.split_off(candidates.len() - 1);
+        }
+        if let [(id, _)] = candidates.as_slice() {
+            self.delete_braze_profile(id);
+        }
+    }
+
+    /// `POST /users/export/ids` by `email_address` or `phone`: the profiles with
+    /// that address, with the `fields_to_export` asked for.
+    fn braze_export(&self, body: &Value) -> Response<Full<Bytes>> {
+        let bad = |why: &str| reply(400, json!({"message": "Invalid request", "errors": [why]}));
+        let keys = [
+            "external_ids",
+            "user_aliases",
+            "device_id",
+            "braze_id",
+            "email_address",
+            "phone",
+        ];
+        let present: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| body.get(*k).is_some())
+            .collect();
+        let (key, value) = match present.as_slice() {
+            [k @ ("email_address" | "phone")] => match body[*k].as_str() {
+                Some(v) => (*k, v),
+                None => return bad(&format!("{k} must be a string")),
+            },
+            [_] => return bad("the simulator looks up by email_address or phone only"),
+            _ => return bad("exactly one identifier is required"),
+        };
+        // Required for workspaces onboarded since 2024-08-22.
+        let Some(fields) = body["fields_to_export"].as_array() else {
+            return bad("fields_to_export is required");
+        };
+        let lookup = match key {
+            "phone" => format!("phone:{value}"),
+            _ => format!("email:{}", value.to_lowercase()),
+        };
+        let profiles = self
+            .person(&lookup)
+            .map(|i| (i, self.braze_profiles_of(i)))
+            .unwrap_or_default();
+        let (i, profiles) = profiles;
+        let users: Vec<Value> = profiles
+            .iter()
+            .map(|(id, identified)| {
+                let mut all = json!({"braze_id": id, "email": email(i), "phone": phone(i)});
+                if *identified {
+                    all["external_id"] = json!(braze_external(i));
+                }
+                let mut u = serde_json::Map::new();
+                for f in fields.iter().filter_map(Value::as_str) {
+                    if let Some(v) = all.get(f) {
+                        u.insert(f.to_string(), v.clone());
+                    }
+                }
+                Value::Object(u)
+            })
+            .collect();
+        let mut answer = json!({"users": users, "message": "success"});
+        if users.is_empty() {
+            answer["invalid_user_ids"] = json!([value]);
+        }
+        reply(200, answer)
+    }
+
     fn braze(&self, method: &str, path: &str, body: &Value) -> Response<Full<Bytes>> {
+        if method == "POST" && path == "/users/export/ids" {
+            return self.braze_export(body);
+        }
         if method != "POST" || path != "/users/delete" {
             return reply(404, json!({"message": "Not found"}));
         }
@@ -718,7 +912,7 @@ impl State {
                 _ => None,
             };
             match k {
-                Some(k) => lookups.push(k),
+                Some(k) => lookups.push((k, v)),
                 None => {
                     return reply(
                         400,
@@ -727,9 +921,19 @@ impl State {
                 }
             }
         }
-        for k in &lookups {
-            if let Some(i) = self.person(k) {
-                self.delete(Vendor::Braze, i, Life::Gone);
+        for (k, v) in &lookups {
+            if let Some(id) = k.strip_prefix("braze:") {
+                self.delete_braze_profile(id);
+            } else if let Some(i) = self.person(k) {
+                match key {
+                    "email_addresses" | "phone_numbers" => {
+                        let rule = v["prioritization"].as_array().cloned().unwrap_or_default();
+                        self.delete_by_rule(i, &rule);
+                    }
+                    _ => {
+                        self.delete(Vendor::Braze, i, Life::Gone);
+                    }
+                }
             }
         }
         // Braze counts identifiers queued, not people found.

@@ -2,7 +2,9 @@
 //! next pages, erasures) go at once; new submissions (plan batches, halves of a
 //! split, resubmissions) wait for room under the admit limit and the vendor's
 //! limit of open jobs; a submission still throttled while our own jobs are open
-//! is parked until one of them ends.
+//! is parked until one of them ends. A batch that is looked up one request after
+//! another keeps its room until its lookups end, so a few batches finish early
+//! rather than every batch of the plan late.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -14,6 +16,8 @@ pub struct Admission<P> {
     queue: VecDeque<Work>,
     /// Submissions waiting for room.
     held: VecDeque<Work>,
+    /// The next lookups of admitted batches: they keep their batch's room.
+    chained: VecDeque<Work>,
     /// Submissions throttled while jobs were open: held again when one ends.
     parked: Vec<Work>,
     /// Request numbers of admitted submissions still sending.
@@ -38,6 +42,7 @@ impl<P: Iterator<Item = Work>> Admission<P> {
             plan,
             queue: initial.into(),
             held: VecDeque::new(),
+            chained: VecDeque::new(),
             parked: vec![],
             admitted: HashSet::new(),
             sending: 0,
@@ -50,6 +55,10 @@ impl<P: Iterator<Item = Work>> Admission<P> {
     /// The next work to send now, and whether it is a submission (then pass
     /// its request number to [`Admission::numbered`]).
     pub fn next(&mut self) -> Option<(Work, bool)> {
+        if let Some(w) = self.chained.pop_front() {
+            // Its room was kept for it in `follow`.
+            return Some((w, true));
+        }
         while let Some(w) = self.queue.pop_front() {
             if matches!(w.stage, Stage::Delete) {
                 self.held.push_back(w);
@@ -74,22 +83,33 @@ impl<P: Iterator<Item = Work>> Admission<P> {
         self.admitted.insert(seq);
     }
 
-    /// Request `seq` finished (answered, failed or stopped).
-    pub fn finished(&mut self, seq: u64, stage: &Stage) {
-        if self.admitted.remove(&seq) {
+    /// Request `seq` finished (answered, failed or stopped); whether it held
+    /// room as an admitted submission (pass it on to [`Admission::follow`]).
+    pub fn finished(&mut self, seq: u64, stage: &Stage) -> bool {
+        let held = self.admitted.remove(&seq);
+        if held {
             self.sending = self.sending.saturating_sub(1);
         }
         if is_poll(stage) {
             self.jobs_open = self.jobs_open.saturating_sub(1);
         }
+        held
     }
 
-    /// The work an answer to a request of `stage` led to.
-    pub fn follow(&mut self, stage: &Stage, next: Vec<Work>) {
+    /// The work an answer to a request of `stage` led to; `held`: that request
+    /// held room, which its batch's next lookup keeps.
+    pub fn follow(&mut self, stage: &Stage, next: Vec<Work>, held: bool) {
         let polls_again = next.iter().any(|w| is_poll(&w.stage));
+        let mut keep = held && matches!(stage, Stage::Lookup { .. });
         for w in next {
             if is_poll(&w.stage) {
                 self.jobs_open += 1;
+            }
+            if keep && matches!(w.stage, Stage::Lookup { .. }) {
+                keep = false;
+                self.sending += 1;
+                self.chained.push_back(w);
+                continue;
             }
             self.queue.push_back(w);
         }
@@ -110,8 +130,9 @@ impl<P: Iterator<Item = Work>> Admission<P> {
 
     /// Everything not sent (the run stopped): handed-back work, held, parked, and the rest of the plan.
     pub fn unsent(self) -> impl Iterator<Item = Work> {
-        self.queue
+        self.chained
             .into_iter()
+            .chain(self.queue)
             .chain(self.held)
             .chain(self.parked)
             .chain(self.plan)
@@ -148,12 +169,12 @@ mod tests {
         assert!(a.next().is_none(), "the job limit is reached");
         // Submission 1 opens a job: still 3 (2 jobs + 1 sending).
         a.finished(1, &Stage::Delete);
-        a.follow(&Stage::Delete, vec![work(poll())]);
+        a.follow(&Stage::Delete, vec![work(poll())], true);
         assert!(is_poll(&a.next().unwrap().0.stage));
         assert!(a.next().is_none());
         // The first job ends: room for one more submission.
         a.finished(0, &poll());
-        a.follow(&poll(), vec![]);
+        a.follow(&poll(), vec![], false);
         assert!(a.next().unwrap().1);
     }
 
@@ -164,9 +185,41 @@ mod tests {
         a.park(work(Stage::Delete));
         assert!(a.next().is_none(), "parked while the job is open");
         a.finished(0, &poll());
-        a.follow(&poll(), vec![]);
+        a.follow(&poll(), vec![], false);
         assert!(a.next().unwrap().1, "back once the job ended");
         assert_eq!(a.jobs_open(), 0);
+    }
+
+    #[test]
+    fn a_batch_looked_up_in_turn_keeps_its_room_until_its_lookups_end() {
+        let lookup = || Stage::Lookup {
+            at: 0,
+            page: None,
+            found: vec![],
+        };
+        let plan = (0..5).map(move |_| work(lookup()));
+        let mut a = Admission::new(vec![], plan, 2, None);
+        for seq in 1..=2 {
+            assert!(a.next().unwrap().1);
+            a.numbered(seq);
+        }
+        assert!(a.next().is_none(), "two batches at once");
+        // Batch 1's next lookup takes its room: still no third batch.
+        let held = a.finished(1, &lookup());
+        assert!(held);
+        a.follow(&lookup(), vec![work(lookup())], held);
+        let (w, sub) = a.next().unwrap();
+        assert!(matches!(w.stage, Stage::Lookup { .. }) && sub);
+        a.numbered(3);
+        assert!(a.next().is_none(), "batch 1 is still looking up");
+        // Its lookups end in a delete, which waits for room like any submission;
+        // the room is free now, so the delete goes before a new batch.
+        let held = a.finished(3, &lookup());
+        a.follow(&lookup(), vec![work(Stage::Delete)], held);
+        let (w, sub) = a.next().unwrap();
+        assert!(matches!(w.stage, Stage::Delete) && sub);
+        a.numbered(4);
+        assert!(a.next().is_none());
     }
 
     #[test]

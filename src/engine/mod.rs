@@ -344,10 +344,10 @@ impl Engine {
                 }
             };
             let (work, seq, result) = sent;
-            admission.finished(seq, &work.stage);
+            let held = admission.finished(seq, &work.stage);
             let stage = work.stage.clone();
             match self.settle(work, seq, result, admission.jobs_open()) {
-                Settled::Next(next) => admission.follow(&stage, next),
+                Settled::Next(next) => admission.follow(&stage, next, held),
                 Settled::Park(work) => admission.park(work),
             }
             self.flush();

@@ -1,7 +1,8 @@
 //! The engine in-process, under tokio's paused clock, with the real adapters and
 //! a scripted transport: splitting a rejected batch, the job limit, parking a
 //! throttled submission, draining on interrupt, Zendesk's job flow and its
-//! resume from the structured checkpoint, Gainsight's lookup paging.
+//! resume from the structured checkpoint, Gainsight's lookup paging, Braze's
+//! lookups on their own lane.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,10 +16,11 @@ use crate::http::lane::{Clock, Lane, LaneConfig};
 use crate::http::script::{Script, answer, ok};
 use crate::plan;
 use crate::report::{PriorState, Report};
+use crate::services::braze::{Braze, LOOKUP_QUOTA};
 use crate::services::gainsight_px::GainsightPx;
 use crate::services::rally::Rally;
 use crate::services::zendesk::{Options as ZendeskOptions, Zendesk};
-use crate::services::{Ident, Method, Request, Service, idents};
+use crate::services::{Ident, Method, Rate, Request, Service, idents};
 
 struct Run {
     service: Arc<dyn Service>,
@@ -667,4 +669,293 @@ fn log_labels_carry_no_identifiers() {
         Engine::label(5, &w),
         "#5 DELETE /api/v2/users/destroy_many (2 ids)"
     );
+}
+
+/// A Braze workspace for the lookups: `ann@` has two profiles (one spelled in
+/// capitals) and a near namesake, `bob@` none, `cy@` one; deletions by
+/// `braze_ids` answer 201 with their count.
+fn braze_profiles(r: &Request) -> Result<crate::http::RawResponse, crate::http::TransportError> {
+    let body = r.body.clone().unwrap_or_default();
+    match r.path_and_query.as_str() {
+        "/users/export/ids" => {
+            assert_eq!(body["fields_to_export"], json!(["braze_id", "email"]));
+            let users = match body["email_address"].as_str().unwrap_or_default() {
+                "ann@example.com" => json!([
+                    {"braze_id": "b-ann-1", "email": "ann@example.com"},
+                    {"braze_id": "b-ann-2", "email": "ANN@Example.com"},
+                    {"braze_id": "b-anna", "email": "anna@example.com"}
+                ]),
+                "cy@example.com" => json!([{"braze_id": "b-cy", "email": "cy@example.com"}]),
+                _ => json!([]),
+            };
+            ok(
+                200,
+                &json!({"users": users, "message": "success"}).to_string(),
+            )
+        }
+        "/users/delete" => {
+            let n = body["braze_ids"].as_array().map_or(0, Vec::len);
+            ok(
+                201,
+                &json!({"deleted": n, "message": "success"}).to_string(),
+            )
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_looks_every_profile_of_an_address_up_and_deletes_each() {
+    let script = Script::new(|_, r| braze_profiles(r));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let (report, _) = Report::open(&path, false, "braze", Kind::Email, false).unwrap();
+    let run = Run::new(Braze::new(None, LOOKUP_QUOTA), Kind::Email, &script);
+    let ids: Vec<String> = ["ann@example.com", "bob@example.com", "cy@example.com"]
+        .map(String::from)
+        .to_vec();
+    let (summary, reason) = run.go(&ids, vec![], report, std::future::pending()).await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.queued, summary.not_found), (2, 1), "{summary:?}");
+    let arrivals = script.arrivals();
+    let lookups: Vec<&Request> = arrivals
+        .iter()
+        .map(|a| &a.request)
+        .filter(|r| r.path_and_query == "/users/export/ids")
+        .collect();
+    assert_eq!(lookups.len(), 3, "one address a lookup");
+    assert!(lookups.iter().all(|r| r.lane == 1), "on the lookup lane");
+    let deletes: Vec<&Request> = arrivals
+        .iter()
+        .map(|a| &a.request)
+        .filter(|r| r.path_and_query == "/users/delete")
+        .collect();
+    // One deletion for the batch, by braze id: bob@ has nothing to delete, and
+    // the near namesake is not touched.
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(deletes[0].lane, 0);
+    assert_eq!(
+        deletes[0].body,
+        Some(json!({"braze_ids": ["b-ann-1", "b-ann-2", "b-cy"]}))
+    );
+    let lines = report_lines(&path);
+    assert_eq!(lines.len(), 3, "one line each: {lines:?}");
+    let by_id: HashMap<&str, &Value> = lines
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap(), l))
+        .collect();
+    let ann = by_id["ann@example.com"];
+    assert_eq!(ann["outcome"], "queued");
+    assert_eq!(
+        ann["detail"],
+        "queued for deletion: braze_ids b-ann-1, b-ann-2"
+    );
+    assert_eq!(ann["vendor_ids"], json!(["b-ann-1", "b-ann-2"]));
+    assert_eq!(
+        by_id["cy@example.com"]["detail"],
+        "queued for deletion: braze_id b-cy"
+    );
+    let bob = by_id["bob@example.com"];
+    assert_eq!(bob["outcome"], "not_found");
+    assert_eq!(bob["detail"], "no Braze profile with this e-mail address");
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_lookups_keep_to_their_own_quota_and_deletions_do_not_wait_for_it() {
+    let script = Script::new(|_, r| {
+        let body = r.body.clone().unwrap_or_default();
+        if r.path_and_query == "/users/export/ids" {
+            let e = body["email_address"].as_str().unwrap_or_default();
+            return ok(
+                200,
+                &json!({"users": [{"braze_id": format!("b-{e}"), "email": e}], "message": "success"})
+                    .to_string(),
+            );
+        }
+        let n = body["braze_ids"].as_array().map_or(0, Vec::len);
+        ok(201, &json!({"deleted": n}).to_string())
+    });
+    // 60 a minute: one lookup a second.
+    let run = Run::new(Braze::new(None, Rate::per_minute(60)), Kind::Email, &script);
+    let (summary, reason) = run.all(&emails(30)).await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.queued, 30, "{summary:?}");
+    let arrivals = script.arrivals();
+    let at = |path: &str| -> Vec<tokio::time::Instant> {
+        arrivals
+            .iter()
+            .filter(|a| a.request.path_and_query == path)
+            .map(|a| a.at)
+            .collect()
+    };
+    let lookups = at("/users/export/ids");
+    assert_eq!(lookups.len(), 30);
+    let start = lookups[0];
+    for pair in lookups.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(999),
+            "lookups a second apart: {:?}",
+            pair[1] - pair[0]
+        );
+    }
+    let span = *lookups.last().unwrap() - start;
+    assert!(
+        span >= Duration::from_secs(29) && span < Duration::from_secs(31),
+        "29 s for 30 lookups at 60/min: {span:?}"
+    );
+    // Three batches of 10: each deleted as soon as its lookups end, not after
+    // every lookup of the run (the batches run side by side, so they end close together).
+    let deletes = at("/users/delete");
+    assert_eq!(deletes.len(), 3);
+    for d in &deletes {
+        let last_lookup_before = lookups.iter().filter(|l| *l <= d).max().unwrap();
+        assert!(*d - *last_lookup_before < Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_a_429_on_the_lookup_lane_is_waited_out_to_its_reset() {
+    let start = tokio::time::Instant::now();
+    let wall = move || 1_700_000_000 + start.elapsed().as_secs();
+    let script = Script::new(move |n, r| {
+        let body = r.body.clone().unwrap_or_default();
+        if r.path_and_query == "/users/export/ids" {
+            if n == 2 {
+                // The workspace's window is spent: Braze says so in its headers
+                // only (no Retry-After), until a reset 30 s on.
+                return Ok(answer(
+                    429,
+                    &[
+                        ("x-ratelimit-limit", "250".into()),
+                        ("x-ratelimit-remaining", "0".into()),
+                        ("x-ratelimit-reset", (wall() + 30).to_string()),
+                    ],
+                    r#"{"message":"Too many requests"}"#,
+                ));
+            }
+            let e = body["email_address"].as_str().unwrap_or_default();
+            return ok(
+                200,
+                &json!({"users": [{"braze_id": format!("b-{e}"), "email": e}]}).to_string(),
+            );
+        }
+        let n = body["braze_ids"].as_array().map_or(0, Vec::len);
+        ok(201, &json!({"deleted": n}).to_string())
+    });
+    let run = Run::new(Braze::new(None, LOOKUP_QUOTA), Kind::Email, &script);
+    let (summary, reason) = run.all(&emails(5)).await;
+    assert_eq!(reason, None);
+    assert_eq!((summary.queued, summary.failed), (5, 0), "{summary:?}");
+    assert_eq!(summary.throttled, 1);
+    let arrivals = script.arrivals();
+    assert_eq!(arrivals[2].status, Some(429));
+    // Nothing goes to the lookup lane before the reset; then the rest follow.
+    let after: Vec<&crate::http::script::Arrival> = arrivals[3..]
+        .iter()
+        .filter(|a| a.request.path_and_query == "/users/export/ids")
+        .collect();
+    assert_eq!(after.len(), 3, "the throttled lookup again, and two more");
+    assert!(
+        after
+            .iter()
+            .all(|a| a.at - arrivals[2].at >= Duration::from_secs(29)),
+        "{:?}",
+        after
+            .iter()
+            .map(|a| a.at - arrivals[2].at)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_an_interrupted_lookup_run_resumes_without_losing_or_doubling_anyone() {
+    let deleted: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let d = Arc::clone(&deleted);
+    let script = Script::new(move |_, r| {
+        let body = r.body.clone().unwrap_or_default();
+        if r.path_and_query == "/users/export/ids" {
+            let e = body["email_address"].as_str().unwrap_or_default();
+            // Every third address has no profile, the others two each.
+            let n: usize = e
+                .trim_start_matches("user")
+                .split('@')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let gone = |b: &String| d.lock().unwrap().contains_key(b);
+            let users: Vec<Value> = if n % 3 == 2 {
+                vec![]
+            } else {
+                [format!("b{n}-1"), format!("b{n}-2")]
+                    .into_iter()
+                    .filter(|b| !gone(b))
+                    .map(|b| json!({"braze_id": b, "email": e}))
+                    .collect()
+            };
+            return ok(200, &json!({"users": users}).to_string());
+        }
+        let list: Vec<String> = body_list(r, "braze_ids");
+        for b in &list {
+            *d.lock().unwrap().entry(b.clone()).or_default() += 1;
+        }
+        ok(201, &json!({"deleted": list.len()}).to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let ids = emails(60);
+    let run = Run::new(Braze::new(None, LOOKUP_QUOTA), Kind::Email, &script);
+    let (report, _) = Report::open(&path, false, "braze", Kind::Email, false).unwrap();
+    // 250/min: about 37 lookups in 9 s, in the middle of the batches.
+    let (_, reason) = run
+        .go(&ids, vec![], report, async {
+            tokio::time::sleep(Duration::from_secs(9)).await;
+            Signal::Interrupt
+        })
+        .await;
+    assert_eq!(reason, Some(StopReason::Interrupted(Signal::Interrupt)));
+    let first = report_lines(&path);
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for l in &first {
+        *per_id
+            .entry(l["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 60, "every address has a line");
+    assert!(
+        per_id.values().all(|n| *n == 1),
+        "one line each: {per_id:?}"
+    );
+    let settled = first.iter().filter(|l| l["outcome"] != "failed").count();
+    assert!(
+        settled > 0 && settled < 60,
+        "{settled} settled before the interrupt"
+    );
+
+    // Resume: the settled are skipped, the rest looked up (again) and deleted.
+    let (report, prior) = Report::open(&path, true, "braze", Kind::Email, false).unwrap();
+    let open: Vec<String> = idents(&ids)
+        .into_iter()
+        .filter(|i| prior.status_of(i) == PriorState::Open)
+        .map(|i| i.value)
+        .collect();
+    assert_eq!(open.len(), 60 - settled);
+    let (summary, reason) = run.go(&open, vec![], report, std::future::pending()).await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    let last: HashMap<String, String> = report_lines(&path)
+        .iter()
+        .map(|l| {
+            (
+                l["id"].as_str().unwrap().to_string(),
+                l["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(last.len(), 60);
+    assert_eq!(last.values().filter(|o| *o == "queued").count(), 40);
+    assert_eq!(last.values().filter(|o| *o == "not_found").count(), 20);
+    let deleted = deleted.lock().unwrap();
+    assert_eq!(deleted.len(), 80, "both profiles of each of the 40");
+    assert!(deleted.values().all(|n| *n == 1), "none deleted twice");
 }

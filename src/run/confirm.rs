@@ -24,27 +24,33 @@ pub fn confirm(
         .take()
         .ok_or_else(|| RunError::Usage("the credential was already read".into()))?;
     let credential = read(cfg.token_file.as_deref()).map_err(RunError::Usage)?;
+    let duration = super::expected_duration(target, cfg, todo.fresh.len());
     if !cfg.yes {
         let host = target
             .base(cfg, Some(&credential))?
             .host_str()
             .unwrap_or_default()
             .to_string();
-        ask(target, &host, count)?;
+        ask(target, &host, count, duration.as_deref())?;
+    } else if let Some(d) = &duration {
+        output::info(&format!("expected duration: {d}"));
     }
     Ok(Some(credential))
 }
 
-fn ask(target: &Target, host: &str, count: usize) -> Result<(), RunError> {
+fn ask(target: &Target, host: &str, count: usize, duration: Option<&str>) -> Result<(), RunError> {
     let display = target.display();
     let note = target
         .service
         .erasure_note()
         .map(|n| format!("\n{n}"))
         .unwrap_or_default();
+    let duration = duration
+        .map(|d| format!("\nExpected duration: {d}."))
+        .unwrap_or_default();
     ask_text(
         &format!(
-            "About to delete {count} people from {display} ({host}), identified by {}. This cannot be undone.{note}",
+            "About to delete {count} people from {display} ({host}), identified by {}. This cannot be undone.{note}{duration}",
             target.kind
         ),
         &format!("refusing to delete {count} people from {display} without confirmation"),

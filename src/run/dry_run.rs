@@ -44,8 +44,13 @@ pub fn run(
     ));
     if looks_up {
         summary.notes.push(
-            "dry run: these are the lookups; the delete requests follow from their answers".into(),
+            "dry run: these are each batch's first lookup; further lookups and the delete requests follow from their answers".into(),
         );
+    }
+    if let Some(d) = super::expected_duration(target, cfg, n_ids) {
+        summary
+            .notes
+            .push(format!("dry run: expected duration of the real run: {d}"));
     }
     if cfg.report.path.is_some() {
         summary

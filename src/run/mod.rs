@@ -324,6 +324,59 @@ fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {
     summary
 }
 
+/// How long the run will take at least, when a lane's quota makes it long
+/// (over a minute): "10,000 lookups at 250/min: about 40 min", from what the
+/// vendor says `count` identifiers take ([`Service::load`]) and each lane's
+/// quota with the user's overrides. The longest lane decides (lanes run side by side).
+fn expected_duration(target: &Target, cfg: &RunConfig, count: usize) -> Option<String> {
+    let lanes = &target.service.profile().lanes;
+    target
+        .service
+        .load(target.kind, count)
+        .into_iter()
+        .filter_map(|l| {
+            let spec = cfg.send.apply(l.lane, lanes.get(l.lane)?);
+            let rate = spec.rate.filter(|r| r.count > 0)?;
+            let secs = l.requests as f64 * rate.per.as_secs_f64() / f64::from(rate.count);
+            Some((secs, l, rate))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(secs, ..)| *secs > 60.0)
+        .map(|(secs, l, rate)| {
+            format!(
+                "{} {} at {rate}: about {}",
+                thousands(l.requests),
+                l.what,
+                about(secs)
+            )
+        })
+}
+
+/// `12345` → `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration over a minute, rounded for people: `40 min`, `2 h 5 min`.
+fn about(secs: f64) -> String {
+    let mins = (secs / 60.0).round().max(1.0) as u64;
+    if mins < 120 {
+        format!("{mins} min")
+    } else if mins.is_multiple_of(60) {
+        format!("{} h", mins / 60)
+    } else {
+        format!("{} h {} min", mins / 60, mins % 60)
+    }
+}
+
 fn invalid_outcomes(loaded: &Loaded) -> Vec<Outcome> {
     loaded
         .rejected
@@ -651,6 +704,37 @@ mod tests {
                 .to_string()
                 .contains("--subdomain")
         );
+    }
+
+    #[test]
+    fn a_long_run_says_how_long_from_the_vendors_load_and_lane_quotas() {
+        let cfg = config(&["purge", "rally", "a@b.io"]);
+        let braze = |args: &[&str]| {
+            let mut all = vec!["purge", "braze", "--dry-run"];
+            all.extend(args);
+            let Invocation::Purge { entry, matches, .. } = parse_from(all).unwrap() else {
+                unreachable!()
+            };
+            Target::new(entry, &matches).unwrap()
+        };
+        let t = braze(&["-k", "email", "a@b.io"]);
+        assert_eq!(
+            expected_duration(&t, &cfg, 10_000).as_deref(),
+            Some("10,000 lookups at 250/min: about 40 min")
+        );
+        // A minute or less is not worth a line.
+        assert_eq!(expected_duration(&t, &cfg, 250), None);
+        let t = braze(&["-k", "phone", "--lookup-rate", "2500/min", "+15550100199"]);
+        assert_eq!(
+            expected_duration(&t, &cfg, 1_000_000).as_deref(),
+            Some("1,000,000 lookups at 2500/min: about 6 h 40 min")
+        );
+        // No lookups, nothing claimed.
+        let t = braze(&["-k", "email", "--prioritization", "identified", "a@b.io"]);
+        assert_eq!(expected_duration(&t, &cfg, 1_000_000), None);
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(about(7200.0), "2 h");
     }
 
     #[test]

@@ -1,16 +1,22 @@
 //! Braze: `POST /users/delete` with exactly one identifier list, 50 per request.
+//! E-mail addresses and phone numbers are looked up first, one a request, with
+//! `POST /users/export/ids` on a lane of its own, and every profile found is
+//! deleted by `braze_ids`; `--prioritization` keeps Braze's own one-profile rule.
 //!
 //! Follows <https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/>
-//! (`../shared/vendor-docs/001_cb946d354cb67bb2.txt`).
+//! (`../shared/vendor-docs/001_cb946d354cb67bb2.txt`),
+//! <https://www.braze.com/docs/api/endpoints/export/user_data/post_users_identifier/>
+//! and <https://www.braze.com/docs/api/api_limits/>
+//! (`../shared/vendor-docs/read-endpoints.md`).
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate,
-    Request, Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all,
-    endpoint_named, flags_from, names_of, secret_from, snippet,
+    Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Load, Method, Outcome,
+    Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX,
+    all, endpoint_named, flags_from, names_of, secret_from, snippet,
 };
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
@@ -19,7 +25,20 @@ pub const BATCH_LIMIT: usize = 50;
 /// 20,000 requests per minute per workspace, shared with other `/users/*` writes.
 pub const QUOTA: Rate = Rate::per_minute(20_000);
 pub const DEFAULT_CONCURRENCY: usize = 8;
-pub const DEFAULT_PRIORITIZATION: &str = "identified,most_recently_updated";
+
+/// `POST /users/export/ids`: "If you onboarded with Braze on or after August 22,
+/// 2024, this endpoint has a rate limit of 250 requests per minute"; 2,500 per
+/// minute for workspaces onboarded before (API rate limits page). `--lookup-rate`.
+pub const LOOKUP_QUOTA: Rate = Rate::per_minute(250);
+/// Lookups in flight at most (the endpoint "is slower than other REST API
+/// endpoints"; enough to keep 2,500/min or 40/s busy at a few hundred ms each).
+pub const LOOKUP_CONCURRENCY: usize = 16;
+/// Addresses looked up one after another (the endpoint takes one `email_address`
+/// or `phone` a request), then deleted together: small, so deletions follow the
+/// lookups closely and an interrupted run has few lookups to redo.
+pub const LOOKUP_BATCH: usize = 10;
+/// The lane of `/users/export/ids` (index into [`Profile::lanes`]).
+const LOOKUP_LANE: usize = 1;
 
 /// Instances and their REST hosts.
 pub const INSTANCES: &[(&str, &str)] = &[
@@ -121,26 +140,128 @@ pub fn parse_prioritization(list: &str) -> Result<Vec<String>, String> {
 
 pub struct Braze {
     profile: Profile,
-    prioritization: Vec<String>,
+    /// `Some`: e-mails and phones go to `/users/delete` as they are, with this
+    /// rule (Braze deletes one profile per address at most); `None`: they are
+    /// looked up first and every profile found is deleted by `braze_ids`.
+    prioritization: Option<Vec<String>>,
 }
 
 impl Braze {
-    pub fn new(prioritization: Vec<String>) -> Self {
+    pub fn new(prioritization: Option<Vec<String>>, lookup_rate: Rate) -> Self {
         Braze {
             profile: Profile {
                 vendor: "braze",
                 display: "Braze",
                 kinds: KINDS,
-                lanes: vec![LaneSpec::new(
-                    "users/delete",
-                    Some(QUOTA),
-                    DEFAULT_CONCURRENCY,
-                    Some(X_RATELIMIT_UNIX),
-                )],
+                lanes: vec![
+                    LaneSpec::new(
+                        "users/delete",
+                        Some(QUOTA),
+                        DEFAULT_CONCURRENCY,
+                        Some(X_RATELIMIT_UNIX),
+                    ),
+                    // Its own quota; Braze sends the same X-RateLimit-* headers here.
+                    LaneSpec::new(
+                        "users/export/ids",
+                        Some(lookup_rate),
+                        LOOKUP_CONCURRENCY,
+                        Some(X_RATELIMIT_UNIX),
+                    ),
+                ],
                 max_open_jobs: None,
             },
             prioritization,
         }
+    }
+
+    /// Whether identifiers of `kind` are looked up before they are deleted.
+    fn looks_up(&self, kind: Kind) -> bool {
+        matches!(kind, Kind::Email | Kind::Phone) && self.prioritization.is_none()
+    }
+
+    /// Look up `ids[at]`: one address a request ("Should you want to specify
+    /// `device_id`, `email_address`, or `phone`, only one of these identifiers can
+    /// be included per request"; `fields_to_export` is required for workspaces
+    /// onboarded since 2024-08-22, and few fields keep the answer small).
+    fn lookup(&self, kind: Kind, ids: Vec<Ident>, at: usize, found: Vec<(usize, String)>) -> Work {
+        let value = ids[at].value.as_str();
+        let body = match kind {
+            Kind::Phone => json!({"phone": value, "fields_to_export": ["braze_id", "phone"]}),
+            _ => json!({"email_address": value, "fields_to_export": ["braze_id", "email"]}),
+        };
+        Work::new(
+            ids,
+            Request::new(Method::Post, "/users/export/ids")
+                .json(body)
+                .on_lane(LOOKUP_LANE),
+            Stage::Lookup {
+                at,
+                page: None,
+                found,
+            },
+        )
+    }
+
+    /// Delete the profiles found for several addresses: `targets` pairs each
+    /// braze id with the index (into `ids`) of its address; at most 50.
+    fn delete_profiles(&self, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Work {
+        let list: Vec<&str> = targets.iter().map(|(_, b)| b.as_str()).collect();
+        Work::new(
+            ids,
+            Request::new(Method::Post, "/users/delete").json(json!({ "braze_ids": list })),
+            Stage::Delete,
+        )
+        .with_targets(targets)
+    }
+
+    /// One address with more profiles than a request takes: its first 50 of
+    /// `todo` now (`targets`), the rest after; `done` were deleted before.
+    fn delete_rest(&self, ident: Ident, todo: Vec<String>, done: Vec<String>) -> Work {
+        let now: Vec<(usize, String)> = todo
+            .iter()
+            .take(BATCH_LIMIT)
+            .map(|b| (0, b.clone()))
+            .collect();
+        let mut w = self.delete_profiles(vec![ident], now);
+        w.stage = Stage::Follow {
+            todo,
+            done,
+            probe: false,
+        };
+        w
+    }
+
+    /// Every address of `ids` resolved (`found`: index, braze id): the delete
+    /// requests, 50 braze ids each at most, an address never split across two
+    /// unless it alone has more than 50 profiles.
+    fn deletions(&self, ids: Vec<Ident>, found: &[(usize, String)]) -> Vec<Work> {
+        let mut out = vec![];
+        let mut batch = vec![];
+        let mut targets: Vec<(usize, String)> = vec![];
+        for (i, ident) in ids.into_iter().enumerate() {
+            let mut mine: Vec<String> = vec![];
+            for (_, b) in found.iter().filter(|(k, _)| *k == i) {
+                if !mine.contains(b) {
+                    mine.push(b.clone());
+                }
+            }
+            if mine.len() > BATCH_LIMIT {
+                out.push(self.delete_rest(ident, mine, vec![]));
+                continue;
+            }
+            if targets.len() + mine.len() > BATCH_LIMIT && !batch.is_empty() {
+                out.push(
+                    self.delete_profiles(std::mem::take(&mut batch), std::mem::take(&mut targets)),
+                );
+            }
+            let idx = batch.len();
+            batch.push(ident);
+            targets.extend(mine.into_iter().map(|b| (idx, b)));
+        }
+        if !batch.is_empty() {
+            out.push(self.delete_profiles(batch, targets));
+        }
+        out
     }
 }
 
@@ -153,18 +274,29 @@ pub struct Flags {
     /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
     #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
     pub instance: Option<String>,
-    /// Which user to delete when an e-mail or phone matches several
-    /// [default: identified,most_recently_updated]
+    /// E-mail or phone: skip the lookup and let Braze delete at most one profile per
+    /// address, the one this rule picks (none if several match it), e.g.
+    /// identified,most_recently_updated
     #[arg(long, value_name = "LIST")]
     pub prioritization: Option<String>,
+    /// E-mail or phone: the quota of the lookups (POST /users/export/ids): 250/min for
+    /// workspaces onboarded since 2024-08-22, 2500/min before; no effect with
+    /// --prioritization [default: 250/min]
+    #[arg(long, value_name = "N/min", value_parser = crate::cli::parse_rate)]
+    pub lookup_rate: Option<Rate>,
 }
 
 pub const ENTRY: Entry = Entry {
     name: "braze",
     about: "Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request",
-    after_help: "Credential: BRAZE_API_KEY (a REST API key with users.delete), or --token-file FILE.\n\
+    after_help: "Credential: BRAZE_API_KEY (a REST API key with users.delete, and users.export.ids for \
+-k email and phone), or --token-file FILE.\n\
 Defaults: --kind external-id; --rate 20000/min (Braze's /users/* quota) and the X-RateLimit-* \
-headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).",
+headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).\n\
+-k email and -k phone look every profile of an address up first (POST /users/export/ids, one \
+address a request, --lookup-rate 250/min, 16 in flight, its X-RateLimit-* headers followed) and \
+delete each by braze_id; --prioritization RULE skips the lookup, and Braze then deletes at most \
+one profile per address.",
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };
@@ -172,16 +304,26 @@ headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).
 /// `purge braze` flags → the adapter, its endpoint and credential.
 pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("braze has no --kind {}", a.kind))?;
-    if a.prioritization.is_some() && !matches!(kind, Kind::Email | Kind::Phone) {
+    let by_address = matches!(kind, Kind::Email | Kind::Phone);
+    if a.prioritization.is_some() && !by_address {
         return Err(format!(
             "--prioritization applies to --kind email or phone, not {kind}"
         ));
     }
-    let prioritization = parse_prioritization(
-        a.prioritization
-            .as_deref()
-            .unwrap_or(DEFAULT_PRIORITIZATION),
-    )?;
+    // With --prioritization nothing is looked up, and --lookup-rate has no
+    // effect (a purge.toml may well set both).
+    if let Some(rate) = a.lookup_rate
+        && !by_address
+    {
+        return Err(format!(
+            "--lookup-rate {rate} applies to --kind email or phone (their lookups), not {kind}"
+        ));
+    }
+    let prioritization = a
+        .prioritization
+        .as_deref()
+        .map(parse_prioritization)
+        .transpose()?;
     let endpoint = match a.instance.as_deref() {
         Some(i) => Endpoint::Url(instance_url(i)?),
         None => Endpoint::Missing {
@@ -193,7 +335,10 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
         },
     };
     Ok(Setup {
-        service: Arc::new(Braze::new(prioritization)),
+        service: Arc::new(Braze::new(
+            prioritization,
+            a.lookup_rate.unwrap_or(LOOKUP_QUOTA),
+        )),
         kind,
         endpoint,
         credential: Box::new(|token_file| {
@@ -227,19 +372,32 @@ impl Service for Braze {
         &self.profile
     }
 
-    fn batch_limit(&self, _kind: Kind) -> usize {
-        BATCH_LIMIT
+    fn batch_limit(&self, kind: Kind) -> usize {
+        if self.looks_up(kind) {
+            LOOKUP_BATCH
+        } else {
+            BATCH_LIMIT
+        }
     }
 
     fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+        if self.looks_up(kind) {
+            return self.lookup(kind, batch, 0, vec![]);
+        }
         let values = batch.iter().map(|i| i.value.as_str());
+        let rule = self.prioritization.clone().unwrap_or_default();
         let body = match kind {
             Kind::BrazeId => json!({ "braze_ids": values.collect::<Vec<_>>() }),
+            // "If an email address or phone number is specified as an identifier, an
+            // additional `prioritization` value is required in the identifier"
+            // (post_user_delete, "Deleting users by email addresses and phone
+            // numbers"): `{"email": …, "prioritization": […]}` as in its example,
+            // and `{"phone": …, "prioritization": […]}` for phone numbers.
             Kind::Email => json!({ "email_addresses": values
-                .map(|e| json!({"email": e, "prioritization": self.prioritization}))
+                .map(|e| json!({"email": e, "prioritization": rule}))
                 .collect::<Vec<_>>() }),
             Kind::Phone => json!({ "phone_numbers": values
-                .map(|p| json!({"phone": p, "prioritization": self.prioritization}))
+                .map(|p| json!({"phone": p, "prioritization": rule}))
                 .collect::<Vec<_>>() }),
             Kind::Alias => json!({ "user_aliases": values
                 .map(|a| {
@@ -256,14 +414,78 @@ impl Service for Braze {
         )
     }
 
-    fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        match &work.stage {
+            Stage::Lookup { at, found, .. } => self.read_lookup(kind, work, *at, found, resp),
+            Stage::Follow { todo, done, .. } => self.read_profiles(work, todo, done, resp),
+            _ if !work.targets.is_empty() => self.read_profiles(work, &[], &[], resp),
+            _ => self.read_delete(kind, work, resp),
+        }
+    }
+
+    fn erasure_note(&self) -> Option<String> {
+        self.prioritization.as_ref().map(|rule| {
+            format!(
+                "--prioritization {}: no lookup; Braze deletes at most one profile per address, the one the rule picks, and none if several match it (without --prioritization every profile of an address is looked up and deleted)",
+                rule.join(",")
+            )
+        })
+    }
+
+    fn load(&self, kind: Kind, count: usize) -> Vec<Load> {
+        if self.looks_up(kind) {
+            vec![Load {
+                lane: LOOKUP_LANE,
+                requests: count as u64,
+                what: "lookups",
+            }]
+        } else {
+            vec![]
+        }
+    }
+}
+
+/// `404`/`405`: the request went somewhere that is not Braze's REST API.
+fn wrong_place(what: &str, resp: &Response) -> Step {
+    Step::Fatal(Fatal::new(
+        resp.status,
+        format!(
+            "Braze answered {} for {what}: {} (check --instance or --base-url)",
+            resp.status,
+            error_text(resp)
+        ),
+    ))
+}
+
+/// Whether a profile's `email` / `phone` is the address looked up: e-mails
+/// case-insensitively, phones digit for digit (E.164 with or without its `+`).
+fn same_address(kind: Kind, ours: &str, theirs: &str) -> bool {
+    match kind {
+        Kind::Phone => {
+            let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+            !digits(theirs).is_empty() && digits(ours) == digits(theirs)
+        }
+        _ => ours.to_lowercase() == theirs.trim().to_lowercase(),
+    }
+}
+
+/// `braze_id, …` for a report line.
+fn listed(ids: &[String]) -> String {
+    let what = if ids.len() == 1 {
+        "braze_id"
+    } else {
+        "braze_ids"
+    };
+    format!("{what} {}", ids.join(", "))
+}
+
+impl Braze {
+    /// `/users/delete` by identifiers (every kind but looked-up addresses).
+    fn read_delete(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
         let n = work.ids.len();
         match resp.status {
-            200 | 201 => {
-                let deleted = serde_json::from_str::<Value>(&resp.body)
-                    .ok()
-                    .and_then(|v| v["deleted"].as_f64());
-                let detail = match deleted {
+            200..=299 => {
+                let mut detail = match deleted_count(resp) {
                     Some(d) if d < n as f64 => {
                         format!("queued for deletion; Braze counted {d} of {n} in this request")
                     }
@@ -274,6 +496,12 @@ impl Service for Braze {
                         resp.snippet()
                     ),
                 };
+                if let (Some(rule), Kind::Email | Kind::Phone) = (&self.prioritization, kind) {
+                    detail.push_str(&format!(
+                        "; Braze deletes at most one profile per address, chosen by prioritization {} (none if several match it)",
+                        rule.join(",")
+                    ));
+                }
                 Step::Done(all(&work.ids, Status::Queued, &detail, Some(resp.status)))
             }
             400 => Step::Split {
@@ -281,14 +509,7 @@ impl Service for Braze {
                 detail: format!("rejected by Braze (400): {}", error_text(resp)),
                 alone: Status::Failed,
             },
-            404 | 405 => Step::Fatal(Fatal::new(
-                resp.status,
-                format!(
-                    "Braze answered {} for POST /users/delete: {} (check --instance or --base-url)",
-                    resp.status,
-                    error_text(resp)
-                ),
-            )),
+            404 | 405 => wrong_place("POST /users/delete", resp),
             s => Step::Done(all(
                 &work.ids,
                 Status::Failed,
@@ -297,6 +518,209 @@ impl Service for Braze {
             )),
         }
     }
+
+    /// One address looked up: not found and failed ones are decided at once
+    /// and leave the batch; found ones stay, with their braze ids, until every
+    /// address of the batch is looked up and their profiles are deleted. So
+    /// work that is never sent (a stopped run) holds only undecided addresses.
+    fn read_lookup(
+        &self,
+        kind: Kind,
+        work: &Work,
+        at: usize,
+        found: &[(usize, String)],
+        resp: &Response,
+    ) -> Step {
+        let ident = &work.ids[at];
+        let mut found = found.to_vec();
+        let mut done = vec![];
+        match resp.status {
+            200..=299 => {
+                let users = serde_json::from_str::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| v["users"].as_array().cloned());
+                let field = if kind == Kind::Phone {
+                    "phone"
+                } else {
+                    "email"
+                };
+                match users {
+                    Some(users) => {
+                        let mut mine: Vec<String> = vec![];
+                        for u in &users {
+                            let exact = u[field]
+                                .as_str()
+                                .is_some_and(|a| same_address(kind, &ident.value, a));
+                            if let (true, Some(id)) = (exact, u["braze_id"].as_str())
+                                && !mine.iter().any(|m| m == id)
+                            {
+                                mine.push(id.to_string());
+                            }
+                        }
+                        if mine.is_empty() {
+                            let what = if kind == Kind::Phone {
+                                "phone number"
+                            } else {
+                                "e-mail address"
+                            };
+                            done.push(
+                                Outcome::new(
+                                    ident.clone(),
+                                    Status::NotFound,
+                                    format!("no Braze profile with this {what}"),
+                                )
+                                .http(resp.status),
+                            );
+                        } else {
+                            found.extend(mine.into_iter().map(|b| (at, b)));
+                        }
+                    }
+                    None => done.push(
+                        Outcome::new(
+                            ident.clone(),
+                            Status::Failed,
+                            format!(
+                                "the lookup's answer (POST /users/export/ids) has no user list, so nothing was deleted: {}",
+                                resp.snippet()
+                            ),
+                        )
+                        .http(resp.status),
+                    ),
+                }
+            }
+            404 | 405 => return wrong_place("POST /users/export/ids", resp),
+            s => done.push(
+                Outcome::new(
+                    ident.clone(),
+                    Status::Failed,
+                    format!(
+                        "lookup failed (POST /users/export/ids), nothing deleted: HTTP {s}: {}",
+                        error_text(resp)
+                    ),
+                )
+                .http(s),
+            ),
+        }
+        let mut ids = work.ids.clone();
+        let next_at = if done.is_empty() {
+            at + 1
+        } else {
+            ids.remove(at);
+            at
+        };
+        let next = if next_at < ids.len() {
+            vec![self.lookup(kind, ids, next_at, found)]
+        } else {
+            self.deletions(ids, &found)
+        };
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    /// `/users/delete` by the braze ids the lookups found: `work.targets` in this
+    /// request; for an address with more than 50 profiles, `todo` (this
+    /// request's and the rest) and `done` (deleted before).
+    fn read_profiles(
+        &self,
+        work: &Work,
+        todo: &[String],
+        done: &[String],
+        resp: &Response,
+    ) -> Step {
+        let sent: Vec<String> = work.targets.iter().map(|(_, b)| b.clone()).collect();
+        if !(200..=299).contains(&resp.status) {
+            if matches!(resp.status, 404 | 405) {
+                return wrong_place("POST /users/delete", resp);
+            }
+            let before = if done.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} of its profiles were queued for deletion before: {}",
+                    done.len(),
+                    listed(done)
+                )
+            };
+            let outs = work
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(i, ident)| {
+                    let mine = Self::profiles_of(&work.targets, i);
+                    Outcome::new(
+                        ident.clone(),
+                        Status::Failed,
+                        format!(
+                            "deleting {} failed: HTTP {}: {}{before}",
+                            listed(&mine),
+                            resp.status,
+                            error_text(resp)
+                        ),
+                    )
+                    .http(resp.status)
+                })
+                .collect();
+            return Step::Done(outs);
+        }
+        let short = match deleted_count(resp) {
+            Some(d) if d < sent.len() as f64 => format!(
+                "; Braze counted {d} of the {} braze ids in its request",
+                sent.len()
+            ),
+            Some(_) => String::new(),
+            None => format!(
+                "; no \"deleted\" count in the answer (HTTP {}): {}",
+                resp.status,
+                resp.snippet()
+            ),
+        };
+        let rest = todo.get(sent.len()..).unwrap_or_default();
+        if !rest.is_empty() {
+            let mut done = done.to_vec();
+            done.extend(sent);
+            return Step::Continue {
+                done: vec![],
+                pending: vec![],
+                next: vec![self.delete_rest(work.ids[0].clone(), rest.to_vec(), done)],
+            };
+        }
+        let outs = work
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, ident)| {
+                let mut mine = done.to_vec();
+                mine.extend(Self::profiles_of(&work.targets, i));
+                Outcome::new(
+                    ident.clone(),
+                    Status::Queued,
+                    format!("queued for deletion: {}{short}", listed(&mine)),
+                )
+                .http(resp.status)
+                .with_vendor_ids(mine)
+            })
+            .collect();
+        Step::Done(outs)
+    }
+
+    /// The braze ids of the address at index `i` of a delete request.
+    fn profiles_of(targets: &[(usize, String)], i: usize) -> Vec<String> {
+        targets
+            .iter()
+            .filter(|(k, _)| *k == i)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+/// Braze's `deleted`: "number of user IDs queued for deletion".
+fn deleted_count(resp: &Response) -> Option<f64> {
+    serde_json::from_str::<Value>(&resp.body)
+        .ok()
+        .and_then(|v| v["deleted"].as_f64())
 }
 
 #[cfg(test)]
@@ -306,7 +730,10 @@ mod tests {
 
     #[test]
     fn bodies_per_kind() {
-        let b = Braze::new(parse_prioritization("unidentified").unwrap());
+        let b = Braze::new(
+            Some(parse_prioritization("unidentified").unwrap()),
+            LOOKUP_QUOTA,
+        );
         let body = |k, v: &[&str]| b.start(k, ids(v)).request.body.unwrap();
         assert_eq!(
             body(Kind::ExternalId, &["u1", "u2"]),
@@ -328,9 +755,67 @@ mod tests {
     }
 
     #[test]
+    fn addresses_are_looked_up_one_a_request_on_their_own_lane() {
+        let b = Braze::new(None, LOOKUP_QUOTA);
+        assert_eq!(b.batch_limit(Kind::Email), LOOKUP_BATCH);
+        assert_eq!(b.batch_limit(Kind::ExternalId), BATCH_LIMIT);
+        let w = b.start(Kind::Email, ids(&["a@x.io", "b@x.io"]));
+        assert_eq!(w.request.path_and_query, "/users/export/ids");
+        assert_eq!(w.request.lane, LOOKUP_LANE);
+        assert_eq!(
+            w.request.body.unwrap(),
+            json!({"email_address": "a@x.io", "fields_to_export": ["braze_id", "email"]})
+        );
+        let w = b.start(Kind::Phone, ids(&["+15550100199"]));
+        assert_eq!(
+            w.request.body.unwrap(),
+            json!({"phone": "+15550100199", "fields_to_export": ["braze_id", "phone"]})
+        );
+        assert_eq!(b.profile().lanes[LOOKUP_LANE].rate, Some(LOOKUP_QUOTA));
+        assert_eq!(
+            b.load(Kind::Email, 10_000),
+            [Load {
+                lane: LOOKUP_LANE,
+                requests: 10_000,
+                what: "lookups"
+            }]
+        );
+        assert!(b.load(Kind::ExternalId, 10_000).is_empty());
+    }
+
+    #[test]
+    fn only_exact_addresses_count() {
+        assert!(same_address(Kind::Email, "Ann@X.io", "ann@x.io"));
+        assert!(!same_address(Kind::Email, "ann@x.io", "ann+1@x.io"));
+        assert!(same_address(Kind::Phone, "+15550100199", "15550100199"));
+        assert!(!same_address(Kind::Phone, "+15550100199", "+15550100198"));
+        assert!(!same_address(Kind::Phone, "+15550100199", ""));
+    }
+
+    #[test]
+    fn found_profiles_are_deleted_50_a_request_an_address_kept_whole() {
+        let b = Braze::new(None, LOOKUP_QUOTA);
+        let addrs = ids(&["a@x.io", "b@x.io", "c@x.io"]);
+        let mut found: Vec<(usize, String)> = (0..30).map(|n| (0, format!("a{n}"))).collect();
+        found.extend((0..30).map(|n| (1, format!("b{n}"))));
+        found.extend((0..120).map(|n| (2, format!("c{n}"))));
+        let works = b.deletions(addrs, &found);
+        let sizes: Vec<(usize, usize)> = works
+            .iter()
+            .map(|w| (w.ids.len(), w.targets.len()))
+            .collect();
+        // a and b do not fit together; c alone takes 3 requests, one after another.
+        assert_eq!(sizes, [(1, 30), (1, 50), (1, 30)]);
+        assert!(matches!(&works[1].stage, Stage::Follow { todo, .. } if todo.len() == 120));
+        assert_eq!(works[1].ids[0].value, "c@x.io");
+        let list = works[0].request.body.as_ref().unwrap()["braze_ids"].clone();
+        assert_eq!(list.as_array().unwrap().len(), 30);
+    }
+
+    #[test]
     fn prioritization_rules() {
         assert_eq!(
-            parse_prioritization(DEFAULT_PRIORITIZATION).unwrap(),
+            parse_prioritization("identified,most_recently_updated").unwrap(),
             ["identified", "most_recently_updated"]
         );
         assert!(parse_prioritization("identified,unidentified").is_err());

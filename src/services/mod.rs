@@ -207,6 +207,24 @@ pub trait Service: Send + Sync {
     fn run_notes(&self) -> Vec<String> {
         vec![]
     }
+    /// The requests `count` identifiers of `kind` will take at least, per lane
+    /// whose quota makes a run long (one lookup per identifier, say): the run
+    /// shows the expected duration from them and the lanes' quotas before it
+    /// starts. Default: none (nothing is claimed).
+    fn load(&self, kind: Kind, count: usize) -> Vec<Load> {
+        let _ = (kind, count);
+        vec![]
+    }
+}
+
+/// Requests a run will send on one lane of its vendor (see [`Service::load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Index into [`Profile::lanes`].
+    pub lane: usize,
+    pub requests: u64,
+    /// What the requests are, plural, for people (`lookups`).
+    pub what: &'static str,
 }
 
 #[cfg(test)]
