@@ -423,6 +423,16 @@ impl Service for Braze {
         }
     }
 
+    /// E-mail and phone runs look profiles up anyway: one lookup of an
+    /// address no one has (`example.invalid` is reserved) proves the key is
+    /// accepted and has `users.export.ids`.
+    fn preflight(&self, kind: Kind) -> Option<Request> {
+        self.looks_up(kind).then(|| {
+            let probe = crate::services::model::probe_ident("purge-preflight@example.invalid");
+            self.lookup(Kind::Email, vec![probe], 0, vec![]).request
+        })
+    }
+
     fn erasure_note(&self) -> Option<String> {
         self.prioritization.as_ref().map(|rule| {
             format!(

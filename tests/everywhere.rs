@@ -1,0 +1,415 @@
+//! `purge everywhere`: one list of e-mails at the four simulated vendors at once
+//! (the simulator answers like each vendor and tells who is gone), and
+//! wiremock vendors for what must never be sent.
+
+mod common;
+mod simulated;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use simulated::*;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Every vendor's credential for the simulator.
+fn sim_env() -> Vec<(&'static str, &'static str)> {
+    Vendor::ALL
+        .iter()
+        .flat_map(|v| v.env().iter().copied())
+        .collect()
+}
+
+/// A purge.toml pointing every vendor at `urls`, quick quotas for tests.
+fn config(urls: &HashMap<&str, String>, extra: &str) -> String {
+    let mut text = String::new();
+    for (name, more) in [
+        ("rally", ""),
+        ("braze", "lookup-rate = \"200/s\"\n"),
+        ("gainsight-px", ""),
+        ("zendesk", "soft = true\n"),
+    ] {
+        if let Some(u) = urls.get(name) {
+            text.push_str(&format!(
+                "[{name}]\nbase-url = \"{u}\"\nrate = \"200/s\"\n{more}\n"
+            ));
+        }
+    }
+    text.push_str(extra);
+    text
+}
+
+fn sim_urls(sim: &Sim) -> HashMap<&'static str, String> {
+    Vendor::ALL
+        .iter()
+        .map(|v| (v.command(), sim.url(*v)))
+        .collect()
+}
+
+fn people(dir: &Path, n: usize) -> String {
+    let list: Vec<String> = (0..n).map(sim::email).collect();
+    write_file(dir, "people.txt", &list.join("\n"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The last outcome of each (vendor, id).
+fn finals(path: &Path) -> HashMap<(String, String), String> {
+    report_lines(path)
+        .into_iter()
+        .filter(|l| l["outcome"] != "pending")
+        .map(|l| {
+            (
+                (
+                    l["vendor"].as_str().unwrap().to_string(),
+                    l["id"].as_str().unwrap().to_string(),
+                ),
+                l["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_person() {
+    let sim = Sim::start(fast(), 400).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let input = people(dir.path(), 150);
+    let out = run(
+        dir.path(),
+        &[
+            "everywhere",
+            "-i",
+            &input,
+            "--yes",
+            "--report",
+            "r.jsonl",
+            "--json",
+        ],
+        &sim_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Exactly the asked people are gone at every vendor (Zendesk: soft-deleted).
+    for v in Vendor::ALL {
+        let state = if v == Vendor::Zendesk {
+            Life::Soft
+        } else {
+            Life::Gone
+        };
+        if v == Vendor::Braze {
+            // Every profile of each address, and no one else's.
+            for i in 0..400 {
+                let left = sim.braze_profiles_left(i);
+                assert_eq!(left == 0, i < 150, "braze person {i}: {left} profiles left");
+            }
+        } else {
+            assert_exactly(&sim, v, 150, state);
+        }
+    }
+    let f = finals(&dir.path().join("r.jsonl"));
+    assert_eq!(f.len(), 4 * 150, "one final line per (vendor, person)");
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["exit_code"], 0);
+    let vendors: Vec<&str> = summary["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vendor"].as_str().unwrap())
+        .collect();
+    assert_eq!(vendors, ["rally", "braze", "gainsight-px", "zendesk"]);
+    for v in summary["vendors"].as_array().unwrap() {
+        let done = v["deleted"].as_u64().unwrap() + v["queued"].as_u64().unwrap();
+        assert_eq!(done, 150, "{v}");
+    }
+    // Nobody was asked for twice anywhere (Braze: once per profile, checked above).
+    for v in [Vendor::Rally, Vendor::Gainsight, Vendor::Zendesk] {
+        assert!(sim.asked(v).values().all(|n| *n == 1), "{v:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_at_every_vendor_and_sends_nothing_twice_but_what_was_in_flight() {
+    // Slow enough to be killed half way: Zendesk jobs take a second.
+    let mut cfg = fast();
+    cfg.job_time = Duration::from_secs(1);
+    cfg.lookup_quota = Quota {
+        limit: 500,
+        window: Duration::from_secs(1),
+    };
+    let sim = Sim::start(cfg, 600).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let input = people(dir.path(), 500);
+    let report = dir.path().join("r.jsonl");
+    let args = ["everywhere", "-i", &input, "--yes", "--report", "r.jsonl"];
+    let mut child = command(dir.path(), &args, &sim_env())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while report_lines(&report).len() < 600 {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut again = args.to_vec();
+    again.extend(["--resume", "--json"]);
+    let out = run(dir.path(), &again, &sim_env()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The kill came half way: some were done before it, the rest after.
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let skipped: u64 = summary["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["skipped"].as_u64().unwrap())
+        .sum();
+    assert!(skipped > 0 && skipped < 2000, "{skipped} skipped on resume");
+    let f = finals(&report);
+    assert_eq!(f.len(), 4 * 500);
+    for v in [Vendor::Rally, Vendor::Gainsight] {
+        assert_exactly(&sim, v, 500, Life::Gone);
+    }
+    assert_exactly(&sim, Vendor::Zendesk, 500, Life::Soft);
+    // Only what was in flight at the kill may have been asked twice: at most
+    // one request's worth per vendor lane.
+    for (v, most) in [
+        (Vendor::Rally, 100 * 4),
+        (Vendor::Gainsight, 32),
+        (Vendor::Zendesk, 100 * 4),
+    ] {
+        let twice = sim.asked(v).values().filter(|n| **n > 1).count();
+        assert!(twice <= most, "{v:?}: {twice} asked twice");
+    }
+}
+
+/// How a mock vendor answers.
+type Answer = Box<dyn Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync>;
+/// A mock vendor: its name, server and recorder.
+type MockVendor = (&'static str, MockServer, Recorder<Answer>);
+
+/// Four wiremock vendors recording every request, each answering `answer`.
+async fn mock_vendors(
+    answer: fn(&str, &wiremock::Request) -> ResponseTemplate,
+) -> (Vec<MockVendor>, HashMap<&'static str, String>) {
+    let mut out = vec![];
+    let mut urls = HashMap::new();
+    for name in ["rally", "braze", "gainsight-px", "zendesk"] {
+        let f: Answer = Box::new(move |_, r| answer(name, r));
+        let rec = Recorder::new(f);
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(rec.clone())
+            .mount(&server)
+            .await;
+        urls.insert(name, server.uri());
+        out.push((name, server, rec));
+    }
+    (out, urls)
+}
+
+/// Vendors that would accept anything, except Zendesk's preflight, refused.
+fn zendesk_refuses(name: &str, r: &wiremock::Request) -> ResponseTemplate {
+    match (name, r.url.path()) {
+        ("zendesk", _) => {
+            ResponseTemplate::new(401).set_body_json(json!({"error": "Couldn't authenticate you"}))
+        }
+        ("braze", "/users/export/ids") => {
+            ResponseTemplate::new(201).set_body_json(json!({"users": [], "message": "success"}))
+        }
+        ("gainsight-px", "/v1/users") => {
+            ResponseTemplate::new(200).set_body_json(json!({"users": [], "totalHits": 0}))
+        }
+        _ => ResponseTemplate::new(202).set_body_json(json!({"message": "ok", "count": 1})),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_missing_credential_anywhere_deletes_nothing_anywhere() {
+    let (vendors, urls) = mock_vendors(zendesk_refuses).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&urls, ""));
+    let env = [
+        ("RALLY_API_TOKEN", "t1"),
+        ("BRAZE_API_KEY", "t2"),
+        ("GAINSIGHT_PX_API_KEY", "t3"),
+        ("ZENDESK_EMAIL", "agent@example.com"),
+        ("ZENDESK_API_TOKEN", "wrong"),
+    ];
+    let out = run(
+        dir.path(),
+        &["everywhere", "--yes", "ann@example.com", "bob@example.com"],
+        &env,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing was deleted at any vendor") && err.contains("Zendesk"),
+        "{err}"
+    );
+    let reads = |name: &str| -> Vec<String> {
+        let rec = &vendors.iter().find(|v| v.0 == name).unwrap().2;
+        rec.seen()
+            .iter()
+            .map(|s| format!("{} {}", s.method, s.path))
+            .collect()
+    };
+    // Only the preflight reads went out: no delete at any vendor.
+    assert_eq!(reads("rally"), Vec::<String>::new());
+    assert_eq!(reads("braze"), ["POST /users/export/ids"]);
+    assert_eq!(reads("gainsight-px"), ["GET /v1/users"]);
+    assert_eq!(reads("zendesk"), ["GET /api/v2/users/me"]);
+    // A missing credential: exit 2, nothing sent at all, the vendor and variable named.
+    let before: usize = vendors.iter().map(|v| v.2.seen().len()).sum();
+    let out = run(
+        dir.path(),
+        &["everywhere", "--yes", "ann@example.com"],
+        &env[..4],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Zendesk") && err.contains("ZENDESK_API_TOKEN"),
+        "{err}"
+    );
+    let after: usize = vendors.iter().map(|v| v.2.seen().len()).sum();
+    assert_eq!(before, after, "nothing sent");
+    // --check says the same as a table, and sends no delete.
+    let out = run(dir.path(), &["everywhere", "--check"], &env).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Zendesk") && l.contains("refused")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Braze") && l.ends_with("ok")),
+        "{table}"
+    );
+    assert!(!table.contains("wrong"), "no secret in the table");
+}
+
+/// Rally answers 404 with a web page (a wrong base URL: fatal); the others
+/// are the simulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_that_stops_fatally_stops_alone_and_the_exit_code_says_so() {
+    let sim = Sim::start(fast(), 200).await.unwrap();
+    let rally = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(404).set_body_string("<html>Not Found</html>"))
+        .mount(&rally)
+        .await;
+    let mut urls = sim_urls(&sim);
+    urls.insert("rally", rally.uri());
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&urls, ""));
+    let input = people(dir.path(), 120);
+    let out = run(
+        dir.path(),
+        &[
+            "everywhere",
+            "-i",
+            &input,
+            "--yes",
+            "--report",
+            "r.jsonl",
+            "--json",
+        ],
+        &sim_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let by: HashMap<&str, &Value> = summary["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["vendor"].as_str().unwrap(), v))
+        .collect();
+    assert_eq!(by["rally"]["exit_code"], 3);
+    assert!(
+        by["rally"]["stopped"].as_str().unwrap().contains("404"),
+        "{}",
+        by["rally"]
+    );
+    for v in ["braze", "gainsight-px", "zendesk"] {
+        assert_eq!(by[v]["exit_code"], 0, "{}", by[v]);
+    }
+    assert_exactly(&sim, Vendor::Gainsight, 120, Life::Gone);
+    assert_exactly(&sim, Vendor::Zendesk, 120, Life::Soft);
+    let f = finals(&dir.path().join("r.jsonl"));
+    assert_eq!(f.len(), 4 * 120, "every vendor's people have a final line");
+    assert!(
+        f.iter()
+            .filter(|((v, _), _)| v == "rally")
+            .all(|(_, o)| o == "failed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_every_vendors_requests_grouped_and_config_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = HashMap::new();
+    for (n, p) in [
+        ("rally", 1),
+        ("braze", 2),
+        ("gainsight-px", 3),
+        ("zendesk", 4),
+    ] {
+        urls.insert(n, format!("http://127.0.0.1:{p}"));
+    }
+    write_file(dir.path(), "purge.toml", &config(&urls, ""));
+    let out = run(
+        dir.path(),
+        &["everywhere", "--dry-run", "ann@example.com"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let heads: Vec<&str> = text.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(heads, ["# rally", "# braze", "# gainsight-px", "# zendesk"]);
+    assert!(
+        text.contains("POST http://127.0.0.1:1/people/delete"),
+        "{text}"
+    );
+    assert!(
+        text.contains("POST http://127.0.0.1:2/users/export/ids"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GET http://127.0.0.1:4/api/v2/users/search"),
+        "{text}"
+    );
+    // An unknown key: exit 2, file:line and the key.
+    write_file(
+        dir.path(),
+        "bad.toml",
+        "[braze]\ninstance = \"eu-01\"\ninstanse = \"x\"\n",
+    );
+    let out = run(
+        dir.path(),
+        &["everywhere", "--config", "bad.toml", "--dry-run", "a@x.io"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.toml:3") && stderr(&out).contains("instanse"),
+        "{}",
+        stderr(&out)
+    );
+}
