@@ -619,6 +619,10 @@ enum Col {
     Mono,
     /// An outcome name (HTML marks an exception's in red).
     Outcome,
+    /// A time stamp, never broken.
+    Time,
+    /// Long text that may break anywhere (evidence).
+    Wrap,
 }
 
 /// A document being written, block by block; every `&str` is plain text the sink escapes.
@@ -686,10 +690,13 @@ th, td { border: 0.75pt solid #aaa; padding: 2pt 4pt; text-align: left; vertical
 th { background: #e8e8e8; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .mono { font-family: \"DejaVu Sans Mono\", Menlo, Consolas, monospace; font-size: 7.5pt; word-break: break-all; }
-td { overflow-wrap: anywhere; }
+td.mono { width: 29mm; }
+td.wrap { overflow-wrap: anywhere; }
+td.time { white-space: nowrap; font-size: 7.5pt; }
+tr.alarm td { color: #900; font-weight: bold; }
 tr.exception td { background: #fff1f1; }
 tr.exception td.outcome { color: #900; font-weight: bold; }
-@media print { body { padding: 0; max-width: none; } .note, th, tr.exception td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+@media print { body { padding: 0; max-width: none; } .note, th, tr.exception td, tr.alarm td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 ";
 
 struct Html<W: Write> {
@@ -745,6 +752,8 @@ impl<W: Write> Sink for Html<W> {
                 Some(Col::Num) => " class=\"num\"",
                 Some(Col::Mono) => " class=\"mono\"",
                 Some(Col::Outcome) => " class=\"outcome\"",
+                Some(Col::Time) => " class=\"time\"",
+                Some(Col::Wrap) => " class=\"wrap\"",
                 _ => "",
             };
             write!(self.w, "<td{class}>{}</td>", html_escape(cell))?;
@@ -888,42 +897,53 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
 
     out.heading(2, "Outcomes per vendor")?;
     out.para("The final outcome of each identifier, counted per vendor (what each outcome means is stated at the end).")?;
-    let mut head: Vec<(&str, Col)> = vec![("Vendor", Col::Text), ("Kinds", Col::Text)];
-    head.extend(COLUMNS.iter().map(|s| (s.as_str(), Col::Num)));
-    head.push(("total", Col::Num));
-    out.table(&head)?;
     let per_vendor = agg.per_vendor();
-    let mut totals = [0u64; COLUMNS.len()];
-    for (v, kinds, counts) in &per_vendor {
-        let mut cells: Vec<String> = vec![
-            agg.vendors[*v].clone(),
-            kinds.iter().copied().collect::<Vec<_>>().join(", "),
-        ];
-        cells.extend(counts.iter().map(|n| grouped(*n)));
-        cells.push(grouped(counts.iter().sum()));
-        for (t, n) in totals.iter_mut().zip(counts) {
-            *t += n;
+    let all = per_vendor.len() > 1;
+    let mut head: Vec<(&str, Col)> = vec![("Outcome", Col::Text)];
+    head.extend(
+        per_vendor
+            .iter()
+            .map(|(v, _, _)| (agg.vendors[*v].as_str(), Col::Num)),
+    );
+    if all {
+        head.push(("all vendors", Col::Num));
+    }
+    out.table(&head)?;
+    let count_row = |out: &mut dyn Sink, name: &str, of: &dyn Fn(&[u64; COLUMNS.len()]) -> u64| {
+        let mut cells: Vec<String> = vec![name.to_string()];
+        cells.extend(per_vendor.iter().map(|(_, _, c)| grouped(of(c))));
+        if all {
+            cells.push(grouped(per_vendor.iter().map(|(_, _, c)| of(c)).sum()));
         }
-        out.row(None, &cells.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let total: u64 = per_vendor.iter().map(|(_, _, c)| of(c)).sum();
+        let class = (name != "total" && total > 0)
+            .then(|| COLUMNS.iter().find(|s| s.as_str() == name))
+            .flatten()
+            .filter(|s| is_exception(**s))
+            .map(|_| "alarm");
+        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    for (i, s) in COLUMNS.iter().enumerate() {
+        count_row(out, s.as_str(), &|c| c[i])?;
     }
-    if per_vendor.len() > 1 {
-        let mut cells: Vec<String> = vec!["all vendors".into(), String::new()];
-        cells.extend(totals.iter().map(|n| grouped(*n)));
-        cells.push(grouped(totals.iter().sum()));
-        out.row(None, &cells.iter().map(String::as_str).collect::<Vec<_>>())?;
-    }
+    count_row(out, "total", &|c| c.iter().sum())?;
     out.end_table()?;
 
-    out.heading(2, "Hosts contacted")?;
-    out.table(&[("Vendor", Col::Text), ("Hosts", Col::Text)])?;
-    for (v, _, _) in &per_vendor {
+    out.heading(2, "Vendors and hosts contacted")?;
+    out.table(&[
+        ("Vendor", Col::Text),
+        ("Kinds of identifier", Col::Text),
+        ("Hosts contacted", Col::Text),
+    ])?;
+    for (v, kinds, _) in &per_vendor {
         let hosts = &agg.hosts[*v];
         let text = if hosts.is_empty() {
             "none recorded (nothing was sent, or the report predates host recording)".to_string()
         } else {
             hosts.iter().cloned().collect::<Vec<_>>().join(", ")
         };
-        out.row(None, &[&agg.vendors[*v], &text])?;
+        let kinds = kinds.iter().copied().collect::<Vec<_>>().join(", ");
+        out.row(None, &[&agg.vendors[*v], &kinds, &text])?;
     }
     out.end_table()?;
 
@@ -938,8 +958,8 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         ("Kind", Col::Text),
         (id_head, Col::Mono),
         ("Outcome", Col::Outcome),
-        ("At", Col::Text),
-        ("Evidence", Col::Text),
+        ("At", Col::Time),
+        ("Evidence", Col::Wrap),
     ];
     let rows = agg.rows();
     let (exc, rest) = rows.split_at(exceptions);
@@ -1207,7 +1227,7 @@ mod tests {
         let exc = html.find("Exceptions (5)").unwrap();
         let rest = html.find("All other identifiers (4)").unwrap();
         let present_row = html.find("<td class=\"outcome\">present</td>").unwrap();
-        let verified_row = html.find("<td>verified</td>").unwrap();
+        let verified_row = html.find("<td class=\"outcome\">verified</td>").unwrap();
         assert!(exc < present_row && present_row < rest && rest < verified_row);
     }
 
