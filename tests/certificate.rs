@@ -368,8 +368,10 @@ fn a_hundred_thousand_line_report_renders_in_bounded_memory() {
     let html = std::fs::read_to_string(dir.path().join("big.html")).unwrap();
     assert!(html.contains("All other identifiers (50,000)"));
     assert!(html.contains("Exceptions (0)"));
-    // Kept: 50,000 last lines (about half the report); the output is streamed.
-    let limit_kib = 160 * 1024;
+    // Kept: 50,000 last lines, their shared evidence; the output is streamed.
+    // (About the report's size in a debug build; reading the whole report in,
+    // or every line, would pass the bound.)
+    let limit_kib = 100 * 1024;
     eprintln!(
         "100k-line report ({} MiB): peak RSS {} MiB",
         report_bytes >> 20,
@@ -445,6 +447,11 @@ fn headless(browser: &Path, profile: &Path, args: &[String]) -> Output {
 #[test]
 fn a_real_browser_renders_the_counts_and_the_exceptions() {
     let Some(browser) = browser() else {
+        // CI installs one and sets this, so the test cannot pass there unrun.
+        assert!(
+            std::env::var_os("PURGE_REQUIRE_BROWSER").is_none(),
+            "PURGE_REQUIRE_BROWSER is set, but no chromium, chromium-browser or google-chrome is on PATH"
+        );
         eprintln!(
             "SKIPPED a_real_browser_renders_the_counts_and_the_exceptions: no chromium, chromium-browser or google-chrome on PATH"
         );
