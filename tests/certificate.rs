@@ -314,6 +314,10 @@ fn unusable_reports_are_refused_with_where_and_what_to_do() {
 #[cfg(target_os = "linux")]
 fn run_measured(mut cmd: std::process::Command) -> (Option<i32>, i64) {
     use std::process::Stdio;
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which also reports its peak memory"
+    )]
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())

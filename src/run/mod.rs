@@ -165,7 +165,7 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
 fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
     let w = crate::certificate::run(args)?;
     output::info(&format!(
-        "wrote {} ({}): {} identifier{} at {} vendor{}, {} exception{} listed first; made from {} (SHA-256 {})",
+        "wrote {} ({}): {} identifier{} at {} vendor{}, {}; made from {} (SHA-256 {})",
         if args.output.as_os_str() == "-" {
             "the certificate to stdout".to_string()
         } else {
@@ -179,8 +179,11 @@ fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
         if w.identifiers == 1 { "" } else { "s" },
         w.vendors,
         if w.vendors == 1 { "" } else { "s" },
-        w.exceptions,
-        if w.exceptions == 1 { "" } else { "s" },
+        match w.exceptions {
+            0 => "no exceptions".to_string(),
+            1 => "1 exception listed first".to_string(),
+            n => format!("{n} exceptions listed first"),
+        },
         args.report.display(),
         w.sha256,
     ));
