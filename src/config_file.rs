@@ -307,8 +307,7 @@ fn vendor(
     }
     // A person is erased everywhere by e-mail unless the table says otherwise
     // (every vendor resolves an e-mail its own way).
-    if !keys.iter().any(|(k, _)| *k == "kind")
-        && args.iter().any(|a| a.get_long() == Some("kind"))
+    if !keys.iter().any(|(k, _)| *k == "kind") && args.iter().any(|a| a.get_long() == Some("kind"))
     {
         argv.push("--kind=email".to_string());
     }

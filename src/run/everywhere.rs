@@ -105,13 +105,14 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let refused: Vec<String> = checks
         .iter()
         .zip(&legs)
-        .filter_map(|(c, leg)| c.as_ref().err().map(|why| format!("{}: {why}", leg.target.display())))
+        .filter_map(|(c, leg)| {
+            c.as_ref()
+                .err()
+                .map(|why| format!("{}: {why}", leg.target.display()))
+        })
         .collect();
     if !refused.is_empty() {
-        let message = format!(
-            "nothing was deleted at any vendor: {}",
-            refused.join("; ")
-        );
+        let message = format!("nothing was deleted at any vendor: {}", refused.join("; "));
         output::error(&message);
         if args.json {
             super::json_error(&message, ExitCode::Fatal);
@@ -124,7 +125,12 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         .map(|l| (l.target.service.profile().vendor, l.target.kind))
         .collect();
     let opened = match &args.report {
-        Some(path) => Some(Report::open_shared(path, args.resume, &runs, args.hash_ids)?),
+        Some(path) => Some(Report::open_shared(
+            path,
+            args.resume,
+            &runs,
+            args.hash_ids,
+        )?),
         None => None,
     };
     let (mut reports, mut priors) = opened.map_or((vec![], vec![]), |(r, p)| (r, p));
@@ -135,7 +141,10 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         let invalid = super::invalid_outcomes(&loaded);
         let (report, prior) = if reports.is_empty() {
             let (vendor, kind) = runs[i];
-            (Report::none(vendor, kind, args.hash_ids), Default::default())
+            (
+                Report::none(vendor, kind, args.hash_ids),
+                Default::default(),
+            )
         } else {
             (reports.remove(0), priors.remove(0))
         };
@@ -209,9 +218,8 @@ fn leg(
     config: &Path,
 ) -> Result<Leg, RunError> {
     let name = vc.entry.name;
-    let target = Target::new(vc.entry, &vc.matches).map_err(|e| {
-        RunError::Usage(format!("{}:{}: [{name}]: {e}", config.display(), vc.line))
-    })?;
+    let target = Target::new(vc.entry, &vc.matches)
+        .map_err(|e| RunError::Usage(format!("{}:{}: [{name}]: {e}", config.display(), vc.line)))?;
     let table: &Common = &vc.common;
     let mut common = table.clone();
     common.ids = args.ids.clone();
@@ -246,7 +254,9 @@ fn credential(leg: &mut Leg) -> Result<Credential, String> {
         .take()
         .ok_or_else(|| "the credential was already read".to_string())?;
     let cred = read(leg.cfg.token_file.as_deref())?;
-    leg.target.base(&leg.cfg, Some(&cred)).map_err(|e| e.to_string())?;
+    leg.target
+        .base(&leg.cfg, Some(&cred))
+        .map_err(|e| e.to_string())?;
     Ok(cred)
 }
 
@@ -310,12 +320,22 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
                 let base = leg.target.base(&leg.cfg, Some(&cred))?;
                 let client = HttpClient::new(base.clone(), &cred, leg.cfg.send.timeout)?;
                 clients.push(Some((base, Arc::new(client) as Arc<dyn Transport>)));
-                rows.push([leg.target.display().to_string(), host, leg.source.clone(), String::new()]);
+                rows.push([
+                    leg.target.display().to_string(),
+                    host,
+                    leg.source.clone(),
+                    String::new(),
+                ]);
             }
             Err(why) => {
                 code = code.max(ExitCode::Usage);
                 clients.push(None);
-                rows.push([leg.target.display().to_string(), host, leg.source.clone(), why]);
+                rows.push([
+                    leg.target.display().to_string(),
+                    host,
+                    leg.source.clone(),
+                    why,
+                ]);
             }
         }
     }
@@ -339,9 +359,15 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
             }
         };
     }
-    let mut out = format!("{:<14} {:<34} {:<44} status\n", "vendor", "host", "credential");
+    let mut out = format!(
+        "{:<14} {:<34} {:<44} status\n",
+        "vendor", "host", "credential"
+    );
     for r in rows {
-        out.push_str(&format!("{:<14} {:<34} {:<44} {}\n", r[0], r[1], r[2], r[3]));
+        out.push_str(&format!(
+            "{:<14} {:<34} {:<44} {}\n",
+            r[0], r[1], r[2], r[3]
+        ));
     }
     let mut stdout = output::stdout();
     use std::io::Write;
@@ -387,7 +413,10 @@ fn confirm(
             if lines.len() == 1 { "" } else { "s" },
             lines.join("\n")
         ),
-        &format!("refusing to delete {total} people at {} vendors without confirmation", lines.len()),
+        &format!(
+            "refusing to delete {total} people at {} vendors without confirmation",
+            lines.len()
+        ),
     )
 }
 
@@ -411,7 +440,14 @@ fn dry_run(legs: &[Leg], plans: Vec<Loaded>) -> Result<ExitCode, RunError> {
         };
         output::data_line(&format!("# {}", leg.target.service.profile().vendor));
         let invalid = super::invalid_outcomes(&loaded);
-        let c = super::dry_run::run(&leg.target, &base, loaded.idents, invalid, summary, &leg.cfg)?;
+        let c = super::dry_run::run(
+            &leg.target,
+            &base,
+            loaded.idents,
+            invalid,
+            summary,
+            &leg.cfg,
+        )?;
         code = code.max(c);
     }
     Ok(code)
@@ -457,7 +493,11 @@ fn report_all(
         "skipped",
         "pending",
     ];
-    let mut text = format!("purge everywhere: {} vendors\n{:<14}", summaries.len(), "vendor");
+    let mut text = format!(
+        "purge everywhere: {} vendors\n{:<14}",
+        summaries.len(),
+        "vendor"
+    );
     for c in cols {
         text.push_str(&format!(" {c:>9}"));
     }
@@ -465,7 +505,14 @@ fn report_all(
     for s in &summaries {
         text.push_str(&format!("\n{:<14}", s.vendor));
         for n in [
-            s.deleted, s.queued, s.not_found, s.failed, s.refused, s.invalid, s.skipped, s.pending,
+            s.deleted,
+            s.queued,
+            s.not_found,
+            s.failed,
+            s.refused,
+            s.invalid,
+            s.skipped,
+            s.pending,
         ] {
             text.push_str(&format!(" {n:>9}"));
         }
@@ -520,7 +567,12 @@ impl StdinCopy {
         use std::io::Write;
         opts.open(&path)
             .and_then(|mut f| f.write_all(&text))
-            .map_err(|e| RunError::Usage(format!("cannot keep stdin for every vendor in {}: {e}", path.display())))?;
+            .map_err(|e| {
+                RunError::Usage(format!(
+                    "cannot keep stdin for every vendor in {}: {e}",
+                    path.display()
+                ))
+            })?;
         Ok(Some(StdinCopy { path }))
     }
 
@@ -528,7 +580,13 @@ impl StdinCopy {
     fn inputs(&self, inputs: &[PathBuf]) -> Vec<PathBuf> {
         inputs
             .iter()
-            .map(|p| if p == Path::new("-") { self.path.clone() } else { p.clone() })
+            .map(|p| {
+                if p == Path::new("-") {
+                    self.path.clone()
+                } else {
+                    p.clone()
+                }
+            })
             .collect()
     }
 }
