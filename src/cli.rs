@@ -41,6 +41,10 @@ quotas, into one report. Exit code: the worst of the vendors (3 > 75 > 1 > 0).",
         ),
     )
     .subcommand(
+        crate::certificate::Args::augment_args(Command::new("certificate"))
+            .about("Write an erasure certificate (HTML or Markdown) from a run's --report file"),
+    )
+    .subcommand(
         Completions::augment_args(Command::new("completions"))
             .about("Print a shell completion script on stdout"),
     )
@@ -126,6 +130,8 @@ pub enum Invocation {
         config: PathBuf,
         force: bool,
     },
+    /// Write an erasure certificate from a report.
+    Certificate(crate::certificate::Args),
     /// Purge with one vendor: its registry entry, its parsed subcommand (for the
     /// vendor's own flags) and the common flags.
     Purge {
@@ -161,6 +167,11 @@ where
     if name == "init" {
         let Init { config, force } = Init::from_arg_matches(sub)?;
         return Ok(Invocation::Init { config, force });
+    }
+    if name == "certificate" {
+        return Ok(Invocation::Certificate(
+            crate::certificate::Args::from_arg_matches(sub)?,
+        ));
     }
     let entry = crate::services::entry(name).ok_or_else(|| {
         cmd.error(

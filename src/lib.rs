@@ -3,6 +3,7 @@
 //! Data flows one way: input → plan → engine → service adapter → HTTP lane → report.
 //! The binary (`src/main.rs`) only calls [`run::main`].
 
+pub(crate) mod certificate;
 pub(crate) mod cli;
 pub(crate) mod config;
 pub(crate) mod config_file;

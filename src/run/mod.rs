@@ -43,6 +43,8 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    Certificate(#[from] crate::certificate::CertError),
     #[error("{0}")]
     NotConfirmed(String),
     #[error("cannot start the async runtime: {0}")]
@@ -59,6 +61,7 @@ impl RunError {
             | RunError::Report(_)
             | RunError::Config(_)
             | RunError::Client(_)
+            | RunError::Certificate(_)
             | RunError::NotConfirmed(_) => ExitCode::Usage,
             RunError::Runtime(_) | RunError::Stdout(_) => ExitCode::SomeFailed,
         }
@@ -97,6 +100,10 @@ pub fn main() -> ExitCode {
             })
         }
         Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
+            output::error(&e.to_string());
+            e.exit_code()
+        }),
+        Invocation::Certificate(args) => certificate(&args).unwrap_or_else(|e| {
             output::error(&e.to_string());
             e.exit_code()
         }),
@@ -150,6 +157,35 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
         } else {
             format!(" --config {}", path.display())
         }
+    ));
+    Ok(ExitCode::Ok)
+}
+
+/// `purge certificate`: write the document, say what it holds.
+fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
+    let w = crate::certificate::run(args)?;
+    output::info(&format!(
+        "wrote {} ({}): {} identifier{} at {} vendor{}, {}; made from {} (SHA-256 {})",
+        if args.output.as_os_str() == "-" {
+            "the certificate to stdout".to_string()
+        } else {
+            args.output.display().to_string()
+        },
+        match w.format {
+            crate::certificate::Format::Html => "HTML",
+            crate::certificate::Format::Md => "Markdown",
+        },
+        w.identifiers,
+        if w.identifiers == 1 { "" } else { "s" },
+        w.vendors,
+        if w.vendors == 1 { "" } else { "s" },
+        match w.exceptions {
+            0 => "no exceptions".to_string(),
+            1 => "1 exception listed first".to_string(),
+            n => format!("{n} exceptions listed first"),
+        },
+        args.report.display(),
+        w.sha256,
     ));
     Ok(ExitCode::Ok)
 }

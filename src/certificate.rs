@@ -1,0 +1,1432 @@
+//! `purge certificate`: an erasure certificate a data-protection officer can
+//! file (issue #16), made from a run's JSON Lines report.
+//!
+//! The report is streamed once: its SHA-256 is computed while it is read, and
+//! only what the document needs is kept (per vendor: counts, kinds, hosts; per
+//! identifier: its last line, evidence strings shared). Identifiers are shown
+//! hashed unless `--show-ids`; vendor text is hostile and is escaped for the
+//! format (HTML: one file, inline CSS, no scripts, nothing external; Markdown:
+//! tables with `|` and newlines escaped).
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::report::Line;
+use crate::services::Status;
+
+/// `purge certificate --report FILE -o FILE`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The JSON Lines report the certificate is made from (a run's --report file)
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Where to write the certificate (`-` for stdout)
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// html (one self-contained printable file) or md (Markdown); default: md for a .md -o file, html otherwise
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Show identifiers in clear instead of their SHA-256 (the file is then written with mode 0600)
+    #[arg(long)]
+    pub show_ids: bool,
+    /// Overwrite the -o file if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One self-contained HTML file (inline CSS, no scripts), printable on A4
+    Html,
+    /// Markdown
+    Md,
+}
+
+impl Format {
+    /// `--format`, else from the output's extension (`.md`, `.markdown`), else HTML.
+    pub fn choose(given: Option<Format>, output: &Path) -> Format {
+        given.unwrap_or_else(|| {
+            match output
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("md" | "markdown") => Format::Md,
+                _ => Format::Html,
+            }
+        })
+    }
+}
+
+/// Why no certificate was written. Nothing is left behind (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("{}: no such report file; pass the file a purge run wrote with --report", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: cannot read the report: {err}; check the path and its permissions", path.display())]
+    Read { path: PathBuf, err: io::Error },
+    #[error(
+        "{}:{line}: not a purge report line ({why}); a certificate is made only from an intact report: restore the file, or remove the line and keep a note of why",
+        path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error(
+        "{}:{line}: the last line is cut off (the run was killed while writing it); resume that run with --resume (it repairs the report), then make the certificate",
+        path.display()
+    )]
+    Torn { path: PathBuf, line: usize },
+    #[error(
+        "{}: the report has no lines, so there is nothing to certify; pass the report of a run that recorded outcomes",
+        path.display()
+    )]
+    Empty { path: PathBuf },
+    #[error("{} exists already: choose another -o file, or pass --force to overwrite it", path.display())]
+    Exists { path: PathBuf },
+    #[error("{}: -o names the report itself; write the certificate to another file", path.display())]
+    SameFile { path: PathBuf },
+    #[error("{}: cannot write the certificate: {err}", path.display())]
+    Write { path: PathBuf, err: io::Error },
+}
+
+/// Outcome columns, in the order the per-vendor table shows them.
+const COLUMNS: [Status; 11] = [
+    Status::Verified,
+    Status::Deleted,
+    Status::Queued,
+    Status::NotFound,
+    Status::Unverifiable,
+    Status::Skipped,
+    Status::Present,
+    Status::Failed,
+    Status::Refused,
+    Status::Invalid,
+    Status::Pending,
+];
+
+/// Final outcomes that are exceptions (someone not erased), listed first, in this order;
+/// an identifier whose last line is `pending` is one too.
+const EXCEPTIONS: [Status; 5] = [
+    Status::Present,
+    Status::Failed,
+    Status::Refused,
+    Status::Invalid,
+    Status::Pending,
+];
+
+fn is_exception(s: Status) -> bool {
+    EXCEPTIONS.contains(&s)
+}
+
+/// Where an identifier's row goes: exceptions first (in [`EXCEPTIONS`] order), then the rest.
+fn rank(s: Status) -> usize {
+    EXCEPTIONS
+        .iter()
+        .position(|e| *e == s)
+        .unwrap_or_else(|| EXCEPTIONS.len() + COLUMNS.iter().position(|c| *c == s).unwrap_or(0))
+}
+
+/// What each outcome means, as the certificate states it.
+pub fn meaning(s: Status) -> &'static str {
+    match s {
+        Status::Verified => {
+            "`purge verify` asked the vendor after the deletion, and the vendor no longer has the person."
+        }
+        Status::Deleted => {
+            "The vendor answered that it erased the person's record (the evidence says `permanent`, or `soft`: the vendor keeps a soft-deleted record for a grace period, then erases it)."
+        }
+        Status::Queued => {
+            "Accepted by the vendor for asynchronous deletion; not yet verified. (Braze's count is of identifiers it parsed, not of people it found.)"
+        }
+        Status::NotFound => "The vendor has no such person: there was nothing to erase.",
+        Status::Unverifiable => {
+            "`purge verify` could not ask: the vendor offers no way to look the person up (the evidence says why)."
+        }
+        Status::Skipped => "Already done by an earlier run recorded in this report.",
+        Status::Present => {
+            "`purge verify` asked the vendor after the deletion, and the vendor STILL HAS the person: not erased."
+        }
+        Status::Failed => {
+            "Not erased: the request failed (the evidence gives the HTTP status and the vendor's words, or `not attempted` when the run stopped first). Run it again with --resume."
+        }
+        Status::Refused => {
+            "Not erased on purpose: the vendor record is one purge protects (a Zendesk agent, admin or the account owner); the evidence names the flag that allows it."
+        }
+        Status::Invalid => {
+            "Not sent: the identifier is not a valid one of its kind (the evidence gives its input file:line)."
+        }
+        Status::Pending => {
+            "Not final: submitted in a vendor job that was still open when the report ended. Resume the run with --resume to finish it."
+        }
+    }
+}
+
+/// One copy of each evidence string (details, job ids and times repeat a lot).
+#[derive(Default)]
+struct Strings {
+    set: HashSet<Rc<str>>,
+}
+
+impl Strings {
+    fn get(&mut self, s: &str) -> Rc<str> {
+        if let Some(r) = self.set.get(s) {
+            return Rc::clone(r);
+        }
+        let r: Rc<str> = Rc::from(s);
+        self.set.insert(Rc::clone(&r));
+        r
+    }
+
+    /// Forget strings no identifier's last line uses any more.
+    fn prune(&mut self, live: usize) {
+        if self.set.len() > 2 * live + 4096 {
+            self.set.retain(|r| Rc::strong_count(r) > 1);
+        }
+    }
+}
+
+/// The last line of one identifier, as the certificate shows it.
+struct Last {
+    status: Status,
+    http_status: Option<u16>,
+    /// 1-based line of the report.
+    line: usize,
+    at: Rc<str>,
+    /// Evidence, already concealed unless `--show-ids`.
+    detail: Rc<str>,
+    job_id: Option<Rc<str>>,
+    vendor_ids: Box<[Rc<str>]>,
+    /// The identifier in clear (kept only with `--show-ids`, when a line had it).
+    clear: Option<Box<str>>,
+}
+
+/// (vendor index, kind index, SHA-256 of the identifier).
+type Key = (u16, u16, [u8; 32]);
+
+/// Everything the certificate says, read from one report.
+pub struct Aggregate {
+    show_ids: bool,
+    vendors: Vec<String>,
+    kinds: Vec<String>,
+    /// Hosts named on any line, per vendor.
+    hosts: Vec<BTreeSet<String>>,
+    last: HashMap<Key, Last>,
+    strings: Strings,
+    first_at: Option<(SystemTime, Rc<str>)>,
+    last_at: Option<(SystemTime, Rc<str>)>,
+    /// Non-blank lines read.
+    pub lines: usize,
+    /// SHA-256 hex of the report's bytes.
+    pub sha256: String,
+}
+
+/// Hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn parse_hex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// How a concealed value appears in evidence: `sha256:` and the start of its hash.
+pub fn tag(value: &str) -> String {
+    format!("sha256:{}…", &crate::report::sha256_hex(value)[..12])
+}
+
+/// `text` with every whole occurrence of `id` (ASCII case ignored) replaced by
+/// its [`tag`], then every e-mail address (someone a vendor echoed) replaced
+/// by its own.
+pub fn conceal<'t>(text: &'t str, id: Option<&str>) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(text);
+    if let Some(id) = id.filter(|i| !i.is_empty())
+        && let Some(replaced) = replace_word(&out, id, &tag(id))
+    {
+        out = Cow::Owned(replaced);
+    }
+    if out.contains('@')
+        && let Some(replaced) = replace_emails(&out)
+    {
+        out = Cow::Owned(replaced);
+    }
+    out
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// `text` with `needle` (ASCII case ignored, not inside a longer word) replaced; `None` if absent.
+fn replace_word(text: &str, needle: &str, with: &str) -> Option<String> {
+    let hay = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut from = 0;
+    let mut found = false;
+    let mut search = 0;
+    while let Some(i) = hay[search..].find(&needle).map(|i| i + search) {
+        let end = i + needle.len();
+        let starts_word = i == 0
+            || !is_word_byte(bytes[i - 1])
+            || !needle.as_bytes().first().copied().is_some_and(is_word_byte);
+        let ends_word = end == bytes.len()
+            || !is_word_byte(bytes[end])
+            || !needle.as_bytes().last().copied().is_some_and(is_word_byte);
+        if starts_word && ends_word {
+            out.push_str(&text[from..i]);
+            out.push_str(with);
+            from = end;
+            found = true;
+            search = end;
+        } else {
+            // Step one character on (needle matches start at char boundaries).
+            search = i + text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+        if search >= hay.len() {
+            break;
+        }
+    }
+    found.then(|| {
+        out.push_str(&text[from..]);
+        out
+    })
+}
+
+/// `text` with every e-mail address replaced by its [`tag`]; `None` if none.
+fn replace_emails(text: &str) -> Option<String> {
+    let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b);
+    let domain = |b: u8| b.is_ascii_alphanumeric() || b".-".contains(&b);
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut from = 0;
+    let mut i = 0;
+    let mut found = false;
+    while i < bytes.len() {
+        if bytes[i] != b'@' || i < from {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > from && local(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = i + 1;
+        while end < bytes.len() && domain(bytes[end]) {
+            end += 1;
+        }
+        while end > i + 1 && matches!(bytes[end - 1], b'.' | b'-') {
+            end -= 1;
+        }
+        let host = &text[i + 1..end];
+        if start < i && host.contains('.') && !host.starts_with('.') {
+            out.push_str(&text[from..start]);
+            out.push_str(&tag(&text[start..end]));
+            from = end;
+            found = true;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    found.then(|| {
+        out.push_str(&text[from..]);
+        out
+    })
+}
+
+impl Aggregate {
+    pub fn new(show_ids: bool) -> Self {
+        Aggregate {
+            show_ids,
+            vendors: vec![],
+            kinds: vec![],
+            hosts: vec![],
+            last: HashMap::new(),
+            strings: Strings::default(),
+            first_at: None,
+            last_at: None,
+            lines: 0,
+            sha256: String::new(),
+        }
+    }
+
+    fn index(names: &mut Vec<String>, name: &str) -> Result<u16, String> {
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return Ok(i as u16);
+        }
+        if names.len() >= usize::from(u16::MAX) {
+            return Err("too many distinct vendors or kinds".into());
+        }
+        names.push(name.to_string());
+        Ok((names.len() - 1) as u16)
+    }
+
+    /// Take in report line `line_no` (1-based); the error says why it is not a report line.
+    pub fn add(&mut self, line: Line, line_no: usize) -> Result<(), String> {
+        if line.vendor.is_empty() {
+            return Err("no vendor".into());
+        }
+        let hash = match (&line.id, &line.id_sha256) {
+            (_, Some(h)) => {
+                parse_hex(h).ok_or_else(|| "id_sha256 is not 64 hexadecimal digits".to_string())?
+            }
+            (Some(id), None) => Sha256::digest(id.as_bytes()).into(),
+            (None, None) => return Err("no id or id_sha256".into()),
+        };
+        if !line.at.is_empty() {
+            let t = humantime::parse_rfc3339_weak(&line.at)
+                .map_err(|e| format!("`at` is not an RFC 3339 time: {e}"))?;
+            let at = self.strings.get(&line.at);
+            if self.first_at.as_ref().is_none_or(|(f, _)| t < *f) {
+                self.first_at = Some((t, Rc::clone(&at)));
+            }
+            if self.last_at.as_ref().is_none_or(|(l, _)| t >= *l) {
+                self.last_at = Some((t, at));
+            }
+        }
+        let vendor = Self::index(&mut self.vendors, &line.vendor)?;
+        let kind = Self::index(&mut self.kinds, &line.kind)?;
+        if self.hosts.len() < self.vendors.len() {
+            self.hosts.resize_with(self.vendors.len(), BTreeSet::new);
+        }
+        if let Some(h) = &line.host
+            && !self.hosts[usize::from(vendor)].contains(h.as_str())
+        {
+            self.hosts[usize::from(vendor)].insert(h.clone());
+        }
+        let clear = line.id.as_deref();
+        let hide = |s: &str| -> String {
+            if self.show_ids {
+                s.to_string()
+            } else {
+                conceal(s, clear).into_owned()
+            }
+        };
+        let detail = hide(&line.detail);
+        let job_id = line.job_id.as_deref().map(hide);
+        let vendor_ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
+        let key = (vendor, kind, hash);
+        let kept_clear = if self.show_ids {
+            clear
+                .map(Box::from)
+                .or_else(|| self.last.get_mut(&key).and_then(|l| l.clear.take()))
+        } else {
+            None
+        };
+        let last = Last {
+            status: line.outcome,
+            http_status: line.http_status,
+            line: line_no,
+            at: self.strings.get(&line.at),
+            detail: self.strings.get(&detail),
+            job_id: job_id.map(|j| self.strings.get(&j)),
+            vendor_ids: vendor_ids.iter().map(|v| self.strings.get(v)).collect(),
+            clear: kept_clear,
+        };
+        self.last.insert(key, last);
+        self.lines += 1;
+        self.strings.prune(self.last.len());
+        Ok(())
+    }
+
+    /// Stream the report at `path`.
+    pub fn read(path: &Path, show_ids: bool) -> Result<Aggregate, CertError> {
+        let file = File::open(path).map_err(|err| {
+            if err.kind() == io::ErrorKind::NotFound {
+                CertError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                CertError::Read {
+                    path: path.to_path_buf(),
+                    err,
+                }
+            }
+        })?;
+        let read_err = |err| CertError::Read {
+            path: path.to_path_buf(),
+            err,
+        };
+        if file.metadata().map_err(read_err)?.is_dir() {
+            return Err(CertError::Read {
+                path: path.to_path_buf(),
+                err: io::Error::other("it is a directory"),
+            });
+        }
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut agg = Aggregate::new(show_ids);
+        let mut digest = Sha256::new();
+        let mut buf = Vec::new();
+        let mut line_no = 0;
+        loop {
+            buf.clear();
+            let n = reader.read_until(b'\n', &mut buf).map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            digest.update(&buf);
+            line_no += 1;
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let complete = buf.ends_with(b"\n");
+            let corrupt = |why: String| CertError::Corrupt {
+                path: path.to_path_buf(),
+                line: line_no,
+                why,
+            };
+            let line: Line = match serde_json::from_slice(&buf) {
+                Ok(l) => l,
+                Err(_) if !complete => {
+                    return Err(CertError::Torn {
+                        path: path.to_path_buf(),
+                        line: line_no,
+                    });
+                }
+                Err(e) => return Err(corrupt(e.to_string())),
+            };
+            agg.add(line, line_no).map_err(corrupt)?;
+        }
+        if agg.lines == 0 {
+            return Err(CertError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        agg.sha256 = hex(&digest.finalize());
+        Ok(agg)
+    }
+
+    /// Identifiers (distinct per vendor and kind).
+    pub fn identifiers(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Identifiers whose last line is an exception.
+    pub fn exceptions(&self) -> usize {
+        self.last
+            .values()
+            .filter(|l| is_exception(l.status))
+            .count()
+    }
+
+    /// Per vendor (by name): its kinds and the count of each final outcome ([`COLUMNS`] order).
+    fn per_vendor(&self) -> Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len()])> {
+        let mut rows: Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len()])> = (0..self.vendors.len())
+            .map(|v| (v, BTreeSet::new(), [0; COLUMNS.len()]))
+            .collect();
+        for ((v, k, _), l) in &self.last {
+            let row = &mut rows[usize::from(*v)];
+            row.1.insert(self.kinds[usize::from(*k)].as_str());
+            if let Some(c) = COLUMNS.iter().position(|s| *s == l.status) {
+                row.2[c] += 1;
+            }
+        }
+        rows.sort_by(|a, b| self.vendors[a.0].cmp(&self.vendors[b.0]));
+        rows
+    }
+
+    /// Every identifier's last line: exceptions first, then by outcome, vendor, kind, hash.
+    fn rows(&self) -> Vec<(&Key, &Last)> {
+        let mut rows: Vec<(&Key, &Last)> = self.last.iter().collect();
+        rows.sort_by(|(ka, la), (kb, lb)| {
+            rank(la.status)
+                .cmp(&rank(lb.status))
+                .then_with(|| self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)]))
+                .then_with(|| self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)]))
+                .then_with(|| ka.2.cmp(&kb.2))
+        });
+        rows
+    }
+
+    /// The identifier cell: its hash, or with `--show-ids` the identifier (when a line had it).
+    fn shown_id(&self, key: &Key, last: &Last) -> String {
+        match (&last.clear, self.show_ids) {
+            (Some(c), true) => c.to_string(),
+            (None, true) => format!("sha256:{}", hex(&key.2)),
+            _ => hex(&key.2),
+        }
+    }
+
+    /// The evidence cell of an identifier's last line.
+    fn evidence(&self, last: &Last) -> String {
+        let mut parts: Vec<String> = vec![];
+        if last.status == Status::Pending {
+            parts.push(match &last.job_id {
+                Some(j) => format!("still pending in job {j}"),
+                None => "still pending (no job recorded)".to_string(),
+            });
+        }
+        if !last.detail.is_empty() {
+            parts.push(last.detail.to_string());
+        }
+        if let Some(s) = last.http_status {
+            parts.push(format!("HTTP {s}"));
+        }
+        if let Some(j) = last
+            .job_id
+            .as_ref()
+            .filter(|_| last.status != Status::Pending)
+        {
+            parts.push(format!("job {j}"));
+        }
+        if !last.vendor_ids.is_empty() {
+            let ids: Vec<&str> = last.vendor_ids.iter().map(|v| &**v).collect();
+            parts.push(format!("vendor ids: {}", ids.join(", ")));
+        }
+        parts.push(format!("report line {}", last.line));
+        parts.join(" · ")
+    }
+}
+
+/// What the document says about where it came from.
+pub struct Meta {
+    /// The report's path as given, and absolute (when it resolves).
+    pub report: String,
+    pub report_absolute: Option<String>,
+    pub made: SystemTime,
+    pub version: &'static str,
+}
+
+/// How a column is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Text,
+    Num,
+    Mono,
+    /// An outcome name (HTML marks an exception's in red).
+    Outcome,
+    /// A time stamp, never broken.
+    Time,
+    /// Long text that may break anywhere (evidence).
+    Wrap,
+}
+
+/// A document being written, block by block; every `&str` is plain text the sink escapes.
+trait Sink {
+    fn begin(&mut self, title: &str) -> io::Result<()>;
+    fn heading(&mut self, level: u8, text: &str) -> io::Result<()>;
+    fn para(&mut self, text: &str) -> io::Result<()>;
+    /// A boxed notice; `alarm` when it warns.
+    fn note(&mut self, text: &str, alarm: bool) -> io::Result<()>;
+    fn table(&mut self, head: &[(&str, Col)]) -> io::Result<()>;
+    /// A row; `class` names the outcome (HTML styles exceptions).
+    fn row(&mut self, class: Option<&str>, cells: &[&str]) -> io::Result<()>;
+    fn end_table(&mut self) -> io::Result<()>;
+    fn end(&mut self) -> io::Result<()>;
+}
+
+/// Text made safe for HTML: terminal-unsafe characters written as escapes, then `&<>"'` as entities.
+pub fn html_escape(text: &str) -> String {
+    let text = crate::output::escape(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text made safe for a Markdown table cell: one line, Markdown punctuation
+/// backslash-escaped (so no `|` ends the cell and no HTML or link is made).
+pub fn md_escape(text: &str) -> String {
+    let text = crate::output::escape(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' | '\n' | '\t' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "\
+@page { size: A4; margin: 14mm 12mm; }
+* { box-sizing: border-box; }
+body { font: 10pt/1.4 \"DejaVu Sans\", \"Segoe UI\", Arial, sans-serif; color: #111; background: #fff; max-width: 200mm; margin: 0 auto; padding: 10mm 8mm; }
+h1 { font-size: 20pt; margin: 0 0 6pt; }
+h2 { font-size: 13pt; margin: 16pt 0 5pt; padding-bottom: 2pt; border-bottom: 1.5pt solid #333; break-after: avoid; }
+p { margin: 4pt 0; }
+.note { border: 1pt solid #888; background: #f4f4f4; padding: 5pt 8pt; margin: 8pt 0; }
+.note.alarm { border-color: #b00; background: #fde8e8; color: #700; font-weight: bold; }
+table { border-collapse: collapse; width: 100%; margin: 4pt 0 8pt; font-size: 8.5pt; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; }
+th, td { border: 0.75pt solid #aaa; padding: 2pt 4pt; text-align: left; vertical-align: top; }
+th { background: #e8e8e8; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.mono { font-family: \"DejaVu Sans Mono\", Menlo, Consolas, monospace; font-size: 7.5pt; word-break: break-all; }
+td.mono { width: 29mm; }
+td.wrap { overflow-wrap: anywhere; }
+td.time { white-space: nowrap; font-size: 7.5pt; }
+tr.alarm td { color: #900; font-weight: bold; }
+tr.exception td { background: #fff1f1; }
+tr.exception td.outcome { color: #900; font-weight: bold; }
+@media print { body { padding: 0; max-width: none; } .note, th, tr.exception td, tr.alarm td { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+";
+
+struct Html<W: Write> {
+    w: W,
+    cols: Vec<Col>,
+}
+
+impl<W: Write> Sink for Html<W> {
+    fn begin(&mut self, title: &str) -> io::Result<()> {
+        write!(
+            self.w,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",
+            html_escape(title)
+        )
+    }
+    fn heading(&mut self, level: u8, text: &str) -> io::Result<()> {
+        writeln!(self.w, "<h{level}>{}</h{level}>", html_escape(text))
+    }
+    fn para(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.w, "<p>{}</p>", html_escape(text))
+    }
+    fn note(&mut self, text: &str, alarm: bool) -> io::Result<()> {
+        writeln!(
+            self.w,
+            "<p class=\"note{}\">{}</p>",
+            if alarm { " alarm" } else { "" },
+            html_escape(text)
+        )
+    }
+    fn table(&mut self, head: &[(&str, Col)]) -> io::Result<()> {
+        self.cols = head.iter().map(|(_, c)| *c).collect();
+        write!(self.w, "<table>\n<thead><tr>")?;
+        for (name, col) in head {
+            let class = if *col == Col::Num {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            write!(self.w, "<th{class}>{}</th>", html_escape(name))?;
+        }
+        writeln!(self.w, "</tr></thead>\n<tbody>")
+    }
+    fn row(&mut self, class: Option<&str>, cells: &[&str]) -> io::Result<()> {
+        match class {
+            Some(c) => write!(self.w, "<tr class=\"{}\">", html_escape(c))?,
+            None => write!(self.w, "<tr>")?,
+        }
+        for (i, cell) in cells.iter().enumerate() {
+            let class = match self.cols.get(i) {
+                Some(Col::Num) => " class=\"num\"",
+                Some(Col::Mono) => " class=\"mono\"",
+                Some(Col::Outcome) => " class=\"outcome\"",
+                Some(Col::Time) => " class=\"time\"",
+                Some(Col::Wrap) => " class=\"wrap\"",
+                _ => "",
+            };
+            write!(self.w, "<td{class}>{}</td>", html_escape(cell))?;
+        }
+        writeln!(self.w, "</tr>")
+    }
+    fn end_table(&mut self) -> io::Result<()> {
+        writeln!(self.w, "</tbody>\n</table>")
+    }
+    fn end(&mut self) -> io::Result<()> {
+        writeln!(self.w, "</body>\n</html>")?;
+        self.w.flush()
+    }
+}
+
+struct Md<W: Write> {
+    w: W,
+}
+
+impl<W: Write> Sink for Md<W> {
+    fn begin(&mut self, _title: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn heading(&mut self, level: u8, text: &str) -> io::Result<()> {
+        writeln!(
+            self.w,
+            "{} {}\n",
+            "#".repeat(usize::from(level)),
+            md_escape(text)
+        )
+    }
+    fn para(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.w, "{}\n", md_escape(text))
+    }
+    fn note(&mut self, text: &str, alarm: bool) -> io::Result<()> {
+        let text = md_escape(text);
+        if alarm {
+            writeln!(self.w, "> **{text}**\n")
+        } else {
+            writeln!(self.w, "> {text}\n")
+        }
+    }
+    fn table(&mut self, head: &[(&str, Col)]) -> io::Result<()> {
+        let names: Vec<String> = head.iter().map(|(n, _)| md_escape(n)).collect();
+        writeln!(self.w, "| {} |", names.join(" | "))?;
+        let rule: Vec<&str> = head
+            .iter()
+            .map(|(_, c)| if *c == Col::Num { "---:" } else { "---" })
+            .collect();
+        writeln!(self.w, "| {} |", rule.join(" | "))
+    }
+    fn row(&mut self, _class: Option<&str>, cells: &[&str]) -> io::Result<()> {
+        let cells: Vec<String> = cells.iter().map(|c| md_escape(c)).collect();
+        writeln!(self.w, "| {} |", cells.join(" | "))
+    }
+    fn end_table(&mut self) -> io::Result<()> {
+        writeln!(self.w)
+    }
+    fn end(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `12345` → `12,345`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Write the certificate for `agg` in `format` to `w`.
+pub fn render(agg: &Aggregate, meta: &Meta, format: Format, w: impl Write) -> io::Result<()> {
+    match format {
+        Format::Html => document(agg, meta, &mut Html { w, cols: vec![] }),
+        Format::Md => document(agg, meta, &mut Md { w }),
+    }
+}
+
+fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
+    let when = |a: &Option<(SystemTime, Rc<str>)>| {
+        a.as_ref()
+            .map_or_else(|| "not recorded".to_string(), |(t, _)| rfc3339(*t))
+    };
+    let exceptions = agg.exceptions();
+    out.begin("Erasure certificate")?;
+    out.heading(1, "Erasure certificate")?;
+    out.para(&format!(
+        "This certificate records what purge did to erase people from the vendors below. It is made from the report named here; an identifier's outcome is the last line the report holds for it. {} identifiers at {} vendor{}; {} exception{}.",
+        grouped(agg.identifiers() as u64),
+        agg.vendors.len(),
+        if agg.vendors.len() == 1 { "" } else { "s" },
+        grouped(exceptions as u64),
+        if exceptions == 1 { "" } else { "s" },
+    ))?;
+    let mode = if agg.show_ids {
+        out.note(
+            "IDENTIFIERS IN CLEAR (made with --show-ids): this document holds personal data. Keep it as confidential as the list of people itself.",
+            true,
+        )?;
+        "in clear (--show-ids)"
+    } else {
+        out.note(
+            "Identifiers are shown as SHA-256 hashes (lower-case hex of the identifier as purge sent it, as --hash-ids writes them). Where a vendor's answer repeated an identifier or an e-mail address, it is replaced by sha256: and the start of its hash.",
+            false,
+        )?;
+        "SHA-256 hashes"
+    };
+    out.table(&[("Item", Col::Text), ("Value", Col::Text)])?;
+    let facts: Vec<(&str, String)> = vec![
+        ("Report file", meta.report.clone()),
+        (
+            "Report file (absolute)",
+            meta.report_absolute
+                .clone()
+                .unwrap_or_else(|| "cannot be resolved".into()),
+        ),
+        ("Report SHA-256", agg.sha256.clone()),
+        ("Report lines", grouped(agg.lines as u64)),
+        ("Run started (first line)", when(&agg.first_at)),
+        ("Run ended (last line)", when(&agg.last_at)),
+        ("Identifiers", grouped(agg.identifiers() as u64)),
+        ("Exceptions", grouped(exceptions as u64)),
+        ("Identifiers shown as", mode.to_string()),
+        ("Made by", format!("purge {}", meta.version)),
+        ("Certificate made", rfc3339(meta.made)),
+    ];
+    for (k, v) in &facts {
+        out.row(None, &[k, v])?;
+    }
+    out.end_table()?;
+
+    out.heading(2, "Outcomes per vendor")?;
+    out.para("The final outcome of each identifier, counted per vendor (what each outcome means is stated at the end).")?;
+    let per_vendor = agg.per_vendor();
+    let all = per_vendor.len() > 1;
+    let mut head: Vec<(&str, Col)> = vec![("Outcome", Col::Text)];
+    head.extend(
+        per_vendor
+            .iter()
+            .map(|(v, _, _)| (agg.vendors[*v].as_str(), Col::Num)),
+    );
+    if all {
+        head.push(("all vendors", Col::Num));
+    }
+    out.table(&head)?;
+    let count_row = |out: &mut dyn Sink, name: &str, of: &dyn Fn(&[u64; COLUMNS.len()]) -> u64| {
+        let mut cells: Vec<String> = vec![name.to_string()];
+        cells.extend(per_vendor.iter().map(|(_, _, c)| grouped(of(c))));
+        if all {
+            cells.push(grouped(per_vendor.iter().map(|(_, _, c)| of(c)).sum()));
+        }
+        let total: u64 = per_vendor.iter().map(|(_, _, c)| of(c)).sum();
+        let class = (name != "total" && total > 0)
+            .then(|| COLUMNS.iter().find(|s| s.as_str() == name))
+            .flatten()
+            .filter(|s| is_exception(**s))
+            .map(|_| "alarm");
+        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    for (i, s) in COLUMNS.iter().enumerate() {
+        count_row(out, s.as_str(), &|c| c[i])?;
+    }
+    count_row(out, "total", &|c| c.iter().sum())?;
+    out.end_table()?;
+
+    out.heading(2, "Vendors and hosts contacted")?;
+    out.table(&[
+        ("Vendor", Col::Text),
+        ("Kinds of identifier", Col::Text),
+        ("Hosts contacted", Col::Text),
+    ])?;
+    for (v, kinds, _) in &per_vendor {
+        let hosts = &agg.hosts[*v];
+        let text = if hosts.is_empty() {
+            "none recorded (nothing was sent, or the report predates host recording)".to_string()
+        } else {
+            hosts.iter().cloned().collect::<Vec<_>>().join(", ")
+        };
+        let kinds = kinds.iter().copied().collect::<Vec<_>>().join(", ");
+        out.row(None, &[&agg.vendors[*v], &kinds, &text])?;
+    }
+    out.end_table()?;
+
+    let id_head = if agg.show_ids {
+        "Identifier"
+    } else {
+        "Identifier (SHA-256)"
+    };
+    let head = [
+        ("#", Col::Num),
+        ("Vendor", Col::Text),
+        ("Kind", Col::Text),
+        (id_head, Col::Mono),
+        ("Outcome", Col::Outcome),
+        ("At", Col::Time),
+        ("Evidence", Col::Wrap),
+    ];
+    let rows = agg.rows();
+    let (exc, rest) = rows.split_at(exceptions);
+    let mut n = 0u64;
+    let mut table = |out: &mut dyn Sink, rows: &[(&Key, &Last)]| -> io::Result<()> {
+        out.table(&head)?;
+        for (key, last) in rows {
+            n += 1;
+            let outcome = last.status.as_str();
+            out.row(
+                Some(if is_exception(last.status) {
+                    "exception"
+                } else {
+                    outcome
+                }),
+                &[
+                    &n.to_string(),
+                    &agg.vendors[usize::from(key.0)],
+                    &agg.kinds[usize::from(key.1)],
+                    &agg.shown_id(key, last),
+                    outcome,
+                    &last.at,
+                    &agg.evidence(last),
+                ],
+            )?;
+        }
+        out.end_table()
+    };
+    out.heading(2, &format!("Exceptions ({})", grouped(exc.len() as u64)))?;
+    if exc.is_empty() {
+        out.para(
+            "None: no identifier is still present, failed, refused, invalid or still pending.",
+        )?;
+    } else {
+        out.para("Identifiers not (or not yet) erased: still present, failed, refused, invalid, or still pending in an open vendor job. They need action.")?;
+        table(out, exc)?;
+    }
+    out.heading(
+        2,
+        &format!("All other identifiers ({})", grouped(rest.len() as u64)),
+    )?;
+    if rest.is_empty() {
+        out.para("None.")?;
+    } else {
+        table(out, rest)?;
+    }
+
+    out.heading(2, "What each outcome means")?;
+    out.table(&[("Outcome", Col::Text), ("Meaning", Col::Text)])?;
+    for s in EXCEPTIONS
+        .iter()
+        .chain(COLUMNS.iter().filter(|s| !is_exception(**s)))
+    {
+        out.row(None, &[s.as_str(), meaning(*s)])?;
+    }
+    out.end_table()?;
+    out.para(&format!(
+        "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
+        meta.version,
+        rfc3339(meta.made),
+        meta.report,
+        agg.sha256
+    ))?;
+    out.end()
+}
+
+/// What was written, for the message on stderr.
+pub struct Written {
+    pub format: Format,
+    pub identifiers: usize,
+    pub exceptions: usize,
+    pub vendors: usize,
+    pub sha256: String,
+}
+
+/// `purge certificate`: read the report, write the document.
+pub fn run(args: &Args) -> Result<Written, CertError> {
+    let format = Format::choose(args.format, &args.output);
+    let to_stdout = args.output.as_os_str() == "-";
+    if !to_stdout {
+        if !args.force && std::fs::symlink_metadata(&args.output).is_ok() {
+            return Err(CertError::Exists {
+                path: args.output.clone(),
+            });
+        }
+        if let (Ok(a), Ok(b)) = (
+            std::fs::canonicalize(&args.report),
+            std::fs::canonicalize(&args.output),
+        ) && a == b
+        {
+            return Err(CertError::SameFile {
+                path: args.output.clone(),
+            });
+        }
+    }
+    let agg = Aggregate::read(&args.report, args.show_ids)?;
+    let meta = Meta {
+        report: args.report.display().to_string(),
+        report_absolute: std::fs::canonicalize(&args.report)
+            .ok()
+            .map(|p| p.display().to_string()),
+        made: SystemTime::now(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let written = Written {
+        format,
+        identifiers: agg.identifiers(),
+        exceptions: agg.exceptions(),
+        vendors: agg.vendors.len(),
+        sha256: agg.sha256.clone(),
+    };
+    if to_stdout {
+        let out = crate::output::stdout();
+        render(&agg, &meta, format, out).map_err(|err| CertError::Write {
+            path: PathBuf::from("stdout"),
+            err,
+        })?;
+        return Ok(written);
+    }
+    let path = &args.output;
+    let write_err = |err| CertError::Write {
+        path: path.clone(),
+        err,
+    };
+    if args.force {
+        // Replace, not truncate: the new file gets its own mode, and a symlink is not followed.
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(write_err(e)),
+            _ => {}
+        }
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(
+        &mut options,
+        if args.show_ids { 0o600 } else { 0o644 },
+    );
+    let file = options.open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            CertError::Exists { path: path.clone() }
+        } else {
+            write_err(e)
+        }
+    })?;
+    let result = render(
+        &agg,
+        &meta,
+        format,
+        io::BufWriter::with_capacity(256 * 1024, &file),
+    )
+    .and_then(|()| file.sync_all());
+    if let Err(err) = result {
+        let _ = std::fs::remove_file(path);
+        return Err(write_err(err));
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(vendor: &str, id: &str, outcome: &str, extra: &str) -> Line {
+        let text = format!(
+            r#"{{"vendor":"{vendor}","kind":"email","id":"{id}","outcome":"{outcome}","at":"2026-11-24T21:40:03Z"{extra}}}"#
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            report: "r.jsonl".into(),
+            report_absolute: Some("/tmp/r.jsonl".into()),
+            made: SystemTime::UNIX_EPOCH,
+            version: "9.9.9",
+        }
+    }
+
+    fn render_to(agg: &Aggregate, format: Format) -> String {
+        let mut out = Vec::new();
+        render(agg, &meta(), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn agg(lines: Vec<Line>, show_ids: bool) -> Aggregate {
+        let mut a = Aggregate::new(show_ids);
+        for (i, l) in lines.into_iter().enumerate() {
+            a.add(l, i + 1).unwrap();
+        }
+        a
+    }
+
+    #[test]
+    fn the_last_line_of_each_identifier_decides_and_pending_is_an_exception() {
+        let a = agg(
+            vec![
+                line("rally", "a@x.io", "failed", r#","detail":"HTTP 500""#),
+                line("zendesk", "a@x.io", "pending", r#","job_id":"J1""#),
+                line("rally", "b@x.io", "queued", ""),
+                line("rally", "a@x.io", "queued", ""),
+                line("zendesk", "c@x.io", "pending", r#","job_id":"J2""#),
+                line("zendesk", "c@x.io", "deleted", ""),
+            ],
+            false,
+        );
+        assert_eq!(a.identifiers(), 4, "per vendor: rally a, b; zendesk a, c");
+        assert_eq!(a.exceptions(), 1, "zendesk a is still pending");
+        let counts = a.per_vendor();
+        let col = |s: Status| COLUMNS.iter().position(|c| *c == s).unwrap();
+        let (rally, zendesk) = (&counts[0], &counts[1]);
+        assert_eq!(a.vendors[rally.0], "rally");
+        assert_eq!(rally.2[col(Status::Queued)], 2);
+        assert_eq!(rally.2[col(Status::Failed)], 0);
+        assert_eq!(zendesk.2[col(Status::Deleted)], 1);
+        assert_eq!(zendesk.2[col(Status::Pending)], 1);
+        let rows = a.rows();
+        assert_eq!(rows[0].1.status, Status::Pending);
+        assert_eq!(
+            a.evidence(rows[0].1),
+            "still pending in job J1 · report line 2"
+        );
+        let md = render_to(&a, Format::Md);
+        assert!(md.contains("still pending in job J1"), "{md}");
+        assert!(!md.contains("job J2"), "c's last line is deleted: {md}");
+    }
+
+    #[test]
+    fn exceptions_come_first_in_their_order() {
+        let mut lines = vec![];
+        for (i, s) in [
+            "deleted",
+            "invalid",
+            "queued",
+            "refused",
+            "pending",
+            "failed",
+            "present",
+            "not_found",
+            "verified",
+        ]
+        .iter()
+        .enumerate()
+        {
+            lines.push(line("braze", &format!("p{i}@x.io"), s, ""));
+        }
+        let a = agg(lines, false);
+        let order: Vec<&str> = a.rows().iter().map(|(_, l)| l.status.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "present",
+                "failed",
+                "refused",
+                "invalid",
+                "pending",
+                "verified",
+                "deleted",
+                "queued",
+                "not_found"
+            ]
+        );
+        assert_eq!(a.exceptions(), 5);
+        let html = render_to(&a, Format::Html);
+        let exc = html.find("Exceptions (5)").unwrap();
+        let rest = html.find("All other identifiers (4)").unwrap();
+        let present_row = html.find("<td class=\"outcome\">present</td>").unwrap();
+        let verified_row = html.find("<td class=\"outcome\">verified</td>").unwrap();
+        assert!(exc < present_row && present_row < rest && rest < verified_row);
+    }
+
+    #[test]
+    fn identifiers_are_hashed_and_echoes_concealed_unless_show_ids() {
+        let l = || {
+            vec![
+                line(
+                    "gainsight-px",
+                    "Ann@Example.com",
+                    "failed",
+                    r#","detail":"user ann@example.com not deletable; see bob@corp.example.org (Ann@Example.com)","vendor_ids":["Ann@Example.com","gp-7"],"http_status":409"#,
+                ),
+                serde_json::from_str(&format!(
+                    r#"{{"vendor":"rally","kind":"email","id_sha256":"{}","outcome":"deleted","at":"2026-11-24T21:40:05Z"}}"#,
+                    crate::report::sha256_hex("zed@x.io")
+                ))
+                .unwrap(),
+            ]
+        };
+        let a = agg(l(), false);
+        let html = render_to(&a, Format::Html);
+        let md = render_to(&a, Format::Md);
+        for doc in [&html, &md] {
+            for clear in ["ann@example.com", "Ann@Example.com", "bob@corp", "zed@x.io"] {
+                assert!(!doc.contains(clear), "{clear} in clear: {doc}");
+            }
+            assert!(doc.contains(&crate::report::sha256_hex("Ann@Example.com")));
+            assert!(doc.contains(&crate::report::sha256_hex("zed@x.io")));
+            assert!(doc.contains(&tag("Ann@Example.com")));
+            assert!(doc.contains(&tag("bob@corp.example.org")));
+            assert!(doc.contains("gp-7") && doc.contains("HTTP 409"));
+            assert!(doc.contains("SHA-256 hashes"));
+        }
+        let a = agg(l(), true);
+        let html = render_to(&a, Format::Html);
+        assert!(html.contains("IDENTIFIERS IN CLEAR"));
+        assert!(html.contains("user ann@example.com not deletable"));
+        assert!(html.contains("<td class=\"mono\">Ann@Example.com</td>"));
+        // A line that had only the hash stays a hash, marked as one.
+        assert!(html.contains(&format!("sha256:{}", crate::report::sha256_hex("zed@x.io"))));
+    }
+
+    #[test]
+    fn concealing_matches_whole_identifiers_only() {
+        assert_eq!(conceal("HTTP 401 for 1001", Some("1")), "HTTP 401 for 1001");
+        assert_eq!(
+            conceal("user 1001 gone; 10011", Some("1001")),
+            format!("user {} gone; 10011", tag("1001"))
+        );
+        assert_eq!(conceal("no e-mail @ here.", None), "no e-mail @ here.");
+        assert_eq!(
+            conceal("to: a.b+c@d.co.uk.", None),
+            format!("to: {}.", tag("a.b+c@d.co.uk"))
+        );
+    }
+
+    #[test]
+    fn hostile_vendor_text_is_escaped() {
+        let hostile = r#"<script>alert(1)</script><img src=x onerror=alert(2)> | pipe\nnew \"q\" 'a' & [l](http://e.vil) \u001b[2J"#;
+        let a = agg(
+            vec![line(
+                "zendesk",
+                "a@x.io",
+                "failed",
+                &format!(r#","detail":"{hostile}","job_id":"<b>j</b>","host":"<i>h</i>""#),
+            )],
+            false,
+        );
+        let html = render_to(&a, Format::Html);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>") && !html.contains("<i>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&quot;q&quot; &#39;a&#39; &amp;"));
+        assert!(!html.contains('\u{1b}'), "terminal escapes written out");
+        assert!(!html.contains("href") && !html.contains("url(") && !html.contains("src=\""));
+        let md = render_to(&a, Format::Md);
+        let row = md
+            .lines()
+            .find(|l| l.contains("alert(1)"))
+            .expect("the failed row");
+        assert!(
+            row.contains(r"\<script\>") && row.contains(r"\| pipe"),
+            "{row}"
+        );
+        assert!(row.contains("pipe new"), "the newline is a space: {row}");
+        let cells = row.replace(r"\|", "").matches('|').count();
+        assert_eq!(cells, 8, "7 cells: {row}");
+    }
+
+    #[test]
+    fn corrupt_torn_and_empty_reports_say_where() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.jsonl");
+        let good = r#"{"vendor":"rally","kind":"email","id":"a@x.io","outcome":"queued","at":"2026-11-24T21:40:03Z"}"#;
+        std::fs::write(
+            &p,
+            format!("{good}\n{{\"vendor\":\"rally\",\"outcome\":\"gone\"}}\n"),
+        )
+        .unwrap();
+        let e = Aggregate::read(&p, false).err().unwrap().to_string();
+        assert!(e.contains("r.jsonl:2: not a purge report line"), "{e}");
+        std::fs::write(&p, format!("{good}\n{good}\n{{\"vendor\":\"ra")).unwrap();
+        let e = Aggregate::read(&p, false).err().unwrap().to_string();
+        assert!(
+            e.contains("r.jsonl:3: the last line is cut off") && e.contains("--resume"),
+            "{e}"
+        );
+        std::fs::write(
+            &p,
+            format!(
+                "{}\n",
+                good.replace("a@x.io\"", "a@x.io\",\"at\":\"yesterday\"")
+            ),
+        )
+        .unwrap();
+        assert!(Aggregate::read(&p, false).is_err());
+        std::fs::write(&p, "\n  \n").unwrap();
+        let e = Aggregate::read(&p, false).err().unwrap().to_string();
+        assert!(e.contains("no lines"), "{e}");
+        let e = Aggregate::read(&d.path().join("none.jsonl"), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("none.jsonl: no such report file"), "{e}");
+        // A good report: its hash is of its bytes.
+        let text = format!("{good}\n");
+        std::fs::write(&p, &text).unwrap();
+        let a = Aggregate::read(&p, false).unwrap();
+        assert_eq!(a.sha256, crate::report::sha256_hex(&text));
+    }
+
+    #[test]
+    fn run_refuses_to_overwrite_and_sets_the_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let report = d.path().join("r.jsonl");
+        std::fs::write(
+            &report,
+            "{\"vendor\":\"rally\",\"kind\":\"email\",\"id\":\"a@x.io\",\"outcome\":\"queued\"}\n",
+        )
+        .unwrap();
+        let out = d.path().join("c.md");
+        let args = |output: &Path, show_ids: bool, force: bool| Args {
+            report: report.clone(),
+            output: output.to_path_buf(),
+            format: None,
+            show_ids,
+            force,
+        };
+        assert_eq!(run(&args(&out, false, false)).unwrap().format, Format::Md);
+        assert!(matches!(
+            run(&args(&out, false, false)),
+            Err(CertError::Exists { .. })
+        ));
+        run(&args(&out, true, true)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "--show-ids: 0600");
+        }
+        assert!(matches!(
+            run(&args(&report, false, true)),
+            Err(CertError::SameFile { .. })
+        ));
+        assert_eq!(
+            Format::choose(None, Path::new("erasure.html")),
+            Format::Html
+        );
+        assert_eq!(Format::choose(None, Path::new("-")), Format::Html);
+        assert_eq!(
+            Format::choose(Some(Format::Md), Path::new("x.html")),
+            Format::Md
+        );
+    }
+
+    #[test]
+    fn a_hundred_thousand_lines_keep_one_entry_per_identifier() {
+        // Streamed: 100k lines over 50k identifiers (pending, then final) keep
+        // 50k entries and share their repeated evidence strings.
+        let mut a = Aggregate::new(false);
+        for i in 0..100_000usize {
+            let id = format!("person{}@example.com", i % 50_000);
+            let (outcome, extra) = if i < 50_000 {
+                ("pending", format!(r#","job_id":"job-{}""#, i / 100))
+            } else {
+                (
+                    "deleted",
+                    r#","detail":"permanent","http_status":200"#.to_string(),
+                )
+            };
+            a.add(line("zendesk", &id, outcome, &extra), i + 1).unwrap();
+        }
+        assert_eq!(a.identifiers(), 50_000);
+        assert_eq!(a.exceptions(), 0);
+        assert!(a.strings.set.len() < 10_000, "{}", a.strings.set.len());
+        let mut out = Vec::new();
+        render(&a, &meta(), Format::Html, &mut out).unwrap();
+        assert!(out.len() > 50_000 * 64);
+    }
+}
