@@ -36,6 +36,15 @@ quotas, into one report. Exit code: the worst of the vendors (3 > 75 > 1 > 0).",
             ),
     )
     .subcommand(
+        Verify::augment_args(Command::new("verify"))
+            .about("Ask every vendor of a report whether the people it erased still exist; append verified / present / unverifiable")
+            .after_help(
+                "Vendor settings and credentials come from the configuration file (purge.toml), as for purge everywhere. \
+Identifiers whose last outcome is deleted, queued, not_found, present or unverifiable are asked about again; \
+verified ones are skipped. Exit 1 if anyone is still present.",
+            ),
+    )
+    .subcommand(
         Init::augment_args(Command::new("init")).about(
             "Write a commented configuration file (purge.toml) with a table for every vendor",
         ),
@@ -48,6 +57,29 @@ quotas, into one report. Exit code: the worst of the vendors (3 > 75 > 1 > 0).",
         Completions::augment_args(Command::new("completions"))
             .about("Print a shell completion script on stdout"),
     )
+}
+
+/// `purge verify`.
+#[derive(Debug, Clone, Args)]
+pub struct Verify {
+    /// The report of a purge (one vendor or `everywhere`); verify appends its lines to it
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// The configuration file [default: purge.toml in the working directory]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keep asking about the people still present (backing off) until they are gone or this time is up (Braze deletes asynchronously)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+    /// Print the summary as one JSON object on stdout, with a part per vendor
+    #[arg(long)]
+    pub json: bool,
+    /// Print only errors and warnings
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr (-vv: each request; -vvv: answers too)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// `purge everywhere`: the run's own flags; each vendor's come from its table
@@ -84,6 +116,12 @@ pub struct Everywhere {
     /// Continue the run recorded in --report FILE at every vendor
     #[arg(long, requires = "report")]
     pub resume: bool,
+    /// Run `purge verify` on the report right after the purge
+    #[arg(long, requires = "report")]
+    pub verify: bool,
+    /// With --verify: keep asking about people still present until this time is up
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "verify")]
+    pub wait: Option<Duration>,
     /// Write SHA-256 hex of each identifier instead of the identifier in the report
     #[arg(long)]
     pub hash_ids: bool,
@@ -125,6 +163,8 @@ pub enum Invocation {
     Completions(clap_complete::Shell),
     /// Every vendor of the configuration file.
     Everywhere(Box<Everywhere>),
+    /// Verify a report's erasures at every vendor.
+    Verify(Box<Verify>),
     /// Write the configuration file template.
     Init {
         config: PathBuf,
@@ -163,6 +203,9 @@ where
         return Ok(Invocation::Everywhere(Box::new(
             Everywhere::from_arg_matches(sub)?,
         )));
+    }
+    if name == "verify" {
+        return Ok(Invocation::Verify(Box::new(Verify::from_arg_matches(sub)?)));
     }
     if name == "init" {
         let Init { config, force } = Init::from_arg_matches(sub)?;

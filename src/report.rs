@@ -292,6 +292,40 @@ impl Report {
         Ok(())
     }
 
+    /// Append a line for an identifier known only by its SHA-256 (a report
+    /// written with `--hash-ids`, read back by `purge verify`).
+    pub fn write_hashed(
+        &mut self,
+        sha256: &str,
+        status: Status,
+        detail: &str,
+    ) -> Result<(), ReportError> {
+        if self.out.is_none() {
+            return Ok(());
+        }
+        let line = Line {
+            vendor: self.vendor.to_string(),
+            kind: self.kind.as_str().to_string(),
+            id: None,
+            id_sha256: Some(sha256.to_string()),
+            outcome: status,
+            detail: detail.to_string(),
+            http_status: None,
+            request: None,
+            job_id: None,
+            vendor_ids: vec![],
+            host: None,
+            at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        };
+        let text = serde_json::to_string(&line).map_err(|e| ReportError::Encode {
+            path: self.path.clone().unwrap_or_default(),
+            err: e.to_string(),
+        })?;
+        self.pending.push_str(&text);
+        self.pending.push('\n');
+        Ok(())
+    }
+
     /// Push everything written so far to the file.
     pub fn flush(&mut self) -> Result<(), ReportError> {
         if let Some(out) = self.out.as_mut()

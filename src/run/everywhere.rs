@@ -162,7 +162,13 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     }
     if todos.iter().all(|t| t.open_count() == 0) {
         output::info("nothing left to send at any vendor");
-        return Ok(report_all(summaries, vec![None; legs.len()], args));
+        return Ok(report_all(
+            summaries,
+            vec![None; legs.len()],
+            "purge everywhere",
+            args.json,
+            args.report.as_deref(),
+        ));
     }
     if !args.yes {
         confirm(&legs, &clients, &todos)?;
@@ -207,7 +213,27 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         summaries.push(summary);
         reasons.push(reason);
     }
-    Ok(report_all(summaries, reasons, args))
+    let code = report_all(
+        summaries,
+        reasons,
+        "purge everywhere",
+        args.json,
+        args.report.as_deref(),
+    );
+    match (&args.report, args.verify) {
+        (Some(report), true) if code != ExitCode::Interrupted && code != ExitCode::Terminated => {
+            let verify = crate::cli::Verify {
+                report: report.clone(),
+                config: args.config.clone(),
+                wait: args.wait,
+                json: args.json,
+                quiet: args.quiet,
+                verbose: args.verbose,
+            };
+            Ok(code.max(super::verify::verify(&verify)?))
+        }
+        _ => Ok(code),
+    }
 }
 
 /// A vendor's table and the run's own flags → its target and run configuration.
@@ -464,26 +490,48 @@ struct Everything {
 
 /// The summary of every vendor (a table on stderr, or one JSON object), and
 /// the worst exit code (3 > 75 > 1 > 0).
-fn report_all(
+pub(super) fn report_all(
     mut summaries: Vec<Summary>,
     reasons: Vec<Option<StopReason>>,
-    args: &Everywhere,
+    title: &str,
+    json: bool,
+    report: Option<&Path>,
 ) -> ExitCode {
     let mut code = ExitCode::Ok;
     for (s, r) in summaries.iter_mut().zip(&reasons) {
         s.exit_code = super::exit_code_of(s, r.as_ref());
         code = code.max(s.exit_code);
     }
-    if args.json {
+    if json {
         let all = Everything {
-            report: args.report.as_ref().map(|p| p.display().to_string()),
+            report: report.map(|p| p.display().to_string()),
             vendors: summaries,
             exit_code: code,
         };
         output::data_line(&serde_json::to_string(&all).unwrap_or_default());
         return code;
     }
-    let cols = [
+    let count = |s: &Summary, c: &str| match c {
+        "deleted" => s.deleted,
+        "queued" => s.queued,
+        "not_found" => s.not_found,
+        "failed" => s.failed,
+        "refused" => s.refused,
+        "invalid" => s.invalid,
+        "skipped" => s.skipped,
+        "pending" => s.pending,
+        "verified" => s.verified,
+        "present" => s.present,
+        "unverifiable" => s.unverifiable,
+        _ => 0,
+    };
+    // The outcomes any vendor has, and always the main ones of the command.
+    let always: &[&str] = if title == "purge verify" {
+        &["verified", "present", "unverifiable"]
+    } else {
+        &["deleted", "queued", "not_found", "failed"]
+    };
+    let cols: Vec<&str> = [
         "deleted",
         "queued",
         "not_found",
@@ -492,29 +540,22 @@ fn report_all(
         "invalid",
         "skipped",
         "pending",
-    ];
-    let mut text = format!(
-        "purge everywhere: {} vendors\n{:<14}",
-        summaries.len(),
-        "vendor"
-    );
-    for c in cols {
-        text.push_str(&format!(" {c:>9}"));
+        "verified",
+        "present",
+        "unverifiable",
+    ]
+    .into_iter()
+    .filter(|c| always.contains(c) || summaries.iter().any(|s| count(s, c) > 0))
+    .collect();
+    let mut text = format!("{title}: {} vendors\n{:<14}", summaries.len(), "vendor");
+    for c in &cols {
+        text.push_str(&format!(" {c:>12}"));
     }
     text.push_str("  exit");
     for s in &summaries {
         text.push_str(&format!("\n{:<14}", s.vendor));
-        for n in [
-            s.deleted,
-            s.queued,
-            s.not_found,
-            s.failed,
-            s.refused,
-            s.invalid,
-            s.skipped,
-            s.pending,
-        ] {
-            text.push_str(&format!(" {n:>9}"));
+        for c in &cols {
+            text.push_str(&format!(" {:>12}", count(s, c)));
         }
         text.push_str(&format!("  {:>4}", s.exit_code.code()));
     }
@@ -529,7 +570,7 @@ fn report_all(
             text.push_str(&format!("\n{}: {} failed: {}", s.vendor, r.count, r.reason));
         }
     }
-    if let Some(p) = &args.report {
+    if let Some(p) = report {
         text.push_str(&format!("\nreport: {}", p.display()));
     }
     output::info(&text);

@@ -8,6 +8,7 @@
 mod confirm;
 mod dry_run;
 mod everywhere;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -85,6 +86,20 @@ pub fn main() -> ExitCode {
     };
     match invocation {
         Invocation::Completions(shell) => completions(shell),
+        Invocation::Verify(args) => {
+            output::set_level(if args.quiet {
+                -1
+            } else {
+                args.verbose.min(3) as i8
+            });
+            verify::verify(&args).unwrap_or_else(|e| {
+                output::error(&e.to_string());
+                if args.json {
+                    json_error(&e.to_string(), e.exit_code());
+                }
+                e.exit_code()
+            })
+        }
         Invocation::Everywhere(args) => {
             output::set_level(if args.quiet {
                 -1

@@ -254,6 +254,74 @@ impl Service for GainsightPx {
         }
     }
 
+    /// `GET /v1/users/{identifyId}` ("Get user", `getUserUsingGET` in
+    /// `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`: 404 when the
+    /// user does not exist); for e-mails, `GET /v1/users?filter=email==X` (the
+    /// exact-match filter of the same page) finds no user.
+    fn verify_start(
+        &self,
+        kind: Kind,
+        batch: Vec<Ident>,
+        _targets: Vec<(usize, String)>,
+    ) -> Result<Work, String> {
+        let request = match kind {
+            Kind::Email => self.lookup_request(&batch, None),
+            _ => Request::new(
+                Method::Get,
+                format!("/v1/users/{}", encode_segment(&batch[0].value)),
+            ),
+        };
+        Ok(Work::new(batch, request, Stage::Delete))
+    }
+
+    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        let id = &work.ids[0];
+        let out = |status, detail: String| {
+            Step::Done(vec![
+                super::Outcome::new(id.clone(), status, detail).http(resp.status),
+            ])
+        };
+        match (kind, resp.status) {
+            (Kind::Email, 200) => match page_users(&resp.body) {
+                Some(page) => {
+                    let mine: Vec<&String> = page
+                        .users
+                        .iter()
+                        .filter(|(e, _)| e.eq_ignore_ascii_case(&id.value))
+                        .map(|(_, i)| i)
+                        .collect();
+                    if mine.is_empty() {
+                        out(
+                            Status::Verified,
+                            "GET /v1/users?filter=email==… → 200, no user with this e-mail".into(),
+                        )
+                    } else {
+                        out(
+                            Status::Present,
+                            format!(
+                                "GET /v1/users?filter=email==… → 200: {} user{} with this e-mail (identifyId {})",
+                                mine.len(),
+                                if mine.len() == 1 { "" } else { "s" },
+                                mine.iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    }
+                }
+                None => Step::Done(crate::services::verify_unanswered(work, resp)),
+            },
+            (Kind::Email, _) => Step::Done(crate::services::verify_unanswered(work, resp)),
+            (_, 404) => out(Status::Verified, "GET /v1/users/{identifyId} → 404".into()),
+            (_, 200) => out(
+                Status::Present,
+                "GET /v1/users/{identifyId} → 200: the user exists".into(),
+            ),
+            _ => Step::Done(crate::services::verify_unanswered(work, resp)),
+        }
+    }
+
     /// `-k email` reads users anyway: one lookup of an address no one has
     /// (`example.invalid` is reserved) proves the key is accepted.
     fn preflight(&self, kind: Kind) -> Option<Request> {

@@ -121,6 +121,44 @@ pub fn names_of(table: &[(&str, &str)]) -> String {
     table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
+/// A check the vendor did not answer as documented: `unverifiable` for now,
+/// and checked again by the next `purge verify`.
+pub fn verify_unanswered(work: &Work, resp: &Response) -> Vec<Outcome> {
+    all(
+        &work.ids,
+        Status::Unverifiable,
+        &format!(
+            "could not ask: {} {} answered {}: {}; run purge verify again",
+            work.request.method.as_str(),
+            evidence_path(&work.request.path_and_query),
+            resp.status,
+            resp.snippet()
+        ),
+        Some(resp.status),
+    )
+}
+
+/// A request's path as evidence, without identifiers: no query, and every
+/// segment that is not a fixed word of the API (has a digit, `@`, `%`, …) as `{id}`.
+pub fn evidence_path(path_and_query: &str) -> String {
+    path_and_query
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .map(|seg| {
+            let word = seg
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c == b'_' || c == b'.');
+            let version = seg.len() > 1
+                && seg.starts_with('v')
+                && seg[1..].bytes().all(|c| c.is_ascii_digit());
+            if word || version { seg } else { "{id}" }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// A credential from `--token-file` or the environment variable `var`.
 pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, String> {
     if let Some(path) = token_file {
@@ -202,6 +240,37 @@ pub trait Service: Send + Sync {
     fn preflight_ok(&self, _resp: &Response) -> Result<(), String> {
         Ok(())
     }
+    /// `purge verify`: whether identifiers of `kind` can only be checked by the
+    /// vendor ids the report recorded for them (an identifier without any is
+    /// `unverifiable`).
+    fn verify_needs_vendor_ids(&self, _kind: Kind) -> bool {
+        false
+    }
+    /// `purge verify`: how many identifiers of `kind` one check carries.
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        1
+    }
+    /// `purge verify`: the read that tells whether these identifiers still
+    /// exist at the vendor (`targets`: the vendor ids the report recorded for
+    /// them, with the index of their identifier), or why the vendor offers no
+    /// way to ask (they end `unverifiable`).
+    fn verify_start(
+        &self,
+        kind: Kind,
+        batch: Vec<Ident>,
+        targets: Vec<(usize, String)>,
+    ) -> Result<Work, String> {
+        let _ = (batch, targets);
+        Err(format!(
+            "purge cannot ask {} whether identifiers of kind {kind} still exist",
+            self.profile().display
+        ))
+    }
+    /// `purge verify`: read the answer to a check: `verified`, `present`, or
+    /// more reads.
+    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        Step::Done(verify_unanswered(work, resp))
+    }
     /// What the answers of this run said that the summary should tell (read
     /// once the run has ended).
     fn run_notes(&self) -> Vec<String> {
@@ -225,6 +294,28 @@ pub struct Load {
     pub requests: u64,
     /// What the requests are, plural, for people (`lookups`).
     pub what: &'static str,
+}
+
+#[cfg(test)]
+mod evidence_tests {
+    use super::evidence_path;
+
+    #[test]
+    fn evidence_paths_hold_no_identifier() {
+        assert_eq!(
+            evidence_path("/v1/users/ann%40x.io?hardDelete=true"),
+            "/v1/users/{id}"
+        );
+        assert_eq!(
+            evidence_path("/api/v2/deleted_users/123"),
+            "/api/v2/deleted_users/{id}"
+        );
+        assert_eq!(evidence_path("/users/export/ids"), "/users/export/ids");
+        assert_eq!(
+            evidence_path("/api/v2/users/show_many?ids=1,2"),
+            "/api/v2/users/show_many"
+        );
+    }
 }
 
 #[cfg(test)]

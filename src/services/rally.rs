@@ -169,6 +169,74 @@ impl Service for Rally {
         Work::new(batch, request, Stage::Delete)
     }
 
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        BATCH_LIMIT
+    }
+
+    /// `POST /people/search` with `peopleIds` ("retrieve additional metadata
+    /// about a list of person ids",
+    /// <https://docs.rallyuxr.com/api-reference/people/search-for-people>): the
+    /// people still there come back. The same page documents no exact e-mail
+    /// filter (filters are by studies, segments, panels, custom properties or
+    /// person ids), so e-mails cannot be checked.
+    fn verify_start(
+        &self,
+        kind: Kind,
+        batch: Vec<Ident>,
+        _targets: Vec<(usize, String)>,
+    ) -> Result<Work, String> {
+        if kind != Kind::Id {
+            return Err(
+                "Rally documents no exact e-mail lookup of people (POST /people/search filters by studies, segments, panels, custom properties or person ids): purge with -k id to be able to verify"
+                    .into(),
+            );
+        }
+        let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
+        let body = json!({"peopleIds": ids, "pageInfo": {"size": ids.len()}});
+        Ok(Work::new(
+            batch,
+            Request::new(Method::Post, "/people/search").json(body),
+            Stage::Delete,
+        ))
+    }
+
+    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        let found = (resp.status == 200)
+            .then(|| serde_json::from_str::<serde_json::Value>(&resp.body).ok())
+            .flatten()
+            .and_then(|v| {
+                v["results"].as_array().map(|r| {
+                    r.iter()
+                        .filter_map(|p| p["personId"].as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                })
+            });
+        let Some(found) = found else {
+            return Step::Done(crate::services::verify_unanswered(work, resp));
+        };
+        Step::Done(
+            work.ids
+                .iter()
+                .map(|id| {
+                    if found.contains(&id.value) {
+                        super::Outcome::new(
+                            id.clone(),
+                            Status::Present,
+                            "POST /people/search (peopleIds) → 200: the person is still listed",
+                        )
+                    } else {
+                        super::Outcome::new(
+                            id.clone(),
+                            Status::Verified,
+                            "POST /people/search (peopleIds) → 200: not listed",
+                        )
+                    }
+                    .http(200)
+                })
+                .collect(),
+        )
+    }
+
     fn run_notes(&self) -> Vec<String> {
         match self.uncounted.load(Ordering::Relaxed) {
             0 => vec![],

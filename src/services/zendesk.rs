@@ -261,6 +261,22 @@ impl Zendesk {
         )
     }
 
+    /// `GET /api/v2/deleted_users/{id}` for the first of `todo` (verify).
+    fn deleted_user(&self, ident: Ident, todo: Vec<String>, done: Vec<String>) -> Work {
+        Work::new(
+            vec![ident],
+            Request::new(
+                Method::Get,
+                format!("/api/v2/deleted_users/{}", encode_segment(&todo[0])),
+            ),
+            Stage::Follow {
+                todo,
+                done,
+                probe: false,
+            },
+        )
+    }
+
     /// Which scope external ids were looked up in, for a detail.
     fn scope(&self) -> String {
         match self.brands.as_slice() {
@@ -661,6 +677,137 @@ impl Service for Zendesk {
         let mut w = self.poll(&base, job, 0);
         w.delay = Duration::ZERO;
         Ok(w)
+    }
+
+    fn verify_needs_vendor_ids(&self, kind: Kind) -> bool {
+        kind != Kind::Id
+    }
+
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        BATCH_LIMIT
+    }
+
+    /// `show_many?ids=` for the user ids (an active user is still there), then
+    /// `GET /api/v2/deleted_users/{id}` for the others (`ShowDeletedUser`:
+    /// a soft-deleted user until Zendesk erases it; 404 once erased).
+    fn verify_start(
+        &self,
+        kind: Kind,
+        batch: Vec<Ident>,
+        targets: Vec<(usize, String)>,
+    ) -> Result<Work, String> {
+        let targets = if targets.is_empty() && kind == Kind::Id {
+            batch
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (i, id.value.clone()))
+                .collect()
+        } else {
+            targets
+        };
+        let mut w = self.show_many(batch, targets.clone(), false);
+        w.targets = targets;
+        Ok(w)
+    }
+
+    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        match &work.stage {
+            Stage::Follow { todo, done, .. } => {
+                let Some((current, rest)) = todo.split_first() else {
+                    return Step::Done(vec![]);
+                };
+                let ident = work.ids[0].clone();
+                match resp.status {
+                    200 => Step::Done(vec![
+                        Outcome::new(
+                            ident,
+                            Status::Present,
+                            format!(
+                                "soft-deleted, erased by Zendesk within 30 days: GET /api/v2/deleted_users/{{id}} → 200 for user {current}"
+                            ),
+                        )
+                        .http(200)
+                        .with_vendor_ids(vec![current.clone()]),
+                    ]),
+                    404 => {
+                        let mut done = done.clone();
+                        done.push(current.clone());
+                        if rest.is_empty() {
+                            Step::Done(vec![
+                                Outcome::new(
+                                    ident,
+                                    Status::Verified,
+                                    "GET /api/v2/users/show_many → not active; GET /api/v2/deleted_users/{id} → 404",
+                                )
+                                .http(404)
+                                .with_vendor_ids(done),
+                            ])
+                        } else {
+                            Step::Continue {
+                                done: vec![],
+                                pending: vec![],
+                                next: vec![self.deleted_user(ident, rest.to_vec(), done)],
+                            }
+                        }
+                    }
+                    _ => Step::Done(crate::services::verify_unanswered(work, resp)),
+                }
+            }
+            _ => {
+                let users = match users_in(resp) {
+                    Ok((users, _)) => users,
+                    Err(_) => return Step::Done(crate::services::verify_unanswered(work, resp)),
+                };
+                let mut done = vec![];
+                let mut next = vec![];
+                for (i, ident) in work.ids.iter().enumerate() {
+                    let mine = users_of(&work.targets, i);
+                    let active: Vec<&String> = mine
+                        .iter()
+                        .filter(|uid| {
+                            users.iter().any(|u| {
+                                id_of(u).as_deref() == Some(uid.as_str())
+                                    && u["active"].as_bool() != Some(false)
+                            })
+                        })
+                        .collect();
+                    if !active.is_empty() {
+                        done.push(
+                            Outcome::new(
+                                ident.clone(),
+                                Status::Present,
+                                format!(
+                                    "GET /api/v2/users/show_many → 200: user {} is active",
+                                    active
+                                        .iter()
+                                        .map(|s| s.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            )
+                            .http(200)
+                            .with_vendor_ids(mine.clone()),
+                        );
+                    } else if mine.is_empty() {
+                        done.push(
+                            Outcome::new(
+                                ident.clone(),
+                                Status::Unverifiable,
+                                "the report holds no Zendesk user id for it",
+                            )
+                            .http(200),
+                        );
+                    } else {
+                        next.push(self.deleted_user(ident.clone(), mine, vec![]));
+                    }
+                }
+                Step::Continue {
+                    done,
+                    pending: vec![],
+                    next,
+                }
+            }
+        }
     }
 
     /// `GET /api/v2/users/me` (`ShowCurrentUser` in the OAS). It is "allowed
@@ -1159,7 +1306,8 @@ impl Zendesk {
                             mine.join(", ")
                         ),
                     )
-                    .http(resp.status),
+                    .http(resp.status)
+                    .with_vendor_ids(mine),
                 );
             }
         }
@@ -1271,14 +1419,12 @@ impl Zendesk {
                     .unwrap_or_else(|| "no such user".into());
                 done.push(out(Status::NotFound, d));
             } else {
-                done.push(out(
-                    Status::Deleted,
-                    if ident.value == deleted.join(",") {
-                        "soft".to_string()
-                    } else {
-                        format!("soft; user id {}", deleted.join(", "))
-                    },
-                ));
+                let detail = if ident.value == deleted.join(",") {
+                    "soft".to_string()
+                } else {
+                    format!("soft; user id {}", deleted.join(", "))
+                };
+                done.push(out(Status::Deleted, detail).with_vendor_ids(deleted));
             }
         }
         Step::Continue {
@@ -1340,7 +1486,11 @@ impl Zendesk {
         } else {
             format!("permanent; user id {}", done.join(", "))
         };
-        Step::Done(all(&work.ids, Status::Deleted, &detail, Some(resp.status)))
+        Step::Done(vec![
+            Outcome::new(work.ids[0].clone(), Status::Deleted, detail)
+                .http(resp.status)
+                .with_vendor_ids(done),
+        ])
     }
 }
 

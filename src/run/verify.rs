@@ -1,0 +1,504 @@
+//! `purge verify`: ask every vendor of a report, with its own read endpoints
+//! and within its quotas, whether the people the report says are deleted,
+//! queued or not found still exist; append one line per identifier:
+//! `verified`, `present` or `unverifiable`. Nothing else is written or sent.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{RunError, Target, Todo, VendorRun};
+use crate::cli::Verify;
+use crate::config_file::{self, VendorConfig};
+use crate::engine::{Engine, Signal, StopReason};
+use crate::exit::ExitCode;
+use crate::http::{HttpClient, Transport};
+use crate::output;
+use crate::report::{Line, Report, Summary};
+use crate::services::{
+    Ident, Kind, Outcome, Profile, Response, Service, SourceRef, Status, Step, Work,
+};
+
+/// One identifier of the report, as its lines left it.
+struct Entry {
+    /// The identifier in clear (`None` when the report holds only its hash).
+    id: Option<String>,
+    /// Its SHA-256, when the report holds only that.
+    sha256: Option<String>,
+    last: Status,
+    /// The vendor ids recorded for it (the latest non-empty list).
+    vendor_ids: Vec<String>,
+}
+
+/// The identifiers of one (vendor, kind) of the report, in order of first line.
+struct Group {
+    vendor: String,
+    kind: Kind,
+    entries: Vec<Entry>,
+}
+
+/// Read the report into groups (the last line of an identifier decides).
+fn read(path: &Path) -> Result<Vec<Group>, RunError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| RunError::Usage(format!("{}: cannot read the report: {e}", path.display())))?;
+    let mut groups: Vec<Group> = vec![];
+    let mut index: HashMap<(String, String, String), (usize, usize)> = HashMap::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line =
+            line.map_err(|e| RunError::Usage(format!("{}: cannot read: {e}", path.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(l) = serde_json::from_str::<Line>(&line) else {
+            // A torn last line of a killed run: the resume repairs it.
+            return Err(RunError::Usage(format!(
+                "{}:{}: not a report line; if the run was killed while writing, run it again with --resume first",
+                path.display(),
+                n + 1
+            )));
+        };
+        let kind = Kind::parse(&l.kind).ok_or_else(|| {
+            RunError::Usage(format!(
+                "{}:{}: unknown kind {:?}",
+                path.display(),
+                n + 1,
+                l.kind
+            ))
+        })?;
+        let key_id = l.id_sha256.clone().or(l.id.clone()).unwrap_or_default();
+        let key = (l.vendor.clone(), l.kind.clone(), key_id);
+        let (g, e) = match index.get(&key) {
+            Some(at) => *at,
+            None => {
+                let g = match groups
+                    .iter()
+                    .position(|g| g.vendor == l.vendor && g.kind == kind)
+                {
+                    Some(g) => g,
+                    None => {
+                        groups.push(Group {
+                            vendor: l.vendor.clone(),
+                            kind,
+                            entries: vec![],
+                        });
+                        groups.len() - 1
+                    }
+                };
+                groups[g].entries.push(Entry {
+                    id: l.id.clone(),
+                    sha256: l.id_sha256.clone(),
+                    last: l.outcome,
+                    vendor_ids: vec![],
+                });
+                let at = (g, groups[g].entries.len() - 1);
+                index.insert(key, at);
+                at
+            }
+        };
+        let entry = &mut groups[g].entries[e];
+        entry.last = l.outcome;
+        if !l.vendor_ids.is_empty() {
+            entry.vendor_ids = l.vendor_ids;
+        }
+    }
+    if groups.is_empty() {
+        return Err(RunError::Usage(format!(
+            "{}: the report has no lines: nothing to verify",
+            path.display()
+        )));
+    }
+    Ok(groups)
+}
+
+/// Whether `purge verify` asks about an identifier with this last outcome.
+fn to_check(s: Status) -> bool {
+    matches!(
+        s,
+        Status::Deleted
+            | Status::Queued
+            | Status::NotFound
+            | Status::Present
+            | Status::Unverifiable
+    )
+}
+
+/// The vendor's service, turned to checking: its reads, its lanes.
+struct Verifying {
+    inner: Arc<dyn Service>,
+    /// Identifiers found still present by this pass (for `--wait`).
+    present: Mutex<Vec<Ident>>,
+}
+
+impl Service for Verifying {
+    fn profile(&self) -> &Profile {
+        self.inner.profile()
+    }
+    fn batch_limit(&self, kind: Kind) -> usize {
+        self.inner.verify_batch_limit(kind)
+    }
+    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+        // Never used: the checks are built before the run (see `checks`).
+        let _ = kind;
+        Work::new(
+            batch,
+            crate::services::Request::new(crate::services::Method::Get, "/"),
+            crate::services::Stage::Delete,
+        )
+    }
+    fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        let step = self.inner.verify_read(kind, work, resp);
+        let done = match &step {
+            Step::Done(d) | Step::Continue { done: d, .. } => d.as_slice(),
+            _ => &[],
+        };
+        if let Ok(mut p) = self.present.lock() {
+            p.extend(
+                done.iter()
+                    .filter(|o| o.status == Status::Present)
+                    .map(|o| o.ident.clone()),
+            );
+        }
+        step
+    }
+}
+
+/// One (vendor, kind) of the report, ready to check.
+struct Leg {
+    target: Target,
+    cfg: crate::config::RunConfig,
+    service: Arc<Verifying>,
+    /// The identifiers to ask about, with their recorded vendor ids.
+    todo: Vec<(Ident, Vec<String>)>,
+    /// Decided without asking (`unverifiable`).
+    decided: Vec<Outcome>,
+    /// In the report only as SHA-256: `unverifiable`, written by hash.
+    hashed: Vec<String>,
+    /// The vendor ids recorded for each identifier (for `--wait`'s re-checks).
+    known: HashMap<String, Vec<String>>,
+}
+
+fn ident(value: &str, n: usize) -> Ident {
+    Ident {
+        value: value.to_string(),
+        source: SourceRef {
+            source: 0,
+            line: n as u32 + 1,
+        },
+    }
+}
+
+/// The checks for `todo`, in batches; a batch the vendor cannot be asked
+/// about ends `unverifiable` with the reason.
+fn checks(
+    service: &dyn Service,
+    kind: Kind,
+    todo: &[(Ident, Vec<String>)],
+) -> (Vec<Work>, Vec<Outcome>) {
+    let limit = service.verify_batch_limit(kind).max(1);
+    let mut works = vec![];
+    let mut decided = vec![];
+    for chunk in todo.chunks(limit) {
+        let batch: Vec<Ident> = chunk.iter().map(|(i, _)| i.clone()).collect();
+        let targets: Vec<(usize, String)> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, v))| v.iter().map(move |u| (i, u.clone())))
+            .collect();
+        match service.verify_start(kind, batch.clone(), targets) {
+            Ok(w) => works.push(w),
+            Err(why) => decided.extend(
+                batch
+                    .into_iter()
+                    .map(|i| Outcome::new(i, Status::Unverifiable, why.clone())),
+            ),
+        }
+    }
+    (works, decided)
+}
+
+/// `purge verify --report FILE [--config FILE] [--wait DURATION]`.
+pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
+    let groups = read(&args.report)?;
+    let config = config_file::load(args.config.as_deref())?;
+    let mut legs = vec![];
+    for g in &groups {
+        let vc: &VendorConfig = config
+            .vendors
+            .iter()
+            .find(|v| v.entry.name == g.vendor)
+            .ok_or_else(|| {
+                RunError::Usage(format!(
+                    "{} has {} lines, but {} has no [{}] table: add one (its settings and credential are what verify uses)",
+                    args.report.display(),
+                    g.vendor,
+                    config.path.display(),
+                    g.vendor
+                ))
+            })?;
+        let mut target = Target::new(vc.entry, &vc.matches)?;
+        target.kind = g.kind;
+        target.kind_spec = *target
+            .service
+            .profile()
+            .kind_spec(g.kind)
+            .ok_or_else(|| RunError::Usage(format!("{} has no kind {}", g.vendor, g.kind)))?;
+        let mut common = vc.common.clone();
+        common.report = Some(args.report.clone());
+        common.resume = true;
+        common.json = args.json;
+        common.quiet = args.quiet;
+        common.verbose = args.verbose;
+        common.yes = true;
+        let cfg = crate::config::RunConfig::from(common);
+        let inner = Arc::clone(&target.service);
+        let needs_ids = inner.verify_needs_vendor_ids(g.kind);
+        let mut todo = vec![];
+        let mut decided = vec![];
+        let mut hashed = vec![];
+        for (n, e) in g.entries.iter().enumerate() {
+            if !to_check(e.last) {
+                continue;
+            }
+            let Some(value) = &e.id else {
+                hashed.push(e.sha256.clone().unwrap_or_default());
+                continue;
+            };
+            let id = ident(value, n);
+            if needs_ids && e.vendor_ids.is_empty() {
+                decided.push(Outcome::new(
+                        id,
+                        Status::Unverifiable,
+                        format!(
+                            "the report holds no {} ids for it (written by an earlier purge, or never resolved); verify by their ids",
+                            inner.profile().display
+                        ),
+                    ));
+                continue;
+            }
+            todo.push((id, e.vendor_ids.clone()));
+        }
+        let service = Arc::new(Verifying {
+            inner: Arc::clone(&inner),
+            present: Mutex::new(vec![]),
+        });
+        target.service = Arc::clone(&service) as Arc<dyn Service>;
+        let known = todo
+            .iter()
+            .map(|(i, v): &(Ident, Vec<String>)| (i.value.clone(), v.clone()))
+            .collect();
+        legs.push(Leg {
+            target,
+            cfg,
+            service,
+            todo,
+            decided,
+            hashed,
+            known,
+        });
+    }
+    let hashed: usize = groups
+        .iter()
+        .flat_map(|g| &g.entries)
+        .filter(|e| e.id.is_none() && to_check(e.last))
+        .count();
+    if hashed > 0 {
+        output::warn(&format!(
+            "{hashed} identifier(s) are in the report only as SHA-256 (--hash-ids): they cannot be asked about and are reported unverifiable"
+        ));
+    }
+    // Credentials and endpoints of every vendor first.
+    let mut clients: Vec<Arc<dyn Transport>> = vec![];
+    let mut hosts = vec![];
+    let mut missing = vec![];
+    for leg in &mut legs {
+        let read = leg.target.credential.take();
+        match read.map(|r| r(leg.cfg.token_file.as_deref())) {
+            Some(Ok(cred)) => {
+                let base = leg.target.base(&leg.cfg, Some(&cred))?;
+                hosts.push(base.host_str().unwrap_or_default().to_string());
+                clients.push(Arc::new(HttpClient::new(
+                    base,
+                    &cred,
+                    leg.cfg.send.timeout,
+                )?));
+            }
+            Some(Err(why)) => missing.push(format!("{}: {why}", leg.target.display())),
+            None => missing.push(format!("{}: no credential", leg.target.display())),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RunError::Usage(format!(
+            "nothing was asked: {}",
+            missing.join("; ")
+        )));
+    }
+    let runs: Vec<(&'static str, Kind)> = legs
+        .iter()
+        .map(|l| (l.target.service.profile().vendor, l.target.kind))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(RunError::Runtime)?;
+    let (tx, rx) = tokio::sync::watch::channel(None::<Signal>);
+    runtime.spawn(async move {
+        let first = super::interrupt().await;
+        let _ = tx.send(Some(first));
+    });
+    let signal = move || {
+        let mut rx = rx.clone();
+        async move {
+            loop {
+                if let Some(s) = *rx.borrow_and_update() {
+                    return s;
+                }
+                if rx.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
+    };
+    // The first pass, then (with --wait) the present ones again, backing off.
+    let mut totals: Vec<Summary> = vec![];
+    let mut reasons: Vec<Option<StopReason>> = vec![None; legs.len()];
+    let deadline = args.wait.map(|w| std::time::Instant::now() + w);
+    let mut pass = 0u32;
+    let mut todos: Vec<Vec<(Ident, Vec<String>)>> = legs
+        .iter_mut()
+        .map(|l| std::mem::take(&mut l.todo))
+        .collect();
+    loop {
+        let (mut reports, _) = Report::open_shared(&args.report, true, &runs, false)?;
+        let mut handles = vec![];
+        for (i, leg) in legs.iter().enumerate() {
+            let mut report = reports.remove(0);
+            let mut summary = Summary {
+                vendor: leg.target.service.profile().vendor.to_string(),
+                kind: leg.target.kind.to_string(),
+                report: Some(args.report.display().to_string()),
+                ..Summary::default()
+            };
+            let inner = Arc::clone(&leg.service.inner);
+            let (works, mut decided) = checks(inner.as_ref(), leg.target.kind, &todos[i]);
+            if pass == 0 {
+                decided.extend(leg.decided.iter().cloned());
+            }
+            summary.identifiers = todos[i].len() as u64;
+            if pass == 0 {
+                summary.identifiers += (leg.decided.len() + leg.hashed.len()) as u64;
+                for h in &leg.hashed {
+                    report.write_hashed(
+                        h,
+                        Status::Unverifiable,
+                        "the report holds only the SHA-256 of the identifier (--hash-ids): the vendor can only be asked with the identifier itself",
+                    )?;
+                    summary.count(Status::Unverifiable);
+                }
+            }
+            for o in &decided {
+                report.write(o, None)?;
+                summary.count(o.status);
+            }
+            report.flush()?;
+            report.set_host(&hosts[i]);
+            leg.service.present.lock().map(|mut p| p.clear()).ok();
+            let todo = Todo {
+                report,
+                fresh: vec![],
+                resumed: vec![],
+            };
+            let run = VendorRun::new(
+                &leg.target,
+                &leg.cfg,
+                Arc::clone(&clients[i]),
+                summary,
+                todo,
+            );
+            let sig = signal();
+            handles.push(runtime.spawn(async move {
+                let VendorRun { parts, .. } = run;
+                Engine::new(parts).run(vec![], works.into_iter(), sig).await
+            }));
+        }
+        let mut summaries = vec![];
+        for (i, h) in handles.into_iter().enumerate() {
+            let (summary, reason) = runtime
+                .block_on(h)
+                .map_err(|e| RunError::Runtime(std::io::Error::other(e.to_string())))?;
+            if reason.is_some() {
+                reasons[i] = reason;
+            }
+            summaries.push(summary);
+        }
+        totals = if totals.is_empty() {
+            summaries
+        } else {
+            merge_pass(totals, summaries)
+        };
+        // --wait: the present ones again, until they are gone or time is up.
+        let Some(deadline) = deadline else { break };
+        todos = legs
+            .iter()
+            .map(|l| {
+                let present = l
+                    .service
+                    .present
+                    .lock()
+                    .map(|p| p.clone())
+                    .unwrap_or_default();
+                present
+                    .into_iter()
+                    .map(|i| {
+                        let v = l.known.get(&i.value).cloned().unwrap_or_default();
+                        (i, v)
+                    })
+                    .collect()
+            })
+            .collect();
+        let left: usize = todos.iter().map(Vec::len).sum();
+        let pause = Duration::from_secs((1u64 << pass.min(6)).min(60));
+        if left == 0
+            || reasons.iter().any(Option::is_some)
+            || std::time::Instant::now() + pause > deadline
+        {
+            break;
+        }
+        output::info(&format!(
+            "{left} still present; asking again in {}s (--wait)",
+            pause.as_secs()
+        ));
+        std::thread::sleep(pause);
+        pass += 1;
+    }
+    Ok(super::everywhere::report_all(
+        totals,
+        reasons,
+        "purge verify",
+        args.json,
+        Some(&args.report),
+    ))
+}
+
+/// A later pass's counts folded into the first's: an identifier asked again
+/// moves from `present` to what the later pass found.
+fn merge_pass(mut first: Vec<Summary>, later: Vec<Summary>) -> Vec<Summary> {
+    for (f, l) in first.iter_mut().zip(later) {
+        let asked = l.verified + l.present + l.unverifiable;
+        f.present = f.present.saturating_sub(asked) + l.present;
+        f.verified += l.verified;
+        f.unverifiable += l.unverifiable;
+        f.requests += l.requests;
+        f.attempts += l.attempts;
+        f.retries += l.retries;
+        f.throttled += l.throttled;
+        f.wait_seconds += l.wait_seconds;
+        f.elapsed_seconds += l.elapsed_seconds;
+        if l.stopped.is_some() {
+            f.stopped = l.stopped;
+        }
+    }
+    first
+}

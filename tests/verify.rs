@@ -1,0 +1,286 @@
+//! `purge verify` against wiremock vendors answering their read endpoints as
+//! documented: gone → `verified`, still there → `present` (exit 1), and
+//! Braze, which deletes asynchronously, asked again with `--wait`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use serde_json::{Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn line(vendor: &str, kind: &str, id: &str, outcome: &str, vendor_ids: &[&str]) -> String {
+    let mut l = json!({"vendor": vendor, "kind": kind, "id": id, "outcome": outcome,
+        "detail": "", "http_status": 200, "request": 1, "job_id": null, "at": "2026-11-25T10:00:00Z"});
+    if !vendor_ids.is_empty() {
+        l["vendor_ids"] = json!(vendor_ids);
+    }
+    l.to_string()
+}
+
+async fn server<F>(rec: Recorder<F>) -> MockServer
+where
+    F: Fn(usize, &wiremock::Request) -> ResponseTemplate + Send + Sync + 'static,
+{
+    let s = MockServer::start().await;
+    Mock::given(any()).respond_with(rec).mount(&s).await;
+    s
+}
+
+/// The lines verify appended (after the first `n`).
+fn appended(path: &std::path::Path, n: usize) -> Vec<Value> {
+    report_lines(path).into_iter().skip(n).collect()
+}
+
+fn env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("GAINSIGHT_PX_API_KEY", "k1"),
+        ("ZENDESK_EMAIL", "agent@example.com"),
+        ("ZENDESK_API_TOKEN", "k2"),
+        ("BRAZE_API_KEY", "k3"),
+        ("RALLY_API_TOKEN", "k4"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gainsight_gone_is_verified_present_is_present_and_a_second_verify_skips_the_verified() {
+    let rec = Recorder::new(|_, r| match r.url.path() {
+        "/v1/users/gp-2" => ResponseTemplate::new(200)
+            .set_body_json(json!({"identifyId": "gp-2", "email": "b@x.io"})),
+        _ => ResponseTemplate::new(404).set_body_json(
+            json!({"externalapierror": {"status": "NOT_FOUND", "message": "User was not found"}}),
+        ),
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
+    );
+    let lines = [
+        line("gainsight-px", "id", "gp-1", "deleted", &[]),
+        line("gainsight-px", "id", "gp-2", "deleted", &[]),
+        line("gainsight-px", "id", "gp-3", "failed", &[]),
+    ];
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let new = appended(&report, 3);
+    assert_eq!(
+        new.len(),
+        2,
+        "failed identifiers are not asked about: {new:?}"
+    );
+    let by = |id: &str| new.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(by("gp-1")["outcome"], "verified");
+    assert_eq!(by("gp-1")["detail"], "GET /v1/users/{identifyId} → 404");
+    assert_eq!(by("gp-2")["outcome"], "present");
+    let seen: Vec<String> = rec
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.path))
+        .collect();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.contains(&"GET /v1/users/gp-1".to_string()));
+    assert!(
+        stderr(&out).contains("still present") || stderr(&out).contains("present"),
+        "{}",
+        stderr(&out)
+    );
+    // Again: only the present one is asked.
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1));
+    let paths: Vec<String> = rec.seen().iter().skip(2).map(|s| s.path.clone()).collect();
+    assert_eq!(paths, ["/v1/users/gp-2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_active_and_soft_deleted_are_present_erased_is_verified() {
+    let rec = Recorder::new(|_, r| match r.url.path() {
+        "/api/v2/users/show_many" => ResponseTemplate::new(200).set_body_json(json!({"users": [
+            {"id": 12, "role": "end-user", "active": true},
+            {"id": 13, "role": "end-user", "active": false}]})),
+        "/api/v2/deleted_users/13" => ResponseTemplate::new(200)
+            .set_body_json(json!({"deleted_user": {"id": 13, "active": false}})),
+        _ => ResponseTemplate::new(404)
+            .set_body_json(json!({"error": "RecordNotFound", "description": "Not found"})),
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[zendesk]\nbase-url = \"{}\"\n", s.uri()),
+    );
+    let lines = [
+        line("zendesk", "email", "a@x.io", "deleted", &["11"]),
+        line("zendesk", "email", "b@x.io", "deleted", &["12"]),
+        line("zendesk", "email", "c@x.io", "deleted", &["13"]),
+        line("zendesk", "email", "d@x.io", "not_found", &[]),
+    ];
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let out = run(
+        dir.path(),
+        &["verify", "--report", "r.jsonl", "--json"],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let new = appended(&report, 4);
+    let by = |id: &str| new.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(by("a@x.io")["outcome"], "verified");
+    assert_eq!(by("b@x.io")["outcome"], "present");
+    assert!(
+        by("b@x.io")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("user 12 is active")
+    );
+    assert_eq!(by("c@x.io")["outcome"], "present");
+    assert!(
+        by("c@x.io")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("soft-deleted, erased by Zendesk within 30 days")
+    );
+    // Not found and no user id recorded: nothing to ask Zendesk with.
+    assert_eq!(by("d@x.io")["outcome"], "unverifiable");
+    let q: Vec<String> = rec
+        .seen()
+        .iter()
+        .map(|s| format!("{}?{}", s.path, s.query))
+        .collect();
+    assert_eq!(q[0], "/api/v2/users/show_many?ids=11,12,13");
+    let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let z = &summary["vendors"][0];
+    assert_eq!(
+        (
+            z["verified"].as_u64(),
+            z["present"].as_u64(),
+            z["unverifiable"].as_u64()
+        ),
+        (Some(1), Some(2), Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn braze_still_there_twice_then_gone_is_verified_with_wait() {
+    let asked = Arc::new(Mutex::new(0));
+    let a = Arc::clone(&asked);
+    let rec = Recorder::new(move |_, r| {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.url.path(), "/users/export/ids");
+        assert_eq!(body["email_address"], "ann@x.io");
+        let mut n = a.lock().unwrap();
+        *n += 1;
+        let users = if *n < 3 {
+            json!([{"braze_id": "b1", "email": "ann@x.io"}])
+        } else {
+            json!([])
+        };
+        ResponseTemplate::new(201).set_body_json(json!({"users": users, "message": "success"}))
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[braze]\nbase-url = \"{}\"\nlookup-rate = \"10/s\"\n",
+            s.uri()
+        ),
+    );
+    let report = write_file(
+        dir.path(),
+        "r.jsonl",
+        &(line("braze", "email", "ann@x.io", "queued", &["b1"]) + "\n"),
+    );
+    let out = run(
+        dir.path(),
+        &["verify", "--report", "r.jsonl", "--wait", "30s"],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(*asked.lock().unwrap(), 3);
+    let new = appended(&report, 1);
+    let outcomes: Vec<&str> = new.iter().map(|l| l["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["present", "present", "verified"]);
+    assert_eq!(new[2]["detail"], "POST /users/export/ids → 201: no profile");
+    // Without --wait: one check, present, exit 1.
+    let report2 = write_file(
+        dir.path(),
+        "r2.jsonl",
+        &(line("braze", "email", "ann@x.io", "queued", &["b1"]) + "\n"),
+    );
+    *asked.lock().unwrap() = 0;
+    let out = run(dir.path(), &["verify", "--report", "r2.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(appended(&report2, 1)[0]["outcome"], "present");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rally_ids_are_searched_and_emails_are_unverifiable_without_a_request() {
+    let rec = Recorder::new(|_, r| {
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.url.path(), "/people/search");
+        assert_eq!(body["peopleIds"], json!(["p-1", "p-2"]));
+        ResponseTemplate::new(200).set_body_json(json!({"results": [{"personId": "p-2", "email": "b@x.io", "properties": [], "populationIds": []}], "total": 1, "pageInfo": {"hasNextPage": false}}))
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[rally]\nbase-url = \"{}\"\n", s.uri()),
+    );
+    let lines = [
+        line("rally", "id", "p-1", "queued", &[]),
+        line("rally", "id", "p-2", "queued", &[]),
+        line("rally", "email", "c@x.io", "queued", &[]),
+    ];
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let new = appended(&report, 3);
+    let by = |id: &str| new.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(by("p-1")["outcome"], "verified");
+    assert_eq!(by("p-2")["outcome"], "present");
+    assert_eq!(by("c@x.io")["outcome"], "unverifiable");
+    assert!(
+        by("c@x.io")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no exact e-mail lookup")
+    );
+    assert_eq!(
+        rec.seen().len(),
+        1,
+        "one search for both ids, none for the e-mail"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_missing_from_the_config_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[rally]\nbase-url = \"http://127.0.0.1:9\"\n",
+    );
+    write_file(
+        dir.path(),
+        "r.jsonl",
+        &(line("braze", "email", "a@x.io", "queued", &[]) + "\n"),
+    );
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no [braze] table"),
+        "{}",
+        stderr(&out)
+    );
+}
