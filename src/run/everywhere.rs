@@ -17,7 +17,7 @@ use super::{RunError, Target, Todo, VendorRun};
 use crate::cli::{Common, Everywhere};
 use crate::config::RunConfig;
 use crate::config_file::{self, VendorConfig};
-use crate::engine::{Signal, StopReason};
+use crate::engine::StopReason;
 use crate::exit::ExitCode;
 use crate::http::{HttpClient, Transport};
 use crate::input::Loaded;
@@ -95,11 +95,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             Arc::new(HttpClient::new(base, cred, leg.cfg.send.timeout)?) as Arc<dyn Transport>,
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-        .map_err(RunError::Runtime)?;
+    let runtime = super::runtime()?;
     // The credential accepted, where the run reads anyway.
     let checks = runtime.block_on(preflight(&legs, &clients));
     let refused: Vec<String> = checks
@@ -174,11 +170,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         confirm(&legs, &clients, &todos)?;
     }
     // Every vendor at once; one Ctrl-C drains them all.
-    let (tx, rx) = tokio::sync::watch::channel(None::<Signal>);
-    runtime.spawn(async move {
-        let first = super::interrupt().await;
-        let _ = tx.send(Some(first));
-    });
+    let signal = super::shared_interrupt(&runtime);
     let mut handles = vec![];
     for ((leg, (base, transport)), (todo, summary)) in legs
         .iter()
@@ -188,18 +180,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         let mut todo = todo;
         todo.report.set_host(base.host_str().unwrap_or_default());
         let run = VendorRun::new(&leg.target, &leg.cfg, transport, summary, todo);
-        let mut rx = rx.clone();
-        let signal = async move {
-            loop {
-                if let Some(s) = *rx.borrow_and_update() {
-                    return s;
-                }
-                if rx.changed().await.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-        };
-        handles.push(runtime.spawn(super::execute(run, signal)));
+        handles.push(runtime.spawn(super::execute(run, signal())));
     }
     let mut summaries = vec![];
     let mut reasons = vec![];
@@ -365,11 +346,7 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-        .map_err(RunError::Runtime)?;
+    let runtime = super::runtime()?;
     for (i, leg) in legs.iter().enumerate() {
         let Some(c) = clients[i].clone() else {
             continue;

@@ -87,32 +87,12 @@ pub fn main() -> ExitCode {
     match invocation {
         Invocation::Completions(shell) => completions(shell),
         Invocation::Verify(args) => {
-            output::set_level(if args.quiet {
-                -1
-            } else {
-                args.verbose.min(3) as i8
-            });
-            verify::verify(&args).unwrap_or_else(|e| {
-                output::error(&e.to_string());
-                if args.json {
-                    json_error(&e.to_string(), e.exit_code());
-                }
-                e.exit_code()
-            })
+            output::set_level(verbosity(args.quiet, args.verbose));
+            finish(verify::verify(&args), args.json)
         }
         Invocation::Everywhere(args) => {
-            output::set_level(if args.quiet {
-                -1
-            } else {
-                args.verbose.min(3) as i8
-            });
-            everywhere::everywhere(&args).unwrap_or_else(|e| {
-                output::error(&e.to_string());
-                if args.json {
-                    json_error(&e.to_string(), e.exit_code());
-                }
-                e.exit_code()
-            })
+            output::set_level(verbosity(args.quiet, args.verbose));
+            finish(everywhere::everywhere(&args), args.json)
         }
         Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
             output::error(&e.to_string());
@@ -138,6 +118,58 @@ pub fn main() -> ExitCode {
                 e.exit_code()
             })
         }
+    }
+}
+
+/// `-q` / `-v…` as the output level.
+fn verbosity(quiet: bool, verbose: u8) -> i8 {
+    if quiet { -1 } else { verbose.min(3) as i8 }
+}
+
+/// A command's exit code; an error is said on stderr (and with `--json`, as
+/// one JSON object on stdout too).
+fn finish(result: Result<ExitCode, RunError>, json: bool) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        output::error(&e.to_string());
+        if json {
+            json_error(&e.to_string(), e.exit_code());
+        }
+        e.exit_code()
+    })
+}
+
+/// The async runtime a run's vendors share (two workers: the work is I/O).
+fn runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .map_err(RunError::Runtime)
+}
+
+/// Watch for the first Ctrl-C / SIGTERM on `runtime`; each call of the
+/// returned function gives a future that resolves when it comes, so every
+/// vendor of a run drains on the same signal.
+fn shared_interrupt(
+    runtime: &tokio::runtime::Runtime,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Signal> + Send>> {
+    let (tx, rx) = tokio::sync::watch::channel(None::<Signal>);
+    runtime.spawn(async move {
+        let first = interrupt().await;
+        let _ = tx.send(Some(first));
+    });
+    move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            loop {
+                if let Some(s) = *rx.borrow_and_update() {
+                    return s;
+                }
+                if rx.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        })
     }
 }
 
@@ -289,11 +321,7 @@ fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<E
         &credential,
         cfg.send.timeout,
     )?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-        .map_err(RunError::Runtime)?;
+    let runtime = runtime()?;
     let mut todo = todo;
     todo.report.set_host(base.host_str().unwrap_or_default());
     let vendor_run = VendorRun::new(&target, cfg, transport, summary, todo);

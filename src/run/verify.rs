@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{RunError, Target, Todo, VendorRun};
 use crate::cli::Verify;
 use crate::config_file::{self, VendorConfig};
-use crate::engine::{Engine, Signal, StopReason};
+use crate::engine::{Engine, StopReason};
 use crate::exit::ExitCode;
 use crate::http::{HttpClient, Transport};
 use crate::output;
@@ -338,29 +338,8 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         .iter()
         .map(|l| (l.target.service.profile().vendor, l.target.kind))
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-        .map_err(RunError::Runtime)?;
-    let (tx, rx) = tokio::sync::watch::channel(None::<Signal>);
-    runtime.spawn(async move {
-        let first = super::interrupt().await;
-        let _ = tx.send(Some(first));
-    });
-    let signal = move || {
-        let mut rx = rx.clone();
-        async move {
-            loop {
-                if let Some(s) = *rx.borrow_and_update() {
-                    return s;
-                }
-                if rx.changed().await.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-        }
-    };
+    let runtime = super::runtime()?;
+    let signal = super::shared_interrupt(&runtime);
     // The first pass, then (with --wait) the present ones again, backing off.
     let mut totals: Vec<Summary> = vec![];
     let mut reasons: Vec<Option<StopReason>> = vec![None; legs.len()];
