@@ -149,6 +149,8 @@ impl fmt::Display for Rate {
         match self.per.as_secs() {
             1 => write!(f, "{}/s", self.count),
             60 => write!(f, "{}/min", self.count),
+            3600 => write!(f, "{}/h", self.count),
+            s if s % 60 == 0 => write!(f, "{} per {} min", self.count, s / 60),
             s => write!(f, "{}/{}s", self.count, s),
         }
     }
