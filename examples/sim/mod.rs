@@ -1037,9 +1037,8 @@ impl State {
             let aliases = match body.get("user_aliases") {
                 None => vec![],
                 Some(Value::Array(a))
-                    if a.iter().all(|v| {
-                        v["alias_label"].is_string() && v["alias_name"].is_string()
-                    }) =>
+                    if a.iter()
+                        .all(|v| v["alias_label"].is_string() && v["alias_name"].is_string()) =>
                 {
                     a.clone()
                 }
