@@ -556,3 +556,78 @@ async fn read_endpoints_refuse_a_missing_or_wrong_credential() {
         assert_eq!(sim.life(vendor)[1], Life::Alive);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_verify_sees_every_purged_person_gone_at_the_simulator() {
+    let mut cfg = fast();
+    cfg.braze_delete_delay = Duration::from_millis(500);
+    cfg.rally_delete_delay = Duration::from_millis(500);
+    let sim = Sim::start(cfg, 40).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = String::new();
+    for v in Vendor::ALL {
+        toml += &format!(
+            "[{}]\nbase-url = \"{}\"\nrate = \"200/s\"\n",
+            v.command(),
+            sim.url(v)
+        );
+        if v == Vendor::Braze {
+            toml += "lookup-rate = \"200/s\"\n";
+        }
+    }
+    common::write_file(dir.path(), "purge.toml", &toml);
+    let env: Vec<(&str, &str)> = Vendor::ALL.iter().flat_map(|v| v.env().to_vec()).collect();
+    for (vendor, kind) in [
+        (Vendor::Rally, "id"),
+        (Vendor::Braze, "external-id"),
+        (Vendor::Gainsight, "id"),
+        (Vendor::Zendesk, "id"),
+    ] {
+        let list = ids(vendor, kind, 20);
+        let input = common::write_file(dir.path(), "ids.txt", &list.join("\n"));
+        let report = format!("{}.jsonl", vendor.command());
+        let url = sim.url(vendor);
+        let args = [
+            vendor.command(),
+            "-y",
+            "-k",
+            kind,
+            "-i",
+            input.to_str().unwrap(),
+            "--base-url",
+            &url,
+            "--report",
+            &report,
+            "--rate",
+            "200/s",
+        ];
+        let out = common::run(dir.path(), &args, &env).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{vendor:?}: {}",
+            common::stderr(&out)
+        );
+        let before = sim.counters(vendor).reads.load(Relaxed);
+        // Rally and Braze delete asynchronously: --wait asks the present again.
+        let args = ["verify", "--report", &report, "--wait", "30s"];
+        let out = common::run(dir.path(), &args, &env).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{vendor:?}: {}",
+            common::stderr(&out)
+        );
+        let lines = common::report_lines(&dir.path().join(&report));
+        let verified: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["outcome"] == "verified")
+            .collect();
+        assert_eq!(verified.len(), 20, "{vendor:?}: {lines:?}");
+        assert!(
+            sim.counters(vendor).reads.load(Relaxed) > before,
+            "{vendor:?}: verify read"
+        );
+        assert_exactly(&sim, vendor, 20, Life::Gone);
+    }
+}
