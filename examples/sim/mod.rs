@@ -10,7 +10,7 @@
 //! integration tests (`#[path = "../examples/sim/mod.rs"] mod sim;`).
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -103,6 +103,21 @@ pub struct Config {
     /// Whether an over-quota 429 carries `Retry-After`. Braze and Rally send only
     /// their `X-RateLimit-*` headers; Gainsight PX often sends nothing at all.
     pub quota_retry_after: bool,
+    /// How long a person Rally accepted for deletion stays visible to
+    /// `POST /people/search`. Rally deletes asynchronously: `POST /people/delete`
+    /// answers 202 "People marked for deletion"
+    /// (https://docs.rallyuxr.com/api-reference/people/delete-people). 0: at once.
+    /// The population ([`Sim::life`]) shows them gone at once either way.
+    pub rally_delete_delay: Duration,
+    /// How long a deleted Braze profile is still returned by `POST
+    /// /users/export/ids`. Braze deletes asynchronously: `/users/delete` queues
+    /// the deletion (its "deleted" counts identifiers queued, not people found,
+    /// https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/), and
+    /// "it may take a few minutes for the user to be fully deleted in Braze"
+    /// (https://braze.com/docs/user_guide/data/unification/user_data/delete_users).
+    /// 0: at once. The population ([`Sim::life`], [`Sim::braze_profiles_left`])
+    /// shows them gone at once either way.
+    pub braze_delete_delay: Duration,
     pub seed: u64,
 }
 
@@ -132,6 +147,8 @@ impl Default for Config {
             job_time: Duration::from_millis(500),
             max_jobs: 30,
             quota_retry_after: true,
+            rally_delete_delay: Duration::ZERO,
+            braze_delete_delay: Duration::ZERO,
             seed: 1,
         }
     }
@@ -210,6 +227,30 @@ pub struct Counters {
     /// Braze's `/users/export/ids` requests, and those answered 429.
     pub lookups: AtomicU64,
     pub lookups_throttled: AtomicU64,
+    /// Requests that read people (see [`is_read`]), and those answered 429;
+    /// also counted in `requests` / `throttled`.
+    pub reads: AtomicU64,
+    pub reads_throttled: AtomicU64,
+}
+
+/// Whether a request reads people (for resolving them before a deletion, or
+/// verifying after one): Rally `POST /people/search`; Braze `POST
+/// /users/export/ids`; Gainsight PX `GET /v1/users` and `GET /v1/users/{id}`;
+/// Zendesk `GET` of `users/show_many`, `users/search`, `deleted_users/{id}`.
+/// Not job polling nor `users/me`.
+pub fn is_read(vendor: Vendor, method: &str, path: &str) -> bool {
+    let path = path.trim_end_matches(".json");
+    match vendor {
+        Vendor::Rally => method == "POST" && path == "/api/public/v1/people/search",
+        Vendor::Braze => method == "POST" && path == "/users/export/ids",
+        Vendor::Gainsight => method == "GET" && path.starts_with("/v1/users"),
+        Vendor::Zendesk => {
+            method == "GET"
+                && (path == "/api/v2/users/show_many"
+                    || path == "/api/v2/users/search"
+                    || path.starts_with("/api/v2/deleted_users/"))
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -232,8 +273,11 @@ struct State {
     /// How many times each person was asked to be deleted, per vendor.
     asked: Mutex<HashMap<Vendor, HashMap<usize, u32>>>,
     windows: Mutex<HashMap<(Vendor, &'static str), Window>>,
-    /// Braze's extra profiles (see [`braze_extra`]) deleted so far.
-    braze_extra_gone: Mutex<HashSet<String>>,
+    /// Braze's extra profiles (see [`braze_extra`]) deleted so far, and when.
+    braze_extra_gone: Mutex<HashMap<String, Instant>>,
+    /// When each person became `Gone` at each vendor (for the vendors that
+    /// delete asynchronously: `rally_delete_delay`, `braze_delete_delay`).
+    gone_at: Mutex<HashMap<(Vendor, usize), Instant>>,
     bucket: Mutex<Option<(f64, Instant)>>,
     jobs: Mutex<HashMap<String, Job>>,
     next_job: AtomicU64,
@@ -278,7 +322,8 @@ impl Sim {
             life: Mutex::new(life),
             asked: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
-            braze_extra_gone: Mutex::new(HashSet::new()),
+            braze_extra_gone: Mutex::new(HashMap::new()),
+            gone_at: Mutex::new(HashMap::new()),
             bucket: Mutex::new(None),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
@@ -358,7 +403,7 @@ impl Sim {
         let own = usize::from(self.life(Vendor::Braze)[i] != Life::Gone);
         let gone = self.state.braze_extra_gone.lock().unwrap();
         own + (1..=self.state.extra_of(i))
-            .filter(|k| !gone.contains(&braze_extra_id(i, *k)))
+            .filter(|k| !gone.contains_key(&braze_extra_id(i, *k)))
             .count()
     }
 
@@ -408,6 +453,10 @@ async fn serve(
     let query = req.uri().query().unwrap_or_default().to_string();
     if vendor == Vendor::Braze && path == "/users/export/ids" {
         c.lookups.fetch_add(1, Ordering::Relaxed);
+    }
+    let read = is_read(vendor, &method, &path);
+    if read {
+        c.reads.fetch_add(1, Ordering::Relaxed);
     }
     let headers = req.headers().clone();
     let body = req
@@ -460,6 +509,9 @@ async fn serve(
         let t = state.started.elapsed().as_secs_f64() % every.as_secs_f64();
         if t < state.cfg.storm_len.as_secs_f64() {
             c.throttled.fetch_add(1, Ordering::Relaxed);
+            if read {
+                c.reads_throttled.fetch_add(1, Ordering::Relaxed);
+            }
             let left = (state.cfg.storm_len.as_secs_f64() - t).ceil().max(1.0);
             let mut r = text(429, "Too Many Requests");
             r.headers_mut()
@@ -467,7 +519,13 @@ async fn serve(
             return Ok(r);
         }
     }
-    let erase = vendor == Vendor::Zendesk && path.starts_with("/api/v2/deleted_users/");
+    // Zendesk's erasure quota is PermanentlyDeleteUser's ("You can permanently
+    // delete 700 users every 10 minutes", DELETE /api/v2/deleted_users/{id} in
+    // vendor-specs/zendesk-support-oas.yaml); ShowDeletedUser (GET) is an
+    // ordinary request.
+    let erase = vendor == Vendor::Zendesk
+        && method == "DELETE"
+        && path.starts_with("/api/v2/deleted_users/");
     // Braze's lookups have a quota of their own.
     let lookup = vendor == Vendor::Braze && path == "/users/export/ids";
     let (allowed, limit, remaining, reset_in) = if lookup {
@@ -479,6 +537,9 @@ async fn serve(
         c.throttled.fetch_add(1, Ordering::Relaxed);
         if lookup {
             c.lookups_throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        if read {
+            c.reads_throttled.fetch_add(1, Ordering::Relaxed);
         }
         let mut r = match vendor {
             Vendor::Zendesk => reply(
@@ -639,6 +700,12 @@ impl State {
             .or_default()
             .entry(i)
             .or_default() += 1;
+        self.set_life(vendor, i, to)
+    }
+
+    /// Set a person's state (never back from `Gone`), noting when they became
+    /// `Gone`; true if it changed.
+    fn set_life(&self, vendor: Vendor, i: usize, to: Life) -> bool {
         let mut life = self.life.lock().unwrap();
         let slot = &mut life.get_mut(&vendor).unwrap()[i];
         let was = *slot;
@@ -647,6 +714,12 @@ impl State {
             (Life::Soft, Life::Soft) => false,
             _ => {
                 *slot = to;
+                if to == Life::Gone {
+                    self.gone_at
+                        .lock()
+                        .unwrap()
+                        .insert((vendor, i), Instant::now());
+                }
                 true
             }
         }
@@ -656,7 +729,82 @@ impl State {
         self.life.lock().unwrap()[&vendor][i]
     }
 
+    /// Whether person `i` still shows in `vendor`'s reads: not `Gone`, or gone
+    /// less than `delay` ago (the vendors that delete asynchronously).
+    fn still_visible(&self, vendor: Vendor, i: usize, delay: Duration) -> bool {
+        self.state_of(vendor, i) != Life::Gone
+            || self
+                .gone_at
+                .lock()
+                .unwrap()
+                .get(&(vendor, i))
+                .is_some_and(|t| t.elapsed() < delay)
+    }
+
+    /// `POST /people/search` by `peopleIds` ("Or just retrieve additional
+    /// metadata about a list of person ids",
+    /// https://docs.rallyuxr.com/api-reference/people/search-for-people): the
+    /// people still there among those asked for, in the page's shape
+    /// (`results[{personId, email, properties, populationIds}]`, `total`,
+    /// `pageInfo{hasNextPage, hasPreviousPage, startCursor, endCursor}`). Ids
+    /// Rally does not know are simply not in the results (a search). A person
+    /// asked for deletion stays until `Config::rally_delete_delay` has passed.
+    /// The page shows only `pageInfo.size` in the request (its example: 10, the
+    /// default here) and no request cursor, so the simulator serves the first
+    /// page only: ask for at most `size` ids at a time. Searching by studies,
+    /// segments, panels or `filter` is not simulated (400).
+    fn rally_search(&self, body: &Value) -> Response<Full<Bytes>> {
+        let Some(ids) = body.get("peopleIds").and_then(Value::as_array) else {
+            return reply(
+                400,
+                json!({"errors": [{"message": "the simulator searches by peopleIds only", "path": ["peopleIds"]}]}),
+            );
+        };
+        let size = match body["pageInfo"].get("size") {
+            None => 10,
+            Some(v) => match v.as_u64() {
+                Some(n) if n > 0 => n as usize,
+                _ => {
+                    return reply(
+                        400,
+                        json!({"errors": [{"message": "Expected positive integer", "path": ["pageInfo", "size"]}]}),
+                    );
+                }
+            },
+        };
+        let mut found = vec![];
+        for (n, v) in ids.iter().enumerate() {
+            let Some(id) = v.as_str() else {
+                return reply(
+                    400,
+                    json!({"errors": [{"message": "Expected string", "path": ["peopleIds", n]}]}),
+                );
+            };
+            if let Some(i) = self.person(&format!("rally:{id}"))
+                && self.still_visible(Vendor::Rally, i, self.cfg.rally_delete_delay)
+                && !found.contains(&i)
+            {
+                found.push(i);
+            }
+        }
+        let results: Vec<Value> = found
+            .iter()
+            .take(size)
+            .map(|i| json!({"personId": rally_id(*i), "email": email(*i), "properties": [], "populationIds": []}))
+            .collect();
+        let cursor = |r: Option<&Value>| r.map_or(Value::Null, |r| r["personId"].clone());
+        reply(
+            200,
+            json!({"results": results, "total": found.len(), "pageInfo": {
+                "hasNextPage": found.len() > size, "hasPreviousPage": false,
+                "startCursor": cursor(results.first()), "endCursor": cursor(results.last())}}),
+        )
+    }
+
     fn rally(&self, method: &str, path: &str, body: &Value) -> Response<Full<Bytes>> {
+        if method == "POST" && path == "/api/public/v1/people/search" {
+            return self.rally_search(body);
+        }
         if method != "POST" || path != "/api/public/v1/people/delete" {
             return text(404, "Resource not found");
         }
@@ -726,21 +874,40 @@ impl State {
         }
     }
 
-    /// The Braze profiles still there with person `i`'s address: (braze id,
-    /// whether identified, i.e. has an external id).
-    fn braze_profiles_of(&self, i: usize) -> Vec<(String, bool)> {
+    /// The Braze profiles with person `i`'s address: (braze id, whether
+    /// identified, i.e. has an external id). Those deleted less than `delay`
+    /// ago count as still there (`Config::braze_delete_delay` for reads,
+    /// `Duration::ZERO` for deletions).
+    fn braze_profiles_of(&self, i: usize, delay: Duration) -> Vec<(String, bool)> {
         let mut out = vec![];
-        if self.state_of(Vendor::Braze, i) != Life::Gone {
+        if self.still_visible(Vendor::Braze, i, delay) {
             out.push((braze_id(i), true));
         }
-        let gone = self.braze_extra_gone.lock().unwrap();
         for k in 1..=self.extra_of(i) {
             let id = braze_extra_id(i, k);
-            if !gone.contains(&id) {
+            if self.braze_extra_visible(&id, delay) {
                 out.push((id, false));
             }
         }
         out
+    }
+
+    /// Whether extra profile `id` is not deleted, or was less than `delay` ago.
+    fn braze_extra_visible(&self, id: &str, delay: Duration) -> bool {
+        self.braze_extra_gone
+            .lock()
+            .unwrap()
+            .get(id)
+            .is_none_or(|t| t.elapsed() < delay)
+    }
+
+    /// The extra profile a braze id names: (person, k).
+    fn braze_extra_of(&self, id: &str) -> Option<(usize, usize)> {
+        let (i, k) = id.strip_prefix('b').and_then(|rest| {
+            let (n, k) = rest.split_once('-')?;
+            Some((n.parse::<usize>().ok()?, k.parse::<usize>().ok()?))
+        })?;
+        (i < self.population && (1..=self.extra_of(i)).contains(&k)).then_some((i, k))
     }
 
     /// Delete one Braze profile by braze id (the person's own, or an extra one).
@@ -749,14 +916,7 @@ impl State {
             self.delete(Vendor::Braze, i, Life::Gone);
             return;
         }
-        let extra = id.strip_prefix('b').and_then(|rest| {
-            let (n, k) = rest.split_once('-')?;
-            Some((n.parse::<usize>().ok()?, k.parse::<usize>().ok()?))
-        });
-        if let Some((i, k)) = extra
-            && i < self.population
-            && (1..=self.extra_of(i)).contains(&k)
-        {
+        if let Some((i, _)) = self.braze_extra_of(id) {
             *self
                 .asked
                 .lock()
@@ -765,7 +925,11 @@ impl State {
                 .or_default()
                 .entry(i)
                 .or_default() += 1;
-            self.braze_extra_gone.lock().unwrap().insert(id.to_string());
+            self.braze_extra_gone
+                .lock()
+                .unwrap()
+                .entry(id.to_string())
+                .or_insert_with(Instant::now);
         }
     }
 
@@ -773,7 +937,7 @@ impl State {
     /// the one profile the rule picks, none if several match it. The person's own
     /// profile is identified, the extra ones are not.
     fn delete_by_rule(&self, i: usize, rule: &[Value]) {
-        let mut candidates = self.braze_profiles_of(i);
+        let mut candidates = self.braze_profiles_of(i, Duration::ZERO);
         let want = |s: &str| rule.iter().any(|r| r.as_str() == Some(s));
         if want("identified") || want("unidentified") {
             let identified = want("identified");
@@ -795,8 +959,20 @@ impl State {
         }
     }
 
-    /// `POST /users/export/ids` by `email_address` or `phone`: the profiles with
-    /// that address, with the `fields_to_export` asked for.
+    /// `POST /users/export/ids`
+    /// (https://www.braze.com/docs/api/endpoints/export/user_data/post_users_identifier/):
+    /// "Up to 50 `external_ids` or `user_aliases` can be included in a single
+    /// request. Should you want to specify `device_id`, `email_address`, or
+    /// `phone`, only one of these identifiers can be included per request", so
+    /// `external_ids`, `user_aliases` and `braze_id` (a string) combine, and
+    /// `email_address` or `phone` comes alone (`device_id` is not simulated).
+    /// `fields_to_export` is required (workspaces onboarded since 2024-08-22).
+    /// Answers `users` (the profiles found, with the fields asked for; "may be
+    /// empty") and `invalid_user_ids` ("each of the identifiers provided in the
+    /// request that did not correspond to a known user": external ids, the
+    /// braze id, the address; how an alias would be listed there is not
+    /// documented, so unknown aliases are only absent from `users`). A deleted
+    /// profile is still found until `Config::braze_delete_delay` has passed.
     fn braze_export(&self, body: &Value) -> Response<Full<Bytes>> {
         let bad = |why: &str| reply(400, json!({"message": "Invalid request", "errors": [why]}));
         let keys = [
@@ -812,37 +988,118 @@ impl State {
             .copied()
             .filter(|k| body.get(*k).is_some())
             .collect();
-        let (key, value) = match present.as_slice() {
-            [k @ ("email_address" | "phone")] => match body[*k].as_str() {
-                Some(v) => (*k, v),
-                None => return bad(&format!("{k} must be a string")),
-            },
-            [_] => return bad("the simulator looks up by email_address or phone only"),
-            _ => return bad("exactly one identifier is required"),
-        };
+        let single = ["device_id", "email_address", "phone"];
+        if present.is_empty() {
+            return bad("an identifier is required");
+        }
+        if present.iter().any(|k| single.contains(k)) && present.len() > 1 {
+            return bad("only one of device_id, email_address or phone, and nothing else");
+        }
+        if present == ["device_id"] {
+            return bad("the simulator does not look up by device_id");
+        }
         // Required for workspaces onboarded since 2024-08-22.
         let Some(fields) = body["fields_to_export"].as_array() else {
             return bad("fields_to_export is required");
         };
-        let lookup = match key {
-            "phone" => format!("phone:{value}"),
-            _ => format!("email:{}", value.to_lowercase()),
+        let fields: Vec<&str> = fields.iter().filter_map(Value::as_str).collect();
+        let delay = self.cfg.braze_delete_delay;
+        // (person, braze id, identified), in the order found, once each.
+        let mut found: Vec<(usize, String, bool)> = vec![];
+        let mut invalid: Vec<String> = vec![];
+        let add = |found: &mut Vec<(usize, String, bool)>, p: (usize, String, bool)| {
+            if !found.iter().any(|(_, id, _)| *id == p.1) {
+                found.push(p);
+            }
         };
-        let profiles = self
-            .person(&lookup)
-            .map(|i| (i, self.braze_profiles_of(i)))
-            .unwrap_or_default();
-        let (i, profiles) = profiles;
-        let users: Vec<Value> = profiles
+        if let [k @ ("email_address" | "phone")] = present.as_slice() {
+            let Some(value) = body[*k].as_str() else {
+                return bad(&format!("{k} must be a string"));
+            };
+            let lookup = match *k {
+                "phone" => format!("phone:{value}"),
+                _ => format!("email:{}", value.to_lowercase()),
+            };
+            if let Some(i) = self.person(&lookup) {
+                for (id, identified) in self.braze_profiles_of(i, delay) {
+                    add(&mut found, (i, id, identified));
+                }
+            }
+            if found.is_empty() {
+                invalid.push(value.to_string());
+            }
+        } else {
+            let externals = match body.get("external_ids") {
+                None => vec![],
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.clone(),
+                Some(_) => return bad("external_ids must be an array of strings"),
+            };
+            let aliases = match body.get("user_aliases") {
+                None => vec![],
+                Some(Value::Array(a))
+                    if a.iter()
+                        .all(|v| v["alias_label"].is_string() && v["alias_name"].is_string()) =>
+                {
+                    a.clone()
+                }
+                Some(_) => {
+                    return bad("user_aliases must be an array of {alias_name, alias_label}");
+                }
+            };
+            if externals.len() + aliases.len() > 50 {
+                return bad("max number of external_ids and user_aliases exceeded (50)");
+            }
+            for e in externals.iter().filter_map(Value::as_str) {
+                match self.person(&format!("ext:{e}")) {
+                    Some(i) if self.still_visible(Vendor::Braze, i, delay) => {
+                        add(&mut found, (i, braze_id(i), true));
+                    }
+                    _ => invalid.push(e.to_string()),
+                }
+            }
+            for a in &aliases {
+                let key = format!(
+                    "alias:{}:{}",
+                    a["alias_label"].as_str().unwrap_or_default(),
+                    a["alias_name"].as_str().unwrap_or_default()
+                );
+                if let Some(i) = self.person(&key)
+                    && self.still_visible(Vendor::Braze, i, delay)
+                {
+                    add(&mut found, (i, braze_id(i), true));
+                }
+            }
+            if let Some(b) = body.get("braze_id") {
+                let Some(b) = b.as_str() else {
+                    return bad("braze_id must be a string");
+                };
+                let hit = match self.person(&format!("braze:{b}")) {
+                    Some(i) => self
+                        .still_visible(Vendor::Braze, i, delay)
+                        .then_some((i, true)),
+                    None => self
+                        .braze_extra_of(b)
+                        .filter(|_| self.braze_extra_visible(b, delay))
+                        .map(|(i, _)| (i, false)),
+                };
+                match hit {
+                    Some((i, identified)) => add(&mut found, (i, b.to_string(), identified)),
+                    None => invalid.push(b.to_string()),
+                }
+            }
+        }
+        let users: Vec<Value> = found
             .iter()
-            .map(|(id, identified)| {
-                let mut all = json!({"braze_id": id, "email": email(i), "phone": phone(i)});
+            .map(|(i, id, identified)| {
+                let mut all = json!({"braze_id": id, "email": email(*i), "phone": phone(*i)});
                 if *identified {
-                    all["external_id"] = json!(braze_external(i));
+                    let (label, name) = alias(*i);
+                    all["external_id"] = json!(braze_external(*i));
+                    all["user_aliases"] = json!([{"alias_name": name, "alias_label": label}]);
                 }
                 let mut u = serde_json::Map::new();
-                for f in fields.iter().filter_map(Value::as_str) {
-                    if let Some(v) = all.get(f) {
+                for f in &fields {
+                    if let Some(v) = all.get(*f) {
                         u.insert(f.to_string(), v.clone());
                     }
                 }
@@ -850,8 +1107,8 @@ impl State {
             })
             .collect();
         let mut answer = json!({"users": users, "message": "success"});
-        if users.is_empty() {
-            answer["invalid_user_ids"] = json!([value]);
+        if !invalid.is_empty() {
+            answer["invalid_user_ids"] = json!(invalid);
         }
         reply(200, answer)
     }
@@ -951,6 +1208,9 @@ impl State {
             .into_owned()
             .collect();
         let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // Get users, `GET /v1/users?filter=email==X` (repeatable filters are
+        // ORed; getUsersUsingGET in vendor-specs/gainsight-px-users-excerpt.yaml):
+        // only live users, never soft- or hard-deleted ones.
         if method == "GET" && path == "/v1/users" {
             let emails: Vec<String> = params
                 .iter()
@@ -973,6 +1233,38 @@ impl State {
                 200,
                 json!({"users": page, "scrollId": (from + size).to_string(), "totalHits": users.len()}),
             );
+        }
+        // Get user, `GET /v1/users/{identifyId}` ("Retrieves the user with the
+        // given id"; 404 "User not found": vendor-specs/gainsight-px-users-excerpt.yaml,
+        // operation getUserUsingGET). The id is matched case-sensitively ("Case
+        // sensitivity is enforced when making a call to get user/account by id").
+        // The 404 body is Gainsight's `externalapierror` (see
+        // shared/fixtures/gainsight_px_404_user_not_found.json).
+        // A soft-deleted user (`hardDelete=false`): Gainsight documents only that
+        // it is "mark[ed] as deleted, which will cause it to be hidden in the
+        // application" and revived if the id comes back within 7 days
+        // (https://support.gainsight.com/PX/Install_PX/Subscription_Clean_Up);
+        // whether GET still returns it is not documented anywhere we found, so
+        // the simulator answers 404 for Soft as for Gone (as `GET /v1/users?filter=`
+        // already hides both).
+        if method == "GET"
+            && let Some(seg) = path.strip_prefix("/v1/users/")
+            && !seg.is_empty()
+            && !seg.contains('/')
+        {
+            let id = percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .into_owned();
+            return match self.person(&format!("gpx:{id}")) {
+                Some(i) if self.state_of(Vendor::Gainsight, i) == Life::Alive => reply(
+                    200,
+                    json!({"identifyId": gainsight_id(i), "email": email(i), "type": "USER"}),
+                ),
+                _ => reply(
+                    404,
+                    json!({"externalapierror": {"status": "NOT_FOUND", "message": format!("User was not found for parameters {{id={id}}}"), "debugMessage": null, "subErrors": null}}),
+                ),
+            };
         }
         if method != "DELETE" {
             return reply(
@@ -1033,6 +1325,15 @@ impl State {
     fn zendesk_user(&self, i: usize) -> Value {
         json!({"id": zendesk_id(i), "email": email(i), "external_id": zendesk_external(i),
             "role": "end-user", "active": self.state_of(Vendor::Zendesk, i) == Life::Alive})
+    }
+
+    /// A soft-deleted population member as ShowDeletedUser / PermanentlyDeleteUser
+    /// show them (`DeletedUserObject`, vendor-specs/zendesk-support-oas.yaml).
+    fn zendesk_deleted_user(&self, i: usize) -> Value {
+        let id = zendesk_id(i);
+        json!({"id": id, "url": format!("https://sim.zendesk.com/api/v2/deleted_users/{id}.json"),
+            "name": format!("Person {i}"), "email": email(i), "role": "end-user", "active": false,
+            "locale": "en-US", "locale_id": 1, "phone": null, "photo": null, "shared_phone_number": null})
     }
 
     fn zendesk(&self, method: &str, path: &str, query: &str) -> Response<Full<Bytes>> {
@@ -1168,12 +1469,24 @@ impl State {
                 let id = p.trim_start_matches("/api/v2/deleted_users/");
                 match self.person(&format!("zd:{id}")) {
                     Some(i) if self.state_of(Vendor::Zendesk, i) == Life::Soft => {
-                        self.life.lock().unwrap().get_mut(&Vendor::Zendesk).unwrap()[i] =
-                            Life::Gone;
-                        reply(
-                            200,
-                            json!({"deleted_user": {"id": zendesk_id(i), "active": false}}),
-                        )
+                        let user = self.zendesk_deleted_user(i);
+                        self.set_life(Vendor::Zendesk, i, Life::Gone);
+                        reply(200, json!({ "deleted_user": user }))
+                    }
+                    _ => reply(
+                        404,
+                        json!({"error": "RecordNotFound", "description": "Not found"}),
+                    ),
+                }
+            }
+            // ShowDeletedUser: "Returns users that have been deleted but not
+            // permanently yet" (vendor-specs/zendesk-support-oas.yaml): 200 while
+            // Soft; 404 RecordNotFound once permanently deleted or never deleted.
+            ("GET", p) if p.starts_with("/api/v2/deleted_users/") => {
+                let id = p.trim_start_matches("/api/v2/deleted_users/");
+                match self.person(&format!("zd:{id}")) {
+                    Some(i) if self.state_of(Vendor::Zendesk, i) == Life::Soft => {
+                        reply(200, json!({"deleted_user": self.zendesk_deleted_user(i)}))
                     }
                     _ => reply(
                         404,
@@ -1221,6 +1534,10 @@ impl State {
                     );
                 }
                 let in_scope = param("brand_id").is_none_or(|b| b == "0");
+                // Soft-deleted users show with `active: false`; permanently deleted
+                // ones are gone ("deletes all of their information. This
+                // information is not recoverable": PermanentlyDeleteUser in
+                // vendor-specs/zendesk-support-oas.yaml), so they are not returned.
                 let mut users: Vec<Value> = vec![];
                 for v in values {
                     if !external
