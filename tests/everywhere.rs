@@ -419,3 +419,65 @@ async fn dry_run_prints_every_vendors_requests_grouped_and_config_errors_name_th
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_right_after_the_purge_asks_every_vendor_and_waits_for_braze() {
+    let mut cfg = fast();
+    // Braze and Rally keep deleted people visible for a while, as they do.
+    cfg.braze_delete_delay = Duration::from_secs(3);
+    cfg.rally_delete_delay = Duration::from_secs(3);
+    let sim = Sim::start(cfg, 100).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let urls = sim_urls(&sim);
+    // Zendesk erased for good (not `soft`), so verify can find it gone.
+    let mut text = String::new();
+    for (name, more) in [
+        ("rally", ""),
+        ("braze", "lookup-rate = \"200/s\"\n"),
+        ("gainsight-px", ""),
+        ("zendesk", ""),
+    ] {
+        text.push_str(&format!(
+            "[{name}]\nbase-url = \"{}\"\nrate = \"200/s\"\n{more}",
+            urls[name]
+        ));
+    }
+    write_file(dir.path(), "purge.toml", &text);
+    let input = people(dir.path(), 40);
+    let out = run(
+        dir.path(),
+        &[
+            "everywhere",
+            "-i",
+            &input,
+            "--yes",
+            "--report",
+            "r.jsonl",
+            "--verify",
+            "--wait",
+            "30s",
+        ],
+        &sim_env(),
+    )
+    .await;
+    // Rally e-mails cannot be asked about (unverifiable, not an exception).
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let f = finals(&dir.path().join("r.jsonl"));
+    for ((vendor, id), outcome) in &f {
+        let want = if vendor == "rally" {
+            "unverifiable"
+        } else {
+            "verified"
+        };
+        assert_eq!(outcome, want, "{vendor} {id}");
+    }
+    assert_eq!(f.len(), 4 * 40);
+    // Braze was asked more than once for some: its deletes are not visible at once.
+    assert!(
+        sim.counters(Vendor::Braze)
+            .reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 80,
+        "40 lookups to delete, then at least 40 checks and some again"
+    );
+}
