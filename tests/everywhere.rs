@@ -481,3 +481,22 @@ async fn verify_right_after_the_purge_asks_every_vendor_and_waits_for_braze() {
         "40 lookups to delete, then at least 40 checks and some again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
+    let sim = Sim::start(fast(), 20).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let input = people(dir.path(), 10);
+    let out = run(dir.path(), &["everywhere", "-i", &input], &sim_env()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("without confirmation") && err.contains("--yes") && err.contains("4 vendors"),
+        "{err}"
+    );
+    for v in Vendor::ALL {
+        assert!(sim.life(v).iter().all(|l| *l == Life::Alive), "{v:?}");
+        assert!(sim.asked(v).is_empty(), "{v:?}");
+    }
+}
