@@ -30,8 +30,9 @@ pub fn command() -> Command {
         Everywhere::augment_args(Command::new("everywhere"))
             .about("Erase one list of people from every vendor of the configuration file (purge.toml), at once")
             .after_help(
-                "Every vendor's credential is read and, where the run reads anyway, checked before anything is \
-deleted anywhere; one confirmation lists them all; the vendors then run at the same time, each within its own \
+                "The identifiers are e-mail addresses unless a vendor's table sets `kind` (and `column`); the list is \
+read once (stdin too) for every vendor. Every vendor's credential is read and, where the run reads anyway, checked \
+before anything is deleted anywhere; one confirmation lists them all; the vendors then run at the same time, each within its own \
 quotas, into one report. Exit code: the worst of the vendors (3 > 75 > 1 > 0).",
             ),
     )
@@ -71,72 +72,30 @@ pub struct Verify {
     /// Keep asking about the people still present (backing off) until they are gone or this time is up (Braze deletes asynchronously)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Option<Duration>,
-    /// Print the summary as one JSON object on stdout, with a part per vendor
-    #[arg(long)]
-    pub json: bool,
-    /// Print only errors and warnings
-    #[arg(short, long, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// More detail on stderr (-vv: each request; -vvv: answers too)
-    #[arg(short, long, action = ArgAction::Count)]
-    pub verbose: u8,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `purge everywhere`: the run's own flags; each vendor's come from its table
 /// in the configuration file.
 #[derive(Debug, Clone, Args)]
 pub struct Everywhere {
-    /// Identifiers to erase (e-mail addresses, unless a table sets `kind`)
-    #[arg(value_name = "ID")]
-    pub ids: Vec<String>,
-    /// Read identifiers from FILE (repeatable; `-` is stdin, read once for every vendor)
-    #[arg(short = 'i', long = "input", value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-    /// CSV column to read for every vendor whose table sets no `column`
-    #[arg(long, value_name = "NAME|N")]
-    pub column: Option<String>,
-    /// Input format (default: CSV for .csv/.tsv files, --column, or a first line with , tab or ;)
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    /// What to erase (e-mail addresses, unless a table sets `kind`; `-i -` is
+    /// read once for every vendor), the one report, confirmation and output
+    #[command(flatten)]
+    pub run: RunArgs,
     /// The configuration file [default: purge.toml in the working directory]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Only check every vendor's credential and endpoint, and print them as a table; send no delete
     #[arg(long, conflicts_with_all = ["dry_run", "resume"])]
     pub check: bool,
-    /// Read, validate and print every vendor's requests, grouped by vendor; send nothing
-    #[arg(short = 'n', long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-    /// Write every vendor's outcomes to FILE as JSON Lines (mode 0600); it doubles as a checkpoint
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Continue the run recorded in --report FILE at every vendor
-    #[arg(long, requires = "report")]
-    pub resume: bool,
     /// Run `purge verify` on the report right after the purge
     #[arg(long, requires = "report")]
     pub verify: bool,
     /// With --verify: keep asking about people still present until this time is up
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "verify")]
     pub wait: Option<Duration>,
-    /// Write SHA-256 hex of each identifier instead of the identifier in the report
-    #[arg(long)]
-    pub hash_ids: bool,
-    /// Stop before sending anything if any identifier is invalid for any vendor
-    #[arg(long)]
-    pub strict: bool,
-    /// Print the summary as one JSON object on stdout, with a part per vendor
-    #[arg(long)]
-    pub json: bool,
-    /// Print only errors and warnings (and no progress bars)
-    #[arg(short, long, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// More detail on stderr (-vv: each request; -vvv: answers too)
-    #[arg(short, long, action = ArgAction::Count)]
-    pub verbose: u8,
 }
 
 /// `purge init [--config FILE] [--force]`.
@@ -238,9 +197,11 @@ pub enum FormatArg {
     Csv,
 }
 
-/// Options every vendor has.
-#[derive(Debug, Clone, Args)]
-pub struct Common {
+/// The flags of a run itself (what to erase, the report, confirmation,
+/// output), shared by the vendor subcommands and `purge everywhere`; a
+/// configuration file's vendor tables cannot set them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
     /// Identifiers to erase (merged with those of --input files, in order)
     #[arg(value_name = "ID")]
     pub ids: Vec<String>,
@@ -281,6 +242,43 @@ pub struct Common {
     #[arg(long)]
     pub strict: bool,
 
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What a command prints.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Print the summary as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print only errors and warnings
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail on stderr (-vv: each request; -vvv: answers too)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl OutputArgs {
+    /// The output level: -1 quiet, 0 normal, 1.. `-v` count.
+    pub fn verbosity(&self) -> i8 {
+        if self.quiet {
+            -1
+        } else {
+            i8::try_from(self.verbose).unwrap_or(i8::MAX)
+        }
+    }
+}
+
+/// Options every vendor has: the run's, and how to reach the vendor.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    #[command(flatten)]
+    pub run: RunArgs,
+
     /// Requests in flight at most (default: per vendor)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=512))]
     pub concurrency: Option<u32>,
@@ -308,18 +306,6 @@ pub struct Common {
     /// Read the credential from FILE instead of the environment
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-
-    /// Print the final summary as one JSON object on stdout
-    #[arg(long)]
-    pub json: bool,
-
-    /// Print only errors and warnings
-    #[arg(short, long, conflicts_with = "verbose")]
-    pub quiet: bool,
-
-    /// More detail on stderr (-vv: each request; -vvv: answers too)
-    #[arg(short, long, action = ArgAction::Count)]
-    pub verbose: u8,
 }
 
 /// `N/s`, `N/sec`, `N/min`, `N/m` or `N/h`.
@@ -402,8 +388,8 @@ mod tests {
                 panic!("{}: not a purge", e.name)
             };
             assert_eq!(entry.name, e.name);
-            assert!(common.dry_run);
-            assert_eq!(common.ids, ["a@b.io"]);
+            assert!(common.run.dry_run);
+            assert_eq!(common.run.ids, ["a@b.io"]);
             assert_eq!(matches.get_one::<String>("kind").unwrap(), "email");
         }
         assert!(parse_from(["purge", "mailchimp"]).is_err());

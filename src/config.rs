@@ -81,21 +81,23 @@ pub struct RunConfig {
 
 impl From<Common> for RunConfig {
     fn from(c: Common) -> Self {
+        let verbosity = c.run.output.verbosity();
+        let r = c.run;
         RunConfig {
             input: InputConfig {
-                positional: c.ids,
-                files: c.inputs,
-                column: c.column.as_deref().map(Column::parse),
-                format: c.format.map(|f| match f {
+                positional: r.ids,
+                files: r.inputs,
+                column: r.column.as_deref().map(Column::parse),
+                format: r.format.map(|f| match f {
                     FormatArg::Lines => Format::Lines,
                     FormatArg::Csv => Format::Csv,
                 }),
-                strict: c.strict,
+                strict: r.strict,
             },
             report: ReportConfig {
-                path: c.report,
-                resume: c.resume,
-                hash_ids: c.hash_ids,
+                path: r.report,
+                resume: r.resume,
+                hash_ids: r.hash_ids,
             },
             send: SendConfig {
                 concurrency: c.concurrency.map(|n| n as usize),
@@ -105,15 +107,11 @@ impl From<Common> for RunConfig {
                 timeout: c.timeout,
             },
             output: OutputConfig {
-                json: c.json,
-                verbosity: if c.quiet {
-                    -1
-                } else {
-                    i8::try_from(c.verbose).unwrap_or(i8::MAX)
-                },
+                json: r.output.json,
+                verbosity,
             },
-            dry_run: c.dry_run,
-            yes: c.yes,
+            dry_run: r.dry_run,
+            yes: r.yes,
             base_url: c.base_url,
             token_file: c.token_file,
         }

@@ -600,8 +600,8 @@ format = "csv"
         assert_eq!(b.common.max_retries, 3);
         assert_eq!(b.common.max_wait, Some(Duration::from_secs(600)));
         assert_eq!(b.common.timeout, Duration::from_millis(2500));
-        assert_eq!(b.common.column.as_deref(), Some("braze_email"));
-        assert!(b.common.ids.is_empty() && !b.common.yes && !b.common.dry_run);
+        assert_eq!(b.common.run.column.as_deref(), Some("braze_email"));
+        assert!(b.common.run.ids.is_empty() && !b.common.run.yes && !b.common.run.dry_run);
         // What the table set is told apart from clap's defaults.
         use clap::parser::ValueSource;
         assert_eq!(

@@ -14,7 +14,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::{RunError, Target, Todo, VendorRun};
-use crate::cli::{Common, Everywhere};
+use crate::cli::{Common, Everywhere, RunArgs};
 use crate::config::RunConfig;
 use crate::config_file::{self, VendorConfig};
 use crate::engine::StopReason;
@@ -39,7 +39,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let _stdin = StdinCopy::take(args, config.vendors.len())?;
     let inputs = _stdin
         .as_ref()
-        .map_or_else(|| args.inputs.clone(), |s| s.inputs(&args.inputs));
+        .map_or_else(|| args.run.inputs.clone(), |s| s.inputs(&args.run.inputs));
     let mut legs = vec![];
     for vc in &config.vendors {
         legs.push(leg(vc, args, &inputs, &config.path)?);
@@ -65,7 +65,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         };
         plans.push(loaded);
     }
-    if args.dry_run {
+    if args.run.dry_run {
         return dry_run(&legs, plans);
     }
     // Credentials and endpoints of every vendor before anything else.
@@ -110,7 +110,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     if !refused.is_empty() {
         let message = format!("nothing was deleted at any vendor: {}", refused.join("; "));
         output::error(&message);
-        if args.json {
+        if args.run.output.json {
             super::json_error(&message, ExitCode::Fatal);
         }
         return Ok(ExitCode::Fatal);
@@ -120,12 +120,12 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         .iter()
         .map(|l| (l.target.service.profile().vendor, l.target.kind))
         .collect();
-    let opened = match &args.report {
+    let opened = match &args.run.report {
         Some(path) => Some(Report::open_shared(
             path,
-            args.resume,
+            args.run.resume,
             &runs,
-            args.hash_ids,
+            args.run.hash_ids,
         )?),
         None => None,
     };
@@ -138,7 +138,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         let (report, prior) = if reports.is_empty() {
             let (vendor, kind) = runs[i];
             (
-                Report::none(vendor, kind, args.hash_ids),
+                Report::none(vendor, kind, args.run.hash_ids),
                 Default::default(),
             )
         } else {
@@ -162,11 +162,11 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             summaries,
             vec![None; legs.len()],
             "purge everywhere",
-            args.json,
-            args.report.as_deref(),
+            args.run.output.json,
+            args.run.report.as_deref(),
         ));
     }
-    if !args.yes {
+    if !args.run.yes {
         confirm(&legs, &clients, &todos)?;
     }
     // Every vendor at once; one Ctrl-C drains them all.
@@ -198,18 +198,16 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         summaries,
         reasons,
         "purge everywhere",
-        args.json,
-        args.report.as_deref(),
+        args.run.output.json,
+        args.run.report.as_deref(),
     );
-    match (&args.report, args.verify) {
+    match (&args.run.report, args.verify) {
         (Some(report), true) if code != ExitCode::Interrupted && code != ExitCode::Terminated => {
             let verify = crate::cli::Verify {
                 report: report.clone(),
                 config: args.config.clone(),
                 wait: args.wait,
-                json: args.json,
-                quiet: args.quiet,
-                verbose: args.verbose,
+                output: args.run.output.clone(),
             };
             Ok(code.max(super::verify::verify(&verify)?))
         }
@@ -229,19 +227,13 @@ fn leg(
         .map_err(|e| RunError::Usage(format!("{}:{}: [{name}]: {e}", config.display(), vc.line)))?;
     let table: &Common = &vc.common;
     let mut common = table.clone();
-    common.ids = args.ids.clone();
-    common.inputs = inputs.to_vec();
-    common.column = table.column.clone().or_else(|| args.column.clone());
-    common.format = table.format.or(args.format);
-    common.dry_run = args.dry_run;
-    common.yes = args.yes;
-    common.report = args.report.clone();
-    common.resume = args.resume;
-    common.hash_ids = args.hash_ids;
-    common.strict = args.strict;
-    common.json = args.json;
-    common.quiet = args.quiet;
-    common.verbose = args.verbose;
+    // The run's flags come from the command line; a table may name its column and format.
+    common.run = RunArgs {
+        inputs: inputs.to_vec(),
+        column: table.run.column.clone().or_else(|| args.run.column.clone()),
+        format: table.run.format.or(args.run.format),
+        ..args.run.clone()
+    };
     let source = match &table.token_file {
         Some(f) => format!("token-file {}", f.display()),
         None => config_file::credential_hint(vc.entry),
@@ -561,7 +553,7 @@ struct StdinCopy {
 
 impl StdinCopy {
     fn take(args: &Everywhere, vendors: usize) -> Result<Option<StdinCopy>, RunError> {
-        if vendors < 2 || !args.inputs.iter().any(|p| p == Path::new("-")) {
+        if vendors < 2 || !args.run.inputs.iter().any(|p| p == Path::new("-")) {
             return Ok(None);
         }
         let mut text = Vec::new();

@@ -87,12 +87,12 @@ pub fn main() -> ExitCode {
     match invocation {
         Invocation::Completions(shell) => completions(shell),
         Invocation::Verify(args) => {
-            output::set_level(verbosity(args.quiet, args.verbose));
-            finish(verify::verify(&args), args.json)
+            output::set_level(args.output.verbosity());
+            finish(verify::verify(&args), args.output.json)
         }
         Invocation::Everywhere(args) => {
-            output::set_level(verbosity(args.quiet, args.verbose));
-            finish(everywhere::everywhere(&args), args.json)
+            output::set_level(args.run.output.verbosity());
+            finish(everywhere::everywhere(&args), args.run.output.json)
         }
         Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
             output::error(&e.to_string());
@@ -119,11 +119,6 @@ pub fn main() -> ExitCode {
             })
         }
     }
-}
-
-/// `-q` / `-v…` as the output level.
-fn verbosity(quiet: bool, verbose: u8) -> i8 {
-    if quiet { -1 } else { verbose.min(3) as i8 }
 }
 
 /// A command's exit code; an error is said on stderr (and with `--json`, as

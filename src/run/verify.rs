@@ -245,12 +245,13 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             .kind_spec(g.kind)
             .ok_or_else(|| RunError::Usage(format!("{} has no kind {}", g.vendor, g.kind)))?;
         let mut common = vc.common.clone();
-        common.report = Some(args.report.clone());
-        common.resume = true;
-        common.json = args.json;
-        common.quiet = args.quiet;
-        common.verbose = args.verbose;
-        common.yes = true;
+        common.run = crate::cli::RunArgs {
+            report: Some(args.report.clone()),
+            resume: true,
+            output: args.output.clone(),
+            yes: true,
+            ..Default::default()
+        };
         let cfg = crate::config::RunConfig::from(common);
         let inner = Arc::clone(&target.service);
         let needs_ids = inner.verify_needs_vendor_ids(g.kind);
@@ -456,7 +457,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         totals,
         reasons,
         "purge verify",
-        args.json,
+        args.output.json,
         Some(&args.report),
     ))
 }
