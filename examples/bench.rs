@@ -246,8 +246,83 @@ fn purge_binary() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/purge")
 }
 
+/// What one `purge` process did: exit code, wall seconds, CPU seconds, peak RSS
+/// and its stdout (the `--json` summary).
+struct Ran {
+    code: i32,
+    actual: f64,
+    cpu: f64,
+    rss_mb: f64,
+    stdout: String,
+}
+
+/// Run the release binary in `dir` with `args` and the credentials of `vendors`.
 // The child is reaped by `wait_usage` (wait4), which std's `Child` cannot see.
 #[allow(clippy::zombie_processes)]
+async fn spawn_purge(bin: &Path, dir: &Path, args: &[&str], vendors: &[Vendor]) -> Ran {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for v in vendors {
+        for (k, val) in v.env() {
+            cmd.env(k, val);
+        }
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn purge");
+    let pid = child.id();
+    let mut stdout = child.stdout.expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).ok();
+        text
+    });
+    let (code, cpu, rss_mb) = tokio::task::spawn_blocking(move || wait_usage(pid))
+        .await
+        .unwrap();
+    Ran {
+        code,
+        actual: started.elapsed().as_secs_f64(),
+        cpu,
+        rss_mb,
+        stdout: reader.join().unwrap(),
+    }
+}
+
+/// People in the wrong state at `vendor` afterwards: (asked for but not in
+/// `expect`, not asked for but touched). With `lookups` (Braze by e-mail) every
+/// profile sharing an asked address must be gone too, and nobody else's.
+fn population_check(
+    sim: &Sim,
+    vendor: Vendor,
+    targets: usize,
+    expect: Life,
+    lookups: bool,
+) -> (usize, usize) {
+    let life = sim.life(vendor);
+    let (mut lost, mut wrong) = (0, 0);
+    for (i, l) in life.iter().enumerate() {
+        if i < targets && *l != expect {
+            lost += 1;
+        }
+        if i >= targets && *l != Life::Alive {
+            wrong += 1;
+        }
+        if lookups {
+            let left = sim.braze_profiles_left(i);
+            if i < targets && left > 0 {
+                lost += 1;
+            }
+            if i >= targets && left != 1 + sim::braze_extra(i) {
+                wrong += 1;
+            }
+        }
+    }
+    (lost, wrong)
+}
+
 async fn run(bin: &Path, dir: &Path, s: Scenario) -> Row {
     let sim = Sim::start(s.cfg.clone(), s.people)
         .await
@@ -286,55 +361,21 @@ async fn run(bin: &Path, dir: &Path, s: Scenario) -> Row {
         report.to_str().unwrap(),
     ]);
     args.extend(&s.args);
-    let mut cmd = Command::new(bin);
-    cmd.args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in s.vendor.env() {
-        cmd.env(k, v);
-    }
-    let started = Instant::now();
-    let child = cmd.spawn().expect("spawn purge");
-    let pid = child.id();
-    let mut stdout = child.stdout.expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut text).ok();
-        text
-    });
-    let (code, cpu, rss_mb) = tokio::task::spawn_blocking(move || wait_usage(pid))
-        .await
-        .unwrap();
-    let actual = started.elapsed().as_secs_f64();
-    let summary: serde_json::Value =
-        serde_json::from_str(reader.join().unwrap().trim()).unwrap_or_default();
-    assert_eq!(code, 0, "{}: purge exited {code}: {summary}", s.name);
+    let ran = spawn_purge(bin, dir, &args, &[s.vendor]).await;
+    let summary: serde_json::Value = serde_json::from_str(ran.stdout.trim()).unwrap_or_default();
+    assert_eq!(
+        ran.code, 0,
+        "{}: purge exited {}: {summary}",
+        s.name, ran.code
+    );
 
     let c = sim.counters(s.vendor);
     let requests = c.requests.load(Ordering::Relaxed);
     let throttled = c.throttled.load(Ordering::Relaxed);
     let dropped = c.dropped.load(Ordering::Relaxed);
-    // Answered requests on the quota'd lane (Zendesk erasures have their own).
-    let life = sim.life(s.vendor);
-    let (mut lost, mut wrong) = (0, 0);
-    for (i, l) in life.iter().enumerate() {
-        if i < s.targets && *l != s.expect {
-            lost += 1;
-        }
-        if i >= s.targets && *l != Life::Alive {
-            wrong += 1;
-        }
-        if s.lookups {
-            let left = sim.braze_profiles_left(i);
-            if i < s.targets && left > 0 {
-                lost += 1;
-            }
-            if i >= s.targets && left != 1 + sim::braze_extra(i) {
-                wrong += 1;
-            }
-        }
-    }
+    let (lost, wrong) = population_check(&sim, s.vendor, s.targets, s.expect, s.lookups);
     // Lookups: measured against their own quota (the deletions have another).
+    // Otherwise the answered requests on the quota'd lane (Zendesk erasures have their own).
     let (answered, throttled) = if s.lookups {
         (
             c.lookups.load(Ordering::Relaxed) - c.lookups_throttled.load(Ordering::Relaxed),
@@ -344,23 +385,28 @@ async fn run(bin: &Path, dir: &Path, s: Scenario) -> Row {
         (requests - throttled - dropped, throttled)
     };
     let outcomes = last_outcomes(&report);
-    let missing = ids.iter().filter(|i| !outcomes.contains_key(*i)).count();
+    let vendor = s.vendor.command();
+    let missing = ids
+        .iter()
+        .filter(|i| !outcomes.contains_key(&(vendor.to_string(), i.to_string())))
+        .count();
     let ideal = s.quota_rps.map(|q| answered as f64 / q);
     Row {
         name: s.name.to_string(),
         ids: s.targets,
         requests,
         ideal,
-        actual,
+        actual: ran.actual,
         throttled,
-        cpu,
-        rss_mb,
+        cpu: ran.cpu,
+        rss_mb: ran.rss_mb,
         lost: lost + missing,
         wrong,
     }
 }
 
-fn last_outcomes(path: &Path) -> HashMap<String, String> {
+/// The last final outcome of each (vendor, identifier) in a report.
+fn last_outcomes(path: &Path) -> HashMap<(String, String), String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -368,11 +414,213 @@ fn last_outcomes(path: &Path) -> HashMap<String, String> {
         .filter(|v| v["outcome"] != "pending")
         .map(|v| {
             (
-                v["id"].as_str().unwrap_or_default().to_string(),
+                (
+                    v["vendor"].as_str().unwrap_or_default().to_string(),
+                    v["id"].as_str().unwrap_or_default().to_string(),
+                ),
                 v["outcome"].to_string(),
             )
         })
         .collect()
+}
+
+/// `purge everywhere` (issue #15): the same people, by e-mail, at all four
+/// vendors. Each vendor alone (`purge VENDOR -k email`) on a fresh simulator,
+/// then all four at once (`purge everywhere` from a purge.toml) on another fresh
+/// one, with the same quotas and flags: the target is at most 1.1 × the slowest
+/// vendor alone. The quotas make each vendor alone take about half a minute.
+fn everywhere_cfg() -> Config {
+    let mut c = Config::default();
+    // 10,000 e-mails are 100 requests of 100.
+    c.quota.insert(Vendor::Rally, quota(3, 1));
+    // Braze's lookups at 300/s (its real quota: 250 or 2,500 a minute, which
+    // would make 10,000 addresses take 40 or 4 minutes); deletions at 20,000/min.
+    c.lookup_quota = quota(300, 1);
+    c.quota.insert(Vendor::Braze, quota(20_000, 60));
+    // 200 lookups of 50 e-mails, then one DELETE a person.
+    c.quota.insert(Vendor::Gainsight, quota(300, 1));
+    // One search a person, then show_many, destroy_many and polls.
+    c.quota.insert(Vendor::Zendesk, quota(20_000, 60));
+    c
+}
+
+/// Each vendor's flags in the scenario besides `-k email`: (flag, value), the
+/// same on `purge VENDOR`'s command line and as the key of its purge.toml table
+/// (`true`: a switch).
+fn everywhere_flags(v: Vendor) -> &'static [(&'static str, &'static str)] {
+    match v {
+        Vendor::Rally => &[],
+        Vendor::Braze => &[("lookup-rate", "300/s")],
+        Vendor::Gainsight => &[("rate", "300/s")],
+        // Soft: 10,000 permanent erasures take 2.4 hours at Zendesk's 700 per 10 minutes.
+        Vendor::Zendesk => &[("soft", "true")],
+    }
+}
+
+fn everywhere_expect(v: Vendor) -> Life {
+    if v == Vendor::Zendesk {
+        Life::Soft
+    } else {
+        Life::Gone
+    }
+}
+
+/// Requests, 429s and (lost, wrongly deleted) at `vendors` of `sim` after a run
+/// whose report is `report`: everyone asked for in the expected state with a
+/// final line at each vendor, nobody else touched.
+fn everywhere_check(
+    sim: &Sim,
+    vendors: &[Vendor],
+    targets: usize,
+    ids: &[String],
+    report: &Path,
+) -> (u64, u64, usize, usize) {
+    let outcomes = last_outcomes(report);
+    let (mut requests, mut throttled, mut lost, mut wrong) = (0, 0, 0, 0);
+    for v in vendors {
+        let c = sim.counters(*v);
+        requests += c.requests.load(Ordering::Relaxed);
+        throttled += c.throttled.load(Ordering::Relaxed);
+        let (l, w) = population_check(sim, *v, targets, everywhere_expect(*v), *v == Vendor::Braze);
+        let missing = ids
+            .iter()
+            .filter(|i| !outcomes.contains_key(&(v.command().to_string(), i.to_string())))
+            .count();
+        lost += l + missing;
+        wrong += w;
+    }
+    (requests, throttled, lost, wrong)
+}
+
+/// The scenario's rows, and the line comparing `everywhere` with the slowest vendor alone.
+async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
+    let targets = if quick { 2_000 } else { 10_000 };
+    let people = targets + targets / 5;
+    let ids: Vec<String> = (0..targets).map(sim::email).collect();
+    let input = dir.join("everywhere-people.txt");
+    std::fs::write(&input, ids.join("\n")).unwrap();
+    let input = input.to_str().unwrap();
+    let mut rows = vec![];
+    let mut slowest: Option<(f64, &str)> = None;
+    for v in Vendor::ALL {
+        eprintln!("running: everywhere: {} alone", v.command());
+        let sim = Sim::start(everywhere_cfg(), people)
+            .await
+            .expect("start the simulator");
+        let report = dir.join(format!("everywhere-{}.jsonl", v.command()));
+        let url = sim.url(v);
+        let mut args: Vec<String> = [
+            v.command(),
+            "-k",
+            "email",
+            "-y",
+            "-q",
+            "--json",
+            "-i",
+            input,
+            "--base-url",
+            &url,
+            "--report",
+            report.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        for (flag, value) in everywhere_flags(v) {
+            args.push(format!("--{flag}"));
+            if *value != "true" {
+                args.push(value.to_string());
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ran = spawn_purge(bin, dir, &args, &[v]).await;
+        assert_eq!(
+            ran.code,
+            0,
+            "{}: purge exited {}: {}",
+            v.command(),
+            ran.code,
+            ran.stdout
+        );
+        let (requests, throttled, lost, wrong) =
+            everywhere_check(&sim, &[v], targets, &ids, &report);
+        if slowest.is_none_or(|(t, _)| ran.actual > t) {
+            slowest = Some((ran.actual, v.command()));
+        }
+        rows.push(Row {
+            name: format!("everywhere: {} alone, -k email", v.command()),
+            ids: targets,
+            requests,
+            ideal: None,
+            actual: ran.actual,
+            throttled,
+            cpu: ran.cpu,
+            rss_mb: ran.rss_mb,
+            lost,
+            wrong,
+        });
+    }
+    eprintln!("running: everywhere: all four at once");
+    let sim = Sim::start(everywhere_cfg(), people)
+        .await
+        .expect("start the simulator");
+    let mut toml = String::new();
+    for v in Vendor::ALL {
+        toml.push_str(&format!(
+            "[{}]\nbase-url = \"{}\"\n",
+            v.command(),
+            sim.url(v)
+        ));
+        for (key, value) in everywhere_flags(v) {
+            if *value == "true" {
+                toml.push_str(&format!("{key} = true\n"));
+            } else {
+                toml.push_str(&format!("{key} = \"{value}\"\n"));
+            }
+        }
+    }
+    let config = dir.join("purge.toml");
+    std::fs::write(&config, toml).unwrap();
+    let report = dir.join("everywhere-all.jsonl");
+    let args = [
+        "everywhere",
+        "--config",
+        config.to_str().unwrap(),
+        "-y",
+        "-q",
+        "--json",
+        "-i",
+        input,
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let ran = spawn_purge(bin, dir, &args, &Vendor::ALL).await;
+    assert_eq!(
+        ran.code, 0,
+        "everywhere: purge exited {}: {}",
+        ran.code, ran.stdout
+    );
+    let (requests, throttled, lost, wrong) =
+        everywhere_check(&sim, &Vendor::ALL, targets, &ids, &report);
+    rows.push(Row {
+        name: "everywhere: all four at once".into(),
+        ids: targets,
+        requests,
+        ideal: None,
+        actual: ran.actual,
+        throttled,
+        cpu: ran.cpu,
+        rss_mb: ran.rss_mb,
+        lost,
+        wrong,
+    });
+    let (slow, name) = slowest.unwrap_or((f64::NAN, "?"));
+    let ratio = ran.actual / slow;
+    let line = format!(
+        "everywhere: slowest vendor alone {name} {slow:.1} s; all four at once {:.1} s; ratio {ratio:.3} (target <= 1.1: {})",
+        ran.actual,
+        if ratio <= 1.1 { "met" } else { "NOT met" }
+    );
+    (rows, line)
 }
 
 // The child is reaped by `wait_usage` (wait4).
@@ -424,6 +672,12 @@ async fn main() {
         eprintln!("running: 1,000,000 ids --dry-run");
         rows.push(dry_run_million(&bin, dir.path()));
     }
+    let mut notes = vec![];
+    if only.as_deref().is_none_or(|o| "everywhere".contains(o)) {
+        let (more, note) = everywhere(&bin, dir.path(), quick).await;
+        rows.extend(more);
+        notes.push(note);
+    }
     println!(
         "| scenario | identifiers | requests | ideal s | actual s | efficiency | 429s | CPU s | peak RSS MB | lost | wrongly deleted |"
     );
@@ -448,5 +702,8 @@ async fn main() {
             r.lost,
             r.wrong
         );
+    }
+    for n in notes {
+        println!("\n{n}");
     }
 }
