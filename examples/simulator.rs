@@ -110,8 +110,25 @@ async fn main() -> std::io::Result<()> {
     }
     println!(
         "# braze -k email: every profile of an address is looked up first ({}/min here); \
-         person N with N % 10 == 3 has 2 profiles, N % 10 == 7 has 3",
+         person N with N % 10 == 3 has 2 profiles, N % 10 == 7 has 3\n",
         a.braze_lookups_per_min
+    );
+    // `purge everywhere`: one purge.toml naming every vendor's base URL (and the
+    // rates this simulator keeps), then one run with every credential.
+    println!("# purge everywhere: every vendor at once, by e-mail, from one purge.toml");
+    println!("cat > purge.toml <<'EOF'");
+    print!("{}", purge_toml(&sim, &a));
+    println!("EOF");
+    let env: Vec<String> = Vendor::ALL
+        .iter()
+        .flat_map(|v| v.env().iter())
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect();
+    println!(
+        "{} purge everywhere --yes --report everywhere.jsonl {} {}\n",
+        env.join(" "),
+        sim::email(1),
+        sim::email(2)
     );
     println!("# any other credential is refused with 401, as the vendor would");
     tokio::signal::ctrl_c().await?;
@@ -131,6 +148,32 @@ async fn main() -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A purge.toml for `purge everywhere` against this simulator: each vendor's
+/// `base-url`, Braze's lookup rate and Gainsight's rate (it sends no rate
+/// headers to learn it from) set to what the simulator allows.
+fn purge_toml(sim: &Sim, a: &Args) -> String {
+    let mut text = String::new();
+    for v in Vendor::ALL {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "[{}]\nbase-url = \"{}\"\n",
+            v.command(),
+            sim.url(v)
+        ));
+        match v {
+            Vendor::Braze => text.push_str(&format!(
+                "lookup-rate = \"{}/min\"\n",
+                a.braze_lookups_per_min
+            )),
+            Vendor::Gainsight => text.push_str(&format!("rate = \"{}/s\"\n", a.quota)),
+            _ => {}
+        }
+    }
+    text
 }
 
 fn example_id(v: Vendor) -> String {
