@@ -117,7 +117,7 @@ async fn main() -> std::io::Result<()> {
     // rates this simulator keeps), then one run with every credential.
     println!("# purge everywhere: every vendor at once, by e-mail, from one purge.toml");
     println!("cat > purge.toml <<'EOF'");
-    print!("{}", purge_toml(&sim, &a));
+    print!("{}", sim.purge_toml(a.braze_lookups_per_min, a.quota));
     println!("EOF");
     let env: Vec<String> = Vendor::ALL
         .iter()
@@ -148,32 +148,6 @@ async fn main() -> std::io::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A purge.toml for `purge everywhere` against this simulator: each vendor's
-/// `base-url`, Braze's lookup rate and Gainsight's rate (it sends no rate
-/// headers to learn it from) set to what the simulator allows.
-fn purge_toml(sim: &Sim, a: &Args) -> String {
-    let mut text = String::new();
-    for v in Vendor::ALL {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "[{}]\nbase-url = \"{}\"\n",
-            v.command(),
-            sim.url(v)
-        ));
-        match v {
-            Vendor::Braze => text.push_str(&format!(
-                "lookup-rate = \"{}/min\"\n",
-                a.braze_lookups_per_min
-            )),
-            Vendor::Gainsight => text.push_str(&format!("rate = \"{}/s\"\n", a.quota)),
-            _ => {}
-        }
-    }
-    text
 }
 
 fn example_id(v: Vendor) -> String {

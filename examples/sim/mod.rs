@@ -407,6 +407,32 @@ impl Sim {
             .count()
     }
 
+    /// A purge.toml for `purge everywhere` against this simulator: each
+    /// vendor's `base-url`, Braze's `lookup-rate` at `lookups_per_min` and
+    /// Gainsight's `rate` at `gainsight_per_s` (it sends no rate headers to
+    /// learn it from).
+    pub fn purge_toml(&self, lookups_per_min: u64, gainsight_per_s: u64) -> String {
+        let mut text = String::new();
+        for v in Vendor::ALL {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[{}]\nbase-url = \"{}\"\n",
+                v.command(),
+                self.url(v)
+            ));
+            match v {
+                Vendor::Braze => {
+                    text.push_str(&format!("lookup-rate = \"{lookups_per_min}/min\"\n"));
+                }
+                Vendor::Gainsight => text.push_str(&format!("rate = \"{gainsight_per_s}/s\"\n")),
+                _ => {}
+            }
+        }
+        text
+    }
+
     /// Zendesk jobs accepted so far.
     pub fn jobs(&self) -> usize {
         self.state.jobs.lock().unwrap().len()
