@@ -236,7 +236,13 @@ fn leg(
     };
     let source = match &table.token_file {
         Some(f) => format!("token-file {}", f.display()),
-        None => config_file::credential_hint(vc.entry),
+        // The variables only: `BRAZE_API_KEY (a REST API key …), or token-file …`.
+        None => {
+            let hint = config_file::credential_hint(vc.entry);
+            let first = hint.split(", or token-file").next().unwrap_or(&hint);
+            let first = first.split(" (").next().unwrap_or(first);
+            format!("env {first}")
+        }
     };
     Ok(Leg {
         target,
@@ -252,7 +258,15 @@ fn credential(leg: &mut Leg) -> Result<Credential, String> {
         .credential
         .take()
         .ok_or_else(|| "the credential was already read".to_string())?;
-    let cred = read(leg.cfg.token_file.as_deref())?;
+    // In this command a token file is named in the vendor's table.
+    let cred = read(leg.cfg.token_file.as_deref()).map_err(|why| {
+        let table = format!(
+            "token-file = \"FILE\" in [{}]",
+            leg.target.service.profile().vendor
+        );
+        why.replace("pass --token-file FILE", &format!("set {table}"))
+            .replace("--token-file FILE", &table)
+    })?;
     leg.target
         .base(&leg.cfg, Some(&cred))
         .map_err(|e| e.to_string())?;
@@ -311,7 +325,9 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
     let mut code = ExitCode::Ok;
     for leg in legs.iter_mut() {
         let host = match (&leg.cfg.base_url, &leg.target.endpoint) {
-            (Some(u), _) | (None, Endpoint::Url(u)) => u.clone(),
+            (Some(u), _) | (None, Endpoint::Url(u)) => {
+                Url::parse(u).map_or_else(|_| u.clone(), |u| host_port(&u))
+            }
             _ => "?".to_string(),
         };
         match credential(leg) {
@@ -343,7 +359,7 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
         let Some(c) = clients[i].clone() else {
             continue;
         };
-        rows[i][1] = c.0.host_str().unwrap_or_default().to_string();
+        rows[i][1] = host_port(&c.0);
         let one = runtime.block_on(preflight(std::slice::from_ref(leg), &[c]));
         rows[i][3] = match &one[0] {
             Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => "ok".into(),
@@ -354,13 +370,19 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
             }
         };
     }
-    let mut out = format!(
-        "{:<14} {:<34} {:<44} status\n",
-        "vendor", "host", "credential"
-    );
-    for r in rows {
+    let head = ["vendor", "host", "credential", "status"].map(String::from);
+    let width = |c: usize| {
+        rows.iter()
+            .chain(std::iter::once(&head))
+            .map(|r| r[c].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::new();
+    for r in std::iter::once(&head).chain(&rows) {
         out.push_str(&format!(
-            "{:<14} {:<34} {:<44} {}\n",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
             r[0], r[1], r[2], r[3]
         ));
     }
@@ -371,6 +393,15 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
         .and_then(|()| stdout.flush())
         .map_err(RunError::Stdout)?;
     Ok(code)
+}
+
+/// `host` or `host:port` of a base URL.
+fn host_port(u: &Url) -> String {
+    let host = u.host_str().unwrap_or_default();
+    match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
 }
 
 /// One question for every vendor, on the terminal.
