@@ -399,7 +399,9 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             );
             let sig = signal();
             handles.push(runtime.spawn(async move {
-                let VendorRun { parts, .. } = run;
+                let VendorRun { mut parts, .. } = run;
+                let asking: usize = works.iter().map(|w| w.ids.len()).sum();
+                parts.progress = output::progress(asking as u64, parts.service.profile().vendor);
                 Engine::new(parts).run(vec![], works.into_iter(), sig).await
             }));
         }
