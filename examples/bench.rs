@@ -672,6 +672,194 @@ fn dry_run_million(bin: &Path, dir: &Path) -> Row {
     }
 }
 
+/// A `purge verify` row (issue #16): purge `people` at a generous quota, set
+/// the simulator to the read quota it means, then time `purge verify` over the
+/// report with only a purge.toml naming the endpoint (and what a user would
+/// set for that quota).
+struct VerifyCase {
+    name: &'static str,
+    vendor: Vendor,
+    kind: &'static str,
+    /// The simulator while purging.
+    cfg: Config,
+    /// The purge run's own flags (its rate at the generous quota).
+    purge_args: Vec<&'static str>,
+    /// The read quota while verifying (Braze: its `/users/export/ids` quota).
+    read_quota: Quota,
+    /// Read requests a second `read_quota` allows.
+    read_rps: f64,
+    /// Added to every answer while verifying.
+    latency: Duration,
+    /// purge.toml keys besides `base-url`.
+    toml: &'static str,
+}
+
+fn verify_cases() -> Vec<VerifyCase> {
+    // Rally and Braze send only X-RateLimit-*, Gainsight nothing, on their 429s.
+    let quiet = |vendor, q| {
+        let mut c = cfg(vendor, q);
+        c.quota_retry_after = false;
+        c
+    };
+    let mut braze = quiet(Vendor::Braze, quota(20_000, 60));
+    braze.lookup_quota = quota(5, 1);
+    vec![
+        VerifyCase {
+            name: "verify rally: -k id, 3 searches/s x 100, headers only",
+            vendor: Vendor::Rally,
+            kind: "id",
+            cfg: quiet(Vendor::Rally, quota(1_000, 1)),
+            purge_args: vec![],
+            read_quota: quota(3, 1),
+            read_rps: 3.0,
+            latency: Duration::ZERO,
+            toml: "",
+        },
+        VerifyCase {
+            name: "verify braze: external ids, 5 exports/s x 50",
+            vendor: Vendor::Braze,
+            kind: "external-id",
+            cfg: braze,
+            purge_args: vec![],
+            read_quota: quota(5, 1),
+            read_rps: 5.0,
+            latency: Duration::ZERO,
+            toml: "lookup-rate = \"5/s\"\n",
+        },
+        VerifyCase {
+            name: "verify gainsight-px: 200 GET/s, 50 ms, silent",
+            vendor: Vendor::Gainsight,
+            kind: "id",
+            cfg: quiet(Vendor::Gainsight, quota(5_000, 1)),
+            purge_args: vec!["--rate", "5000/s"],
+            read_quota: quota(200, 1),
+            read_rps: 200.0,
+            latency: Duration::from_millis(50),
+            toml: "",
+        },
+        VerifyCase {
+            name: "verify zendesk: 15000/min, show_many + deleted_users",
+            vendor: Vendor::Zendesk,
+            kind: "id",
+            cfg: cfg(Vendor::Zendesk, quota(100_000, 60)),
+            purge_args: vec!["--soft", "--rate", "1000/s"],
+            read_quota: quota(15_000, 60),
+            read_rps: 250.0,
+            latency: Duration::ZERO,
+            toml: "",
+        },
+    ]
+}
+
+fn verify_identifier(vendor: Vendor, i: usize) -> String {
+    match vendor {
+        Vendor::Rally => sim::rally_id(i),
+        _ => identifier(vendor, i),
+    }
+}
+
+// The child is reaped by `wait_usage` (wait4).
+#[allow(clippy::zombie_processes)]
+async fn run_verify(bin: &Path, dir: &Path, c: VerifyCase, n: usize) -> Row {
+    let sim = Sim::start(c.cfg.clone(), n + n / 10)
+        .await
+        .expect("start the simulator");
+    let ids: Vec<String> = (0..n).map(|i| verify_identifier(c.vendor, i)).collect();
+    let work = dir.join(format!("verify-{}", c.vendor.command()));
+    std::fs::create_dir_all(&work).unwrap();
+    let input = work.join("ids.txt");
+    std::fs::write(&input, ids.join("\n")).unwrap();
+    let report = work.join("report.jsonl");
+    let url = sim.url(c.vendor);
+    // 1. Purge them, fast.
+    let mut cmd = Command::new(bin);
+    cmd.args([c.vendor.command(), "-y", "-q", "--json", "-k", c.kind])
+        .args(["-i", input.to_str().unwrap(), "--base-url", &url])
+        .args(["--report", report.to_str().unwrap()])
+        .args(&c.purge_args)
+        .envs(c.vendor.env().iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    let purged = Instant::now();
+    let status = tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .unwrap()
+        .expect("spawn purge");
+    assert!(status.success(), "{}: the purge exited {status}", c.name);
+    eprintln!("  purged {n} in {:.1} s", purged.elapsed().as_secs_f64());
+    if c.vendor == Vendor::Zendesk {
+        // The 30 days pass: Zendesk erases what it soft-deleted.
+        let erased = sim.zendesk_erase_soft();
+        assert_eq!(erased, n, "{}: soft-deleted", c.name);
+    }
+    // 2. The read quota, then purge verify.
+    if c.vendor == Vendor::Braze {
+        sim.set_lookup_quota(c.read_quota);
+    } else {
+        sim.set_quota(c.vendor, c.read_quota);
+    }
+    sim.set_latency(c.latency);
+    let config = work.join("purge.toml");
+    std::fs::write(
+        &config,
+        format!("[{}]\nbase-url = \"{url}\"\n{}", c.vendor.command(), c.toml),
+    )
+    .unwrap();
+    let counters = sim.counters(c.vendor);
+    let before = (
+        counters.requests.load(Ordering::Relaxed),
+        counters.reads.load(Ordering::Relaxed),
+        counters.reads_throttled.load(Ordering::Relaxed),
+    );
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "verify",
+        "-q",
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+    ])
+    .args(["--config", config.to_str().unwrap()])
+    .envs(c.vendor.env().iter().copied())
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn purge verify");
+    let pid = child.id();
+    let (code, cpu, rss_mb) = tokio::task::spawn_blocking(move || wait_usage(pid))
+        .await
+        .unwrap();
+    let actual = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{}: purge verify exited {code}", c.name);
+    let requests = counters.requests.load(Ordering::Relaxed) - before.0;
+    let reads = counters.reads.load(Ordering::Relaxed) - before.1;
+    let throttled = counters.reads_throttled.load(Ordering::Relaxed) - before.2;
+    assert_eq!(requests, reads, "{}: verify sent only reads", c.name);
+    // 3. Every identifier's last line must be `verified`; nobody else touched.
+    let outcomes = last_outcomes(&report);
+    let mut tally: HashMap<&str, usize> = HashMap::new();
+    for id in &ids {
+        let o = outcomes.get(id).map_or("(none)", |o| o.trim_matches('"'));
+        *tally.entry(o).or_default() += 1;
+    }
+    eprintln!("  verify: {tally:?}, {reads} reads, {throttled} answered 429");
+    let not_verified = n - tally.get("verified").copied().unwrap_or(0);
+    let life = sim.life(c.vendor);
+    let wrong = life[n..].iter().filter(|l| **l != Life::Alive).count();
+    Row {
+        name: c.name.to_string(),
+        ids: n,
+        requests: reads,
+        ideal: Some((reads - throttled) as f64 / c.read_rps),
+        actual,
+        throttled,
+        cpu,
+        rss_mb,
+        lost: not_verified,
+        wrong,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -685,6 +873,14 @@ async fn main() {
         }
         eprintln!("running: {}", s.name);
         rows.push(run(&bin, dir.path(), s).await);
+    }
+    for c in verify_cases() {
+        if only.as_deref().is_some_and(|o| !c.name.contains(o)) {
+            continue;
+        }
+        eprintln!("running: {}", c.name);
+        let n = if quick { 2_000 } else { 10_000 };
+        rows.push(run_verify(&bin, dir.path(), c, n).await);
     }
     if only.as_deref().is_none_or(|o| "dry-run".contains(o)) {
         eprintln!("running: 1,000,000 ids --dry-run");

@@ -268,6 +268,9 @@ struct Window {
 
 struct State {
     cfg: Config,
+    /// The parts of `cfg` a running simulator can change ([`Sim::set_quota`],
+    /// [`Sim::set_lookup_quota`], [`Sim::set_latency`]).
+    live: Mutex<Live>,
     population: usize,
     life: Mutex<HashMap<Vendor, Vec<Life>>>,
     /// How many times each person was asked to be deleted, per vendor.
@@ -287,6 +290,13 @@ struct State {
     /// Lookup tables from each identifier to the person.
     index: HashMap<String, usize>,
     storms: AtomicBool,
+}
+
+/// What [`Sim::set_quota`] and friends change while the simulator runs.
+struct Live {
+    quota: HashMap<Vendor, Quota>,
+    lookup_quota: Quota,
+    latency: Duration,
 }
 
 /// A running simulator.
@@ -316,8 +326,14 @@ impl Sim {
             .map(|v| (*v, vec![Life::Alive; people]))
             .collect();
         let seed = cfg.seed;
+        let live = Mutex::new(Live {
+            quota: cfg.quota.clone(),
+            lookup_quota: cfg.lookup_quota,
+            latency: cfg.latency,
+        });
         let state = Arc::new(State {
             cfg,
+            live,
             population: people,
             life: Mutex::new(life),
             asked: Mutex::new(HashMap::new()),
@@ -437,6 +453,39 @@ impl Sim {
     pub fn jobs(&self) -> usize {
         self.state.jobs.lock().unwrap().len()
     }
+
+    /// From now on, `vendor`'s quota is `q` (the bench purges fast, then
+    /// measures the reads at the quota it means).
+    pub fn set_quota(&self, vendor: Vendor, q: Quota) {
+        self.state.live.lock().unwrap().quota.insert(vendor, q);
+    }
+
+    /// From now on, Braze's `/users/export/ids` quota is `q`.
+    pub fn set_lookup_quota(&self, q: Quota) {
+        self.state.live.lock().unwrap().lookup_quota = q;
+    }
+
+    /// From now on, every answer is delayed by `d`.
+    pub fn set_latency(&self, d: Duration) {
+        self.state.live.lock().unwrap().latency = d;
+    }
+
+    /// Zendesk's own erasure of soft-deleted users ("up to 30 days" after the
+    /// soft delete): every `Soft` Zendesk user becomes `Gone` now, as if that
+    /// time had passed. Returns how many.
+    pub fn zendesk_erase_soft(&self) -> usize {
+        let soft: Vec<usize> = self
+            .life(Vendor::Zendesk)
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l == Life::Soft)
+            .map(|(i, _)| i)
+            .collect();
+        for i in &soft {
+            self.state.set_life(Vendor::Zendesk, *i, Life::Gone);
+        }
+        soft.len()
+    }
 }
 
 type Answer = Result<Response<Full<Bytes>>, Infallible>;
@@ -491,8 +540,9 @@ async fn serve(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    if !state.cfg.latency.is_zero() {
-        tokio::time::sleep(state.cfg.latency).await;
+    let latency = state.live.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     // Faults, decided by the seeded generator.
     let (drop, error, slow) = {
@@ -555,7 +605,8 @@ async fn serve(
     // Braze's lookups have a quota of their own.
     let lookup = vendor == Vendor::Braze && path == "/users/export/ids";
     let (allowed, limit, remaining, reset_in) = if lookup {
-        state.take_window((vendor, "lookup"), state.cfg.lookup_quota)
+        let q = state.live.lock().unwrap().lookup_quota;
+        state.take_window((vendor, "lookup"), q)
     } else {
         state.take(vendor, erase)
     };
@@ -623,7 +674,7 @@ impl State {
         let q = if erase {
             self.cfg.erase_quota
         } else {
-            match self.cfg.quota.get(&vendor) {
+            match self.live.lock().unwrap().quota.get(&vendor) {
                 Some(q) => *q,
                 None => return (true, u64::MAX, u64::MAX, Duration::ZERO),
             }
