@@ -455,14 +455,22 @@ impl Sim {
     }
 
     /// From now on, `vendor`'s quota is `q` (the bench purges fast, then
-    /// measures the reads at the quota it means).
+    /// measures the reads at the quota it means), counted from a fresh window:
+    /// what was sent under the old quota does not count against the new one.
     pub fn set_quota(&self, vendor: Vendor, q: Quota) {
         self.state.live.lock().unwrap().quota.insert(vendor, q);
+        self.state.windows.lock().unwrap().remove(&(vendor, "api"));
+        *self.state.bucket.lock().unwrap() = None;
     }
 
-    /// From now on, Braze's `/users/export/ids` quota is `q`.
+    /// From now on, Braze's `/users/export/ids` quota is `q` (a fresh window).
     pub fn set_lookup_quota(&self, q: Quota) {
         self.state.live.lock().unwrap().lookup_quota = q;
+        self.state
+            .windows
+            .lock()
+            .unwrap()
+            .remove(&(Vendor::Braze, "lookup"));
     }
 
     /// From now on, every answer is delayed by `d`.
