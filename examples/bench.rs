@@ -692,6 +692,8 @@ struct VerifyCase {
     latency: Duration,
     /// purge.toml keys besides `base-url`.
     toml: &'static str,
+    /// People to purge and verify, if not 10,000 (a fifth with `--quick`).
+    people: Option<usize>,
 }
 
 fn verify_cases() -> Vec<VerifyCase> {
@@ -714,6 +716,7 @@ fn verify_cases() -> Vec<VerifyCase> {
             read_rps: 3.0,
             latency: Duration::ZERO,
             toml: "",
+            people: None,
         },
         VerifyCase {
             name: "verify braze: external ids, 5 exports/s x 50",
@@ -725,6 +728,7 @@ fn verify_cases() -> Vec<VerifyCase> {
             read_rps: 5.0,
             latency: Duration::ZERO,
             toml: "lookup-rate = \"5/s\"\n",
+            people: None,
         },
         VerifyCase {
             name: "verify gainsight-px: 200 GET/s, 50 ms, silent",
@@ -736,6 +740,7 @@ fn verify_cases() -> Vec<VerifyCase> {
             read_rps: 200.0,
             latency: Duration::from_millis(50),
             toml: "",
+            people: None,
         },
         VerifyCase {
             name: "verify zendesk: 15000/min, show_many + deleted_users",
@@ -747,6 +752,21 @@ fn verify_cases() -> Vec<VerifyCase> {
             read_rps: 250.0,
             latency: Duration::ZERO,
             toml: "",
+            people: None,
+        },
+        // Zendesk's largest quota (High Volume add-on / Enterprise Plus) at a
+        // realistic latency: one GET deleted_users per user, 4 in flight.
+        VerifyCase {
+            name: "verify zendesk: 2500/min, 100 ms latency",
+            vendor: Vendor::Zendesk,
+            kind: "id",
+            cfg: cfg(Vendor::Zendesk, quota(100_000, 60)),
+            purge_args: vec!["--soft", "--rate", "1000/s"],
+            read_quota: quota(2_500, 60),
+            read_rps: 2_500.0 / 60.0,
+            latency: Duration::from_millis(100),
+            toml: "",
+            people: Some(2_000),
         },
     ]
 }
@@ -765,8 +785,8 @@ async fn run_verify(bin: &Path, dir: &Path, c: VerifyCase, n: usize) -> Row {
         .await
         .expect("start the simulator");
     let ids: Vec<String> = (0..n).map(|i| verify_identifier(c.vendor, i)).collect();
-    let work = dir.join(format!("verify-{}", c.vendor.command()));
-    std::fs::create_dir_all(&work).unwrap();
+    let work = tempfile::tempdir_in(dir).unwrap();
+    let work = work.path();
     let input = work.join("ids.txt");
     std::fs::write(&input, ids.join("\n")).unwrap();
     let report = work.join("report.jsonl");
@@ -879,7 +899,7 @@ async fn main() {
             continue;
         }
         eprintln!("running: {}", c.name);
-        let n = if quick { 2_000 } else { 10_000 };
+        let n = c.people.unwrap_or(10_000) / if quick { 5 } else { 1 };
         rows.push(run_verify(&bin, dir.path(), c, n).await);
     }
     if only.as_deref().is_none_or(|o| "dry-run".contains(o)) {

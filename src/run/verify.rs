@@ -252,6 +252,14 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             yes: true,
             ..Default::default()
         };
+        // Many small reads: as many in flight as the vendor's checks need to
+        // keep up with its quota, unless the table sets --concurrency.
+        if common.concurrency.is_none() {
+            common.concurrency = target
+                .service
+                .verify_concurrency(g.kind)
+                .and_then(|n| u32::try_from(n).ok());
+        }
         let cfg = crate::config::RunConfig::from(common);
         let inner = Arc::clone(&target.service);
         let needs_ids = inner.verify_needs_vendor_ids(g.kind);

@@ -250,6 +250,12 @@ pub trait Service: Send + Sync {
     fn verify_batch_limit(&self, _kind: Kind) -> usize {
         1
     }
+    /// `purge verify`: requests in flight on the main lane when the user set
+    /// no `--concurrency` (`None`: the lane's own). For a vendor whose checks
+    /// are many small reads, enough to keep up with its quota.
+    fn verify_concurrency(&self, _kind: Kind) -> Option<usize> {
+        None
+    }
     /// `purge verify`: the read that tells whether these identifiers still
     /// exist at the vendor (`targets`: the vendor ids the report recorded for
     /// them, with the index of their identifier), or why the vendor offers no
