@@ -1750,6 +1750,13 @@ mod tests {
     }
 
     #[test]
+    fn verify_reads_more_at_once_than_purging() {
+        let z = zendesk(&[], false);
+        assert_eq!(z.profile().lanes[0].concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(z.verify_concurrency(Kind::Id), Some(VERIFY_CONCURRENCY));
+    }
+
+    #[test]
     fn owner_and_open_tickets_in_job_results() {
         let owner = classify(
             &json!({"id": 1, "error": "PermissionDenied", "details": "Cannot delete the account owner"}),
