@@ -5,6 +5,8 @@
 //! the asked people gone), and prints one table: scenario, identifiers, requests,
 //! ideal time (requests ÷ quota), actual time, efficiency (ideal ÷ actual), 429s,
 //! client CPU seconds, client peak RSS. `-- --quick` runs shorter scenarios.
+//! The `verify …` rows (`-- --only verify`) time `purge verify` over the report
+//! of a fast purge, at each vendor's read quota (see [`VerifyCase`]).
 
 mod sim;
 
