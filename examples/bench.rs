@@ -861,7 +861,8 @@ async fn run_verify(bin: &Path, dir: &Path, c: VerifyCase, n: usize) -> Row {
     let outcomes = last_outcomes(&report);
     let mut tally: HashMap<&str, usize> = HashMap::new();
     for id in &ids {
-        let o = outcomes.get(id).map_or("(none)", |o| o.trim_matches('"'));
+        let key = (c.vendor.command().to_string(), id.clone());
+        let o = outcomes.get(&key).map_or("(none)", |o| o.trim_matches('"'));
         *tally.entry(o).or_default() += 1;
     }
     eprintln!("  verify: {tally:?}, {reads} reads, {throttled} answered 429");
