@@ -283,13 +283,7 @@ impl Report {
             },
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
-        let text = serde_json::to_string(&line).map_err(|e| ReportError::Encode {
-            path: self.path.clone().unwrap_or_default(),
-            err: e.to_string(),
-        })?;
-        self.pending.push_str(&text);
-        self.pending.push('\n');
-        Ok(())
+        self.push(&line)
     }
 
     /// Append a line for an identifier known only by its SHA-256 (a report
@@ -317,7 +311,12 @@ impl Report {
             host: None,
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
-        let text = serde_json::to_string(&line).map_err(|e| ReportError::Encode {
+        self.push(&line)
+    }
+
+    /// Add `line` to the batch being recorded.
+    fn push(&mut self, line: &Line) -> Result<(), ReportError> {
+        let text = serde_json::to_string(line).map_err(|e| ReportError::Encode {
             path: self.path.clone().unwrap_or_default(),
             err: e.to_string(),
         })?;
