@@ -125,8 +125,9 @@ const EXCEPTIONS: [Status; 5] = [
     Status::Pending,
 ];
 
+/// The run's exceptions (`Status::is_exception`), and those still pending.
 fn is_exception(s: Status) -> bool {
-    EXCEPTIONS.contains(&s)
+    s.is_exception() || s == Status::Pending
 }
 
 /// Where an identifier's row goes: exceptions first (in [`EXCEPTIONS`] order), then the rest.

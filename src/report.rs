@@ -539,7 +539,37 @@ pub fn top_reasons(counts: &std::collections::HashMap<String, u64>) -> Vec<Reaso
 
 impl Summary {
     pub fn count(&mut self, s: Status) {
-        let c = match s {
+        *self.counter(s) += 1;
+    }
+
+    /// How many identifiers ended `s`.
+    pub fn of(&self, s: Status) -> u64 {
+        match s {
+            Status::Deleted => self.deleted,
+            Status::Queued => self.queued,
+            Status::NotFound => self.not_found,
+            Status::Failed => self.failed,
+            Status::Invalid => self.invalid,
+            Status::Skipped => self.skipped,
+            Status::Refused => self.refused,
+            Status::Verified => self.verified,
+            Status::Present => self.present,
+            Status::Unverifiable => self.unverifiable,
+            Status::Pending => self.pending,
+        }
+    }
+
+    /// Identifiers that are not gone (`Status::is_exception`): any makes the exit code 1.
+    pub fn exceptions(&self) -> u64 {
+        Status::ALL
+            .into_iter()
+            .filter(|s| s.is_exception())
+            .map(|s| self.of(s))
+            .sum()
+    }
+
+    fn counter(&mut self, s: Status) -> &mut u64 {
+        match s {
             Status::Deleted => &mut self.deleted,
             Status::Queued => &mut self.queued,
             Status::NotFound => &mut self.not_found,
@@ -551,8 +581,7 @@ impl Summary {
             Status::Present => &mut self.present,
             Status::Unverifiable => &mut self.unverifiable,
             Status::Pending => &mut self.pending,
-        };
-        *c += 1;
+        }
     }
 
     /// Time spent waiting on rate limits (never more than the run took) and elapsed.

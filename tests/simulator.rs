@@ -46,6 +46,15 @@ async fn lookups_and_other_kinds_reach_the_right_people() {
         assert_eq!(finals.len(), 120);
         assert_exactly(&sim, vendor, 120, Life::Gone);
     }
+    // Every tenth Zendesk search finds a near miss first and the person on its
+    // second page: all 12 pages followed, no near miss submitted.
+    let z = sim.counters(Vendor::Zendesk);
+    assert_eq!(
+        z.wrongly_submitted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(z.reads.load(std::sync::atomic::Ordering::Relaxed) >= 120 + 12);
     let (code, _, err) = purge(&sim, Vendor::Zendesk, "external-id", 200, &["--soft"]).await;
     assert_eq!(code, 0, "{err}");
     // The first 120 were erased by e-mail already; the rest are now soft-deleted.

@@ -198,6 +198,14 @@ pub fn zendesk_id(i: usize) -> u64 {
 /// Zendesk staff records outside the population (user id, role): an agent, an
 /// admin, and the account owner (an admin Zendesk never deletes).
 pub const ZENDESK_STAFF: [(u64, &str); 3] = [(5777, "agent"), (5778, "admin"), (5779, "admin")];
+/// Person `i`'s near miss, for `i % 10 == 9`: another Zendesk user whose
+/// e-mail merely contains person `i`'s (`near-personI@…`). Zendesk's search
+/// is not exact: searching person `i`'s address finds the near miss on the
+/// first page and person `i` on the second (`next_page`).
+pub fn zendesk_near(i: usize) -> Option<u64> {
+    (i % 10 == 9).then(|| 9_000_000 + i as u64)
+}
+
 /// The account owner among [`ZENDESK_STAFF`].
 pub const ZENDESK_OWNER: u64 = 5779;
 
@@ -231,6 +239,9 @@ pub struct Counters {
     /// also counted in `requests` / `throttled`.
     pub reads: AtomicU64,
     pub reads_throttled: AtomicU64,
+    /// Zendesk users submitted for deletion who were not the person asked for
+    /// (a near miss of the search, see [`zendesk_near`]).
+    pub wrongly_submitted: AtomicU64,
 }
 
 /// Whether a request reads people (for resolving them before a deletion, or
@@ -1406,6 +1417,11 @@ impl State {
         }
     }
 
+    /// Person `i`'s near miss (see [`zendesk_near`]): an active end-user.
+    fn zendesk_near_user(&self, i: usize, id: u64) -> Value {
+        json!({"id": id, "email": format!("near-{}", email(i)), "role": "end-user", "active": true})
+    }
+
     /// A population member's user record as Zendesk shows it (Users JSON format).
     fn zendesk_user(&self, i: usize) -> Value {
         json!({"id": zendesk_id(i), "email": email(i), "external_id": zendesk_external(i),
@@ -1527,6 +1543,11 @@ impl State {
                             _ if !*external && value == &ZENDESK_OWNER.to_string() => {
                                 json!({"index": n, "id": ZENDESK_OWNER, "error": "PermissionDenied", "details": "The account owner cannot be deleted"})
                             }
+                            _ if !*external && value.parse::<u64>().is_ok_and(|n| n >= 9_000_000) => {
+                                // A near miss deleted: purge took a fuzzy hit for the person.
+                                self.counters[&Vendor::Zendesk].wrongly_submitted.fetch_add(1, Ordering::Relaxed);
+                                json!({"index": n, "id": value.parse::<u64>().unwrap(), "action": "delete", "status": "Deleted", "success": true})
+                            }
                             _ if !*external && ZENDESK_STAFF.iter().any(|(id, _)| &id.to_string() == value) => {
                                 json!({"index": n, "id": value.parse::<u64>().unwrap(), "action": "delete", "status": "Deleted", "success": true})
                             }
@@ -1579,11 +1600,24 @@ impl State {
                     ),
                 }
             }
+            // SearchUsers, offset pagination with a full `next_page` URL.
             ("GET", "/api/v2/users/search") => {
                 let q = param("query").unwrap_or_default();
-                let users: Vec<Value> = q
+                let person = q
                     .strip_prefix("email:")
-                    .and_then(|e| self.person(&format!("email:{}", e.to_lowercase())))
+                    .and_then(|e| self.person(&format!("email:{}", e.to_lowercase())));
+                let near = person.and_then(zendesk_near);
+                if let (Some(i), Some(id), None) = (person, near, param("page")) {
+                    let next = format!(
+                        "https://sim.zendesk.com/api/v2/users/search.json?page=2&query={}",
+                        url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+                    );
+                    return reply(
+                        200,
+                        json!({"users": [self.zendesk_near_user(i, id)], "count": 2, "next_page": next}),
+                    );
+                }
+                let users: Vec<Value> = person
                     .filter(|i| self.state_of(Vendor::Zendesk, *i) == Life::Alive)
                     .map(|i| vec![self.zendesk_user(i)])
                     .unwrap_or_default();
@@ -1630,6 +1664,16 @@ impl State {
                             ZENDESK_STAFF.iter().find(|(id, _)| id.to_string() == v)
                     {
                         users.push(json!({"id": v.parse::<u64>().unwrap(), "role": role, "active": true, "email": format!("staff-{v}@example.com")}));
+                        continue;
+                    }
+                    if let Some(i) = (!external)
+                        .then(|| v.parse::<u64>().ok())
+                        .flatten()
+                        .and_then(|n| n.checked_sub(9_000_000))
+                        .map(|i| i as usize)
+                        .filter(|i| *i < self.population && zendesk_near(*i).is_some())
+                    {
+                        users.push(self.zendesk_near_user(i, 9_000_000 + i as u64));
                         continue;
                     }
                     let key = if external {

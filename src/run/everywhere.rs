@@ -23,7 +23,7 @@ use crate::http::{HttpClient, Transport};
 use crate::input::Loaded;
 use crate::output;
 use crate::report::{Report, Summary};
-use crate::services::{Credential, Endpoint, Kind, Response};
+use crate::services::{Credential, Endpoint, Kind, Response, Status};
 
 /// One configured vendor, through the phases.
 struct Leg {
@@ -253,23 +253,26 @@ fn leg(
 
 /// Read one vendor's credential (missing: why, naming the variable).
 fn credential(leg: &mut Leg) -> Result<Credential, String> {
-    let read = leg
-        .target
+    table_credential(&mut leg.target, &leg.cfg)
+}
+
+/// A vendor's credential for a command configured by `purge.toml` (`everywhere`,
+/// `verify`), its endpoint checked with it; a token file is named in the
+/// vendor's table there, so the message says so.
+pub(super) fn table_credential(target: &mut Target, cfg: &RunConfig) -> Result<Credential, String> {
+    let read = target
         .credential
         .take()
         .ok_or_else(|| "the credential was already read".to_string())?;
-    // In this command a token file is named in the vendor's table.
-    let cred = read(leg.cfg.token_file.as_deref()).map_err(|why| {
+    let cred = read(cfg.token_file.as_deref()).map_err(|why| {
         let table = format!(
             "token-file = \"FILE\" in [{}]",
-            leg.target.service.profile().vendor
+            target.service.profile().vendor
         );
         why.replace("pass --token-file FILE", &format!("set {table}"))
             .replace("--token-file FILE", &table)
     })?;
-    leg.target
-        .base(&leg.cfg, Some(&cred))
-        .map_err(|e| e.to_string())?;
+    target.base(cfg, Some(&cred)).map_err(|e| e.to_string())?;
     Ok(cred)
 }
 
@@ -511,51 +514,30 @@ pub(super) fn report_all(
         output::data_line(&serde_json::to_string(&all).unwrap_or_default());
         return code;
     }
-    let count = |s: &Summary, c: &str| match c {
-        "deleted" => s.deleted,
-        "queued" => s.queued,
-        "not_found" => s.not_found,
-        "failed" => s.failed,
-        "refused" => s.refused,
-        "invalid" => s.invalid,
-        "skipped" => s.skipped,
-        "pending" => s.pending,
-        "verified" => s.verified,
-        "present" => s.present,
-        "unverifiable" => s.unverifiable,
-        _ => 0,
-    };
     // The outcomes any vendor has, and always the main ones of the command.
-    let always: &[&str] = if title == "purge verify" {
-        &["verified", "present", "unverifiable"]
+    let always: &[Status] = if title == "purge verify" {
+        &[Status::Verified, Status::Present, Status::Unverifiable]
     } else {
-        &["deleted", "queued", "not_found", "failed"]
+        &[
+            Status::Deleted,
+            Status::Queued,
+            Status::NotFound,
+            Status::Failed,
+        ]
     };
-    let cols: Vec<&str> = [
-        "deleted",
-        "queued",
-        "not_found",
-        "failed",
-        "refused",
-        "invalid",
-        "skipped",
-        "pending",
-        "verified",
-        "present",
-        "unverifiable",
-    ]
-    .into_iter()
-    .filter(|c| always.contains(c) || summaries.iter().any(|s| count(s, c) > 0))
-    .collect();
+    let cols: Vec<Status> = Status::ALL
+        .into_iter()
+        .filter(|c| always.contains(c) || summaries.iter().any(|s| s.of(*c) > 0))
+        .collect();
     let mut text = format!("{title}: {} vendors\n{:<14}", summaries.len(), "vendor");
     for c in &cols {
-        text.push_str(&format!(" {c:>12}"));
+        text.push_str(&format!(" {:>12}", c.as_str()));
     }
     text.push_str("  exit");
     for s in &summaries {
         text.push_str(&format!("\n{:<14}", s.vendor));
         for c in &cols {
-            text.push_str(&format!(" {:>12}", count(s, c)));
+            text.push_str(&format!(" {:>12}", s.of(*c)));
         }
         text.push_str(&format!("  {:>4}", s.exit_code.code()));
     }

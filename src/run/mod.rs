@@ -695,7 +695,7 @@ async fn next_signal() -> Signal {
 /// The exit code of one vendor's run: how it stopped, else whether anyone asked is not gone.
 fn exit_code_of(summary: &Summary, stopped: Option<&StopReason>) -> ExitCode {
     stopped.map_or(
-        if summary.failed + summary.invalid + summary.refused + summary.present > 0 {
+        if summary.exceptions() > 0 {
             ExitCode::SomeFailed
         } else {
             ExitCode::Ok

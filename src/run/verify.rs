@@ -322,9 +322,8 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
     let mut hosts = vec![];
     let mut missing = vec![];
     for leg in &mut legs {
-        let read = leg.target.credential.take();
-        match read.map(|r| r(leg.cfg.token_file.as_deref())) {
-            Some(Ok(cred)) => {
+        match super::everywhere::table_credential(&mut leg.target, &leg.cfg) {
+            Ok(cred) => {
                 let base = leg.target.base(&leg.cfg, Some(&cred))?;
                 hosts.push(base.host_str().unwrap_or_default().to_string());
                 clients.push(Arc::new(HttpClient::new(
@@ -333,8 +332,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                     leg.cfg.send.timeout,
                 )?));
             }
-            Some(Err(why)) => missing.push(format!("{}: {why}", leg.target.display())),
-            None => missing.push(format!("{}: no credential", leg.target.display())),
+            Err(why) => missing.push(format!("{}: {why}", leg.target.display())),
         }
     }
     if !missing.is_empty() {

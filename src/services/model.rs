@@ -322,6 +322,20 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 11] = [
+        Status::Deleted,
+        Status::Queued,
+        Status::NotFound,
+        Status::Failed,
+        Status::Refused,
+        Status::Invalid,
+        Status::Skipped,
+        Status::Pending,
+        Status::Verified,
+        Status::Present,
+        Status::Unverifiable,
+    ];
+
     /// Whether a resumed run leaves this identifier alone.
     pub fn is_settled(self) -> bool {
         matches!(
