@@ -500,3 +500,23 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
         assert!(sim.asked(v).is_empty(), "{v:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_on_stdin_is_read_once_for_every_vendor() {
+    let sim = Sim::start(fast(), 40).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let list: Vec<String> = (0..20).map(sim::email).collect();
+    let out = run_with_stdin(
+        dir.path(),
+        &["everywhere", "-i", "-", "--yes", "--report", "r.jsonl"],
+        &sim_env(),
+        list.join("\n") + "\n",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exactly(&sim, Vendor::Rally, 20, Life::Gone);
+    assert_exactly(&sim, Vendor::Gainsight, 20, Life::Gone);
+    assert_exactly(&sim, Vendor::Zendesk, 20, Life::Soft);
+    assert_eq!(finals(&dir.path().join("r.jsonl")).len(), 4 * 20);
+}
