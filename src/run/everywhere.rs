@@ -19,11 +19,12 @@ use crate::config::RunConfig;
 use crate::config_file::{self, VendorConfig};
 use crate::engine::StopReason;
 use crate::exit::ExitCode;
+use crate::http::lane::{Lane, SendError, Stop};
 use crate::http::{HttpClient, Transport};
 use crate::input::Loaded;
 use crate::output;
 use crate::report::{Report, Summary};
-use crate::services::{Credential, Endpoint, Kind, Response, Status};
+use crate::services::{Credential, Endpoint, Kind, Request, Response, Service, Status};
 
 /// One configured vendor, through the phases.
 struct Leg {
@@ -98,22 +99,28 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let runtime = super::runtime()?;
     // The credential accepted, where the run reads anyway.
     let checks = runtime.block_on(preflight(&legs, &clients));
-    let refused: Vec<String> = checks
-        .iter()
-        .zip(&legs)
-        .filter_map(|(c, leg)| {
-            c.as_ref()
-                .err()
-                .map(|why| format!("{}: {why}", leg.target.display()))
-        })
-        .collect();
+    let refused: Vec<&Refusal> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
     if !refused.is_empty() {
-        let message = format!("nothing was deleted at any vendor: {}", refused.join("; "));
+        let why: Vec<String> = checks
+            .iter()
+            .zip(&legs)
+            .filter_map(|(c, leg)| {
+                c.as_ref()
+                    .err()
+                    .map(|r| format!("{}: {}", leg.target.display(), r.why))
+            })
+            .collect();
+        let code = refused
+            .iter()
+            .map(|r| r.code)
+            .max()
+            .unwrap_or(ExitCode::Fatal);
+        let message = format!("nothing was deleted at any vendor: {}", why.join("; "));
         output::error(&message);
         if args.run.output.json {
-            super::json_error(&message, ExitCode::Fatal);
+            super::json_error(&message, code);
         }
-        return Ok(ExitCode::Fatal);
+        return Ok(code);
     }
     // One report for every vendor, and what each has left to do.
     let runs: Vec<(&'static str, Kind)> = legs
@@ -276,49 +283,98 @@ pub(super) fn table_credential(target: &mut Target, cfg: &RunConfig) -> Result<C
     Ok(cred)
 }
 
-/// Send each vendor's preflight read (if it has one) at once: `Ok` when the
-/// answer shows a usable credential.
-async fn preflight(legs: &[Leg], clients: &[(Url, Arc<dyn Transport>)]) -> Vec<Result<(), String>> {
+/// Why a vendor's preflight read did not pass, and how the run exits for it.
+#[derive(Debug, Clone, PartialEq)]
+struct Refusal {
+    code: ExitCode,
+    why: String,
+}
+
+impl Refusal {
+    fn fatal(why: String) -> Self {
+        Refusal {
+            code: ExitCode::Fatal,
+            why,
+        }
+    }
+}
+
+/// Send each vendor's preflight read (if it has one) at once, through the
+/// vendor's lane like every other request (its quota, a 429 waited out): `Ok`
+/// when the answer shows a usable credential.
+async fn preflight(
+    legs: &[Leg],
+    clients: &[(Url, Arc<dyn Transport>)],
+) -> Vec<Result<(), Refusal>> {
     let mut handles = vec![];
     for (leg, (_, transport)) in legs.iter().zip(clients) {
         let service = Arc::clone(&leg.target.service);
         let request = service.preflight(leg.target.kind);
-        let transport = Arc::clone(transport);
+        let lanes = request.as_ref().map(|r| {
+            let stats = Arc::default();
+            let lanes = super::lanes(&leg.target, &leg.cfg, transport, &stats, &Stop::default());
+            Arc::clone(&lanes[r.lane.min(lanes.len() - 1)])
+        });
         handles.push(tokio::spawn(async move {
-            let Some(request) = request else {
-                return Ok(());
-            };
-            let what = format!("{} {}", request.method.as_str(), request.path_and_query);
-            match transport.send(&request).await {
-                Ok(raw) => {
-                    let resp = Response {
-                        status: raw.status,
-                        body: raw.body.clone(),
-                    };
-                    match raw.status {
-                        200..=299 => service.preflight_ok(&resp),
-                        401 | 403 => Err(format!(
-                            "the credential was refused ({} for {what}): check the token and its permissions",
-                            raw.status
-                        )),
-                        s @ 300..=399 => Err(format!(
-                            "{what} was redirected ({s}): purge never follows redirects; check the base URL"
-                        )),
-                        s => Err(format!(
-                            "could not check the credential: {what} answered {s}: {}",
-                            resp.snippet()
-                        )),
-                    }
-                }
-                Err(e) => Err(format!("could not check the credential: {what}: {e}")),
+            match (request, lanes) {
+                (Some(request), Some(lane)) => check_credential(&*service, &request, &lane).await,
+                _ => Ok(()),
             }
         }));
     }
     let mut out = vec![];
     for h in handles {
-        out.push(h.await.unwrap_or_else(|e| Err(e.to_string())));
+        out.push(
+            h.await
+                .unwrap_or_else(|e| Err(Refusal::fatal(e.to_string()))),
+        );
     }
     out
+}
+
+/// Send one preflight read through `lane` and judge its answer.
+async fn check_credential(
+    service: &dyn Service,
+    request: &Request,
+    lane: &Lane,
+) -> Result<(), Refusal> {
+    let what = format!("{} {}", request.method.as_str(), request.path_and_query);
+    match lane.send(request, "preflight").await {
+        Ok(raw) => {
+            let resp = Response {
+                status: raw.status,
+                body: raw.body.clone(),
+            };
+            match raw.status {
+                200..=299 => service.preflight_ok(&resp).map_err(Refusal::fatal),
+                s => Err(Refusal::fatal(format!(
+                    "could not check the credential: {what} answered {s}: {}",
+                    resp.snippet()
+                ))),
+            }
+        }
+        Err(SendError::Fatal(f)) if matches!(f.status, 401 | 403) => Err(Refusal::fatal(format!(
+            "the credential was refused ({} for {what}): check the token and its permissions",
+            f.status
+        ))),
+        Err(SendError::Fatal(f)) => Err(Refusal::fatal(format!(
+            "{what} was redirected ({}): purge never follows redirects; check the base URL",
+            f.status
+        ))),
+        Err(SendError::WaitTooLong { wait }) => Err(Refusal {
+            code: ExitCode::MaxWait,
+            why: format!(
+                "could not check the credential: {what}: the vendor asks to wait {}s, more than --max-wait; run again later",
+                wait.as_secs()
+            ),
+        }),
+        Err(SendError::Exhausted { detail, .. }) => Err(Refusal::fatal(format!(
+            "could not check the credential: {what}: {detail}"
+        ))),
+        Err(SendError::Stopped) => Err(Refusal::fatal(format!(
+            "could not check the credential: {what}: stopped"
+        ))),
+    }
 }
 
 /// `--check`: credentials and endpoints only, as a table.
@@ -367,9 +423,9 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
         rows[i][3] = match &one[0] {
             Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => "ok".into(),
             Ok(()) => "ok (present; this run reads nothing to check it with)".into(),
-            Err(why) => {
-                code = code.max(ExitCode::Fatal);
-                why.clone()
+            Err(r) => {
+                code = code.max(r.code);
+                r.why.clone()
             }
         };
     }
@@ -617,5 +673,110 @@ impl StdinCopy {
 impl Drop for StdinCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::http::lane::{Clock, LaneConfig, Stats};
+    use crate::http::script::{Script, answer, ok};
+    use crate::services::braze::{Braze, LOOKUP_QUOTA};
+    use crate::services::gainsight_px::GainsightPx;
+
+    /// `service`'s preflight read through its own lane (as the run builds it)
+    /// on `script`, the wall clock at a whole Unix second.
+    async fn check(service: &dyn Service, script: &Script) -> Result<(), Refusal> {
+        let request = service.preflight(Kind::Email).expect("a preflight read");
+        let spec = &service.profile().lanes[request.lane];
+        let lane = Lane::with_clock(
+            LaneConfig::new(spec, 8, None),
+            Arc::new(script.clone()),
+            Arc::new(Stats::default()),
+            Stop::default(),
+            Clock::at(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+        );
+        check_credential(service, &request, &lane).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_on_the_preflight_is_waited_out_at_the_windows_reset() {
+        // Braze answers its 429s with X-RateLimit-* only: the window resets in 3 s.
+        let script = Script::new(|n, _| {
+            if n == 0 {
+                Ok(answer(
+                    429,
+                    &[
+                        ("x-ratelimit-limit", "250".into()),
+                        ("x-ratelimit-remaining", "0".into()),
+                        ("x-ratelimit-reset", "1700000003".into()),
+                    ],
+                    "Too Many Requests",
+                ))
+            } else {
+                ok(201, r#"{"users":[],"message":"success"}"#)
+            }
+        });
+        let t0 = Instant::now();
+        let got = check(&Braze::new(None, LOOKUP_QUOTA), &script).await;
+        assert_eq!(got, Ok(()), "a throttled credential check is not a refusal");
+        let a = script.arrivals();
+        assert_eq!(a.len(), 2);
+        let retried = (a[1].at - t0).as_secs_f64();
+        assert!(
+            retried >= 3.0,
+            "retried at {retried}s, before the reset at 3 s"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_429_on_the_preflight_is_waited_out() {
+        // Gainsight PX says nothing: no rate headers, no Retry-After.
+        let script = Script::new(|n, _| {
+            if n < 2 {
+                ok(429, "")
+            } else {
+                ok(200, r#"{"users":[],"totalHits":0}"#)
+            }
+        });
+        let got = check(&GainsightPx::new(true), &script).await;
+        assert_eq!(got, Ok(()));
+        assert_eq!(script.count(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_credential_on_the_preflight_still_exits_3() {
+        let script = Script::new(|_, _| ok(401, "Unauthorized"));
+        let got = check(&GainsightPx::new(true), &script).await.unwrap_err();
+        assert_eq!(got.code, ExitCode::Fatal);
+        assert!(
+            got.why.contains("credential was refused (401"),
+            "{}",
+            got.why
+        );
+        assert_eq!(script.count(), 1, "a 401 is not retried");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_max_wait_on_the_preflight_exits_75() {
+        let script = Script::new(|_, _| Ok(answer(429, &[("retry-after", "600".into())], "")));
+        let service = GainsightPx::new(true);
+        let request = service.preflight(Kind::Email).unwrap();
+        let spec = &service.profile().lanes[request.lane];
+        let lane = Lane::with_clock(
+            LaneConfig::new(spec, 8, Some(Duration::from_secs(60))),
+            Arc::new(script.clone()),
+            Arc::new(Stats::default()),
+            Stop::default(),
+            Clock::system(),
+        );
+        let got = check_credential(&service, &request, &lane)
+            .await
+            .unwrap_err();
+        assert_eq!(got.code, ExitCode::MaxWait, "{}", got.why);
     }
 }

@@ -602,21 +602,7 @@ impl VendorRun {
         let profile = target.service.profile();
         let stats = Arc::new(Stats::default());
         let stop = Stop::default();
-        let lanes = profile
-            .lanes
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| {
-                let spec = cfg.send.apply(i, spec);
-                let lane = LaneConfig::new(&spec, cfg.send.max_retries, cfg.send.max_wait);
-                Arc::new(Lane::new(
-                    lane,
-                    Arc::clone(&transport),
-                    Arc::clone(&stats),
-                    stop.clone(),
-                ))
-            })
-            .collect();
+        let lanes = lanes(target, cfg, &transport, &stats, &stop);
         VendorRun {
             parts: Parts {
                 service: Arc::clone(&target.service),
@@ -633,6 +619,34 @@ impl VendorRun {
             fresh: todo.fresh,
         }
     }
+}
+
+/// The vendor's lanes with the user's overrides: the only way a request of
+/// `target` goes out (the preflight's reads too).
+pub fn lanes(
+    target: &Target,
+    cfg: &RunConfig,
+    transport: &Arc<dyn Transport>,
+    stats: &Arc<Stats>,
+    stop: &Stop,
+) -> Vec<Arc<Lane>> {
+    target
+        .service
+        .profile()
+        .lanes
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let spec = cfg.send.apply(i, spec);
+            let lane = LaneConfig::new(&spec, cfg.send.max_retries, cfg.send.max_wait);
+            Arc::new(Lane::new(
+                lane,
+                Arc::clone(transport),
+                Arc::clone(stats),
+                stop.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// Drive one vendor's work to the end (or to a stop); `interrupt` resolves on
