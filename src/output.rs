@@ -41,13 +41,20 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// One line on stderr. A closed stderr (a pager quit, `| head -1`: EPIPE)
+/// stops the printing, never the run: `eprintln!` would panic there, with
+/// outcomes still unrecorded.
 fn emit(line: &str) {
     let line = escape(line);
     let line = line.as_str();
+    let print = || {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    };
     let bars = BARS.lock().ok().and_then(|b| b.clone());
     match bars {
-        Some(bars) => bars.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+        Some(bars) => bars.suspend(print),
+        None => print(),
     }
 }
 

@@ -142,6 +142,8 @@ pub struct Report {
     hash_ids: bool,
     /// The host requests go to, written on each line.
     host: Option<String>,
+    /// This run created the file (not `--resume`): [`Report::discard`] may remove it.
+    created: bool,
 }
 
 impl Report {
@@ -160,6 +162,19 @@ impl Report {
             kind,
             hash_ids,
             host: None,
+            created: false,
+        }
+    }
+
+    /// The run was not confirmed: remove the file this run created (it holds
+    /// at most the invalid identifiers' lines, written again by the next run),
+    /// so the same command with `--yes` starts afresh. A resumed report stays.
+    pub fn discard(mut self) {
+        self.out = None;
+        if self.created
+            && let Some(path) = &self.path
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -249,6 +264,7 @@ impl Report {
                 kind: *kind,
                 hash_ids,
                 host: None,
+                created: !exists,
             });
         }
         drop(file);

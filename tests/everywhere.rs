@@ -487,8 +487,14 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
     let sim = Sim::start(fast(), 20).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
-    let input = people(dir.path(), 10);
-    let out = run(dir.path(), &["everywhere", "-i", &input], &sim_env()).await;
+    let list: Vec<String> = (0..10)
+        .map(sim::email)
+        .chain(["not-an-address".into()])
+        .collect();
+    let input = write_file(dir.path(), "people.txt", &list.join("\n"));
+    let input = input.to_str().unwrap();
+    let args = ["everywhere", "-i", input, "--report", "r.jsonl"];
+    let out = run(dir.path(), &args, &sim_env()).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -499,6 +505,41 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
         assert!(sim.life(v).iter().all(|l| *l == Life::Alive), "{v:?}");
         assert!(sim.asked(v).is_empty(), "{v:?}");
     }
+    // Nothing left behind: the same command with --yes runs.
+    assert!(
+        !dir.path().join("r.jsonl").exists(),
+        "a refused run left its report"
+    );
+    let mut again = args.to_vec();
+    again.push("--yes");
+    let out = run(dir.path(), &again, &sim_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let f = finals(&dir.path().join("r.jsonl"));
+    assert_eq!(f.len(), 4 * 11, "{f:?}");
+    assert_exactly(&sim, Vendor::Rally, 10, Life::Gone);
+    // One vendor alone, too.
+    let rally = sim.url(Vendor::Rally);
+    let args = [
+        "rally",
+        "-k",
+        "email",
+        "--base-url",
+        &rally,
+        "--report",
+        "one.jsonl",
+        "-i",
+        input,
+    ];
+    let out = run(dir.path(), &args, Vendor::Rally.env()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        !dir.path().join("one.jsonl").exists(),
+        "a refused run left its report"
+    );
+    let mut again = args.to_vec();
+    again.push("--yes");
+    let out = run(dir.path(), &again, Vendor::Rally.env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,4 +560,43 @@ async fn a_list_on_stdin_is_read_once_for_every_vendor() {
     assert_exactly(&sim, Vendor::Gainsight, 20, Life::Gone);
     assert_exactly(&sim, Vendor::Zendesk, 20, Life::Soft);
     assert_eq!(finals(&dir.path().join("r.jsonl")).len(), 4 * 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_and_stderr_at_vv_never_stop_the_run_or_the_report() {
+    // `purge everywhere … -vv 2>&1 | head -1`: the reader goes away at once.
+    let sim = Sim::start(fast(), 200).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let input = people(dir.path(), 60);
+    let args = [
+        "everywhere",
+        "-i",
+        &input,
+        "--yes",
+        "--report",
+        "r.jsonl",
+        "-vv",
+    ];
+    let mut cmd = command(dir.path(), &args, &sim_env());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Both read ends closed: every write purge makes now fails with EPIPE.
+        drop(child.stdout.take());
+        drop(child.stderr.take());
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code(), Some(0), "purge stopped on a closed pipe");
+    let f = finals(&dir.path().join("r.jsonl"));
+    assert_eq!(f.len(), 4 * 60, "one final line per (vendor, person)");
+    for v in [Vendor::Rally, Vendor::Gainsight] {
+        assert_exactly(&sim, v, 60, Life::Gone);
+    }
+    assert_exactly(&sim, Vendor::Zendesk, 60, Life::Soft);
 }

@@ -112,6 +112,9 @@ pub struct Engine {
     /// Failure reasons and how many identifiers each ended.
     reasons: std::collections::HashMap<String, u64>,
     progress: crate::output::Progress,
+    /// `-v` lines about outcomes recorded but not yet in the report file:
+    /// printed only after [`Engine::flush`] wrote them (the report first).
+    said: Vec<String>,
 }
 
 /// What an engine drives one vendor's work with.
@@ -157,6 +160,7 @@ impl Engine {
             pending: HashSet::new(),
             reasons: std::collections::HashMap::new(),
             progress,
+            said: vec![],
         }
     }
 
@@ -171,8 +175,10 @@ impl Engine {
 
     /// Record outcomes for one step; pending ones keep their identifiers open.
     fn record(&mut self, outcomes: &[Outcome], seq: Option<u64>) {
-        if let Some(seq) = seq {
-            Self::log_decided(seq, outcomes);
+        if let Some(seq) = seq
+            && let Some(line) = Self::log_decided(seq, outcomes)
+        {
+            self.said.push(line);
         }
         for o in outcomes {
             if let Err(e) = self.report.write(o, seq) {
@@ -195,9 +201,9 @@ impl Engine {
     }
 
     /// At `-v`, a line per request that decided identifiers: how they ended.
-    fn log_decided(seq: u64, outcomes: &[Outcome]) {
+    fn log_decided(seq: u64, outcomes: &[Outcome]) -> Option<String> {
         if output::level() < 1 || outcomes.is_empty() {
-            return;
+            return None;
         }
         let mut counts: Vec<(Status, usize)> = vec![];
         for o in outcomes {
@@ -218,12 +224,17 @@ impl Engine {
                 )
             })
             .collect();
-        output::debug(1, &format!("request #{seq}: {}", parts.join(", ")));
+        Some(format!("request #{seq}: {}", parts.join(", ")))
     }
 
+    /// Write the batch's lines to the report, then say them: an outcome is in
+    /// the report before it is printed anywhere.
     fn flush(&mut self) {
         if let Err(e) = self.report.flush() {
             self.fail_report(e);
+        }
+        for line in std::mem::take(&mut self.said) {
+            output::debug(1, &line);
         }
     }
 

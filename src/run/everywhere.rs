@@ -173,8 +173,14 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             args.run.report.as_deref(),
         ));
     }
-    if !args.run.yes {
-        confirm(&legs, &clients, &todos)?;
+    if !args.run.yes
+        && let Err(e) = confirm(&legs, &clients, &todos)
+    {
+        // One shared file: discarding one writer's removes it.
+        if let Some(todo) = todos.into_iter().next() {
+            todo.report.discard();
+        }
+        return Err(e);
     }
     // Every vendor at once; one Ctrl-C drains them all.
     let signal = super::shared_interrupt(&runtime);

@@ -306,7 +306,14 @@ fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<E
         return dry_run::run(&target, &base, loaded.idents, invalid, summary, cfg);
     }
     let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
-    let Some(credential) = confirm::confirm(&mut target, cfg, &todo)? else {
+    let confirmed = match confirm::confirm(&mut target, cfg, &todo) {
+        Ok(c) => c,
+        Err(e) => {
+            todo.report.discard();
+            return Err(e);
+        }
+    };
+    let Some(credential) = confirmed else {
         output::info("nothing left to send");
         return Ok(summarise(summary, None, cfg));
     };
