@@ -20,12 +20,15 @@ pub struct Arrival {
 }
 
 type Answer = dyn Fn(usize, &Request) -> Result<RawResponse, TransportError> + Send + Sync;
+type Latency = dyn Fn(usize) -> Duration + Send + Sync;
 
 /// Answers every request with `answer(n, request)` (`n` counts from 0) after `latency`.
 #[derive(Clone)]
 pub struct Script {
     answer: Arc<Answer>,
-    latency: Duration,
+    latency: Arc<Latency>,
+    /// Time on the way to the vendor: the answer is made (and counted) after it.
+    on_the_way: Arc<Latency>,
     pub seen: Arc<Mutex<Vec<Arrival>>>,
 }
 
@@ -35,13 +38,26 @@ impl Script {
     ) -> Self {
         Script {
             answer: Arc::new(answer),
-            latency: Duration::ZERO,
+            latency: Arc::new(|_| Duration::ZERO),
+            on_the_way: Arc::new(|_| Duration::ZERO),
             seen: Arc::default(),
         }
     }
 
-    pub fn latency(mut self, d: Duration) -> Self {
-        self.latency = d;
+    pub fn latency(self, d: Duration) -> Self {
+        self.latency_of(move |_| d)
+    }
+
+    /// How long request `n` takes to reach the vendor (which answers and
+    /// counts it then; `arrivals` still records when it left).
+    pub fn on_the_way(mut self, f: impl Fn(usize) -> Duration + Send + Sync + 'static) -> Self {
+        self.on_the_way = Arc::new(f);
+        self
+    }
+
+    /// The latency of request `n` (answers then arrive out of order).
+    pub fn latency_of(mut self, f: impl Fn(usize) -> Duration + Send + Sync + 'static) -> Self {
+        self.latency = Arc::new(f);
         self
     }
 
@@ -66,12 +82,17 @@ impl Transport for Script {
                 });
                 seen.len() - 1
             };
+            let on_the_way = (self.on_the_way)(n);
+            if !on_the_way.is_zero() {
+                tokio::time::sleep(on_the_way).await;
+            }
             let result = (self.answer)(n, req);
             if let Ok(r) = &result {
                 self.seen.lock().unwrap()[n].status = Some(r.status);
             }
-            if !self.latency.is_zero() {
-                tokio::time::sleep(self.latency).await;
+            let latency = (self.latency)(n);
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
             }
             result
         })

@@ -28,6 +28,47 @@ struct Budget {
     left: f64,
     /// When the window ends; `None` for a new window no answer has described yet.
     end: Option<Instant>,
+    /// The lowest `Remaining` an answer of this window reported: the vendor's
+    /// count once every send is answered, whatever order the answers came in.
+    lowest: f64,
+}
+
+impl Budget {
+    fn new(left: f64, end: Option<Instant>) -> Self {
+        Budget {
+            left,
+            end,
+            lowest: f64::INFINITY,
+        }
+    }
+}
+
+/// Which window an answer's `Reset` belongs to, against the window the budget
+/// keeps: resets are whole seconds, so the same window's answers give resets
+/// within a second of each other (a `Reset` in seconds from now rounds up),
+/// and the next window's is a whole window later.
+#[derive(Debug, PartialEq)]
+enum Window {
+    /// An answer of a window already over (it was in flight across the reset).
+    Older,
+    Same,
+    Newer,
+}
+
+/// An answer whose reset is this much before the budget's is of an older window.
+const OLDER: Duration = Duration::from_millis(500);
+/// ...and this much after, of a newer one (a one-second window's next reset is
+/// exactly a second later, give or take the float rounding of the clocks).
+const NEWER: Duration = Duration::from_millis(900);
+
+fn window_of(reset_at: Instant, end: Instant) -> Window {
+    if reset_at + OLDER < end {
+        Window::Older
+    } else if reset_at >= end + NEWER {
+        Window::Newer
+    } else {
+        Window::Same
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,10 +90,7 @@ impl Gate {
     /// alone, and its answer sets the budget.
     pub fn windowed() -> Self {
         Gate {
-            budget: Some(Budget {
-                left: 1.0,
-                end: None,
-            }),
+            budget: Some(Budget::new(1.0, None)),
             ..Gate::default()
         }
     }
@@ -85,10 +123,7 @@ impl Gate {
                 // A new window: at most the vendor's last `Limit`, less what is
                 // still in flight (it may count there); without a `Limit`, one
                 // request goes alone and its answer sets the budget.
-                *b = Budget {
-                    left: (self.limit.unwrap_or(1.0) - in_flight).max(0.0),
-                    end: None,
-                };
+                *b = Budget::new((self.limit.unwrap_or(1.0) - in_flight).max(0.0), None);
             }
             if b.left < 1.0 {
                 if !self.in_flight.is_empty() {
@@ -158,27 +193,49 @@ impl Gate {
         let later = self.in_flight.range(send + 1..).count() as f64;
         let left = (remaining - later).max(0.0);
         let budget = match self.budget {
-            // With nothing else in flight the count is exact.
-            _ if self.in_flight.is_empty() => Budget {
-                left: remaining.max(0.0),
-                end: Some(reset_at),
-            },
-            // Same window: trust the lower count (answers can arrive out of order).
-            Some(Budget {
-                left: b,
-                end: Some(at),
-            }) if reset_at < at + Duration::from_secs(1) => Budget {
-                left: b.min(left),
-                end: Some(at),
+            Some(b @ Budget { end: Some(at), .. }) => match window_of(reset_at, at) {
+                // Its numbers say nothing of the window now open.
+                Window::Older => return None,
+                // Answers arrive out of order: trust the lowest count. With
+                // nothing in flight, every send is answered and counted, so the
+                // lowest `Remaining` reported is the vendor's count (an answer
+                // counted early but arriving last must not re-open the budget).
+                Window::Same => {
+                    let lowest = b.lowest.min(remaining);
+                    Budget {
+                        left: if self.in_flight.is_empty() {
+                            lowest.max(0.0)
+                        } else {
+                            b.left.min(left)
+                        },
+                        end: Some(at),
+                        lowest,
+                    }
+                }
+                // The first answer of the next window (sent across the reset):
+                // the old window's budget says nothing of it.
+                Window::Newer => Budget {
+                    left,
+                    end: Some(reset_at),
+                    lowest: remaining,
+                },
             },
             // The first answer of a new window: what we sent since counts too.
-            Some(Budget { left: b, end: None }) => Budget {
-                left: b.min(left),
+            Some(Budget {
+                left: b, end: None, ..
+            }) => Budget {
+                left: if self.in_flight.is_empty() {
+                    remaining.max(0.0)
+                } else {
+                    b.min(left)
+                },
                 end: Some(reset_at),
+                lowest: remaining,
             },
-            _ => Budget {
+            None => Budget {
                 left,
                 end: Some(reset_at),
+                lowest: remaining,
             },
         };
         self.budget = Some(budget);
@@ -286,6 +343,113 @@ mod tests {
             Some(Duration::from_secs(3))
         );
         assert_eq!(g.turn(t0), Turn::WaitUntil(t0 + Duration::from_secs(3)));
+    }
+
+    fn sends(g: &mut Gate, now: Instant) -> Vec<u64> {
+        let mut out = vec![];
+        while let Turn::Send(n) = g.turn(now) {
+            out.push(n);
+        }
+        out
+    }
+
+    /// A gate whose probe was answered: `limit`, `remaining`, the window ending in `reset`.
+    fn opened(limit: f64, remaining: f64, reset: Duration, t0: Instant) -> Gate {
+        let mut g = Gate::windowed();
+        let Turn::Send(probe) = g.turn(t0) else {
+            panic!()
+        };
+        g.answered(probe);
+        let s = RateState {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            reset_in: Some(reset),
+        };
+        g.observe(s, probe, t0, false);
+        g
+    }
+
+    fn at(remaining: f64, reset_at: Instant, now: Instant) -> RateState {
+        RateState {
+            limit: None,
+            remaining: Some(remaining),
+            reset_in: Some(reset_at - now),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_counted_early_and_arriving_last_does_not_reopen_the_window() {
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(10);
+        let mut g = opened(20.0, 19.0, Duration::from_secs(10), t0);
+        let s: Vec<u64> = (0..9)
+            .map(|_| match g.turn(t0) {
+                Turn::Send(n) => n,
+                w => panic!("{w:?}"),
+            })
+            .collect();
+        // The vendor counted them in order (18 left after s[0] ... 10 after
+        // s[8]); the answers come back in another order, s[0]'s last.
+        let t1 = t0 + Duration::from_secs(1);
+        for i in (1..9).rev() {
+            g.answered(s[i]);
+            g.observe(at(18.0 - i as f64, end, t1), s[i], t1, false);
+        }
+        g.answered(s[0]);
+        g.observe(at(18.0, end, t1), s[0], t1, false);
+        assert_eq!(g.in_flight(), 0);
+        // Every send is answered: the vendor's count is the lowest reported
+        // (10 left), not the 18 of the answer that came last.
+        assert_eq!(sends(&mut g, t1).len(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_of_the_next_window_is_not_read_as_the_old_one() {
+        // Our window ends at `end` (the vendor's reset plus the margin); the
+        // vendor's next window has begun, and sends that leave now count there.
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(1);
+        let mut g = opened(20.0, 5.0, Duration::from_secs(1), t0);
+        let t1 = t0 + Duration::from_millis(970);
+        let s = sends(&mut g, t1);
+        assert_eq!(s.len(), 5, "the old window's budget");
+        // Counted in the next window (19, 18, 17, 16, 15 left); its reset is a
+        // second after ours, less a microsecond of float rounding.
+        let next = end + Duration::from_secs(1) - Duration::from_micros(1);
+        let t2 = t0 + Duration::from_millis(990);
+        for (n, left) in s[..4].iter().zip([19.0, 18.0, 17.0, 16.0]) {
+            g.answered(*n);
+            g.observe(at(left, next, t2), *n, t2, false);
+        }
+        // One still in flight when our window ends: the next window's budget is
+        // what the vendor said (16 after the fourth) less that one, not the Limit.
+        let more = sends(&mut g, end);
+        assert_eq!(more.len(), 15, "20 a window, 5 sent in it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_of_the_old_window_arriving_late_does_not_close_the_new_one() {
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(1);
+        let mut g = opened(20.0, 1.0, Duration::from_secs(1), t0);
+        let s = sends(&mut g, t0);
+        assert_eq!(s.len(), 1);
+        // The next window opens, its first answer says 18 left.
+        let Turn::Send(a) = g.turn(end) else { panic!() };
+        let Turn::Send(b) = g.turn(end) else { panic!() };
+        let t1 = end + Duration::from_millis(10);
+        g.answered(a);
+        g.observe(at(18.0, end + Duration::from_secs(1), t1), a, t1, false);
+        // The old window's last answer (0 left, its reset long past plus the
+        // margin still ahead) arrives now: it says nothing of this window.
+        g.answered(s[0]);
+        let old = at(0.0, t1 + Duration::from_millis(1), t1);
+        assert_eq!(g.observe(old, s[0], t1, false), None, "no pause");
+        g.answered(b);
+        assert!(
+            matches!(g.turn(t1), Turn::Send(_)),
+            "the new window is open"
+        );
     }
 
     #[tokio::test(start_paused = true)]

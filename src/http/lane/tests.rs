@@ -422,3 +422,38 @@ async fn a_reported_limit_is_followed_down_as_well_as_up() {
     let gap = (a[2].at - a[1].at).as_secs_f64();
     assert!(gap >= 5.99, "{gap}");
 }
+
+/// A pseudo-random number in `0..spread` for request `n` (`salt` varies it).
+fn scatter(n: usize, salt: u64, spread: u64) -> u64 {
+    ((n as u64 ^ (salt << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % spread.max(1)
+}
+
+#[tokio::test(start_paused = true)]
+async fn answers_out_of_order_across_resets_do_not_reopen_the_window() {
+    // Braze's shape: 20 per clock-aligned second, X-RateLimit-* on every
+    // answer, no Retry-After; requests take 5-155 ms to reach it and answers
+    // 10-160 ms to come back, so they are counted, and answered, out of order,
+    // and some leave before a reset and are counted after it.
+    let clock = Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0));
+    let win = crate::http::script::FixedWindow::new(20, Duration::from_secs(1), clock);
+    let w = win.clone();
+    let script = Script::new(move |_, _| Ok(w.answer()))
+        .on_the_way(|n| Duration::from_millis(5 + scatter(n, 1, 150)))
+        .latency_of(|n| Duration::from_millis(10 + scatter(n, 2, 150)));
+    // Braze's lane: its documented quota (far above the window) and 8 in flight.
+    let lane = lane_with(&script, Some(Rate::per_minute(20_000)), 8, 8);
+    let t0 = Instant::now();
+    let results = send_all(&lane, 400).await;
+    assert!(results.iter().all(Result::is_ok));
+    let throttled = win.throttled();
+    assert!(
+        throttled <= 4,
+        "{throttled} answers 429 of {} (over 1%)",
+        script.count()
+    );
+    let took = t0.elapsed();
+    assert!(
+        took <= Duration::from_millis(20_500),
+        "took {took:?} (ideal 20 s)"
+    );
+}
