@@ -299,8 +299,10 @@ pub struct Common {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
     pub timeout: Duration,
 
-    /// Override the vendor's endpoint (http:// only for loopback hosts)
-    #[arg(long, value_name = "URL", env = "PURGE_BASE_URL")]
+    /// Override the vendor's endpoint (http:// only for loopback hosts). Only
+    /// this flag (or `base-url` in the vendor's table) sends the credential to a
+    /// host the vendor does not document: no environment variable does.
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
 
     /// Read the credential from FILE instead of the environment
@@ -331,13 +333,30 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
 /// `90s`, `10m`, `1h30m`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    let d = if let Ok(secs) = t.parse::<f64>() {
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!("{s:?}: must be a number of seconds, 0 or more"));
         }
-        return Err(format!("{s:?}: must not be negative"));
+        // Compared before converting: `Duration::from_secs_f64(1e300)` panics.
+        if secs > MAX_DURATION.as_secs_f64() {
+            return Err(too_long(s));
+        }
+        Duration::from_secs_f64(secs)
+    } else {
+        humantime::parse_duration(t).map_err(|e| format!("{s:?}: {e} (e.g. 30s, 10m)"))?
+    };
+    if d > MAX_DURATION {
+        return Err(too_long(s));
     }
-    humantime::parse_duration(t).map_err(|e| format!("{s:?}: {e} (e.g. 30s, 10m)"))
+    Ok(d)
+}
+
+/// The longest duration any flag takes: longer ones are typing mistakes, and
+/// would overflow a deadline (`now + d`).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+fn too_long(s: &str) -> String {
+    format!("{s:?}: longer than 30 days, the most purge accepts for a duration")
 }
 
 #[cfg(test)]

@@ -76,6 +76,8 @@ pub struct RunConfig {
     pub dry_run: bool,
     pub yes: bool,
     pub base_url: Option<String>,
+    /// Where `base_url` was written, as the confirmation and `--check` say it.
+    pub base_url_origin: String,
     pub token_file: Option<PathBuf>,
 }
 
@@ -113,6 +115,7 @@ impl From<Common> for RunConfig {
             dry_run: r.dry_run,
             yes: r.yes,
             base_url: c.base_url,
+            base_url_origin: "set by --base-url".to_string(),
             token_file: c.token_file,
         }
     }

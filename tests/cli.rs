@@ -134,19 +134,21 @@ async fn plain_http_is_only_for_loopback() {
     .await;
     assert_eq!(code, 2);
     assert!(err.contains("loopback"), "{err}");
-    // The environment variable is held to the same rule.
+    // No environment variable moves a vendor's endpoint (#21): the dry run
+    // plans against Rally's own host with PURGE_BASE_URL set.
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         dir.path(),
-        &["rally", "-y", "a@example.com"],
-        &[
-            ("RALLY_API_TOKEN", TOKEN),
-            ("PURGE_BASE_URL", "http://10.1.2.3"),
-        ],
+        &["rally", "--dry-run", "a@example.com"],
+        &[("PURGE_BASE_URL", "http://10.1.2.3")],
     )
     .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("loopback"));
+    assert!(
+        stdout(&out).contains("https://api.rallyuxr.com/"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("10.1.2.3"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,7 +407,10 @@ async fn an_interactive_run_asks_on_the_terminal_first() {
         return;
     };
     assert!(
-        no.contains("About to delete 2 people from Rally UXR (127.0.0.1), identified by email"),
+        no.contains(
+            "About to delete 2 people from Rally UXR (127.0.0.1, set by --base-url; \
+             credential from env RALLY_API_TOKEN), identified by email"
+        ),
         "{no}"
     );
     assert!(

@@ -20,33 +20,81 @@ use crate::services::{Auth, Credential, Method, Request};
 
 pub const USER_AGENT: &str = concat!("purge/", env!("CARGO_PKG_VERSION"));
 
-/// A base URL purge may talk to: `https://`, or `http://` on a loopback host only.
+/// A base URL purge may talk to: `https://`, or `http://` on a loopback host only,
+/// with no user name or password in it. Errors never echo a password: the URL
+/// is shown with any `user:password@` part replaced by `…@`.
 pub fn check_base_url(raw: &str) -> Result<Url, String> {
+    let shown = without_userinfo(raw.trim());
     let url =
-        Url::parse(raw.trim()).map_err(|e| format!("--base-url {raw:?} is not a URL: {e}"))?;
+        Url::parse(raw.trim()).map_err(|e| format!("--base-url {shown:?} is not a URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "--base-url {shown:?} carries a user name or password: purge sends a vendor's \
+             credential only in its own header, from the environment or --token-file; \
+             remove the `user:password@` part"
+        ));
+    }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => {
             return Err(format!(
-                "--base-url {raw:?}: plain http:// is allowed only for loopback hosts (127.0.0.0/8, localhost, [::1]); use https://"
+                "--base-url {shown:?}: plain http:// is allowed only for loopback hosts (127.0.0.0/8, localhost, [::1]); use https://"
             ));
         }
         other => {
             return Err(format!(
-                "--base-url {raw:?}: scheme {other}:// is not supported; use https://"
+                "--base-url {shown:?}: scheme {other}:// is not supported; use https://"
             ));
         }
     }
     if url.host().is_none() {
-        return Err(format!("--base-url {raw:?} has no host"));
+        return Err(format!("--base-url {shown:?} has no host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "--base-url {raw:?} must not have a query or fragment"
+            "--base-url {shown:?} must not have a query or fragment"
         ));
     }
     Ok(url)
+}
+
+/// `raw` with anything between the scheme and an `@` of the authority replaced
+/// by `…`, so that a password typed into a URL is never printed.
+pub fn without_userinfo(raw: &str) -> String {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_string();
+    };
+    let authority_end = raw[start..]
+        .find(['/', '?', '#'])
+        .map_or(raw.len(), |i| start + i);
+    match raw[start..authority_end].rfind('@') {
+        Some(at) => format!("{}…{}", &raw[..start], &raw[start + at..]),
+        None => raw.to_string(),
+    }
+}
+
+/// Whether `host` is one of `patterns`, where `*` stands for exactly one DNS
+/// label (`*.zendesk.com` is `acme.zendesk.com`, not `a.b.zendesk.com`).
+pub fn host_matches(patterns: &[&str], host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    patterns.iter().any(|p| {
+        let (h, p): (Vec<&str>, Vec<&str>) = (host.split('.').collect(), p.split('.').collect());
+        h.len() == p.len()
+            && h.iter()
+                .zip(&p)
+                .all(|(h, p)| *p == *h || (*p == "*" && !h.is_empty()) || glob_label(p, h))
+    })
+}
+
+/// One label with a `*` inside (`rest.*.braze.com` has none; `api-*` would).
+fn glob_label(pattern: &str, label: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((a, b)) => {
+            label.len() > a.len() + b.len() && label.starts_with(a) && label.ends_with(b)
+        }
+        None => false,
+    }
 }
 
 pub fn is_loopback(url: &Url) -> bool {
@@ -96,6 +144,71 @@ pub struct HttpClient {
     client: reqwest::Client,
     base: Url,
     auth: HeaderMap,
+    redact: Redactor,
+}
+
+/// The shortest credential text [`Redactor`] cuts out.
+const MIN_REDACTED: usize = 6;
+
+/// What a URL encoder leaves as it is (RFC 3986 unreserved characters).
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Every form in which purge sends a credential, to be cut out of whatever a
+/// vendor answers: a vendor that echoes `Invalid API key: Bearer tok-…` must not
+/// put the token into stderr, the report, `--json` or the certificate.
+#[derive(Default)]
+pub struct Redactor {
+    needles: Vec<String>,
+}
+
+impl Redactor {
+    /// The raw secret, the `Authorization` value and its Basic base64 form, the
+    /// `user:secret` pair, and each as JSON (`\/`) and URL (`%2F`) would escape it.
+    pub fn new(auth: &Auth) -> Redactor {
+        let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+        let mut forms = match auth {
+            Auth::Bearer(s) | Auth::Header(_, s) => vec![s.expose().to_string()],
+            Auth::Basic { user, secret } => {
+                let pair = format!("{user}:{}", secret.expose());
+                vec![secret.expose().to_string(), b64(&pair), pair]
+            }
+        };
+        let escaped: Vec<String> = forms
+            .iter()
+            .flat_map(|f| {
+                [
+                    f.replace('/', "\\/"),
+                    percent_encoding::utf8_percent_encode(f, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string(),
+                    percent_encoding::utf8_percent_encode(f, UNRESERVED).to_string(),
+                ]
+            })
+            .collect();
+        forms.extend(escaped);
+        // A form shorter than this is no secret worth the name (guessed at
+        // once), and cutting every `k` out of a vendor's text would make it
+        // unreadable.
+        forms.retain(|f| f.trim().len() >= MIN_REDACTED);
+        // Longest first, so a form that contains another is cut whole.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        Redactor { needles: forms }
+    }
+
+    /// `text` with every form of the credential replaced by `[redacted]`.
+    pub fn apply(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -160,6 +273,7 @@ impl HttpClient {
             client,
             base,
             auth: map,
+            redact: Redactor::new(&credential.auth),
         })
     }
 
@@ -194,7 +308,7 @@ impl HttpClient {
         Ok(RawResponse {
             status,
             headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            body: self.redact.apply(&String::from_utf8_lossy(&bytes)),
         })
     }
 }
@@ -299,5 +413,70 @@ mod tests {
         assert!(check_base_url("http://example.com").is_err());
         assert!(check_base_url("ftp://127.0.0.1").is_err());
         assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn a_password_in_a_base_url_is_refused_and_never_echoed() {
+        for raw in [
+            "https://user:s3cr3t@api.example.com/v1",
+            "https://s3cr3t@api.example.com",
+            "http://u:s3cr3t@127.0.0.1:9/x",
+            "https://u:s3cr3t@bad host/",
+        ] {
+            let e = check_base_url(raw).unwrap_err();
+            assert!(!e.contains("s3cr3t"), "{e}");
+            assert!(e.contains("…@"), "{e}");
+        }
+        assert_eq!(
+            without_userinfo("https://a:b@h.example/p@q"),
+            "https://…@h.example/p@q"
+        );
+        assert_eq!(
+            without_userinfo("https://h.example/p@q"),
+            "https://h.example/p@q"
+        );
+    }
+
+    #[test]
+    fn every_form_of_the_credential_is_cut_from_vendor_text() {
+        use crate::secret::Secret;
+        let basic = Redactor::new(&Auth::Basic {
+            user: "ann@example.com/token".into(),
+            secret: Secret::new("tok-9f/x"),
+        });
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode("ann@example.com/token:tok-9f/x");
+        for echo in [
+            "Invalid API key: tok-9f/x".to_string(),
+            format!("Authorization: Basic {b64}"),
+            "{\"user\":\"ann@example.com/token:tok-9f\\/x\"}".to_string(),
+            "q=tok-9f%2Fx".to_string(),
+        ] {
+            let out = basic.apply(&echo);
+            assert!(!out.contains("tok-9f") && !out.contains(&b64), "{out}");
+            assert!(out.contains("[redacted]"), "{out}");
+        }
+        let bearer = Redactor::new(&Auth::Bearer(Secret::new("tok-123")));
+        assert_eq!(
+            bearer.apply("{\"error\":\"Invalid API key: Bearer tok-123\"}"),
+            "{\"error\":\"Invalid API key: Bearer [redacted]\"}"
+        );
+        // Too short to be a secret: the vendor's text stays readable.
+        let short = Redactor::new(&Auth::Bearer(Secret::new("k")));
+        assert_eq!(short.apply("token revoked"), "token revoked");
+    }
+
+    #[test]
+    fn documented_hosts_match_one_label_per_star() {
+        let z = ["*.zendesk.com"];
+        assert!(host_matches(&z, "acme.zendesk.com"));
+        assert!(host_matches(&z, "ACME.zendesk.com."));
+        assert!(!host_matches(&z, "a.b.zendesk.com"));
+        assert!(!host_matches(&z, "zendesk.com"));
+        assert!(!host_matches(&z, "acme.zendesk.com.evil.example"));
+        assert!(!host_matches(&z, "evilzendesk.com"));
+        assert!(host_matches(&["rest.*.braze.eu"], "rest.fra-01.braze.eu"));
+        assert!(host_matches(&["api-*.example"], "api-eu.example"));
+        assert!(!host_matches(&["api-*.example"], "api-.example"));
     }
 }

@@ -26,11 +26,13 @@ pub fn confirm(
     let credential = read(cfg.token_file.as_deref()).map_err(RunError::Usage)?;
     let duration = super::expected_duration(target, cfg, todo.fresh.len());
     if !cfg.yes {
-        let host = target
-            .base(cfg, Some(&credential))?
-            .host_str()
-            .unwrap_or_default()
-            .to_string();
+        let base = target.base(cfg, Some(&credential))?;
+        let host = format!(
+            "{}, {}; credential from {}",
+            base.host_str().unwrap_or_default(),
+            target.host_origin(cfg),
+            target.credential_origin(cfg)
+        );
         ask(target, &host, count, duration.as_deref())?;
     } else if let Some(d) = &duration {
         output::info(&format!("expected duration: {d}"));

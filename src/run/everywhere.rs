@@ -247,19 +247,16 @@ fn leg(
         format: table.run.format.or(args.run.format),
         ..args.run.clone()
     };
-    let source = match &table.token_file {
-        Some(f) => format!("token-file {}", f.display()),
-        // The variables only: `BRAZE_API_KEY (a REST API key …), or token-file …`.
-        None => {
-            let hint = config_file::credential_hint(vc.entry);
-            let first = hint.split(", or token-file").next().unwrap_or(&hint);
-            let first = first.split(" (").next().unwrap_or(first);
-            format!("env {first}")
-        }
-    };
+    let mut cfg = RunConfig::from(common);
+    cfg.base_url_origin = format!(
+        "set by base-url in {}:{} [{name}]",
+        config.display(),
+        vc.line
+    );
+    let source = target.credential_origin(&cfg);
     Ok(Leg {
         target,
-        cfg: RunConfig::from(common),
+        cfg,
         source,
     })
 }
@@ -389,10 +386,12 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
     let mut clients = vec![];
     let mut code = ExitCode::Ok;
     for leg in legs.iter_mut() {
+        let origin = leg.target.host_origin(&leg.cfg);
         let host = match (&leg.cfg.base_url, &leg.target.endpoint) {
-            (Some(u), _) | (None, Endpoint::Url(u)) => {
-                Url::parse(u).map_or_else(|_| u.clone(), |u| host_port(&u))
-            }
+            (Some(u), _) | (None, Endpoint::Url(u)) => Url::parse(u).map_or_else(
+                |_| "?".to_string(),
+                |u| format!("{} ({origin})", host_port(&u)),
+            ),
             _ => "?".to_string(),
         };
         match credential(leg) {
@@ -424,7 +423,7 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
         let Some(c) = clients[i].clone() else {
             continue;
         };
-        rows[i][1] = host_port(&c.0);
+        rows[i][1] = format!("{} ({})", host_port(&c.0), leg.target.host_origin(&leg.cfg));
         let one = runtime.block_on(preflight(std::slice::from_ref(leg), &[c]));
         rows[i][3] = match &one[0] {
             Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => "ok".into(),
@@ -490,11 +489,13 @@ fn confirm(
             .map(|n| format!("\n      {n}"))
             .unwrap_or_default();
         lines.push(format!(
-            "  {:<14} {} people ({}), {}{note}",
+            "  {:<14} {} people ({}), {} ({}), credential from {}{note}",
             leg.target.display(),
             n,
             leg.target.kind,
-            base.host_str().unwrap_or_default()
+            host_port(base),
+            leg.target.host_origin(&leg.cfg),
+            leg.source,
         ));
     }
     super::confirm::ask_text(

@@ -238,12 +238,13 @@ pub struct Target {
     pub service: Arc<dyn Service>,
     pub kind: Kind,
     pub kind_spec: KindSpec,
+    entry: &'static Entry,
     endpoint: Endpoint,
     credential: Option<CredentialFn>,
 }
 
 impl Target {
-    fn new(entry: &Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
+    fn new(entry: &'static Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
         let setup = (entry.setup)(matches).map_err(RunError::Usage)?;
         let profile = setup.service.profile();
         let kind_spec = *profile.kind_spec(setup.kind).ok_or_else(|| {
@@ -252,6 +253,7 @@ impl Target {
         Ok(Target {
             kind: setup.kind,
             kind_spec,
+            entry,
             endpoint: setup.endpoint,
             service: setup.service,
             credential: Some(setup.credential),
@@ -259,7 +261,9 @@ impl Target {
     }
 
     /// The base URL: `--base-url`, else the vendor's endpoint, else the one the
-    /// credential names (`None` until the credential is read).
+    /// credential names (`None` until the credential is read). One not written
+    /// as `--base-url` (or `base-url` in the vendor's table) must be loopback or
+    /// a host the vendor documents: the credential goes nowhere else.
     fn base(&self, cfg: &RunConfig, credential: Option<&Credential>) -> Result<Url, RunError> {
         let raw = match (&cfg.base_url, &self.endpoint) {
             (Some(u), _) => u.clone(),
@@ -272,7 +276,42 @@ impl Target {
                 }
             }
         };
-        crate::http::check_base_url(&raw).map_err(RunError::Usage)
+        let url = crate::http::check_base_url(&raw).map_err(RunError::Usage)?;
+        let host = url.host_str().unwrap_or_default();
+        if cfg.base_url.is_none()
+            && !crate::http::is_loopback(&url)
+            && !self.entry.documents_host(host)
+        {
+            return Err(RunError::Usage(format!(
+                "{host} is not a host {} documents for its API ({}): purge sends its credential \
+                 only there, to loopback, or to a base-url written for it",
+                self.display(),
+                self.entry.hosts.join(", ")
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Where the base URL comes from, for the confirmation and `--check`.
+    fn host_origin(&self, cfg: &RunConfig) -> String {
+        match &cfg.base_url {
+            Some(_) => cfg.base_url_origin.clone(),
+            None => format!("{}'s documented host", self.display()),
+        }
+    }
+
+    /// Where the credential comes from: the token file, else the variables
+    /// the vendor reads.
+    fn credential_origin(&self, cfg: &RunConfig) -> String {
+        match &cfg.token_file {
+            Some(f) => format!("token file {}", f.display()),
+            None => {
+                let hint = crate::config_file::credential_hint(self.entry);
+                let first = hint.split(", or token-file").next().unwrap_or(&hint);
+                let first = first.split(" (").next().unwrap_or(first);
+                format!("env {first}")
+            }
+        }
     }
 
     fn display(&self) -> &'static str {
@@ -281,7 +320,11 @@ impl Target {
 }
 
 /// `purge <vendor> …`: the phases in order.
-fn purge(entry: &Entry, matches: &clap::ArgMatches, cfg: &RunConfig) -> Result<ExitCode, RunError> {
+fn purge(
+    entry: &'static Entry,
+    matches: &clap::ArgMatches,
+    cfg: &RunConfig,
+) -> Result<ExitCode, RunError> {
     let mut target = Target::new(entry, matches)?;
     let resolved_later = matches!(target.endpoint, Endpoint::FromCredential(_))
         || (cfg.dry_run && matches!(target.endpoint, Endpoint::Missing { .. }));
@@ -750,8 +793,19 @@ mod tests {
         }
     }
 
+    /// A vendor whose credential names its data center (`us7.api.example.com`).
+    static DATA_CENTER: Entry = Entry {
+        name: "rally",
+        about: "",
+        after_help: "",
+        hosts: &["*.api.example.com"],
+        flags: |c| c,
+        setup: |_| Err(String::new()),
+    };
+
     fn target(endpoint: Endpoint) -> Target {
         Target {
+            entry: &DATA_CENTER,
             service: Arc::new(crate::services::rally::Rally::new()),
             kind: Kind::Email,
             kind_spec: *crate::services::rally::Rally::new()
@@ -778,6 +832,17 @@ mod tests {
         };
         let base = t.base(&cfg, Some(&cred)).unwrap();
         assert_eq!(base.host_str(), Some("us7.api.example.com"));
+        // One the vendor does not document is refused: the credential goes
+        // only to the vendor's hosts (or a base URL written for it).
+        let elsewhere = Credential {
+            base: Some("https://us7.api.example.com.evil.example/3.0".into()),
+            ..cred.clone()
+        };
+        let err = t.base(&cfg, Some(&elsewhere)).unwrap_err().to_string();
+        assert!(
+            err.contains("not a host") && err.contains("*.api.example.com"),
+            "{err}"
+        );
         // --base-url still wins.
         let cfg = config(&[
             "purge",

@@ -260,7 +260,13 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                 .verify_concurrency(g.kind)
                 .and_then(|n| u32::try_from(n).ok());
         }
-        let cfg = crate::config::RunConfig::from(common);
+        let mut cfg = crate::config::RunConfig::from(common);
+        cfg.base_url_origin = format!(
+            "set by base-url in {}:{} [{}]",
+            config.path.display(),
+            vc.line,
+            g.vendor
+        );
         let inner = Arc::clone(&target.service);
         let needs_ids = inner.verify_needs_vendor_ids(g.kind);
         let mut todo = vec![];

@@ -297,6 +297,8 @@ headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).
 address a request, --lookup-rate 250/min, 16 in flight, its X-RateLimit-* headers followed) and \
 delete each by braze_id; --prioritization RULE skips the lookup, and Braze then deletes at most \
 one profile per address.",
+    // The REST endpoints of [`INSTANCES`] (Braze's "API overview" page).
+    hosts: &["rest.*.braze.com", "rest.*.braze.eu"],
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };

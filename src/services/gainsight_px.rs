@@ -153,6 +153,12 @@ pub const ENTRY: Entry = Entry {
     after_help: "Credential: GAINSIGHT_PX_API_KEY (sent as X-APTRINSIC-API-KEY), or --token-file FILE.\n\
 Defaults: --kind id; --rate 200/s (Gainsight's documented ~200 req/s; it sends no rate headers, \
 so purge slows down on its 429s); --concurrency 32; --max-wait none.",
+    // The regions of [`REGIONS`], as Gainsight PX's REST API page lists them.
+    hosts: &[
+        "api.aptrinsic.com",
+        "api-eu.aptrinsic.com",
+        "api-us2.aptrinsic.com",
+    ],
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };

@@ -41,10 +41,21 @@ pub struct Entry {
     pub about: &'static str,
     /// The end of `purge <vendor> --help`: credential variables and defaults.
     pub after_help: &'static str,
+    /// The hosts the vendor documents for its API (`*` is one DNS label). A
+    /// credential is sent only to these, to loopback, or to a `--base-url`
+    /// written for this vendor (on its command line or in its table).
+    pub hosts: &'static [&'static str],
     /// Adds the vendor's own flags to its subcommand (a clap `Args::augment_args`).
     pub flags: fn(clap::Command) -> clap::Command,
     /// Reads the vendor's flags back from the parsed subcommand.
     pub setup: fn(&clap::ArgMatches) -> Result<Setup, String>,
+}
+
+impl Entry {
+    /// Whether `host` is one the vendor documents for its API.
+    pub fn documents_host(&self, host: &str) -> bool {
+        crate::http::host_matches(self.hosts, host)
+    }
 }
 
 /// The registry entry of a subcommand name.
@@ -159,11 +170,14 @@ pub fn evidence_path(path_and_query: &str) -> String {
         .join("/")
 }
 
+/// The most a token file may hold: a token is tens of bytes; 16 KiB leaves room
+/// for a long JWT, and anything larger is not a token file.
+pub const TOKEN_FILE_MAX: u64 = 16 * 1024;
+
 /// A credential from `--token-file` or the environment variable `var`.
 pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, String> {
     if let Some(path) = token_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--token-file {}: cannot read: {e}", path.display()))?;
+        let text = read_token_file(path)?;
         warn_if_shared(path);
         let value = text.trim();
         if value.is_empty() {
@@ -180,6 +194,56 @@ pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, Strin
             "{var} is not set: export it, or pass --token-file FILE (or try --dry-run, which needs no credential)"
         )),
     }
+}
+
+/// A token file's text: a regular file of at most [`TOKEN_FILE_MAX`] bytes. It
+/// is opened without blocking (a FIFO would wait for a writer forever) and
+/// checked on the open file, so a swap after a check changes nothing; a device
+/// such as `/dev/zero` is refused before anything is read.
+fn read_token_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open
+        .open(path)
+        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(format!(
+            "--token-file {shown}: is {what}; give a file that holds only the token"
+        ));
+    }
+    if meta.len() > TOKEN_FILE_MAX {
+        return Err(format!(
+            "--token-file {shown}: {} bytes is not a token (at most {} KiB); give a file that holds only the token",
+            meta.len(),
+            TOKEN_FILE_MAX / 1024
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(TOKEN_FILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
+    if bytes.len() as u64 > TOKEN_FILE_MAX {
+        return Err(format!(
+            "--token-file {shown}: grew past {} KiB while read; give a file that holds only the token",
+            TOKEN_FILE_MAX / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("--token-file {shown}: is not UTF-8 text"))
 }
 
 /// A token file others can read or write is a leaked credential waiting to happen: say so.

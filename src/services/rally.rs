@@ -75,6 +75,8 @@ pub const ENTRY: Entry = Entry {
     after_help: "Credential: RALLY_API_TOKEN, or --token-file FILE.\n\
 Defaults: --kind email; no --rate (Rally publishes no quota: its X-RateLimit-* headers are \
 followed); --concurrency 4; --max-wait none.",
+    // The API reference's one server (vendor-docs/000: servers).
+    hosts: &["api.rallyuxr.com"],
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };

@@ -402,6 +402,8 @@ pub const ENTRY: Entry = Entry {
 ZENDESK_EMAIL is still needed), or ZENDESK_OAUTH_TOKEN.\n\
 Defaults: --kind id; --rate 200/min, raised to what x-rate-limit reports; --concurrency 4, at most \
 30 jobs open; permanent erasure 700 per 10 minutes; --max-wait none.",
+    // `https://{subdomain}.zendesk.com` (the OAS's servers).
+    hosts: &["*.zendesk.com"],
     flags: <Flags as clap::Args>::augment_args,
     setup: |m| setup(&flags_from(m)?),
 };
