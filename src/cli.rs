@@ -22,8 +22,7 @@ pub fn command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true);
     for e in REGISTRY {
-        let sub = (e.flags)(Command::new(e.name).about(e.about).after_help(e.after_help));
-        cmd = cmd.subcommand(Common::augment_args(sub));
+        cmd = cmd.subcommand(vendor_command(e));
     }
     // `about` after `augment_args`, which sets the struct's doc comment as one.
     cmd.subcommand(
@@ -58,6 +57,16 @@ verified ones are skipped. Exit 1 if anyone is still present.",
         Completions::augment_args(Command::new("completions"))
             .about("Print a shell completion script on stdout"),
     )
+}
+
+/// A vendor's subcommand: its own flags and the common ones, described by its
+/// registry entry (set last: `augment_args` sets each struct's doc comment as
+/// the command's `about`, which would describe every vendor alike).
+fn vendor_command(e: &Entry) -> Command {
+    Common::augment_args((e.flags)(Command::new(e.name)))
+        .about(e.about)
+        .long_about(None)
+        .after_help(e.after_help)
 }
 
 /// `purge verify`.

@@ -165,7 +165,10 @@ fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
         }
         let Some(entry) = crate::services::entry(key) else {
             let message = if matches!(value.get_ref(), DeValue::Table(_)) {
-                format!("[{key}] is not a vendor; valid: {}", vendor_names())
+                let hint = did_you_mean(key, REGISTRY.iter().map(|e| e.name))
+                    .map(|n| format!(" (did you mean [{n}]?)"))
+                    .unwrap_or_default();
+                format!("[{key}] is not a vendor{hint}; valid: {}", vendor_names())
             } else {
                 format!(
                     "{key} is outside any vendor table: settings go in their vendor's table ({})",
@@ -193,6 +196,16 @@ fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
         )));
     }
     Ok(vendors)
+}
+
+/// The valid name closest to a misspelt one (`zendsek` → `zendesk`), if any
+/// is close: clap's measure for its own suggestions (Jaro similarity above 0.7).
+fn did_you_mean<'a>(word: &str, valid: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    valid
+        .map(|v| (strsim::jaro(word, v), v))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
 }
 
 /// `[rally], [braze], …`
@@ -283,12 +296,12 @@ fn vendor(
             )));
         }
         let Some(arg) = args.iter().find(|a| a.get_long() == Some(key)) else {
-            let hint = key.replace('_', "-");
-            let hint = if args.iter().any(|a| a.get_long() == Some(hint.as_str())) {
-                format!(" (did you mean {hint}?)")
-            } else {
-                String::new()
-            };
+            let hint = did_you_mean(
+                &key.replace('_', "-"),
+                args.iter().filter_map(|a| a.get_long()),
+            )
+            .map(|k| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
             return Err(at(format!(
                 "unknown key{hint}; valid keys for {name}: {}",
                 valid_keys(&args)
@@ -452,13 +465,13 @@ fn from_clap(
 fn examples(vendor: &str) -> &'static str {
     match vendor {
         "rally" => {
-            r#"# kind = "email"                 # or id (Rally person ids)
+            r#"# kind = "email"                 # the default of both purge everywhere and purge rally; or id (Rally person ids)
 # column = "email"               # the CSV column of this vendor's identifiers (default: found by its header)
 "#
         }
         "braze" => {
             r#"# instance = "eu-01"             # your dashboard's: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
-# kind = "email"                 # or external-id (the default), braze-id, phone, alias
+# kind = "email"                 # purge everywhere's default; purge braze's is external-id; also braze-id, phone, alias
 # lookup-rate = "2500/min"       # kind email or phone: lookups of every profile per address (250/min since 2024-08-22, 2,500 before)
 # prioritization = "identified,most_recently_updated"   # kind email or phone: no lookup; Braze deletes at most one profile per address
 # rate = "10000/min"             # below Braze's 20,000/min if other jobs share the quota
@@ -466,13 +479,13 @@ fn examples(vendor: &str) -> &'static str {
         }
         "gainsight-px" => {
             r#"# region = "eu"                  # us (the default), eu or us2
-# kind = "email"                 # or id (the identifyId, the default)
+# kind = "email"                 # purge everywhere's default; purge gainsight-px's is id (the identifyId)
 # soft = false                   # true: reversible delete (revived if the id comes back within 7 days)
 "#
         }
         "zendesk" => {
             r#"# subdomain = "acme"             # acme for acme.zendesk.com
-# kind = "email"                 # or id (the default), or external-id (then brand-id = "0" for account-scoped users, or "0,360001" for several brands)
+# kind = "email"                 # purge everywhere's default; purge zendesk's is id; or external-id (then brand-id = "0" for account-scoped users, or "0,360001" for several brands)
 # include-staff = false          # true: delete agents and admins too (never the account owner)
 # soft = false                   # true: skip the permanent erasure (Zendesk erases soft-deleted users after 30 days)
 # no-wait = false                # true: report the jobs queued without polling them
@@ -494,6 +507,10 @@ pub fn template() -> String {
 # what each does and its default): the vendor's own, and these:
 # {common_keys}.
 # What to erase, the report, --yes, --dry-run and output go on the command line.
+# `purge VENDOR` reads its table from this file too; its command line overrides it.
+#
+# kind: `purge everywhere` takes e-mail addresses at every vendor whose table
+# sets no kind; `purge VENDOR` on its own takes the default its --help names.
 #
 # Credentials never go in this file: each vendor reads its own from the
 # environment, or from token-file = \"FILE\" (a file holding only the credential,
@@ -725,7 +742,10 @@ format = "csv"
         assert!(e.starts_with("purge.toml:3: [rally] base-url: "), "{e}");
         assert!(e.contains("loopback"), "{e}");
         let e = error("[gainsight-px]\nregion = \"mars\"\n");
-        assert!(e.starts_with("purge.toml:1: [gainsight-px]: "), "{e}");
+        assert!(
+            e.starts_with("purge.toml:2: [gainsight-px] region: "),
+            "{e}"
+        );
         assert!(e.contains("us, eu, us2"), "{e}");
     }
 
@@ -756,6 +776,17 @@ format = "csv"
 
     #[test]
     fn unknown_tables_empty_files_and_bad_toml_say_what_is_valid() {
+        let e = error("[rally]\n[zendsek]\nsubdomain = \"acme\"\n");
+        assert!(
+            e.starts_with(
+                "purge.toml:2: [zendsek] is not a vendor (did you mean [zendesk]?); valid: "
+            ),
+            "{e}"
+        );
+        let e = error("[gainsight]\n");
+        assert!(e.contains("(did you mean [gainsight-px]?)"), "{e}");
+        let e = error("[braze]\ninstanse = \"eu-01\"\n");
+        assert!(e.contains("unknown key (did you mean instance?)"), "{e}");
         let e = error("[rally]\n[mailchimp]\nkey-id = 1\n");
         assert!(e.starts_with("purge.toml:2: [mailchimp] is not a vendor; valid: [rally], [braze], [gainsight-px], [zendesk]"), "{e}");
         let e = error("kind = \"email\"\n");

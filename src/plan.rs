@@ -24,18 +24,32 @@ pub fn plan(
     })
 }
 
-/// Print every planned request (method, URL, JSON body) on stdout, one a line.
-/// Credentials travel in headers, which are not printed. Returns the count.
+/// Print every planned request (method, URL, JSON body) on stdout, one a line:
+/// as text (`POST https://… {"emails":[…]}`), or with `json` naming the vendor,
+/// as JSON Lines (`{"vendor","method","url","body"}`). Credentials travel in
+/// headers, which are not printed. Returns the count.
 pub fn print_dry_run(
     base: &Url,
     plan: impl Iterator<Item = Work>,
     out: &mut impl Write,
+    json: Option<&str>,
 ) -> std::io::Result<u64> {
     let mut n = 0;
     for work in plan {
         n += 1;
         let req = &work.request;
-        write!(out, "{} {}", req.method.as_str(), full_url(base, req))?;
+        let url = full_url(base, req);
+        if let Some(vendor) = json {
+            let line = serde_json::json!({
+                "vendor": vendor,
+                "method": req.method.as_str(),
+                "url": url,
+                "body": req.body,
+            });
+            writeln!(out, "{line}")?;
+            continue;
+        }
+        write!(out, "{} {url}", req.method.as_str())?;
         if let Some(body) = &req.body {
             write!(out, " {body}")?;
         }

@@ -640,7 +640,7 @@ impl Summary {
         );
         if self.dry_run {
             s.push_str(&format!(
-                "\n  {} duplicate{} dropped; {} request{} would be sent first",
+                "\n  {} duplicate{} dropped; {} request{} listed",
                 self.duplicates,
                 if self.duplicates == 1 { "" } else { "s" },
                 self.requests,

@@ -229,6 +229,233 @@ fn completions_are_printed() {
     assert!(text.contains("_purge") && text.contains("rally"), "{text}");
 }
 
+/// Each vendor's one-line description, as `purge --help`, `purge VENDOR --help`
+/// and the shells' completions show it.
+const ABOUT: &[(&str, &str)] = &[
+    ("rally", "POST /people/delete (by e-mail or person id)"),
+    ("braze", "POST /users/delete (external id, braze id"),
+    (
+        "gainsight-px",
+        "one person a request (e-mails looked up first)",
+    ),
+    ("zendesk", "destroy_many jobs (100 users each)"),
+];
+
+#[test]
+fn each_vendor_is_described_as_itself_in_help_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |args: &[&str]| {
+        let out = command(dir.path(), args, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let top = text(&["--help"]);
+    for (name, about) in ABOUT {
+        assert!(
+            top.lines()
+                .any(|l| l.trim_start().starts_with(name) && l.contains(about)),
+            "purge --help: {name}: {top}"
+        );
+        let own = text(&[name, "--help"]);
+        let first = own.lines().next().unwrap_or_default();
+        assert!(first.contains(about), "purge {name} --help: {own}");
+    }
+    for shell in ["zsh", "fish"] {
+        let script = text(&["completions", shell]);
+        for (_, about) in ABOUT {
+            assert!(script.contains(about), "{shell}: {about}");
+        }
+        assert!(!script.contains("Options every vendor has"), "{shell}");
+    }
+    assert!(!top.contains("Options every vendor has"), "{top}");
+}
+
+/// Closed sets of values complete in the shells: kinds, Braze instances,
+/// Gainsight PX regions, formats.
+#[test]
+fn closed_value_sets_complete_in_every_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = command(dir.path(), &["completions", shell], &[])
+            .output()
+            .unwrap();
+        let script = stdout(&out);
+        for value in ["eu-01", "kr-01", "us2", "external-id", "csv"] {
+            assert!(script.contains(value), "{shell} lacks {value}");
+        }
+    }
+    // And any other value is refused, as before, naming the valid ones.
+    let out = command(
+        dir.path(),
+        &["gainsight-px", "--region", "mars", "--dry-run", "gp-1"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("us, eu, us2"), "{}", stderr(&out));
+    // Case does not matter, as before.
+    let out = command(
+        dir.path(),
+        &["braze", "--instance", "EU-01", "--dry-run", "ext-1"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("https://rest.fra-01.braze.eu/users/delete"));
+}
+
+/// A misspelt vendor table is named with the vendor it is closest to.
+#[test]
+fn a_misspelt_table_gets_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[rally]\n\n[zendsek]\nsubdomain = \"acme\"\n",
+    );
+    let out = command(dir.path(), &["everywhere", "--check"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "purge.toml:3: [zendsek] is not a vendor (did you mean [zendesk]?); valid: [rally], [braze], [gainsight-px], [zendesk]"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// With --json, stdout holds JSON only: the dry run's requests as JSON Lines,
+/// then the summary; `everywhere --check --json` one object.
+#[test]
+fn json_output_is_json_only_in_dry_runs_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |args: &[&str]| -> (Option<i32>, Vec<serde_json::Value>) {
+        let out = command(dir.path(), args, &[]).output().unwrap();
+        let values = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: {l:?}: {e}")))
+            .collect();
+        (out.status.code(), values)
+    };
+    let ids: Vec<String> = emails(150);
+    let mut args = vec!["rally", "--dry-run", "--json"];
+    args.extend(ids.iter().map(String::as_str));
+    let (code, values) = lines(&args);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        values.len(),
+        3,
+        "two requests, then the summary: {values:?}"
+    );
+    for v in &values[..2] {
+        assert_eq!(v["vendor"], "rally");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(
+            v["url"],
+            "https://api.rallyuxr.com/api/public/v1/people/delete"
+        );
+    }
+    assert_eq!(values[0]["body"]["emails"].as_array().unwrap().len(), 100);
+    assert_eq!(values[1]["body"]["emails"].as_array().unwrap().len(), 50);
+    assert_eq!(values[2]["dry_run"], true);
+    assert_eq!(values[2]["requests"], 2);
+    // purge everywhere: every vendor's requests, each naming its vendor.
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[rally]\n\n[gainsight-px]\nkind = \"id\"\n",
+    );
+    let (code, values) = lines(&["everywhere", "--dry-run", "--json", "ann@example.com"]);
+    assert_eq!(code, Some(0));
+    let vendors: Vec<&str> = values
+        .iter()
+        .filter(|v| v["method"].is_string())
+        .map(|v| v["vendor"].as_str().unwrap())
+        .collect();
+    assert_eq!(vendors, ["rally", "gainsight-px"], "{values:?}");
+    // --check: one object, a part per vendor (no credentials here: exit 2).
+    let (code, values) = lines(&["everywhere", "--check", "--json"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(values.len(), 1, "{values:?}");
+    let parts = values[0]["vendors"].as_array().unwrap();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0]["vendor"], "rally");
+    assert_eq!(parts[0]["state"], "missing");
+    assert!(
+        parts[0]["status"]
+            .as_str()
+            .unwrap()
+            .contains("RALLY_API_TOKEN"),
+        "{parts:?}"
+    );
+    assert_eq!(values[0]["exit_code"], 2);
+}
+
+/// A dry run of a vendor that looks people up first lists each batch's first
+/// lookup and says plainly what follows.
+#[test]
+fn a_dry_run_that_looks_up_first_says_what_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = emails(40);
+    let mut args = vec!["zendesk", "--subdomain", "acme", "-k", "email", "--dry-run"];
+    args.extend(ids.iter().map(String::as_str));
+    let out = command(dir.path(), &args, &[]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "one batch, its first search"
+    );
+    assert!(
+        err.contains("the first request of each batch listed on stdout (1) for 40 identifier(s)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dry run: the run would send 40 user searches")
+            && err
+                .contains("deletion jobs (destroy_many, up to 100 end-users each: 1 for these 40")
+            && err.contains("known only after the lookups"),
+        "{err}"
+    );
+    assert!(!err.contains("would be sent first"), "{err}");
+}
+
+/// The template says which default kind applies where.
+#[test]
+fn the_template_says_which_kind_is_the_default_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &["init"], &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let t = std::fs::read_to_string(dir.path().join("purge.toml")).unwrap();
+    assert!(
+        t.lines()
+            .filter(|l| l.starts_with("# kind ="))
+            .all(|l| !l.contains("(the default)")),
+        "{t}"
+    );
+    for (vendor, own) in [
+        ("braze", "external-id"),
+        ("gainsight-px", "id"),
+        ("zendesk", "id"),
+    ] {
+        assert!(
+            t.contains(&format!(
+                "purge everywhere's default; purge {vendor}'s is {own}"
+            )),
+            "{vendor}: {t}"
+        );
+    }
+    assert!(
+        t.contains("`purge everywhere` takes e-mail addresses at every vendor"),
+        "{t}"
+    );
+}
+
 #[test]
 fn init_writes_the_template_once_and_force_replaces_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -281,18 +508,30 @@ fn init_writes_the_template_once_and_force_replaces_it() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_drains_in_flight_writes_the_report_and_exits_130() {
-    signal_drains("-INT", 130, "interrupted").await;
+    signal_drains(
+        "-INT",
+        130,
+        "interrupted",
+        "press Ctrl-C again to quit at once",
+    )
+    .await;
 }
 
 /// SIGTERM (what `timeout` and CI runners send) drains like the first Ctrl-C.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_writes_the_report_and_exits_143() {
-    signal_drains("-TERM", 143, "terminated (SIGTERM)").await;
+    signal_drains(
+        "-TERM",
+        143,
+        "terminated (SIGTERM)",
+        "a second SIGTERM (or Ctrl-C) quits at once",
+    )
+    .await;
 }
 
 #[cfg(unix)]
-async fn signal_drains(signal: &str, code: i32, said: &str) {
+async fn signal_drains(signal: &str, code: i32, said: &str, again: &str) {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, _| {
         ResponseTemplate::new(202)
@@ -351,15 +590,31 @@ async fn signal_drains(signal: &str, code: i32, said: &str) {
     );
     assert!(sent < 10, "the run stopped early ({sent} requests)");
     let err = stderr(&out);
-    assert!(err.contains(&format!("{said}: finishing")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{said}: finishing the requests in flight and writing the report; {again}"
+        )),
+        "{err}"
+    );
+    // Said once; a SIGTERM was sent by a program: it is not told to press Ctrl-C again.
+    assert_eq!(
+        err.matches("quits at once").count() + err.matches("quit at once").count(),
+        1,
+        "{err}"
+    );
+    if signal == "-TERM" {
+        assert!(!err.contains("Ctrl-C again"), "{err}");
+    }
     // The count in flight is the requests sent and not answered (2 at a time).
-    assert!(err.contains("finishing 2 request(s) in flight"), "{err}");
+    assert!(
+        err.contains("rally: finishing 2 request(s) in flight"),
+        "{err}"
+    );
 }
 
 /// Run purge on a pseudo-terminal (util-linux `script`), typing `answer`.
 #[cfg(unix)]
 fn on_a_terminal(dir: &std::path::Path, uri: &str, answer: &str) -> Option<String> {
-    use std::io::Write;
     if std::process::Command::new("script")
         .arg("--version")
         .output()
@@ -372,8 +627,15 @@ fn on_a_terminal(dir: &std::path::Path, uri: &str, answer: &str) -> Option<Strin
         "RALLY_API_TOKEN={TOKEN} {} rally a@example.com b@example.com --base-url {uri}; echo exit=$?",
         bin()
     );
+    Some(on_a_terminal_run(dir, &cmd, answer))
+}
+
+/// Run a shell command line on a pseudo-terminal, typing `answer`.
+#[cfg(unix)]
+fn on_a_terminal_run(dir: &std::path::Path, cmd: &str, answer: &str) -> String {
+    use std::io::Write;
     let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
+        .args(["-qec", cmd, "/dev/null"])
         .current_dir(dir)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -386,7 +648,7 @@ fn on_a_terminal(dir: &std::path::Path, uri: &str, answer: &str) -> Option<Strin
         .write_all(format!("{answer}\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[cfg(unix)]
@@ -449,7 +711,7 @@ async fn a_one_column_csv_from_a_pipe_has_its_header_skipped() {
     assert!(!err.contains("invalid"), "{err}");
     assert_eq!(stdout(&out).lines().count(), 1);
     assert!(
-        err.contains("would be sent"),
+        err.contains("nothing was sent"),
         "a dry run says it sent nothing: {err}"
     );
 }
@@ -567,4 +829,56 @@ async fn identifiers_of_the_wrong_kind_are_caught_before_sending() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The one confirmation of `purge everywhere` says, per vendor, how long a
+/// long run will take, as the one-vendor prompt does.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_everywhere_confirmation_shows_each_vendors_expected_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    // Braze's preflight lookup of an address nobody has; nothing else is sent.
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path("/users/export/ids"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"users": [], "message": "success"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[rally]\nbase-url = \"{0}\"\n\n[braze]\nbase-url = \"{0}\"\n",
+            server.uri()
+        ),
+    );
+    write_file(dir.path(), "people.txt", &emails(2000).join("\n"));
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` to give purge a terminal");
+        return;
+    }
+    let cmd = format!(
+        "RALLY_API_TOKEN={TOKEN} BRAZE_API_KEY={TOKEN} {} everywhere -i people.txt; echo exit=$?",
+        bin()
+    );
+    let d = dir.path().to_path_buf();
+    let said = tokio::task::spawn_blocking(move || on_a_terminal_run(&d, &cmd, "no"))
+        .await
+        .unwrap();
+    let braze = said.find("Braze").expect("Braze's line");
+    assert!(
+        said[braze..].contains("expected duration: 2,000 lookups at 250/min: about 8 min"),
+        "{said}"
+    );
+    // Rally's 20 requests take no time worth saying.
+    assert_eq!(said.matches("expected duration").count(), 1, "{said}");
+    assert!(said.contains("exit=2"), "{said}");
 }

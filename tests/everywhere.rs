@@ -127,6 +127,30 @@ async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_per
         let done = v["deleted"].as_u64().unwrap() + v["queued"].as_u64().unwrap();
         assert_eq!(done, 150, "{v}");
     }
+    // The run's total: requests added up, the longest vendor's time.
+    let parts = summary["vendors"].as_array().unwrap();
+    let sum = |f: &str| parts.iter().map(|v| v[f].as_u64().unwrap()).sum::<u64>();
+    let total = &summary["total"];
+    assert_eq!(
+        total["requests"].as_u64().unwrap(),
+        sum("requests"),
+        "{total}"
+    );
+    assert_eq!(
+        total["throttled"].as_u64().unwrap(),
+        sum("throttled"),
+        "{total}"
+    );
+    let longest = parts
+        .iter()
+        .map(|v| v["elapsed_seconds"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(
+        total["elapsed_seconds"].as_f64().unwrap(),
+        longest,
+        "{total}"
+    );
+    assert!(total["wait_seconds"].is_number(), "{total}");
     // Nobody was asked for twice anywhere (Braze: once per profile, checked above).
     for v in [Vendor::Rally, Vendor::Gainsight, Vendor::Zendesk] {
         assert!(sim.asked(v).values().all(|n| *n == 1), "{v:?}");
@@ -305,6 +329,13 @@ async fn a_refused_or_missing_credential_anywhere_deletes_nothing_anywhere() {
             .any(|l| l.starts_with("Braze") && l.ends_with("ok")),
         "{table}"
     );
+    // Rally is sent no read: its token is not called ok, it is said to be unchecked.
+    assert!(
+        table.lines().any(|l| l.starts_with("Rally")
+            && l.ends_with("present, not checked (Rally UXR -k email sends no read to try it on)")),
+        "{table}"
+    );
+    assert!(!table.contains("ok (present"), "{table}");
     assert!(!table.contains("wrong"), "no secret in the table");
 }
 
@@ -560,6 +591,93 @@ async fn a_list_on_stdin_is_read_once_for_every_vendor() {
     assert_exactly(&sim, Vendor::Gainsight, 20, Life::Gone);
     assert_exactly(&sim, Vendor::Zendesk, 20, Life::Soft);
     assert_eq!(finals(&dir.path().join("r.jsonl")).len(), 4 * 20);
+    // The summary says what the run cost, per vendor and in total.
+    let err = stderr(&out);
+    let head = err
+        .lines()
+        .position(|l| {
+            l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    "vendor", "requests", "retries", "answered", "429", "waiting", "elapsed",
+                ]
+        })
+        .unwrap_or_else(|| panic!("no traffic table: {err}"));
+    let rows: Vec<Vec<&str>> = err
+        .lines()
+        .skip(head + 1)
+        .take(5)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(
+        names,
+        ["rally", "braze", "gainsight-px", "zendesk", "total"],
+        "{err}"
+    );
+    let requests: Vec<u64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    assert!(requests[..4].iter().all(|n| *n > 0), "{err}");
+    assert_eq!(requests[..4].iter().sum::<u64>(), requests[4], "{err}");
+    for r in &rows {
+        assert!(r[4].ends_with('s') && r[5].ends_with('s'), "{err}");
+    }
+}
+
+/// Several vendors drain on one Ctrl-C: how to quit at once is said once for
+/// the run, and each vendor says what it has left in flight.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_is_explained_once_per_run_not_once_per_vendor() {
+    fn slow(name: &str, _: &wiremock::Request) -> ResponseTemplate {
+        let answer = if name == "gainsight-px" {
+            ResponseTemplate::new(204)
+        } else {
+            ResponseTemplate::new(202).set_body_json(json!({"message": "ok", "count": 100}))
+        };
+        answer.set_delay(Duration::from_millis(500))
+    }
+    let (vendors, urls) = mock_vendors(slow).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[rally]\nbase-url = \"{}\"\nconcurrency = 1\n\n[gainsight-px]\nbase-url = \"{}\"\nkind = \"id\"\nconcurrency = 1\n",
+            urls["rally"], urls["gainsight-px"]
+        ),
+    );
+    let input = people(dir.path(), 1000);
+    let child = command(
+        dir.path(),
+        &["everywhere", "--yes", "-i", &input, "--report", "r.jsonl"],
+        &[("RALLY_API_TOKEN", "t1"), ("GAINSIGHT_PX_API_KEY", "t2")],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let seen = |name: &str| vendors.iter().find(|v| v.0 == name).unwrap().2.seen().len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen("rally") == 0 || seen("gainsight-px") == 0 {
+        assert!(Instant::now() < deadline, "no requests arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert_eq!(err.matches("press Ctrl-C again").count(), 1, "{err}");
+    assert!(
+        err.contains("interrupted: finishing the requests in flight and writing the report"),
+        "{err}"
+    );
+    for name in ["rally", "gainsight-px"] {
+        assert!(err.contains(&format!("{name}: finishing ")), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -284,3 +284,41 @@ async fn a_vendor_missing_from_the_config_is_named() {
         stderr(&out)
     );
 }
+
+/// The table lists vendors in the order of purge.toml, not in the order their
+/// lines reached the report (`purge everywhere` runs them at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_lists_vendors_in_the_order_of_the_configuration_file() {
+    let rec = Recorder::new(|_, _| {
+        ResponseTemplate::new(404).set_body_json(
+            json!({"externalapierror": {"status": "NOT_FOUND", "message": "User was not found"}}),
+        )
+    });
+    let s = server(rec).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[gainsight-px]\nbase-url = \"{}\"\n\n[rally]\nbase-url = \"http://127.0.0.1:9\"\n",
+            s.uri()
+        ),
+    );
+    let lines = [
+        line("rally", "email", "c@x.io", "queued", &[]),
+        line("gainsight-px", "id", "gp-1", "deleted", &[]),
+    ];
+    write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    for _ in 0..2 {
+        let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let rows: Vec<&str> = err
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| *w == "rally" || *w == "gainsight-px")
+            .take(2)
+            .collect();
+        assert_eq!(rows, ["gainsight-px", "rally"], "{err}");
+    }
+}

@@ -345,9 +345,11 @@ impl Engine {
                 },
                 signal = &mut interrupt, if !interrupted => {
                     interrupted = true;
-                    output::warn(&format!(
-                        "{}: finishing {} request(s) in flight and writing the report; press Ctrl-C again to quit at once",
-                        signal.name(),
+                    // The run says once how to quit at once (`run::interrupt`);
+                    // each vendor says what it has left to finish.
+                    output::info(&format!(
+                        "{}: finishing {} request(s) in flight",
+                        self.vendor.profile().vendor,
                         self.in_flight(),
                     ));
                     self.halt(StopReason::Interrupted(signal));

@@ -8,7 +8,7 @@ use crate::exit::ExitCode;
 use crate::output;
 use crate::plan;
 use crate::report::Summary;
-use crate::services::{Ident, Outcome, Stage};
+use crate::services::{Ident, Outcome};
 
 pub fn run(
     target: &Target,
@@ -21,31 +21,31 @@ pub fn run(
     let (service, kind) = (&target.service, target.kind);
     summary.invalid = invalid.len() as u64;
     let n_ids = idents.len();
-    let looks_up = idents.first().is_some_and(|i| {
-        matches!(
-            service.start(kind, vec![i.clone()]).stage,
-            Stage::Lookup { .. }
-        )
-    });
+    let follows = service.dry_run_follows(kind, n_ids);
     let limit = service.batch_limit(kind).max(1);
     let mut out = output::stdout();
     let planned = idents
         .chunks(limit)
         .map(|b| service.start(kind, b.to_vec()));
-    match plan::print_dry_run(base, planned, &mut out) {
+    let json = cfg.output.json.then_some(service.profile().vendor);
+    match plan::print_dry_run(base, planned, &mut out, json) {
         Ok(n) => summary.requests = n,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::Ok),
         Err(e) => return Err(RunError::Stdout(e)),
     }
     drop(out);
-    summary.notes.push(format!(
-        "dry run: {} request(s) for {n_ids} identifier(s) listed on stdout; nothing was sent",
-        summary.requests
-    ));
-    if looks_up {
-        summary.notes.push(
-            "dry run: these are each batch's first lookup; further lookups and the delete requests follow from their answers".into(),
-        );
+    match follows {
+        None => summary.notes.push(format!(
+            "dry run: every request for {n_ids} identifier(s) listed on stdout ({}); nothing was sent",
+            summary.requests
+        )),
+        Some(then) => {
+            summary.notes.push(format!(
+                "dry run: the first request of each batch listed on stdout ({}) for {n_ids} identifier(s); nothing was sent",
+                summary.requests
+            ));
+            summary.notes.push(format!("dry run: the run would send {then}"));
+        }
     }
     if let Some(d) = super::expected_duration(target, cfg, n_ids) {
         summary

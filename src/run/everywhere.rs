@@ -46,7 +46,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         legs.push(leg(vc, args, &inputs, &config.path)?);
     }
     if args.check {
-        return check(&mut legs);
+        return check(&mut legs, args.run.output.json);
     }
     // Read every vendor's identifiers (once per kind and column).
     let mut loads: HashMap<(Kind, Option<String>), Loaded> = HashMap::new();
@@ -173,14 +173,23 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             args.run.report.as_deref(),
         ));
     }
-    if !args.run.yes
-        && let Err(e) = confirm(&legs, &clients, &todos)
-    {
-        // One shared file: discarding one writer's removes it.
-        if let Some(todo) = todos.into_iter().next() {
-            todo.report.discard();
+    if !args.run.yes {
+        if let Err(e) = confirm(&legs, &clients, &todos) {
+            // One shared file: discarding one writer's removes it.
+            if let Some(todo) = todos.into_iter().next() {
+                todo.report.discard();
+            }
+            return Err(e);
         }
-        return Err(e);
+    } else {
+        for (leg, todo) in legs.iter().zip(&todos) {
+            if let Some(d) = super::expected_duration(&leg.target, &leg.cfg, todo.fresh.len()) {
+                output::info(&format!(
+                    "{}: expected duration: {d}",
+                    leg.target.service.profile().vendor
+                ));
+            }
+        }
     }
     // Every vendor at once; one Ctrl-C drains them all.
     let signal = super::shared_interrupt(&runtime);
@@ -380,11 +389,69 @@ async fn check_credential(
     }
 }
 
-/// `--check`: credentials and endpoints only, as a table.
-fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
+/// One vendor's line of `--check`.
+#[derive(Serialize)]
+struct CheckRow {
+    vendor: &'static str,
+    #[serde(skip)]
+    display: &'static str,
+    host: String,
+    credential: String,
+    /// `ok`, `unchecked` (present; the run sends no read to try it on),
+    /// `missing` or `refused`.
+    state: &'static str,
+    status: String,
+    #[serde(skip)]
+    code: ExitCode,
+}
+
+/// `--check`: credentials and endpoints only, as a table (with `--json`, one
+/// object: a part per vendor, and the exit code).
+fn check(legs: &mut [Leg], json: bool) -> Result<ExitCode, RunError> {
+    let (mut rows, clients) = check_credentials(legs)?;
+    let runtime = super::runtime()?;
+    for ((leg, row), client) in legs.iter().zip(&mut rows).zip(clients) {
+        let Some(c) = client else {
+            continue;
+        };
+        row.host = format!("{} ({})", host_port(&c.0), leg.target.host_origin(&leg.cfg));
+        let one = runtime.block_on(preflight(std::slice::from_ref(leg), &[c]));
+        (row.state, row.status) = match &one[0] {
+            Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => {
+                ("ok", "ok".into())
+            }
+            // Never "ok": a wrong credential is only found out by the first deletion.
+            Ok(()) => (
+                "unchecked",
+                format!(
+                    "present, not checked ({} -k {} sends no read to try it on)",
+                    leg.target.display(),
+                    leg.target.kind
+                ),
+            ),
+            Err(r) => {
+                row.code = r.code;
+                ("refused", r.why.clone())
+            }
+        };
+    }
+    let code = rows.iter().map(|r| r.code).max().unwrap_or(ExitCode::Ok);
+    if json {
+        output::data_line(&serde_json::json!({"vendors": rows, "exit_code": code}).to_string());
+        return Ok(code);
+    }
+    print_check_table(&rows)?;
+    Ok(code)
+}
+
+/// Every vendor's credential read (a client for each that has one), and its
+/// row of `--check` so far.
+#[allow(clippy::type_complexity)]
+fn check_credentials(
+    legs: &mut [Leg],
+) -> Result<(Vec<CheckRow>, Vec<Option<(Url, Arc<dyn Transport>)>>), RunError> {
     let mut rows = vec![];
     let mut clients = vec![];
-    let mut code = ExitCode::Ok;
     for leg in legs.iter_mut() {
         let origin = leg.target.host_origin(&leg.cfg);
         let host = match (&leg.cfg.base_url, &leg.target.endpoint) {
@@ -394,57 +461,53 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
             ),
             _ => "?".to_string(),
         };
-        match credential(leg) {
+        let (state, status, code) = match credential(leg) {
             Ok(cred) => {
                 let base = leg.target.base(&leg.cfg, Some(&cred))?;
                 let client = HttpClient::new(base.clone(), &cred, leg.cfg.send.timeout)?;
                 clients.push(Some((base, Arc::new(client) as Arc<dyn Transport>)));
-                rows.push([
-                    leg.target.display().to_string(),
-                    host,
-                    leg.source.clone(),
-                    String::new(),
-                ]);
+                ("ok", String::new(), ExitCode::Ok)
             }
             Err(why) => {
-                code = code.max(ExitCode::Usage);
                 clients.push(None);
-                rows.push([
-                    leg.target.display().to_string(),
-                    host,
-                    leg.source.clone(),
-                    why,
-                ]);
-            }
-        }
-    }
-    let runtime = super::runtime()?;
-    for (i, leg) in legs.iter().enumerate() {
-        let Some(c) = clients[i].clone() else {
-            continue;
-        };
-        rows[i][1] = format!("{} ({})", host_port(&c.0), leg.target.host_origin(&leg.cfg));
-        let one = runtime.block_on(preflight(std::slice::from_ref(leg), &[c]));
-        rows[i][3] = match &one[0] {
-            Ok(()) if leg.target.service.preflight(leg.target.kind).is_some() => "ok".into(),
-            Ok(()) => "ok (present; this run reads nothing to check it with)".into(),
-            Err(r) => {
-                code = code.max(r.code);
-                r.why.clone()
+                ("missing", why, ExitCode::Usage)
             }
         };
+        rows.push(CheckRow {
+            vendor: leg.target.service.profile().vendor,
+            display: leg.target.display(),
+            host,
+            credential: leg.source.clone(),
+            state,
+            status,
+            code,
+        });
     }
-    let head = ["vendor", "host", "credential", "status"].map(String::from);
+    Ok((rows, clients))
+}
+
+/// `--check`'s table on stdout, columns sized to their content.
+fn print_check_table(rows: &[CheckRow]) -> Result<(), RunError> {
+    let cells: Vec<[&str; 4]> = std::iter::once(["vendor", "host", "credential", "status"])
+        .chain(rows.iter().map(|r| {
+            [
+                r.display,
+                r.host.as_str(),
+                r.credential.as_str(),
+                r.status.as_str(),
+            ]
+        }))
+        .collect();
     let width = |c: usize| {
-        rows.iter()
-            .chain(std::iter::once(&head))
+        cells
+            .iter()
             .map(|r| r[c].chars().count())
             .max()
             .unwrap_or(0)
     };
     let (w0, w1, w2) = (width(0), width(1), width(2));
     let mut out = String::new();
-    for r in std::iter::once(&head).chain(&rows) {
+    for r in &cells {
         out.push_str(&format!(
             "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
             r[0], r[1], r[2], r[3]
@@ -455,8 +518,7 @@ fn check(legs: &mut [Leg]) -> Result<ExitCode, RunError> {
     stdout
         .write_all(output::escape(&out).as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(RunError::Stdout)?;
-    Ok(code)
+        .map_err(RunError::Stdout)
 }
 
 /// `host` or `host:port` of a base URL.
@@ -482,12 +544,15 @@ fn confirm(
             continue;
         }
         total += n;
-        let note = leg
+        let mut note = leg
             .target
             .service
             .erasure_note()
             .map(|n| format!("\n      {n}"))
             .unwrap_or_default();
+        if let Some(d) = super::expected_duration(&leg.target, &leg.cfg, todo.fresh.len()) {
+            note.push_str(&format!("\n      expected duration: {d}"));
+        }
         lines.push(format!(
             "  {:<14} {} people ({}), {} ({}), credential from {}{note}",
             leg.target.display(),
@@ -530,7 +595,9 @@ fn dry_run(legs: &[Leg], plans: Vec<Loaded>) -> Result<ExitCode, RunError> {
             }
             _ => leg.target.base(&leg.cfg, None)?,
         };
-        output::data_line(&format!("# {}", leg.target.service.profile().vendor));
+        if !leg.cfg.output.json {
+            output::data_line(&format!("# {}", leg.target.service.profile().vendor));
+        }
         let invalid = super::invalid_outcomes(&loaded);
         let c = super::dry_run::run(
             &leg.target,
@@ -549,9 +616,69 @@ fn dry_run(legs: &[Leg], plans: Vec<Loaded>) -> Result<ExitCode, RunError> {
 #[derive(Serialize)]
 struct Everything {
     vendors: Vec<Summary>,
+    total: Traffic,
     #[serde(skip_serializing_if = "Option::is_none")]
     report: Option<String>,
     exit_code: ExitCode,
+}
+
+/// What a run cost at the vendors: requests, retries, answers 429, time
+/// waiting on rate limits, time taken (per vendor, the fields of its
+/// [`Summary`]; here for the run).
+#[derive(Debug, Default, Serialize, PartialEq)]
+struct Traffic {
+    requests: u64,
+    retries: u64,
+    throttled: u64,
+    /// Every vendor's waits added up (they wait side by side).
+    wait_seconds: f64,
+    /// The longest vendor's: they run at once.
+    elapsed_seconds: f64,
+}
+
+impl Traffic {
+    fn of(s: &Summary) -> Traffic {
+        Traffic {
+            requests: s.requests,
+            retries: s.retries,
+            throttled: s.throttled,
+            wait_seconds: s.wait_seconds,
+            elapsed_seconds: s.elapsed_seconds,
+        }
+    }
+
+    fn total(summaries: &[Summary]) -> Traffic {
+        summaries
+            .iter()
+            .map(Traffic::of)
+            .fold(Traffic::default(), |t, s| Traffic {
+                requests: t.requests + s.requests,
+                retries: t.retries + s.retries,
+                throttled: t.throttled + s.throttled,
+                wait_seconds: ((t.wait_seconds + s.wait_seconds) * 10.0).round() / 10.0,
+                elapsed_seconds: t.elapsed_seconds.max(s.elapsed_seconds),
+            })
+    }
+
+    fn row(&self, name: &str) -> String {
+        format!(
+            "\n{name:<14} {:>9} {:>8} {:>13} {:>8.1}s {:>8.2}s",
+            self.requests, self.retries, self.throttled, self.wait_seconds, self.elapsed_seconds
+        )
+    }
+
+    /// The text table: a row per vendor and the run's total.
+    fn table(summaries: &[Summary]) -> String {
+        let mut text = format!(
+            "\n{:<14} {:>9} {:>8} {:>13} {:>9} {:>9}",
+            "vendor", "requests", "retries", "answered 429", "waiting", "elapsed"
+        );
+        for s in summaries {
+            text.push_str(&Traffic::of(s).row(&s.vendor));
+        }
+        text.push_str(&Traffic::total(summaries).row("total"));
+        text
+    }
 }
 
 /// The summary of every vendor (a table on stderr, or one JSON object), and
@@ -570,6 +697,7 @@ pub(super) fn report_all(
     }
     if json {
         let all = Everything {
+            total: Traffic::total(&summaries),
             report: report.map(|p| p.display().to_string()),
             vendors: summaries,
             exit_code: code,
@@ -604,6 +732,7 @@ pub(super) fn report_all(
         }
         text.push_str(&format!("  {:>4}", s.exit_code.code()));
     }
+    text.push_str(&Traffic::table(&summaries));
     for s in &summaries {
         if let Some(why) = &s.stopped {
             text.push_str(&format!("\n{}: stopped: {why}", s.vendor));

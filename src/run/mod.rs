@@ -724,6 +724,7 @@ pub async fn execute(
 /// Resolves on the first Ctrl-C or SIGTERM; from then on a second signal quits at once.
 async fn interrupt() -> Signal {
     let first = next_signal().await;
+    output::warn(&drain_message(first));
     tokio::spawn(async move {
         next_signal().await;
         output::error(
@@ -733,6 +734,19 @@ async fn interrupt() -> Signal {
         std::process::exit(i32::from(code.code()));
     });
     first
+}
+
+/// What the first signal does, said once per run (not once per vendor), in
+/// the words of the signal that came: a SIGTERM was sent by a program, not typed.
+fn drain_message(first: Signal) -> String {
+    let again = match first {
+        Signal::Interrupt => "press Ctrl-C again to quit at once",
+        Signal::Terminate => "a second SIGTERM (or Ctrl-C) quits at once",
+    };
+    format!(
+        "{}: finishing the requests in flight and writing the report; {again}",
+        first.name()
+    )
 }
 
 /// The next SIGINT or SIGTERM (never, if signals cannot be watched).

@@ -220,8 +220,11 @@ fn checks(
 
 /// `purge verify --report FILE [--config FILE] [--wait DURATION]`.
 pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
-    let groups = read(&args.report)?;
+    let mut groups = read(&args.report)?;
     let config = config_file::load(args.config.as_deref())?;
+    // Vendors in the order of the configuration file, whatever order their
+    // lines reached the report in (`purge everywhere` runs them at once).
+    groups.sort_by_key(|g| config.vendors.iter().position(|v| v.entry.name == g.vendor));
     let mut legs = vec![];
     for g in &groups {
         let vc: &VendorConfig = config

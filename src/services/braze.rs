@@ -272,7 +272,14 @@ pub struct Flags {
     #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
     pub kind: String,
     /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
-    #[arg(long, value_name = "NAME", env = "BRAZE_INSTANCE")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "BRAZE_INSTANCE",
+        value_parser = super::closed_set(INSTANCES),
+        ignore_case = true,
+        hide_possible_values = true
+    )]
     pub instance: Option<String>,
     /// E-mail or phone: skip the lookup and let Braze delete at most one profile per
     /// address, the one this rule picks (none if several match it), e.g.
@@ -530,6 +537,18 @@ impl Service for Braze {
             format!(
                 "--prioritization {}: no lookup; Braze deletes at most one profile per address, the one the rule picks, and none if several match it (without --prioritization every profile of an address is looked up and deleted)",
                 rule.join(",")
+            )
+        })
+    }
+
+    fn dry_run_follows(&self, kind: Kind, count: usize) -> Option<String> {
+        self.looks_up(kind).then(|| {
+            format!(
+                "{count} lookup{} (POST /users/export/ids, one an address, in turn within each batch of {LOOKUP_BATCH}), \
+                 then POST /users/delete with the braze_ids of every profile found, {BATCH_LIMIT} a request \
+                 (at least {} for these {count} if each has a profile). The deletions are known only after the lookups",
+                if count == 1 { "" } else { "s" },
+                count.div_ceil(BATCH_LIMIT)
             )
         })
     }

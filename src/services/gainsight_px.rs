@@ -139,7 +139,10 @@ pub struct Flags {
         long,
         value_name = "REGION",
         env = "GAINSIGHT_PX_REGION",
-        default_value = "us"
+        default_value = "us",
+        value_parser = super::closed_set(REGIONS),
+        ignore_case = true,
+        hide_possible_values = true
     )]
     pub region: String,
     /// Reversible delete (hardDelete=false): revived if the id comes back within 7 days
@@ -222,6 +225,18 @@ fn page_users(body: &str) -> Option<Page> {
 impl Service for GainsightPx {
     fn profile(&self) -> &Profile {
         &self.profile
+    }
+
+    fn dry_run_follows(&self, kind: Kind, count: usize) -> Option<String> {
+        (kind == Kind::Email).then(|| {
+            let lookups = count.div_ceil(LOOKUP_BATCH);
+            format!(
+                "{lookups} lookup{} (GET /v1/users?filter=email==…, {LOOKUP_BATCH} addresses each, paged), then one DELETE \
+                 per user found (an address no user has is tried as an identifyId: one DELETE); the deletions are known \
+                 only after the lookups",
+                if lookups == 1 { "" } else { "s" }
+            )
+        })
     }
 
     fn batch_limit(&self, kind: Kind) -> usize {

@@ -127,6 +127,14 @@ pub fn endpoint_named(table: &[(&str, &str)], name: &str, what: &str) -> Result<
         .ok_or_else(|| format!("unknown {what} {name:?}; valid: {}", names_of(table)))
 }
 
+/// A flag naming one of a table of named endpoints: its names are the flag's
+/// possible values, so clap refuses any other and the shells complete them.
+pub fn closed_set(
+    table: &'static [(&'static str, &'static str)],
+) -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(table.iter().map(|(name, _)| *name))
+}
+
 /// The names of a table of named endpoints, comma-separated.
 pub fn names_of(table: &[(&str, &str)]) -> String {
     table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
@@ -353,6 +361,14 @@ pub trait Service: Send + Sync {
     fn load(&self, kind: Kind, count: usize) -> Vec<Load> {
         let _ = (kind, count);
         vec![]
+    }
+    /// A dry run lists the first request of each batch. When more follow from
+    /// the answers (lookups before the deletions), what they are for `count`
+    /// identifiers of `kind`, plainly: "40 searches, then …; the deletions are
+    /// known only after the lookups". Default: nothing follows.
+    fn dry_run_follows(&self, kind: Kind, count: usize) -> Option<String> {
+        let _ = (kind, count);
+        None
     }
 }
 

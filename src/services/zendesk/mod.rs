@@ -625,6 +625,39 @@ impl Service for Zendesk {
         out
     }
 
+    fn dry_run_follows(&self, kind: Kind, count: usize) -> Option<String> {
+        let batches = count.div_ceil(BATCH_LIMIT);
+        let lookups = match kind {
+            Kind::Email => format!(
+                "{count} user search{} (one an address, every page of each), then a show_many of the users found, \
+                 100 at a time, for their roles and e-mail identities",
+                if count == 1 { "" } else { "es" }
+            ),
+            Kind::ExternalId => format!(
+                "{} show_many lookup{} by external id (one per batch and brand scope), then a show_many of the users found for their roles",
+                count.div_ceil(self.batch_limit(kind).max(1)) * self.brands.len().max(1),
+                if count == 1 { "" } else { "s" }
+            ),
+            _ => format!(
+                "{batches} show_many lookup{} of the users' roles (100 ids each)",
+                if batches == 1 { "" } else { "s" }
+            ),
+        };
+        let after = match (self.wait, self.permanent) {
+            (false, _) => ", not polled (--no-wait)",
+            (true, false) => {
+                ", polled until done (soft delete: Zendesk erases them within 30 days)"
+            }
+            (true, true) => {
+                ", polled until done, then one permanent erasure (DELETE /api/v2/deleted_users/{id}) per user deleted"
+            }
+        };
+        Some(format!(
+            "{lookups}; then deletion jobs (destroy_many, up to 100 end-users each: {batches} for these {count} if each is one user){after}. \
+             Which users are deleted, and so the deletion requests, are known only after the lookups"
+        ))
+    }
+
     fn verify_needs_vendor_ids(&self, kind: Kind) -> bool {
         kind != Kind::Id
     }
