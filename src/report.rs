@@ -99,6 +99,8 @@ pub struct Prior {
     pub invalid: HashSet<String>,
     /// Pending in an open job (job id, the vendor ids it covers): poll it instead of resubmitting.
     pub pending: HashMap<String, (String, Vec<String>)>,
+    /// The hosts its lines were sent to (a resumed run must be at the same one).
+    pub hosts: std::collections::BTreeSet<String>,
     /// Lines read, and whether a torn last line was cut off.
     pub lines: usize,
     pub repaired: bool,
@@ -453,6 +455,11 @@ fn read_prior(
             good += n as u64;
         }
         prior.lines += 1;
+        if let Some(host) = &line.host
+            && !prior.hosts.contains(host)
+        {
+            prior.hosts.insert(host.clone());
+        }
         let key = line
             .id_sha256
             .clone()

@@ -846,7 +846,10 @@ async fn a_killed_run_polls_its_recorded_job_on_resume_and_resubmits_a_vanished_
 
         let second = Recorder::new(move |_, r| {
             let path = r.url.path();
-            if path == "/api/v2/job_statuses/JK" && vanished {
+            if path == "/api/v2/users/show_many" {
+                // The recorded users, confirmed before the job is followed.
+                zendesk_end_users(r).unwrap()
+            } else if path == "/api/v2/job_statuses/JK" && vanished {
                 ResponseTemplate::new(404)
                     .set_body_json(json!({"error": "RecordNotFound", "description": "Not found"}))
             } else if path == "/api/v2/users/destroy_many" {
@@ -880,8 +883,13 @@ async fn a_killed_run_polls_its_recorded_job_on_resume_and_resubmits_a_vanished_
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let seen = second.seen();
         assert_eq!(
-            seen[0].path, "/api/v2/job_statuses/JK",
-            "the recorded job is polled first"
+            (seen[0].path.as_str(), seen[0].query.as_str()),
+            ("/api/v2/users/show_many", "ids=1,2,3&include=identities"),
+            "the recorded users are confirmed first"
+        );
+        assert_eq!(
+            seen[1].path, "/api/v2/job_statuses/JK",
+            "then the recorded job is polled"
         );
         let submits = count(&seen, "DELETE", "/api/v2/users/destroy_many");
         assert_eq!(
@@ -1100,4 +1108,133 @@ async fn an_external_id_with_a_comma_is_invalid_not_two_people() {
         stdout(&out).trim(),
         "GET https://acme.zendesk.com/api/v2/users/show_many?external_ids=ok-1"
     );
+}
+
+/// A Zendesk with an admin (1), another end-user (2) and jane (3, end-user);
+/// jobs complete at once; every request recorded.
+fn three_users(r: &wiremock::Request) -> ResponseTemplate {
+    let users = [
+        json!({"id": 1, "email": "admin@example.com", "role": "admin", "active": true}),
+        json!({"id": 2, "email": "other@example.com", "role": "end-user", "active": true}),
+        json!({"id": 3, "email": "jane@example.com", "role": "end-user", "active": true}),
+    ];
+    let path = r.url.path().trim_end_matches(".json");
+    match path {
+        "/api/v2/users/search" => {
+            let hits: Vec<&Value> = users
+                .iter()
+                .filter(|u| format!("email:{}", u["email"].as_str().unwrap()) == param(r, "query"))
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"users": hits, "count": hits.len(), "next_page": null}))
+        }
+        "/api/v2/users/show_many" => {
+            let ids = param(r, "ids");
+            let asked: Vec<&str> = ids.split(',').collect();
+            let hits: Vec<&Value> = users
+                .iter()
+                .filter(|u| asked.contains(&u["id"].to_string().as_str()))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"users": hits, "identities": []}))
+        }
+        "/api/v2/users/destroy_many" => job("J3", "queued", None),
+        "/api/v2/job_statuses/J3" => job("J3", "completed", Some(deleted(&["3".into()]))),
+        p if p.starts_with("/api/v2/job_statuses/") => ResponseTemplate::new(404)
+            .set_body_json(json!({"error": "RecordNotFound", "description": "Not found"})),
+        _ => ResponseTemplate::new(200).set_body_json(json!({"deleted_user": {}})),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_pending_line_touches_neither_the_admin_nor_the_other_user() {
+    let rec = Recorder::new(|_, r| three_users(r));
+    let server = zendesk_own(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // An expired job naming the admin and another end-user, for jane, at this host.
+    let forged = json!({"vendor": "zendesk", "kind": "email", "id": "jane@example.com",
+        "outcome": "pending", "detail": "waiting for job EXPIRED", "http_status": 200,
+        "job_id": "EXPIRED", "vendor_ids": ["1", "2"], "host": "127.0.0.1",
+        "at": "2026-11-30T10:00:00Z"});
+    write_file(dir.path(), "r.jsonl", &format!("{forged}\n"));
+    let uri = server.uri();
+    let args = [
+        "zendesk",
+        "-y",
+        "-k",
+        "email",
+        "jane@example.com",
+        "--base-url",
+        &uri,
+        "--report",
+        "r.jsonl",
+        "--resume",
+    ];
+    let out = run(dir.path(), &args, &env()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let seen = rec.seen();
+    let deletes: Vec<String> = seen
+        .iter()
+        .filter(|s| s.method == "DELETE")
+        .map(|s| format!("{}?{}", s.path, s.query))
+        .collect();
+    assert!(
+        deletes.iter().all(|d| !d.contains("ids=1")
+            && !d.contains("ids=2")
+            && !d.ends_with("/1?")
+            && !d.ends_with("/2?")),
+        "the admin or the other user was deleted: {deletes:?}"
+    );
+    assert_eq!(erased(&seen), ["3"], "jane, and only jane, erased");
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    let jane: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["id"] == "jane@example.com")
+        .collect();
+    assert_eq!(jane.last().unwrap()["outcome"], "deleted");
+    assert_eq!(jane.last().unwrap()["vendor_ids"], json!(["3"]));
+    assert!(
+        jane.iter().any(|l| l["detail"]
+            .as_str()
+            .unwrap()
+            .contains("user 1 is not this person's")
+            && l["detail"]
+                .as_str()
+                .unwrap()
+                .contains("user 2 is not this person's")),
+        "the dropped ids are said: {jane:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_from_another_host_is_refused_and_nothing_sent() {
+    let rec = Recorder::new(|_, r| three_users(r));
+    let server = zendesk_own(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let line = json!({"vendor": "zendesk", "kind": "email", "id": "jane@example.com",
+        "outcome": "deleted", "detail": "permanent; user id 3", "http_status": 204,
+        "vendor_ids": ["3"], "host": "sandbox.zendesk.com", "at": "2026-11-30T10:00:00Z"});
+    write_file(dir.path(), "r.jsonl", &format!("{line}\n"));
+    let uri = server.uri();
+    let args = [
+        "zendesk",
+        "-y",
+        "-k",
+        "email",
+        "jane@example.com",
+        "--base-url",
+        &uri,
+        "--report",
+        "r.jsonl",
+        "--resume",
+    ];
+    let out = run(dir.path(), &args, &env()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sandbox.zendesk.com")
+            && err.contains("127.0.0.1")
+            && err.contains("nothing sent"),
+        "{err}"
+    );
+    assert!(rec.seen().is_empty(), "nothing may be sent");
 }

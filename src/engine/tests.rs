@@ -432,6 +432,17 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
                 .to_string(),
             );
         }
+        if path == "/api/v2/users/show_many?ids=77,78,79&include=identities" {
+            // The resume confirms the recorded users are still these people's.
+            return ok(
+                200,
+                &json!({"users": [
+                {"id": 77, "email": "ann@example.com", "role": "end-user"},
+                {"id": 78, "email": "bob@example.com", "role": "end-user"},
+                {"id": 79, "email": "BOB@example.com", "role": "end-user"}]})
+                .to_string(),
+            );
+        }
         if path == "/api/v2/users/destroy_many?ids=77,78,79" {
             return ok(200, r#"{"job_status":{"id":"JE","status":"queued"}}"#);
         }
@@ -477,7 +488,7 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
     assert_eq!(lines[1]["vendor_ids"], json!(["78", "79"]));
     assert_eq!(lines[1]["detail"], "waiting for job JE");
 
-    // Resume: the job is polled, not searched again, and every user erased.
+    // Resume: the users confirmed, the job polled, not searched again, every user erased.
     let (report, prior) = Report::open(&path, true, "zendesk", Kind::Email, false).unwrap();
     let mut pairs = vec![];
     for id in idents(&ids) {
@@ -504,9 +515,13 @@ async fn zendesk_e_mails_resume_from_the_user_ids_in_the_checkpoint() {
         .iter()
         .map(|a| a.request.path_and_query.clone())
         .collect();
-    assert_eq!(resumed[0], "/api/v2/job_statuses/JE");
+    assert_eq!(
+        resumed[0],
+        "/api/v2/users/show_many?ids=77,78,79&include=identities"
+    );
+    assert_eq!(resumed[1], "/api/v2/job_statuses/JE");
     assert!(!resumed.iter().any(|p| p.contains("search")), "{resumed:?}");
-    let mut erased: Vec<&str> = resumed[1..].iter().map(String::as_str).collect();
+    let mut erased: Vec<&str> = resumed[2..].iter().map(String::as_str).collect();
     erased.sort();
     assert_eq!(
         erased,

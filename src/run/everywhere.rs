@@ -163,6 +163,9 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         todos.push(todo);
         summaries.push(summary);
     }
+    for ((leg, (base, _)), todo) in legs.iter().zip(&clients).zip(&todos) {
+        todo.check_host(base, leg.target.display(), &leg.cfg)?;
+    }
     if todos.iter().all(|t| t.open_count() == 0) {
         output::info("nothing left to send at any vendor");
         return Ok(report_all(

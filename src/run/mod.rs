@@ -349,6 +349,10 @@ fn purge(
         return dry_run::run(&target, &base, loaded.idents, invalid, summary, cfg);
     }
     let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
+    if let Ok(base) = target.base(cfg, None) {
+        // Before anything is asked or skipped: a report of another host is refused.
+        todo.check_host(&base, target.display(), cfg)?;
+    }
     let confirmed = match confirm::confirm(&mut target, cfg, &todo) {
         Ok(c) => c,
         Err(e) => {
@@ -361,6 +365,7 @@ fn purge(
         return Ok(summarise(summary, None, cfg));
     };
     let base = target.base(cfg, Some(&credential))?;
+    todo.check_host(&base, target.display(), cfg)?;
     let transport: Arc<dyn Transport> = Arc::new(HttpClient::new(
         base.clone(),
         &credential,
@@ -525,9 +530,38 @@ pub struct Todo {
     pub fresh: Vec<Ident>,
     /// Open jobs recorded by an earlier run, picked up again (polls).
     pub resumed: Vec<Work>,
+    /// The hosts the resumed report's lines for this vendor were sent to.
+    pub hosts: std::collections::BTreeSet<String>,
 }
 
 impl Todo {
+    /// The report is input, not authority: a resumed report written against
+    /// another host (a sandbox, another account) is refused before anything is
+    /// sent, or its `done` lines would skip people never deleted here.
+    pub fn check_host(&self, base: &Url, vendor: &str, cfg: &RunConfig) -> Result<(), RunError> {
+        let here = base.host_str().unwrap_or_default();
+        let other: Vec<&str> = self
+            .hosts
+            .iter()
+            .map(String::as_str)
+            .filter(|h| *h != here)
+            .collect();
+        if other.is_empty() {
+            return Ok(());
+        }
+        let path = cfg
+            .report
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Err(RunError::Usage(format!(
+            "{path}: its {vendor} lines were sent to {}, but this run goes to {here}: nothing sent. \
+             Resume it against the host it was written for, or start a new --report for {here}",
+            other.join(", ")
+        )))
+    }
+
     /// Identifiers that still need requests.
     pub fn open_count(&self) -> usize {
         self.fresh.len() + self.resumed.iter().map(|w| w.ids.len()).sum::<usize>()
@@ -549,6 +583,7 @@ fn merge(
             report: Report::none(vendor, target.kind, cfg.report.hash_ids),
             fresh: idents,
             resumed: vec![],
+            hosts: Default::default(),
         });
     };
     let (report, prior) = Report::open(
@@ -577,6 +612,7 @@ fn merge_prior(
             report,
             fresh: idents,
             resumed: vec![],
+            hosts: Default::default(),
         });
     };
     summary.report = Some(path.display().to_string());
@@ -631,6 +667,7 @@ fn merge_prior(
         report,
         fresh,
         resumed,
+        hosts: prior.hosts,
     })
 }
 

@@ -37,6 +37,8 @@ struct Group {
     vendor: String,
     kind: Kind,
     entries: Vec<Entry>,
+    /// The hosts its lines were sent to (verify asks the same one).
+    hosts: std::collections::BTreeSet<String>,
 }
 
 /// Read the report into groups (the last line of an identifier decides).
@@ -82,6 +84,7 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
                             vendor: l.vendor.clone(),
                             kind,
                             entries: vec![],
+                            hosts: Default::default(),
                         });
                         groups.len() - 1
                     }
@@ -97,6 +100,11 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
                 at
             }
         };
+        if let Some(host) = &l.host
+            && !groups[g].hosts.contains(host)
+        {
+            groups[g].hosts.insert(host.clone());
+        }
         let entry = &mut groups[g].entries[e];
         entry.last = l.outcome;
         if !l.vendor_ids.is_empty() {
@@ -330,10 +338,17 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
     let mut clients: Vec<Arc<dyn Transport>> = vec![];
     let mut hosts = vec![];
     let mut missing = vec![];
-    for leg in &mut legs {
+    for (leg, group) in legs.iter_mut().zip(&groups) {
         match super::everywhere::table_credential(&mut leg.target, &leg.cfg) {
             Ok(cred) => {
                 let base = leg.target.base(&leg.cfg, Some(&cred))?;
+                let recorded = Todo {
+                    report: Report::none(leg.target.service.profile().vendor, group.kind, false),
+                    fresh: vec![],
+                    resumed: vec![],
+                    hosts: group.hosts.clone(),
+                };
+                recorded.check_host(&base, leg.target.display(), &leg.cfg)?;
                 hosts.push(base.host_str().unwrap_or_default().to_string());
                 clients.push(Arc::new(HttpClient::new(
                     base,
@@ -404,6 +419,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                 report,
                 fresh: vec![],
                 resumed: vec![],
+                hosts: Default::default(),
             };
             let run = VendorRun::new(
                 &leg.target,

@@ -22,6 +22,7 @@ use crate::secret::Secret;
 mod erase;
 mod jobs;
 mod resolve;
+mod resume;
 mod verify;
 
 #[cfg(test)]
@@ -546,6 +547,10 @@ impl Service for Zendesk {
         match &work.stage {
             Stage::Delete => self.read_submit(work, resp),
             Stage::Poll { job, attempt } => self.read_poll(work, job, *attempt, resp),
+            // A resumed job's recorded users, confirmed before it is followed.
+            Stage::Lookup {
+                page: Some(job), ..
+            } if !work.targets.is_empty() => self.read_confirm(kind, work, job, resp),
             // A job Zendesk no longer knows: its users looked up again.
             Stage::Lookup { .. } if !work.targets.is_empty() => self.read_recheck(work, resp),
             Stage::Lookup { at, found, .. } if work.request.path_and_query.starts_with(SEARCH) => {
@@ -592,16 +597,15 @@ impl Service for Zendesk {
                  a new --report for the rest"
             ));
         }
-        let targets = vendor_ids
+        let targets: Vec<(usize, String)> = vendor_ids
             .into_iter()
             .enumerate()
             .flat_map(|(i, users)| users.into_iter().map(move |u| (i, u)))
             .collect();
-        let base =
-            Work::new(ids, Request::new(Method::Get, "/"), Stage::Delete).with_targets(targets);
-        let mut w = self.poll(&base, job, 0);
-        w.delay = Duration::ZERO;
-        Ok(w)
+        // The report is input, not authority: the recorded users are looked up
+        // first and only those Zendesk confirms are this person's (and may be
+        // deleted) are followed (`resume::read_confirm`); then the job is polled.
+        Ok(self.confirm(ids, targets, job))
     }
 
     /// Searches (one an e-mail) and, a batch of 100, a lookup, a job and its
