@@ -317,6 +317,10 @@ pub struct Common {
     /// Read the credential from FILE instead of the environment
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// The configuration file whose table for this vendor sets its defaults; the command line overrides them [default: purge.toml in the working directory, if there is one]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `N/s`, `N/sec`, `N/min`, `N/m` or `N/h`.

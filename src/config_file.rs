@@ -21,7 +21,7 @@ pub const DEFAULT_PATH: &str = "purge.toml";
 /// report, confirmation, output), not to a vendor's table.
 const RUN_FLAGS: &[&str] = &[
     "ids", "input", "report", "resume", "yes", "dry-run", "json", "quiet", "verbose", "hash-ids",
-    "strict",
+    "strict", "config",
 ];
 
 /// One vendor's table, parsed as `purge <vendor>` would parse its flags.
@@ -36,6 +36,9 @@ pub struct VendorConfig {
     pub common: Common,
     /// The line of the table's `[name]`.
     pub line: usize,
+    /// The table as flags (`--key=value`, token files made absolute), without
+    /// the kind `purge everywhere` adds when the table sets none.
+    pub flags: Vec<String>,
 }
 
 /// A loaded configuration file: its vendors in file order.
@@ -320,6 +323,7 @@ fn vendor(
     }
     // A person is erased everywhere by e-mail unless the table says otherwise
     // (every vendor resolves an e-mail its own way).
+    let flags = argv[2..].to_vec();
     if !keys.iter().any(|(k, _)| *k == "kind") && args.iter().any(|a| a.get_long() == Some("kind"))
     {
         argv.push("--kind=email".to_string());
@@ -359,7 +363,144 @@ fn vendor(
         matches,
         common: *common,
         line: doc.line(span),
+        flags,
     })
+}
+
+/// `purge VENDOR …` with its table of the configuration file applied.
+#[derive(Debug)]
+pub struct Applied {
+    pub matches: ArgMatches,
+    pub common: Common,
+    /// `purge.toml:3 [zendesk]`, for messages.
+    pub place: String,
+}
+
+/// The one place a vendor command's settings are put together: its table of
+/// the configuration file (`--config FILE`, else `purge.toml` in the working
+/// directory when there is one) under its command line. As in cargo's
+/// configuration, the command line overrides the file key by key: the table's
+/// flags the command line does not give go before the command line's
+/// (`purge VENDOR <table's> <command line's>`, parsed as one); a switch the
+/// file turns on stays on. A table key that does not apply to what the command
+/// line chose (`lookup-rate` with `-k external-id`) is left out, with a warning.
+/// `cli` is the command line's own parse, `args` the command line itself
+/// (`argv[0]` first). `None`: no file, or (the working directory's) without a
+/// table for the vendor.
+pub fn for_vendor(
+    entry: &'static Entry,
+    cli: &ArgMatches,
+    config: Option<&Path>,
+    args: &[std::ffi::OsString],
+) -> Result<Option<Applied>, String> {
+    let Some((vc, path)) = vendor_table(entry, config)? else {
+        return Ok(None);
+    };
+    let place = format!("{}:{} [{}]", path.display(), vc.line, entry.name);
+    let given = given_on_command_line(entry, cli);
+    let mut flags: Vec<&String> = vc
+        .flags
+        .iter()
+        .filter(|f| !given.contains(&flag_key(f)))
+        .collect();
+    let at = args
+        .iter()
+        .skip(1)
+        .position(|a| a == entry.name)
+        .map_or(args.len(), |i| i + 2);
+    loop {
+        let mut argv: Vec<std::ffi::OsString> = vec!["purge".into(), entry.name.into()];
+        argv.extend(flags.iter().map(|f| std::ffi::OsString::from(f.as_str())));
+        argv.extend(args[at.min(args.len())..].iter().cloned());
+        let (matches, common) = match cli::parse_from(argv) {
+            Ok(Invocation::Purge {
+                matches, common, ..
+            }) => (matches, *common),
+            Ok(other) => unreachable!("a vendor's argv parsed as {other:?}"),
+            Err(e) => {
+                let text = e.render().to_string();
+                return Err(format!(
+                    "{} (with {place} applied)",
+                    text.trim_start_matches("error: ").trim_end()
+                ));
+            }
+        };
+        let Err(why) = (entry.setup)(&matches) else {
+            return Ok(Some(Applied {
+                matches,
+                common,
+                place,
+            }));
+        };
+        // The first table key the vendor's refusal names goes; else the two
+        // cannot be put together.
+        let named = flags
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| why.find(&format!("--{}", flag_key(f))).map(|at| (at, i)))
+            .min();
+        let Some((_, i)) = named else {
+            return Err(format!(
+                "{why} (with {place} applied; the command line overrides its keys)"
+            ));
+        };
+        crate::output::warn(&format!("{place} {}: left out: {why}", flag_key(flags[i])));
+        flags.remove(i);
+    }
+}
+
+/// The table of `entry` in the configuration file, and the file's path.
+fn vendor_table(
+    entry: &Entry,
+    config: Option<&Path>,
+) -> Result<Option<(VendorConfig, PathBuf)>, String> {
+    let implicit = config.is_none();
+    if implicit && !Path::new(DEFAULT_PATH).exists() {
+        return Ok(None);
+    }
+    let file = load(config).map_err(|e| e.to_string())?;
+    let names: Vec<String> = file
+        .vendors
+        .iter()
+        .map(|v| format!("[{}]", v.entry.name))
+        .collect();
+    match file
+        .vendors
+        .into_iter()
+        .find(|v| v.entry.name == entry.name)
+    {
+        Some(vc) => Ok(Some((vc, file.path))),
+        None if implicit => Ok(None),
+        None => Err(format!(
+            "{}: no [{}] table (it has {}): add one, or leave out --config",
+            file.path.display(),
+            entry.name,
+            names.join(", ")
+        )),
+    }
+}
+
+/// The long flags the command line gave itself (not clap's defaults, not the environment).
+fn given_on_command_line(entry: &Entry, cli: &ArgMatches) -> Vec<String> {
+    let cmd = cli::command();
+    let Some(sub) = cmd.find_subcommand(entry.name) else {
+        return vec![];
+    };
+    sub.get_arguments()
+        .filter(|a| {
+            cli.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .filter_map(|a| a.get_long().map(str::to_string))
+        .collect()
+}
+
+/// `--key=value` or `--key` → `key`.
+fn flag_key(flag: &str) -> String {
+    flag.trim_start_matches("--")
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn valid_keys(args: &[&Arg]) -> String {

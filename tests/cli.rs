@@ -882,3 +882,150 @@ async fn the_everywhere_confirmation_shows_each_vendors_expected_duration() {
     assert_eq!(said.matches("expected duration").count(), 1, "{said}");
     assert!(said.contains("exit=2"), "{said}");
 }
+
+/// `purge VENDOR` reads its table of purge.toml (the working directory's, or
+/// `--config FILE`); the command line overrides the file, key by key.
+#[test]
+fn a_vendor_command_reads_its_table_and_the_command_line_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[rally]\nkind = \"id\"\n\n[zendesk]\nsubdomain = \"acme\"\nkind = \"email\"\nrate = \"100/min\"\n\n[gainsight-px]\nregion = \"eu\"\n",
+    );
+    let run = |args: &[&str]| {
+        let out = command(dir.path(), args, &[]).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    // No --subdomain needed: the table has it.
+    let (code, out, err) = run(&["zendesk", "--dry-run", "ann@example.com"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("GET https://acme.zendesk.com/api/v2/users/search?query="),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "zendesk: settings from purge.toml:4 [zendesk] (the command line overrides them)"
+        ),
+        "{err}"
+    );
+    // The command line wins, flag by flag, and a flag the table also sets is no conflict.
+    let (code, out, err) = run(&[
+        "zendesk",
+        "--dry-run",
+        "--subdomain",
+        "other",
+        "--rate",
+        "10/s",
+        "-k",
+        "id",
+        "123",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("GET https://other.zendesk.com/api/v2/users/show_many?ids=123"),
+        "{out}"
+    );
+    // A table without kind: the vendor's own default (Gainsight PX: id), not
+    // purge everywhere's e-mail.
+    let (code, out, err) = run(&["gainsight-px", "--dry-run", "gp-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("DELETE https://api-eu.aptrinsic.com/v1/users/gp-1"),
+        "{out}"
+    );
+    // No table for the vendor in the working directory's file: its own defaults.
+    let (code, out, err) = run(&["braze", "--dry-run", "--instance", "us-01", "ext-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("settings from"), "{err}");
+    assert!(
+        out.starts_with("POST https://rest.iad-01.braze.com/users/delete"),
+        "{out}"
+    );
+    // --config FILE from elsewhere; a file without the vendor's table is an error.
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    write_file(
+        &dir.path().join("etc"),
+        "other.toml",
+        "[zendesk]\nsubdomain = \"elsewhere\"\n",
+    );
+    let (code, out, err) = run(&["zendesk", "--config", "etc/other.toml", "--dry-run", "7"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("https://elsewhere.zendesk.com/"), "{out}");
+    let (code, _, err) = run(&["rally", "--config", "etc/other.toml", "--dry-run", "a@b.io"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("etc/other.toml: no [rally] table (it has [zendesk])"),
+        "{err}"
+    );
+    // A table key that does not apply to what the command line chose is left
+    // out, and said so.
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[braze]\ninstance = \"eu-01\"\nkind = \"email\"\nprioritization = \"identified\"\nlookup-rate = \"2500/min\"\n",
+    );
+    let (code, out, err) = run(&["braze", "--dry-run", "-k", "external-id", "ext-1"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("POST https://rest.fra-01.braze.eu/users/delete"),
+        "{out}"
+    );
+    for key in ["prioritization", "lookup-rate"] {
+        assert!(
+            err.contains(&format!("purge.toml:1 [braze] {key}: left out: --{key}")),
+            "{err}"
+        );
+    }
+    // A command line that contradicts itself is still refused, as without a file.
+    let (code, _, err) = run(&[
+        "braze",
+        "--dry-run",
+        "-k",
+        "email",
+        "-k",
+        "phone",
+        "+15550100",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    // A broken file stops the command, naming its line.
+    write_file(dir.path(), "purge.toml", "[zendsek]\n");
+    let (code, _, err) = run(&["zendesk", "--dry-run", "--subdomain", "a", "7"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("purge.toml:1: [zendsek] is not a vendor"),
+        "{err}"
+    );
+}
+
+/// A real run reads the vendor's base-url and quota from the table and sends there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_command_sends_where_its_table_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path("/people/delete"))
+        .respond_with(ResponseTemplate::new(202).set_body_string(r#"{"message":"ok","count":1}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[rally]\nbase-url = \"{}\"\nmax-retries = 2\n",
+            server.uri()
+        ),
+    );
+    let out = run(
+        dir.path(),
+        &["rally", "--yes", "--json", "ann@example.com"],
+        &[("RALLY_API_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(summary["queued"], 1);
+    server.verify().await;
+}

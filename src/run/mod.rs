@@ -107,8 +107,10 @@ pub fn main() -> ExitCode {
             matches,
             common,
         } => {
-            let cfg = RunConfig::from(*common);
-            output::set_level(cfg.output.verbosity);
+            output::set_level(common.run.output.verbosity());
+            let Some((matches, cfg)) = with_table(entry, matches, *common) else {
+                return ExitCode::Usage;
+            };
             purge(entry, &matches, &cfg).unwrap_or_else(|e| {
                 output::error(&e.to_string());
                 if cfg.output.json {
@@ -117,6 +119,40 @@ pub fn main() -> ExitCode {
                 }
                 e.exit_code()
             })
+        }
+    }
+}
+
+/// A vendor command's settings: its table of the configuration file under
+/// its command line ([`config_file::for_vendor`]); `None` (said) when the file
+/// or the two together cannot be used.
+fn with_table(
+    entry: &'static Entry,
+    matches: clap::ArgMatches,
+    common: cli::Common,
+) -> Option<(clap::ArgMatches, RunConfig)> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let from_command_line = common.base_url.is_some();
+    let json = common.run.output.json;
+    match config_file::for_vendor(entry, &matches, common.config.as_deref(), &args) {
+        Ok(None) => Some((matches, RunConfig::from(common))),
+        Ok(Some(applied)) => {
+            output::info(&format!(
+                "{}: settings from {} (the command line overrides them)",
+                entry.name, applied.place
+            ));
+            let mut cfg = RunConfig::from(applied.common);
+            if cfg.base_url.is_some() && !from_command_line {
+                cfg.base_url_origin = format!("set by base-url in {}", applied.place);
+            }
+            Some((applied.matches, cfg))
+        }
+        Err(e) => {
+            output::error(&e);
+            if json {
+                json_error(&e, ExitCode::Usage);
+            }
+            None
         }
     }
 }
