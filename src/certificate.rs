@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::SystemTime;
@@ -94,6 +94,11 @@ pub enum CertError {
     Empty { path: PathBuf },
     #[error("{} exists already: choose another -o file, or pass --force to overwrite it", path.display())]
     Exists { path: PathBuf },
+    #[error(
+        "{}: is not a regular file (a device, FIFO, socket, directory or symbolic link); --force replaces only a regular file: choose another -o file",
+        path.display()
+    )]
+    NotRegular { path: PathBuf },
     #[error("{}: -o names the report itself; write the certificate to another file", path.display())]
     SameFile { path: PathBuf },
     #[error("{}: cannot write the certificate: {err}", path.display())]
@@ -485,7 +490,16 @@ impl Aggregate {
         let mut line_no = 0;
         loop {
             buf.clear();
-            let n = reader.read_until(b'\n', &mut buf).map_err(read_err)?;
+            let n = crate::report::read_line_capped(&mut reader, &mut buf).map_err(|err| {
+                match crate::report::too_long(&err) {
+                    Some(why) => CertError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: line_no + 1,
+                        why,
+                    },
+                    None => read_err(err),
+                }
+            })?;
             if n == 0 {
                 break;
             }
@@ -657,14 +671,21 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
-/// Text made safe for a Markdown table cell: one line, Markdown punctuation
+/// Text made safe for a Markdown table cell: one line; invisible and
+/// separator characters shown as `\u{…}`; Markdown punctuation
 /// backslash-escaped (so no `|` ends the cell and no HTML or link is made).
+/// Text a renderer would turn into something live even when escaped — a URL
+/// (`https://`, `www.`), an address or `@mention`, an `:emoji:` — becomes a
+/// code span, inside which GitHub and CommonMark make no link, mention or
+/// emoji.
 pub fn md_escape(text: &str) -> String {
-    let text = crate::output::escape(text);
+    let text = crate::output::escape(text).replace(['\r', '\n', '\t'], " ");
+    if live_in_markdown(&text) {
+        return md_code(&text);
+    }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
-            '\r' | '\n' | '\t' => out.push(' '),
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '!' | '#' => {
                 out.push('\\');
                 out.push(c);
@@ -673,6 +694,41 @@ pub fn md_escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a renderer of GitHub Flavored Markdown would make a link, a
+/// mention or an emoji of some of `text` (its autolink extension: `www.`,
+/// `scheme://`, `mailto:`, an address; GitHub's `@name` and `:name:`).
+fn live_in_markdown(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("://")
+        || lower.contains("www.")
+        || lower.contains("mailto:")
+        || lower.contains("xmpp:")
+        || text.contains('@')
+        || {
+            // `:name:`: a word between two colons, with a letter in it.
+            let words: Vec<&str> = text.split(':').collect();
+            words.len() > 2
+                && words[1..words.len() - 1].iter().any(|w| {
+                    w.bytes().any(|b| b.is_ascii_alphabetic())
+                        && w.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+                })
+        }
+}
+
+/// `text` as one inline code span: fenced by more backticks than it holds in a
+/// row, padded when it starts or ends with one, `|` escaped for the table.
+fn md_code(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", text.replace('|', "\\|"))
 }
 
 const CSS: &str = "\
@@ -1041,10 +1097,19 @@ pub fn run(args: &Args) -> Result<Written, CertError> {
     let format = Format::choose(args.format, &args.output);
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
-        if !args.force && std::fs::symlink_metadata(&args.output).is_ok() {
-            return Err(CertError::Exists {
-                path: args.output.clone(),
-            });
+        if let Ok(meta) = std::fs::symlink_metadata(&args.output) {
+            if !args.force {
+                return Err(CertError::Exists {
+                    path: args.output.clone(),
+                });
+            }
+            // --force replaces a certificate, never a device, a FIFO, a
+            // directory or what a symbolic link points to.
+            if !meta.file_type().is_file() {
+                return Err(CertError::NotRegular {
+                    path: args.output.clone(),
+                });
+            }
         }
         if let (Ok(a), Ok(b)) = (
             std::fs::canonicalize(&args.report),
@@ -1311,9 +1376,15 @@ mod tests {
             .lines()
             .find(|l| l.contains("alert(1)"))
             .expect("the failed row");
+        // It holds a URL, so it is one code span: literal text, no markup.
         assert!(
-            row.contains(r"\<script\>") && row.contains(r"\| pipe"),
+            row.contains("`<script>alert(1)</script>") && row.contains(r"\| pipe"),
             "{row}"
+        );
+        assert_eq!(
+            md_escape("<b>bold</b> *x*"),
+            r"\<b\>bold\</b\> \*x\*",
+            "without one, punctuation is escaped"
         );
         assert!(row.contains("pipe new"), "the newline is a space: {row}");
         let cells = row.replace(r"\|", "").matches('|').count();

@@ -25,7 +25,9 @@ pub fn level() -> i8 {
 pub fn escape(text: &str) -> String {
     let unsafe_char = |c: char| {
         (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            // Bidirectional overrides, line and paragraph separators, and the
+            // zero-width characters that hide text or split a word unseen.
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
     };
     if !text.chars().any(unsafe_char) {
         return text.to_string();

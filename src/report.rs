@@ -386,6 +386,38 @@ fn check_owner(path: &Path, file: &File) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// The longest report line purge reads back: a line is a few hundred bytes (a
+/// Zendesk line with 100 user ids a few KiB), so a longer one is not a report
+/// (`/dev/zero`, a binary file) and must not cost unbounded memory.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Read one line (through `\n`, kept) into `buf`, at most [`MAX_LINE`] bytes:
+/// `Ok(0)` at the end; past the cap, an `InvalidData` error that [`too_long`]
+/// recognises (the caller names `file:line`).
+pub fn read_line_capped<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    let n = reader.take(MAX_LINE as u64 + 1).read_until(b'\n', buf)?;
+    if buf.len() > MAX_LINE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            LineTooLong,
+        ));
+    }
+    Ok(n)
+}
+
+/// The error of [`read_line_capped`] past [`MAX_LINE`].
+#[derive(Debug, thiserror::Error)]
+#[error("a line longer than 1 MiB: this is not a purge report")]
+pub struct LineTooLong;
+
+/// Whether `err` is [`read_line_capped`]'s line past the cap (its text, if so).
+pub fn too_long(err: &std::io::Error) -> Option<String> {
+    err.get_ref()
+        .filter(|e| e.is::<LineTooLong>())
+        .map(|e| e.to_string())
+}
+
 /// Read an earlier report into `prior`; returns the byte length of the good part.
 fn read_prior(
     path: &Path,
@@ -399,13 +431,18 @@ fn read_prior(
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|err| ReportError::Io {
+        let n = read_line_capped(&mut reader, &mut buf).map_err(|err| match too_long(&err) {
+            Some(why) => ReportError::Corrupt {
+                path: path.to_path_buf(),
+                line: line_no + 1,
+                why,
+            },
+            None => ReportError::Io {
                 path: path.to_path_buf(),
                 what: "read",
                 err,
-            })?;
+            },
+        })?;
         if n == 0 {
             return Ok(good);
         }

@@ -328,3 +328,172 @@ async fn absurd_durations_are_usage_errors() {
         );
     }
 }
+
+/// A report line as a run writes it.
+fn line(vendor: &str, id: &str, outcome: &str, detail: &str) -> String {
+    format!(
+        "{}\n",
+        json!({"vendor": vendor, "kind": "email", "id": id, "outcome": outcome,
+               "detail": detail, "host": "api.rallyuxr.com", "at": "2026-12-01T00:00:00Z"})
+    )
+}
+
+/// Report and certificate input is read a bounded line at a time: a report of
+/// `/dev/zero`-like bytes (here 3 MiB with no newline) is refused with its
+/// `file:line`, by `--resume`, `verify` and `certificate`, not read whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_report_line_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = line("rally", "ann@example.com", "deleted", "");
+    text.push_str(&"\0".repeat(3 << 20));
+    write_file(dir.path(), "r.jsonl", &text);
+    write_file(dir.path(), "purge.toml", "[rally]\n");
+    let env = [("RALLY_API_TOKEN", "sec-rally")];
+    for args in [
+        &[
+            "rally",
+            "--yes",
+            "--resume",
+            "--report",
+            "r.jsonl",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "b@example.com",
+        ][..],
+        &["verify", "--report", "r.jsonl"],
+        &["certificate", "--report", "r.jsonl", "-o", "c.html"],
+    ] {
+        let out = run(dir.path(), args, &env).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("r.jsonl:2") && err.contains("1 MiB"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// `purge certificate -o FILE --force` replaces a regular file only: a FIFO
+/// (and so a device node, as root) is refused and left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_replaces_only_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "r.jsonl",
+        &line("rally", "ann@example.com", "deleted", ""),
+    );
+    let fifo = dir.path().join("out.html");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let out = run(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "r.jsonl",
+            "-o",
+            "out.html",
+            "--force",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A regular file is replaced.
+    write_file(dir.path(), "old.html", "old");
+    let out = run(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "r.jsonl",
+            "-o",
+            "old.html",
+            "--force",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        std::fs::read_to_string(dir.path().join("old.html"))
+            .unwrap()
+            .len()
+            > 100
+    );
+}
+
+/// Vendor text in the Markdown certificate becomes no link, mention, emoji or
+/// markup when GitHub renders it (comrak with GFM's autolink extension stands
+/// in for GitHub), and U+2028 and zero-width characters are shown as escapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_text_in_the_markdown_certificate_is_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = [
+        "see https://evil.example/login now",
+        "or www.evil.example",
+        "ask @octocat about it",
+        "mail root@evil.example",
+        "party :tada: time",
+        "a **bold** [link](https://evil.example) <b>x</b> | pipe `tick`",
+        "line\u{2028}break and zero\u{200b}width",
+    ];
+    let text: String = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, d)| line("rally", &format!("p{i}@example.com"), "failed", d))
+        .collect();
+    write_file(dir.path(), "r.jsonl", &text);
+    let out = run(
+        dir.path(),
+        &["certificate", "--report", "r.jsonl", "-o", "c.md"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let md = std::fs::read_to_string(dir.path().join("c.md")).unwrap();
+    for c in ['\u{2028}', '\u{200b}'] {
+        assert!(!md.contains(c), "{c:?} in the certificate");
+    }
+    assert!(md.contains("\\u{2028}") && md.contains("\\u{200b}"), "{md}");
+    let mut options = comrak::Options::default();
+    options.extension.autolink = true;
+    options.extension.table = true;
+    options.extension.strikethrough = true;
+    let html = comrak::markdown_to_html(&md, &options);
+    assert!(!html.contains("<a "), "a link was made:\n{html}");
+    assert!(
+        !html.contains("<strong>") && !html.contains("<b>"),
+        "{html}"
+    );
+    // Mentions and emoji are GitHub's own filters, which skip code: each such
+    // text stands in a code span.
+    for live in [
+        "@octocat",
+        ":tada:",
+        "www.evil.example",
+        "https://evil.example/login",
+    ] {
+        let at = html
+            .find(live)
+            .unwrap_or_else(|| panic!("{live} missing:\n{html}"));
+        let open = html[..at].rfind("<code>").expect("in a code span");
+        assert!(
+            !html[open..at].contains("</code>"),
+            "{live} outside code:\n{html}"
+        );
+    }
+}

@@ -4,7 +4,6 @@
 //! `verified`, `present` or `unverifiable`. Nothing else is written or sent.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,9 +46,20 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
         .map_err(|e| RunError::Usage(format!("{}: cannot read the report: {e}", path.display())))?;
     let mut groups: Vec<Group> = vec![];
     let mut index: HashMap<(String, String, String), (usize, usize)> = HashMap::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line =
-            line.map_err(|e| RunError::Usage(format!("{}: cannot read: {e}", path.display())))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut buf = vec![];
+    for n in 0.. {
+        buf.clear();
+        let read = crate::report::read_line_capped(&mut reader, &mut buf).map_err(|e| {
+            match crate::report::too_long(&e) {
+                Some(why) => RunError::Usage(format!("{}:{}: {why}", path.display(), n + 1)),
+                None => RunError::Usage(format!("{}: cannot read: {e}", path.display())),
+            }
+        })?;
+        if read == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buf);
         if line.trim().is_empty() {
             continue;
         }
