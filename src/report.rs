@@ -48,6 +48,11 @@ pub struct Line {
     /// absent on lines decided before anything was sent (`invalid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Why this final outcome does not prove the person erased (a soft
+    /// delete, an acceptance the vendor did not confirm for this person): the
+    /// certificate lists such people as not proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unproven: Option<String>,
     #[serde(default)]
     pub at: String,
 }
@@ -299,6 +304,7 @@ impl Report {
             } else {
                 self.host.clone()
             },
+            unproven: o.unproven.clone(),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)
@@ -327,6 +333,7 @@ impl Report {
             job_id: None,
             vendor_ids: vec![],
             host: None,
+            unproven: None,
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)

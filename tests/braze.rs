@@ -111,8 +111,12 @@ async fn emails_go_50_50_20_with_the_chosen_prioritization() {
     }
 }
 
+/// Braze's page has `phone_numbers` as an "Array of strings" and defines
+/// `prioritization` for e-mails only (vendor-docs/001_cb946d354cb67bb2.txt), so
+/// no object-shaped phone number is ever sent: `--prioritization` with
+/// phone numbers stops before anything is sent, saying why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn phones_with_a_prioritization_go_as_braze_documents_them() {
+async fn phones_never_go_with_a_prioritization_braze_documents_for_e_mails_only() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, r| deleted_count(r));
     let server = braze(rec.clone()).await;
@@ -133,19 +137,13 @@ async fn phones_with_a_prioritization_go_as_braze_documents_them() {
         &env(),
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(rec.seen().len(), 1, "no lookup");
-    assert_eq!(
-        rec.seen()[0].body,
-        json!({"phone_numbers": [
-            {"phone": "+15550100199", "prioritization": ["identified", "most_recently_updated"]},
-            {"phone": "+442079460958", "prioritization": ["identified", "most_recently_updated"]}
-        ]})
-    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(rec.seen().is_empty(), "nothing sent: {:?}", rec.seen());
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("at most one profile per address"),
-        "{}",
-        stderr(&out)
+        err.contains("--prioritization applies to --kind email only")
+            && err.contains("array of strings"),
+        "{err}"
     );
 }
 

@@ -793,29 +793,53 @@ async fn identifiers_of_the_wrong_kind_are_caught_before_sending() {
         );
         assert!(stdout(&out).is_empty(), "nothing planned: {}", stdout(&out));
     }
-    // Gainsight identifyIds and Braze external ids may be e-mails: a warning.
-    for args in [
-        &[
-            "gainsight-px",
-            "--dry-run",
-            "person50@example.com",
-            "person51@example.com",
-        ][..],
-        &[
-            "braze",
-            "--dry-run",
-            "--instance",
-            "us-01",
-            "person52@example.com",
-        ][..],
+    // Gainsight identifyIds and Braze external ids may be e-mails: under the
+    // default kind, the run stops (exit 2) naming -k email; chosen on purpose,
+    // a warning.
+    for (args, code, says) in [
+        (
+            &[
+                "gainsight-px",
+                "--dry-run",
+                "person50@example.com",
+                "person51@example.com",
+            ][..],
+            2,
+            "pass -k email",
+        ),
+        (
+            &[
+                "braze",
+                "--dry-run",
+                "--instance",
+                "us-01",
+                "person52@example.com",
+            ][..],
+            2,
+            "pass -k email",
+        ),
+        (
+            &[
+                "braze",
+                "--dry-run",
+                "--instance",
+                "us-01",
+                "-k",
+                "external-id",
+                "person52@example.com",
+            ][..],
+            0,
+            "use -k email",
+        ),
     ] {
         let out = run(dir.path(), args, &[]).await;
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(
-            err.contains("look like e-mail addresses") && err.contains("use -k email"),
+            err.contains("look like e-mail addresses") && err.contains(says),
             "{args:?}: {err}"
         );
+        assert_eq!(stdout(&out).is_empty(), code == 2, "{}", stdout(&out));
     }
     // Not when the kind is e-mail, or when some are not e-mails.
     let out = run(

@@ -118,7 +118,22 @@ pub struct Config {
     /// 0: at once. The population ([`Sim::life`], [`Sim::braze_profiles_left`])
     /// shows them gone at once either way.
     pub braze_delete_delay: Duration,
+    /// What a Zendesk `destroy_many` job says of a user soft-deleted before it
+    /// (see [`SoftInJob`]).
+    pub zendesk_soft_in_job: SoftInJob,
     pub seed: u64,
+}
+
+/// What `destroy_many` does with a user already soft-deleted: Zendesk does not
+/// document it (DestroyManyUsers in vendor-specs/zendesk-support-oas.yaml
+/// speaks of active users only), so the simulator can answer either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SoftInJob {
+    /// `RecordNotFound` for that user (the soft-deleted are not listed).
+    #[default]
+    NotFound,
+    /// A failed result (`UserDeleteFailed`), as if it could not be deleted again.
+    Failed,
 }
 
 impl Default for Config {
@@ -149,6 +164,7 @@ impl Default for Config {
             quota_retry_after: true,
             rally_delete_delay: Duration::ZERO,
             braze_delete_delay: Duration::ZERO,
+            zendesk_soft_in_job: SoftInJob::NotFound,
             seed: 1,
         }
     }
@@ -209,8 +225,13 @@ pub fn zendesk_near(i: usize) -> Option<u64> {
 /// The account owner among [`ZENDESK_STAFF`].
 pub const ZENDESK_OWNER: u64 = 5779;
 
+/// Person `i`'s Zendesk external id as first written (mixed case): Zendesk
+/// "treats the id as case insensitive. Example: \"ian1\" and \"IAN1\" are
+/// the same value" (`external_id` of the User schema,
+/// vendor-specs/zendesk-support-oas.yaml), so the simulator shows it as
+/// written and finds it in any case.
 pub fn zendesk_external(i: usize) -> String {
-    format!("zx-{i}")
+    format!("Zx-{i}")
 }
 
 /// A person's state at one vendor.
@@ -330,7 +351,7 @@ impl Sim {
             index.insert(format!("alias:{l}:{n}"), i);
             index.insert(format!("gpx:{}", gainsight_id(i)), i);
             index.insert(format!("zd:{}", zendesk_id(i)), i);
-            index.insert(format!("zx:{}", zendesk_external(i)), i);
+            index.insert(format!("zx:{}", zendesk_external(i).to_lowercase()), i);
         }
         let life = Vendor::ALL
             .iter()
@@ -487,6 +508,12 @@ impl Sim {
     /// From now on, every answer is delayed by `d`.
     pub fn set_latency(&self, d: Duration) {
         self.state.live.lock().unwrap().latency = d;
+    }
+
+    /// Person `i` soft-deleted at Zendesk before purge runs (in the agent
+    /// interface, or by an earlier run that stopped before the erasure).
+    pub fn zendesk_soft_delete(&self, i: usize) {
+        self.state.set_life(Vendor::Zendesk, i, Life::Soft);
     }
 
     /// Zendesk's own erasure of soft-deleted users ("up to 30 days" after the
@@ -769,12 +796,17 @@ impl State {
                 set(h, "x-ratelimit-remaining", remaining.to_string());
                 set(h, "x-ratelimit-reset", reset.to_string());
             }
+            // The Users API is a Ticketing API: both header sets, the reset in
+            // seconds ("Monitoring the request activity of Ticketing APIs",
+            // https://developer.zendesk.com/api-reference/introduction/rate-limits/).
             Vendor::Zendesk => {
                 set(h, "x-rate-limit", limit.to_string());
+                set(h, "ratelimit-limit", limit.to_string());
                 set(h, "x-rate-limit-remaining", remaining.to_string());
+                set(h, "ratelimit-remaining", remaining.to_string());
                 set(
                     h,
-                    "rate-limit-reset",
+                    "ratelimit-reset",
                     format!("{}", reset_in.as_secs_f64().ceil() as u64),
                 );
             }
@@ -1259,9 +1291,17 @@ impl State {
                 "email_addresses" if v["prioritization"].is_array() => v["email"]
                     .as_str()
                     .map(|s| format!("email:{}", s.to_lowercase())),
+                // Braze's page has `phone_numbers` as an "Array of strings" in
+                // its parameter table, and in another version asks a
+                // `prioritization` for phone numbers too
+                // (https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/):
+                // the simulator accepts both shapes. Which profiles a bare
+                // number deletes is not documented: here, every one with it
+                // (purge never sends phone_numbers; it looks numbers up).
                 "phone_numbers" if v["prioritization"].is_array() => {
                     v["phone"].as_str().map(|s| format!("phone:{s}"))
                 }
+                "phone_numbers" => v.as_str().map(|s| format!("phone:{s}")),
                 _ => None,
             };
             match k {
@@ -1279,6 +1319,11 @@ impl State {
                 self.delete_braze_profile(id);
             } else if let Some(i) = self.person(k) {
                 match key {
+                    "phone_numbers" if v.is_string() => {
+                        for (id, _) in self.braze_profiles_of(i, Duration::ZERO) {
+                            self.delete_braze_profile(&id);
+                        }
+                    }
                     "email_addresses" | "phone_numbers" => {
                         let rule = v["prioritization"].as_array().cloned().unwrap_or_default();
                         self.delete_by_rule(i, &rule);
@@ -1318,9 +1363,20 @@ impl State {
                 .unwrap_or(25)
                 .clamp(1, 1000);
             let from: usize = param("scrollId").and_then(|s| s.parse().ok()).unwrap_or(0);
+            // `filter=id==X` too, case-insensitively ("Case sensitivity is not
+            // enforced when using filters. For example,
+            // .../users/filter=id==nora@example.com; will find a user whose id
+            // is Nora@example.com": the spec's Case Sensitivity; the
+            // population's identifyIds are lower-case).
+            let ids: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| k == "filter")
+                .filter_map(|(_, v)| v.strip_prefix("id==").map(str::to_lowercase))
+                .collect();
             let users: Vec<Value> = emails
                 .iter()
                 .filter_map(|e| self.person(&format!("email:{e}")))
+                .chain(ids.iter().filter_map(|i| self.person(&format!("gpx:{i}"))))
                 .filter(|i| self.state_of(Vendor::Gainsight, *i) == Life::Alive)
                 .map(|i| json!({"identifyId": gainsight_id(i), "email": email(i), "type": "USER"}))
                 .collect();
@@ -1487,7 +1543,7 @@ impl State {
                     .enumerate()
                     .map(|(n, v)| {
                         let key = if external {
-                            format!("zx:{v}")
+                            format!("zx:{}", v.to_lowercase())
                         } else {
                             format!("zd:{v}")
                         };
@@ -1550,6 +1606,10 @@ impl State {
                             }
                             _ if !*external && ZENDESK_STAFF.iter().any(|(id, _)| &id.to_string() == value) => {
                                 json!({"index": n, "id": value.parse::<u64>().unwrap(), "action": "delete", "status": "Deleted", "success": true})
+                            }
+                            Some(i) if self.state_of(Vendor::Zendesk, *i) == Life::Soft
+                                && self.cfg.zendesk_soft_in_job == SoftInJob::Failed => {
+                                json!({"index": n, "id": zendesk_id(*i), "error": "UserDeleteFailed", "details": "User is already deleted"})
                             }
                             Some(i) if self.state_of(Vendor::Zendesk, *i) == Life::Alive => {
                                 self.delete(Vendor::Zendesk, *i, Life::Soft);
@@ -1631,9 +1691,11 @@ impl State {
                 200,
                 json!({"user": {"id": 1, "role": "admin", "email": "agent@example.com"}}),
             ),
-            // ShowManyUsers: at most 100 ids or external ids; `brand_id` 0 (or
-            // none) is the account scope where the population lives; other brands
-            // hold nobody. Staff records (`ZENDESK_STAFF`) are outside the population.
+            // ShowManyUsers: at most 100 ids or external ids (external ids in
+            // any case). It documents no `brand_id`, so the simulator does not
+            // honour one: a brand scope sent here changes nothing, as it may
+            // not at Zendesk. Staff records (`ZENDESK_STAFF`) are outside the
+            // population.
             ("GET", "/api/v2/users/show_many") => {
                 let (list, external) = match (param("ids"), param("external_ids")) {
                     (Some(ids), None) => (ids, false),
@@ -1652,7 +1714,6 @@ impl State {
                         json!({"error": "TooManyValues", "description": "Maximum 100 users per call"}),
                     );
                 }
-                let in_scope = param("brand_id").is_none_or(|b| b == "0");
                 // Soft-deleted users show with `active: false`; permanently deleted
                 // ones are gone ("deletes all of their information. This
                 // information is not recoverable": PermanentlyDeleteUser in
@@ -1677,12 +1738,12 @@ impl State {
                         continue;
                     }
                     let key = if external {
-                        format!("zx:{v}")
+                        format!("zx:{}", v.to_lowercase())
                     } else {
                         format!("zd:{v}")
                     };
                     match self.person(&key) {
-                        Some(i) if in_scope && self.state_of(Vendor::Zendesk, i) != Life::Gone => {
+                        Some(i) if self.state_of(Vendor::Zendesk, i) != Life::Gone => {
                             users.push(self.zendesk_user(i));
                         }
                         _ => {}

@@ -194,7 +194,7 @@ mod tests {
     fn a_batch_looked_up_in_turn_keeps_its_room_until_its_lookups_end() {
         let lookup = || Stage::Lookup {
             at: 0,
-            page: None,
+            pages: vec![],
             found: vec![],
         };
         let plan = (0..5).map(move |_| work(lookup()));

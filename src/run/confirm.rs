@@ -25,6 +25,10 @@ pub fn confirm(
         .ok_or_else(|| RunError::Usage("the credential was already read".into()))?;
     let credential = read(cfg.token_file.as_deref()).map_err(RunError::Usage)?;
     let duration = super::expected_duration(target, cfg, todo.fresh.len());
+    let scale = target.service.scale_note(target.kind, count);
+    if let (Some(s), true) = (&scale, cfg.yes) {
+        output::warn(s);
+    }
     if !cfg.yes {
         let base = target.base(cfg, Some(&credential))?;
         let host = format!(
@@ -33,20 +37,28 @@ pub fn confirm(
             target.host_origin(cfg),
             target.credential_origin(cfg)
         );
-        ask(target, &host, count, duration.as_deref())?;
+        ask(target, &host, count, duration.as_deref(), scale.as_deref())?;
     } else if let Some(d) = &duration {
         output::info(&format!("expected duration: {d}"));
     }
     Ok(Some(credential))
 }
 
-fn ask(target: &Target, host: &str, count: usize, duration: Option<&str>) -> Result<(), RunError> {
+fn ask(
+    target: &Target,
+    host: &str,
+    count: usize,
+    duration: Option<&str>,
+    scale: Option<&str>,
+) -> Result<(), RunError> {
     let display = target.display();
-    let note = target
+    let note: String = target
         .service
         .erasure_note()
+        .into_iter()
+        .chain(scale.map(str::to_string))
         .map(|n| format!("\n{n}"))
-        .unwrap_or_default();
+        .collect();
     let duration = duration
         .map(|d| format!("\nExpected duration: {d}."))
         .unwrap_or_default();

@@ -47,6 +47,9 @@ pub fn run(
             summary.notes.push(format!("dry run: the run would send {then}"));
         }
     }
+    if let Some(s) = service.scale_note(kind, n_ids) {
+        summary.notes.push(format!("dry run: {s}"));
+    }
     if let Some(d) = super::expected_duration(target, cfg, n_ids) {
         summary
             .notes

@@ -547,12 +547,13 @@ fn confirm(
             continue;
         }
         total += n;
-        let mut note = leg
-            .target
-            .service
+        let service = &leg.target.service;
+        let mut note: String = service
             .erasure_note()
+            .into_iter()
+            .chain(service.scale_note(leg.target.kind, n))
             .map(|n| format!("\n      {n}"))
-            .unwrap_or_default();
+            .collect();
         if let Some(d) = super::expected_duration(&leg.target, &leg.cfg, todo.fresh.len()) {
             note.push_str(&format!("\n      expected duration: {d}"));
         }

@@ -273,6 +273,9 @@ fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
 pub struct Target {
     pub service: Arc<dyn Service>,
     pub kind: Kind,
+    /// Whether the kind was chosen (`-k`, or `kind` in a `purge.toml` table),
+    /// not the vendor's default.
+    pub kind_chosen: bool,
     pub kind_spec: KindSpec,
     entry: &'static Entry,
     endpoint: Endpoint,
@@ -288,6 +291,8 @@ impl Target {
         })?;
         Ok(Target {
             kind: setup.kind,
+            kind_chosen: matches.value_source("kind")
+                != Some(clap::parser::ValueSource::DefaultValue),
             kind_spec,
             entry,
             endpoint: setup.endpoint,
@@ -437,7 +442,7 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
             r.reason
         ));
     }
-    warn_if_all_emails(target, &loaded);
+    all_emails_under_another_kind(target, &loaded)?;
     if cfg.input.strict && !loaded.rejected.is_empty() {
         return Err(RunError::Usage(format!(
             "{} invalid identifier(s) and --strict: nothing sent",
@@ -448,9 +453,12 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
 }
 
 /// Identifiers that all look like e-mail addresses under a kind that could be
-/// either (Gainsight identifyIds and Braze external ids often are e-mails): say
-/// so before anything is confirmed or sent, and name `-k email`.
-fn warn_if_all_emails(target: &Target, loaded: &Loaded) {
+/// either (Gainsight identifyIds and Braze external ids often are e-mails):
+/// under the vendor's default kind, the run stops before anything is sent
+/// (deleting `alice@x.io` as an external id gives `queued` while her profile
+/// stays); under a kind chosen on purpose, a warning. (`purge everywhere`
+/// always chooses: the table's `kind`, else `email`.)
+fn all_emails_under_another_kind(target: &Target, loaded: &Loaded) -> Result<(), RunError> {
     let profile = target.service.profile();
     if target.kind == Kind::Email
         || profile.kind_spec(Kind::Email).is_none()
@@ -460,16 +468,26 @@ fn warn_if_all_emails(target: &Target, loaded: &Loaded) {
             .iter()
             .all(|i| input::validate::is_email(&i.value))
     {
-        return;
+        return Ok(());
     }
-    output::warn(&format!(
-        "all {} identifiers look like e-mail addresses, but --kind is {}: {} takes them as {} values; \
-         if they are e-mail addresses, use -k email",
+    let what = format!(
+        "all {} identifiers look like e-mail addresses, but --kind is {}: {} would take them as {} values",
         loaded.idents.len(),
         target.kind,
         profile.display,
         target.kind
-    ));
+    );
+    if target.kind_chosen {
+        output::warn(&format!(
+            "{what}; if they are e-mail addresses, use -k email"
+        ));
+        return Ok(());
+    }
+    Err(RunError::Usage(format!(
+        "{what} (its default kind), so nothing was sent: if they are e-mail addresses, pass -k email; \
+         if they really are {} values, pass -k {} to say so",
+        target.kind, target.kind
+    )))
 }
 
 fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {
@@ -895,6 +913,7 @@ mod tests {
             entry: &DATA_CENTER,
             service: Arc::new(crate::services::rally::Rally::new()),
             kind: Kind::Email,
+            kind_chosen: false,
             kind_spec: *crate::services::rally::Rally::new()
                 .profile()
                 .kind_spec(Kind::Email)

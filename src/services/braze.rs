@@ -176,7 +176,7 @@ impl Braze {
 
     /// Whether identifiers of `kind` are looked up before they are deleted.
     fn looks_up(&self, kind: Kind) -> bool {
-        matches!(kind, Kind::Email | Kind::Phone) && self.prioritization.is_none()
+        kind == Kind::Phone || (kind == Kind::Email && self.prioritization.is_none())
     }
 
     /// Look up `ids[at]`: one address a request ("Should you want to specify
@@ -196,7 +196,7 @@ impl Braze {
                 .on_lane(LOOKUP_LANE),
             Stage::Lookup {
                 at,
-                page: None,
+                pages: vec![],
                 found,
             },
         )
@@ -281,7 +281,7 @@ pub struct Flags {
         hide_possible_values = true
     )]
     pub instance: Option<String>,
-    /// E-mail or phone: skip the lookup and let Braze delete at most one profile per
+    /// E-mail only: skip the lookup and let Braze delete at most one profile per
     /// address, the one this rule picks (none if several match it), e.g.
     /// identified,most_recently_updated
     #[arg(long, value_name = "LIST")]
@@ -302,8 +302,8 @@ Defaults: --kind external-id; --rate 20000/min (Braze's /users/* quota) and the 
 headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).\n\
 -k email and -k phone look every profile of an address up first (POST /users/export/ids, one \
 address a request, --lookup-rate 250/min, 16 in flight, its X-RateLimit-* headers followed) and \
-delete each by braze_id; --prioritization RULE skips the lookup, and Braze then deletes at most \
-one profile per address.",
+delete each by braze_id; for e-mails, --prioritization RULE skips the lookup, and Braze then \
+deletes at most one profile per address.",
     // The REST endpoints of [`INSTANCES`] (Braze's "API overview" page).
     hosts: &["rest.*.braze.com", "rest.*.braze.eu"],
     flags: <Flags as clap::Args>::augment_args,
@@ -314,9 +314,22 @@ one profile per address.",
 pub fn setup(a: &Flags) -> Result<Setup, String> {
     let kind = Kind::parse(&a.kind).ok_or_else(|| format!("braze has no --kind {}", a.kind))?;
     let by_address = matches!(kind, Kind::Email | Kind::Phone);
-    if a.prioritization.is_some() && !by_address {
+    // Braze's page contradicts itself on phone numbers: its parameter table
+    // has `phone_numbers` as an "Array of strings" and defines `prioritization`
+    // for e-mails only ("Deleting users by email"), while another version of
+    // the same page asks a `prioritization` for "an email address or phone
+    // number" (https://www.braze.com/docs/api/endpoints/user_data/post_user_delete/;
+    // vendor-docs/001_cb946d354cb67bb2.txt has the first). Which profiles a
+    // phone number deletes is thus not documented: phone numbers are always
+    // looked up, and their profiles deleted by braze_id.
+    if a.prioritization.is_some() && kind != Kind::Email {
         return Err(format!(
-            "--prioritization applies to --kind email or phone, not {kind}"
+            "--prioritization applies to --kind email only (Braze documents prioritization for e-mail addresses; its phone_numbers is an array of strings with no rule for which profiles a number deletes), not {kind}{}",
+            if kind == Kind::Phone {
+                ": without --prioritization every profile of a phone number is looked up and deleted by braze_id"
+            } else {
+                ""
+            }
         ));
     }
     // With --prioritization nothing is looked up, and --lookup-rate has no
@@ -397,16 +410,13 @@ impl Service for Braze {
         let rule = self.prioritization.clone().unwrap_or_default();
         let body = match kind {
             Kind::BrazeId => json!({ "braze_ids": values.collect::<Vec<_>>() }),
-            // "If an email address or phone number is specified as an identifier, an
-            // additional `prioritization` value is required in the identifier"
-            // (post_user_delete, "Deleting users by email addresses and phone
-            // numbers"): `{"email": …, "prioritization": […]}` as in its example,
-            // and `{"phone": …, "prioritization": […]}` for phone numbers.
+            // "If an `email` is specified as an identifier, an additional
+            // `prioritization` value is required in the identifier"
+            // (post_user_delete, "Deleting users by email"):
+            // `{"email": …, "prioritization": […]}` as in its example. Phone
+            // numbers are always looked up (see `setup`).
             Kind::Email => json!({ "email_addresses": values
                 .map(|e| json!({"email": e, "prioritization": rule}))
-                .collect::<Vec<_>>() }),
-            Kind::Phone => json!({ "phone_numbers": values
-                .map(|p| json!({"phone": p, "prioritization": rule}))
                 .collect::<Vec<_>>() }),
             Kind::Alias => json!({ "user_aliases": values
                 .map(|a| {
@@ -864,10 +874,6 @@ mod tests {
         assert_eq!(
             body(Kind::Email, &["a@x.io"]),
             json!({"email_addresses": [{"email": "a@x.io", "prioritization": ["unidentified"]}]})
-        );
-        assert_eq!(
-            body(Kind::Phone, &["+15550100199"]),
-            json!({"phone_numbers": [{"phone": "+15550100199", "prioritization": ["unidentified"]}]})
         );
         assert_eq!(
             body(Kind::Alias, &["crm:a:b"]),

@@ -24,6 +24,9 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const LOOKUP_BATCH: usize = 50;
 /// The API's largest `pageSize`.
 pub const MAX_PAGE_SIZE: usize = 1000;
+/// More user records than this to delete: contact Gainsight PX support first
+/// (see `scale_note`).
+pub const SUPPORT_ABOVE: usize = 1000;
 pub const API_KEY_HEADER: &str = "x-aptrinsic-api-key";
 
 pub const REGIONS: &[(&str, &str)] = &[
@@ -89,10 +92,7 @@ impl GainsightPx {
     /// server or proxy can decode an encoded segment into another user's id.
     fn delete_request(&self, identify_id: &str) -> Request {
         let hard = if self.hard { "true" } else { "false" };
-        let plain = identify_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~@+".contains(&b));
-        if !plain || identify_id == "." || identify_id == ".." {
+        if !in_path(identify_id) {
             Request::new(
                 Method::Delete,
                 format!("/v1/users/delete?hardDelete={hard}"),
@@ -120,6 +120,40 @@ impl GainsightPx {
         }
         Request::new(Method::Get, format!("/v1/users?{}", q.join("&")))
     }
+}
+
+/// Whether an identifyId can travel as a path segment: only unreserved
+/// characters (letters, digits, `-._~`, and `@+`, which servers read back the
+/// same), and not `.` or `..`. Any other goes in a body or a filter, so no
+/// server or proxy can decode an encoded segment into another user's id.
+fn in_path(identify_id: &str) -> bool {
+    identify_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~@+".contains(&b))
+        && identify_id != "."
+        && identify_id != ".."
+}
+
+/// The most pages of one lookup purge reads. Gainsight documents no cap on a
+/// scroll ("Scroll until the returned result list is less than the requested
+/// size. Do not depend on the scrollId becoming null": Page Handling,
+/// <https://px-apidocs.gainsight.com/>), so a server that keeps answering full
+/// pages would be followed for ever: 100 pages of as many users as e-mails
+/// asked is 100 users an e-mail, past any one person's records.
+pub const MAX_LOOKUP_PAGES: usize = 100;
+
+/// Why the scroll that named `cursor` after `pages` is not followed: a
+/// `scrollId` named before, or more pages than [`MAX_LOOKUP_PAGES`].
+fn endless_scroll(pages: &[String], cursor: &str) -> Option<String> {
+    if pages.iter().any(|p| p == cursor) {
+        return Some(format!(
+            "the e-mail lookup (GET /v1/users?filter=email==…) named a scrollId it had named before ({}), so its pages would never end: nothing was deleted for these e-mails; look the users up and delete them by identifyId",
+            snippet(cursor)
+        ));
+    }
+    (pages.len() + 1 >= MAX_LOOKUP_PAGES).then(|| format!(
+        "the e-mail lookup (GET /v1/users?filter=email==…) still answered full pages after {MAX_LOOKUP_PAGES} (a scroll Gainsight documents no end for): nothing was deleted for these e-mails; look the users up and delete them by identifyId"
+    ))
 }
 
 /// One page holds as many users as e-mails were asked: usually all of them in
@@ -255,7 +289,7 @@ impl Service for GainsightPx {
                     request,
                     Stage::Lookup {
                         at: 0,
-                        page: None,
+                        pages: vec![],
                         found: vec![],
                     },
                 )
@@ -269,7 +303,7 @@ impl Service for GainsightPx {
 
     fn read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
         match &work.stage {
-            Stage::Lookup { found, .. } => self.read_lookup(work, found, resp),
+            Stage::Lookup { pages, found, .. } => self.read_lookup(work, pages, found, resp),
             Stage::Follow { todo, done, probe } => self.read_follow(work, todo, done, *probe, resp),
             _ => self.read_delete(work, resp),
         }
@@ -287,10 +321,31 @@ impl Service for GainsightPx {
     ) -> Result<Work, String> {
         let request = match kind {
             Kind::Email => self.lookup_request(&batch, None),
-            _ => Request::new(
+            _ if in_path(&batch[0].value) => Request::new(
                 Method::Get,
                 format!("/v1/users/{}", encode_segment(&batch[0].value)),
             ),
+            // Deleted with the body form: asked with the filter, never in a
+            // path a server could decode into another id ("Case sensitivity
+            // is not enforced when using filters. For example,
+            // .../users/filter=id==nora@example.com; will find a user whose id
+            // is Nora@example.com": Case Sensitivity, <https://px-apidocs.gainsight.com/>).
+            _ => {
+                let id = &batch[0].value;
+                if id.contains(';') {
+                    return Err(
+                        "this identifyId has a `;`, which separates the terms of Gainsight's filter, and characters that keep it out of GET /v1/users/{identifyId}: Gainsight PX offers no way to ask about it"
+                            .to_string(),
+                    );
+                }
+                Request::new(
+                    Method::Get,
+                    format!(
+                        "/v1/users?filter={}&pageSize={MAX_PAGE_SIZE}",
+                        encode_query(&format!("id=={id}"))
+                    ),
+                )
+            }
         };
         Ok(Work::new(batch, request, Stage::Delete))
     }
@@ -334,6 +389,12 @@ impl Service for GainsightPx {
                 None => Step::Done(crate::services::verify_unanswered(work, resp)),
             },
             (Kind::Email, _) => Step::Done(crate::services::verify_unanswered(work, resp)),
+            (_, 200) if work.request.path_and_query.starts_with("/v1/users?") => {
+                self.verify_by_filter(work, resp)
+            }
+            _ if work.request.path_and_query.starts_with("/v1/users?") => {
+                Step::Done(crate::services::verify_unanswered(work, resp))
+            }
             (_, 404) => out(Status::Verified, "GET /v1/users/{identifyId} → 404".into()),
             (_, 200) => out(
                 Status::Present,
@@ -352,6 +413,19 @@ impl Service for GainsightPx {
         })
     }
 
+    /// "To delete all users or to delete more than 1000 user records from
+    /// your subscription, contact the Gainsight PX Support team at
+    /// pxsupport@gainsight.com" (Subscription Clean Up,
+    /// <https://support.gainsight.com/PX/Install_PX/Subscription_Clean_Up>).
+    /// For e-mails, `count` is of people; each may be several user records.
+    fn scale_note(&self, _kind: Kind, count: usize) -> Option<String> {
+        (count > SUPPORT_ABOVE).then(|| {
+            format!(
+                "{count} people: Gainsight PX asks that deleting more than {SUPPORT_ABOVE} user records be arranged with its support (pxsupport@gainsight.com; \"Subscription Clean Up\", support.gainsight.com) before it is run"
+            )
+        })
+    }
+
     fn erasure_note(&self) -> Option<String> {
         (!self.hard).then(|| {
             "soft delete (--soft): Gainsight PX revives these people, with their history, if the same id is created or updated within 7 days".to_string()
@@ -360,6 +434,51 @@ impl Service for GainsightPx {
 }
 
 impl GainsightPx {
+    /// The answer to `GET /v1/users?filter=id==X`: the filter ignores case,
+    /// and ids are matched exactly ("Case sensitivity is enforced when making
+    /// a call to get user/account by id"). A user on the page that is not X in
+    /// any case means the filter was not applied: nothing can be told.
+    fn verify_by_filter(&self, work: &Work, resp: &Response) -> Step {
+        let id = &work.ids[0];
+        let ids: Option<Vec<String>> =
+            serde_json::from_str::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| {
+                    v["users"].as_array().map(|users| {
+                        users
+                            .iter()
+                            .map(|u| {
+                                u["identifyId"]
+                                    .as_str()
+                                    .or(u["id"].as_str())
+                                    .unwrap_or_default()
+                                    .to_string()
+                            })
+                            .collect()
+                    })
+                });
+        let Some(ids) = ids.filter(|ids| {
+            ids.iter()
+                .all(|i| i.to_lowercase() == id.value.to_lowercase())
+        }) else {
+            return Step::Done(crate::services::verify_unanswered(work, resp));
+        };
+        let (status, detail) = if ids.contains(&id.value) {
+            (
+                Status::Present,
+                "GET /v1/users?filter=id==… → 200: the user exists",
+            )
+        } else {
+            (
+                Status::Verified,
+                "GET /v1/users?filter=id==… → 200, no user with this identifyId",
+            )
+        };
+        Step::Done(vec![
+            super::Outcome::new(id.clone(), status, detail).http(200),
+        ])
+    }
+
     fn read_delete(&self, work: &Work, resp: &Response) -> Step {
         match resp.status {
             200 | 204 => Step::Done(all(
@@ -388,7 +507,13 @@ impl GainsightPx {
         }
     }
 
-    fn read_lookup(&self, work: &Work, found: &[(usize, String)], resp: &Response) -> Step {
+    fn read_lookup(
+        &self,
+        work: &Work,
+        pages: &[String],
+        found: &[(usize, String)],
+        resp: &Response,
+    ) -> Step {
         if resp.status != 200 {
             return match resp.status {
                 400 => Step::Split {
@@ -435,13 +560,18 @@ impl GainsightPx {
         if count >= page_size(work.ids.len())
             && let Some(cursor) = scroll.filter(|s| !s.is_empty())
         {
+            if let Some(why) = endless_scroll(pages, &cursor) {
+                return Step::Done(all(&work.ids, Status::Failed, &why, Some(200)));
+            }
             let request = self.lookup_request(&work.ids, Some(&cursor));
+            let mut pages = pages.to_vec();
+            pages.push(cursor);
             let next = Work::new(
                 work.ids.clone(),
                 request,
                 Stage::Lookup {
                     at: 0,
-                    page: Some(cursor),
+                    pages,
                     found,
                 },
             );

@@ -300,6 +300,13 @@ pub trait Service: Send + Sync {
     fn erasure_note(&self) -> Option<String> {
         None
     }
+    /// What the vendor asks of a run of `count` people of `kind` (Gainsight
+    /// PX: contact its support past 1,000), shown in the confirmation and the
+    /// dry run.
+    fn scale_note(&self, kind: Kind, count: usize) -> Option<String> {
+        let _ = (kind, count);
+        None
+    }
     /// A cheap read this run makes anyway, sent to every vendor before
     /// anything is deleted at any of them (`purge everywhere`), so a refused
     /// credential stops the run with nothing deleted. `None`: this run reads
@@ -446,7 +453,7 @@ mod tests {
             ("x-ratelimit-reset", "1700000002"),
         ];
         // Braze sends them lower-case over HTTP/2; header names are case-blind here.
-        let cases: [(&str, HeaderMap, Option<Duration>); 3] = [
+        let cases: [(&str, HeaderMap, Option<Duration>); 4] = [
             (
                 "rally",
                 headers(&unix),
@@ -465,6 +472,16 @@ mod tests {
                     ("rate-limit-reset", "2"),
                 ]),
                 Some(Duration::from_secs(2)),
+            ),
+            // The Ticketing APIs' documented names alone (the rate-limits page).
+            (
+                "zendesk",
+                headers(&[
+                    ("ratelimit-limit", "700"),
+                    ("ratelimit-remaining", "0"),
+                    ("ratelimit-reset", "41"),
+                ]),
+                Some(Duration::from_secs(41)),
             ),
         ];
         for (name, h, reset) in cases {

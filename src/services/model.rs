@@ -387,6 +387,11 @@ pub struct Outcome {
     /// The vendor ids this identifier resolved to, when a resumed run needs them
     /// (the users an open job covers); written to the report as a field.
     pub vendor_ids: Vec<String>,
+    /// Why this outcome, though final, does not prove the person erased (a
+    /// soft delete the vendor finishes later, an acceptance the vendor's
+    /// answer did not confirm for this person); written to the report as a
+    /// field, and the certificate lists the person as not proven.
+    pub unproven: Option<String>,
 }
 
 impl Outcome {
@@ -398,6 +403,7 @@ impl Outcome {
             http_status: None,
             job_id: None,
             vendor_ids: vec![],
+            unproven: None,
         }
     }
     pub fn http(mut self, status: u16) -> Self {
@@ -412,6 +418,11 @@ impl Outcome {
         self.vendor_ids = ids;
         self
     }
+    /// Final, but not proof of erasure: why (see [`Outcome::unproven`]).
+    pub fn unproven(mut self, why: impl Into<String>) -> Self {
+        self.unproven = Some(why.into());
+        self
+    }
 }
 
 /// Where a piece of work is in a vendor's flow; the adapter reads it back with the response.
@@ -420,12 +431,13 @@ pub enum Stage {
     /// The delete call for a batch.
     Delete,
     /// A lookup that turns identifiers into the vendor's ids: `at` is the
-    /// identifier being looked up (vendors that search one at a time), `page` the
-    /// vendor's cursor for the next page, `found` the (index into `ids`, vendor id)
-    /// pairs from earlier answers.
+    /// identifier being looked up (vendors that search one at a time), `pages`
+    /// the vendor's cursors followed so far for it (the last names the page in
+    /// flight; a cursor named twice, or too many, is an endless scroll), `found`
+    /// the (index into `ids`, vendor id) pairs from earlier answers.
     Lookup {
         at: usize,
-        page: Option<String>,
+        pages: Vec<String>,
         found: Vec<(usize, String)>,
     },
     /// Polling an asynchronous job; `attempt` counts polls for the backoff.
@@ -543,6 +555,7 @@ pub fn all(ids: &[Ident], status: Status, detail: &str, http: Option<u16>) -> Ve
             http_status: http,
             job_id: None,
             vendor_ids: vec![],
+            unproven: None,
         })
         .collect()
 }

@@ -118,13 +118,30 @@ struct ErrorItem {
     path: Vec<serde_json::Value>,
 }
 
-/// Rally's documented 404 body for this call, plain text `{Resource} not found`,
-/// naming a person (`Person not found`); any other 404 is not about the people.
+/// Rally's documented 404 body for this call: text/plain `'{Resource} not
+/// found'` (delete-people, `responses.404`), the resource named in the
+/// template's place (`Person not found`). Any such name is recognised, except
+/// words that name the request rather than a record (`Route not found`: a
+/// wrong base URL); an empty, HTML or JSON 404 is not about the people either.
 fn is_resource_not_found(body: &str) -> bool {
-    matches!(
-        body.trim().to_ascii_lowercase().as_str(),
-        "person not found" | "people not found" | "persons not found"
-    )
+    let lower = body.trim().to_ascii_lowercase();
+    let Some(resource) = lower.strip_suffix(" not found") else {
+        return false;
+    };
+    let words: Vec<&str> = resource.split(' ').collect();
+    !resource.is_empty()
+        && words.len() <= 3
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'-')
+        })
+        && !words.iter().any(|w| {
+            [
+                "route", "endpoint", "path", "page", "url", "api", "resource",
+            ]
+            .contains(w)
+        })
 }
 
 /// The vendor's words from an error body: `{"errors":[{message,path}]}` or plain text.
@@ -202,38 +219,52 @@ impl Service for Rally {
         ))
     }
 
+    /// The people listed are still there. Those not listed are gone only if
+    /// the answer was the whole result: a `pageInfo.hasNextPage`, or a `total`
+    /// above what is listed, leaves them `unverifiable` (the page documents no
+    /// cursor to ask for the next page with).
     fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
-        let found = (resp.status == 200)
+        let page = (resp.status == 200)
             .then(|| serde_json::from_str::<serde_json::Value>(&resp.body).ok())
-            .flatten()
-            .and_then(|v| {
-                v["results"].as_array().map(|r| {
-                    r.iter()
-                        .filter_map(|p| p["personId"].as_str().map(str::to_string))
-                        .collect::<Vec<_>>()
-                })
-            });
-        let Some(found) = found else {
+            .flatten();
+        let found = page.as_ref().and_then(|v| {
+            v["results"].as_array().map(|r| {
+                r.iter()
+                    .filter_map(|p| p["personId"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let (Some(page), Some(found)) = (page, found) else {
             return Step::Done(crate::services::verify_unanswered(work, resp));
         };
+        let listed = page["results"].as_array().map_or(0, Vec::len) as u64;
+        let more = page["pageInfo"]["hasNextPage"].as_bool() == Some(true)
+            || page["total"].as_u64().is_some_and(|t| t > listed);
         Step::Done(
             work.ids
                 .iter()
                 .map(|id| {
-                    if found.contains(&id.value) {
-                        super::Outcome::new(
-                            id.clone(),
+                    let (status, detail) = if found.contains(&id.value) {
+                        (
                             Status::Present,
-                            "POST /people/search (peopleIds) → 200: the person is still listed",
+                            "POST /people/search (peopleIds) → 200: the person is still listed"
+                                .to_string(),
+                        )
+                    } else if more {
+                        (
+                            Status::Unverifiable,
+                            format!(
+                                "POST /people/search (peopleIds) → 200 listed {listed} of {} (more pages), and not this person: Rally documents no way to ask for the next page; run purge verify again",
+                                page["total"].as_u64().map_or("more".to_string(), |t| t.to_string())
+                            ),
                         )
                     } else {
-                        super::Outcome::new(
-                            id.clone(),
+                        (
                             Status::Verified,
-                            "POST /people/search (peopleIds) → 200: not listed",
+                            "POST /people/search (peopleIds) → 200: not listed".to_string(),
                         )
-                    }
-                    .http(200)
+                    };
+                    super::Outcome::new(id.clone(), status, detail).http(200)
                 })
                 .collect(),
         )
@@ -243,7 +274,7 @@ impl Service for Rally {
         match self.uncounted.load(Ordering::Relaxed) {
             0 => vec![],
             n => vec![format!(
-                "Rally did not count {n} of the people it accepted (its `count` was below the request's size: people it does not know are not counted); their lines stay `queued` with that note"
+                "Rally did not count {n} of the people it accepted (its `count` was below the request's size, and it does not say whom): every line of those requests is `queued` but marked unconfirmed, and the certificate lists them as not proven"
             )],
         }
     }
@@ -254,24 +285,39 @@ impl Service for Rally {
             200..=299 => {
                 let accepted: Option<Accepted> = serde_json::from_str(&resp.body).ok();
                 let count = accepted.as_ref().and_then(|a| a.count);
-                let detail = match count {
+                let (detail, unproven) = match count {
+                    // "Count of people marked for deletion" is all the page
+                    // says: not who was not counted, nor that sending them
+                    // again is safe. Every line of the request says so.
                     Some(c) if c < n as f64 => {
                         let short = (n as f64 - c.max(0.0)).round() as u64;
                         self.uncounted.fetch_add(short, Ordering::Relaxed);
-                        format!(
-                            "accepted for deletion; Rally counted {c} of {n} in this request (unknown people are not counted)"
+                        (
+                            format!(
+                                "accepted for deletion; Rally counted {c} of {n} in this request"
+                            ),
+                            Some(format!(
+                                "accepted but unconfirmed: Rally's count of people marked for deletion was {c} of the {n} in this request, and it does not say which were not counted"
+                            )),
                         )
                     }
-                    Some(_) => "accepted for deletion".to_string(),
-                    None => format!(
-                        "accepted for deletion (HTTP {}; unexpected body: {})",
-                        resp.status,
-                        accepted
-                            .and_then(|a| a.message)
-                            .unwrap_or_else(|| resp.snippet())
+                    Some(_) => ("accepted for deletion".to_string(), None),
+                    None => (
+                        format!(
+                            "accepted for deletion (HTTP {}; unexpected body: {})",
+                            resp.status,
+                            accepted
+                                .and_then(|a| a.message)
+                                .unwrap_or_else(|| resp.snippet())
+                        ),
+                        Some("accepted but unconfirmed: Rally's answer had no count of people marked for deletion".to_string()),
                     ),
                 };
-                Step::Done(all(&work.ids, Status::Queued, &detail, Some(resp.status)))
+                let mut out = all(&work.ids, Status::Queued, &detail, Some(resp.status));
+                if let Some(why) = unproven {
+                    out = out.into_iter().map(|o| o.unproven(why.clone())).collect();
+                }
+                Step::Done(out)
             }
             400 => Step::Split {
                 status: 400,

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Zendesk, error_text, id_of, unique, users_in, users_of};
+use super::{SOFT_UNPROVEN, Zendesk, error_text, id_of, unique, users_in, users_of};
 use crate::services::{Fatal, Outcome, Response, Status, Step, Work, all, snippet};
 
 #[derive(Debug, Deserialize)]
@@ -267,7 +267,8 @@ impl Zendesk {
                         ),
                     )
                     .http(resp.status)
-                    .with_vendor_ids(mine),
+                    .with_vendor_ids(mine)
+                    .unproven(SOFT_UNPROVEN),
                 );
             }
         }
@@ -300,8 +301,15 @@ impl Zendesk {
             );
         }
         // The user ids submitted, in order (`ids=` lists each once).
-        let submitted = unique(&work.targets);
+        let submitted: Vec<String> = unique(&work.targets)
+            .into_iter()
+            .filter(|u| !self.is_soft_known(u))
+            .collect();
         let item_of = |uid: &str| -> Item {
+            if self.is_soft_known(uid) {
+                // Soft-deleted before the job, and left out of it.
+                return Item::Deleted;
+            }
             let pos = submitted.iter().position(|u| u == uid).unwrap_or(0);
             match &job.results {
                 Some(Value::Array(results)) => {
@@ -384,7 +392,11 @@ impl Zendesk {
                 } else {
                     format!("soft; user id {}", deleted.join(", "))
                 };
-                done.push(out(Status::Deleted, detail).with_vendor_ids(deleted));
+                done.push(
+                    out(Status::Deleted, detail)
+                        .with_vendor_ids(deleted)
+                        .unproven(SOFT_UNPROVEN),
+                );
             }
         }
         Step::Continue {

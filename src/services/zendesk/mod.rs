@@ -7,7 +7,8 @@
 //! `ShowJobStatus`, `PermanentlyDeleteUser`, `SearchUsers`, `ShowManyUsers` in
 //! `../shared/vendor-specs/zendesk-support-oas.yaml`).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -31,7 +32,13 @@ use resolve::users_in;
 
 /// "Accepts a comma-separated list of up to 100 user ids."
 pub const BATCH_LIMIT: usize = 100;
-/// Requests per minute of the smallest plan; raised to what `x-rate-limit` reports.
+/// Requests per minute until Zendesk says its own: 200, the Team plans'
+/// (Support Team and Suite Team). The plans page lists 10 for the legacy
+/// Support Essential plan, 400 for Growth and Professional, 700 for
+/// Enterprise and 2,500 with the High Volume add-on
+/// (<https://developer.zendesk.com/api-reference/introduction/rate-limits/>);
+/// the first answer's `x-rate-limit` (or `ratelimit-limit`) replaces it,
+/// lower or higher, and the first request goes alone until then.
 pub const DEFAULT_QUOTA: Rate = Rate::per_minute(200);
 /// `DELETE /api/v2/deleted_users/{id}`: 700 requests per 10 minutes.
 pub const ERASE_QUOTA: Rate = Rate {
@@ -46,14 +53,31 @@ pub const VERIFY_CONCURRENCY: usize = 16;
 /// Job polling backoff: 1 s, doubling, at most 30 s.
 pub const POLL_FIRST: Duration = Duration::from_secs(1);
 pub const POLL_MAX: Duration = Duration::from_secs(30);
+/// The most pages of one user search purge follows: `SearchUsers` "returns up
+/// to 100 records per page to a maximum of 10,000 records per query" (the OAS;
+/// "the tickets and users endpoints return 100 items per page",
+/// <https://developer.zendesk.com/documentation/api-basics/pagination/paginating-through-lists-using-offset-pagination>),
+/// and offset pagination past the first 10,000 records (100 pages) is refused
+/// with a 400 (<https://support.zendesk.com/hc/en-us/articles/5591904358938>).
+/// A `next_page` past it is an endless search.
+pub const MAX_SEARCH_PAGES: usize = 100;
 /// E-mails looked up one after another, then submitted together as one job.
 pub const EMAIL_BATCH: usize = 100;
 
-/// Zendesk's rate headers: the reset is seconds to wait, not a time.
+/// Zendesk's rate headers: `x-rate-limit` / `x-rate-limit-remaining` on every
+/// answer, and on the Ticketing APIs (Users among them) also `ratelimit-limit`,
+/// `ratelimit-remaining` and `ratelimit-reset` (seconds to wait, not a time):
+/// "Monitoring the request activity of Ticketing APIs",
+/// <https://developer.zendesk.com/api-reference/introduction/rate-limits/>.
+/// `rate-limit*` are the older spellings some answers still carry.
 pub const ZENDESK_HEADERS: RateHeaders = RateHeaders {
-    limit: &["x-rate-limit", "rate-limit"],
-    remaining: &["x-rate-limit-remaining", "rate-limit-remaining"],
-    reset: &["rate-limit-reset", "ratelimit-reset"],
+    limit: &["x-rate-limit", "ratelimit-limit", "rate-limit"],
+    remaining: &[
+        "x-rate-limit-remaining",
+        "ratelimit-remaining",
+        "rate-limit-remaining",
+    ],
+    reset: &["ratelimit-reset", "rate-limit-reset"],
     reset_is: ResetIs::Seconds,
 };
 
@@ -89,7 +113,16 @@ pub struct Zendesk {
     brands: Vec<String>,
     /// `--include-staff`: agents and admins may be deleted too.
     include_staff: bool,
+    /// Users found soft-deleted already (`active: false`) beside active users
+    /// of the same person: left out of `destroy_many` (what it does with them
+    /// is not documented) and erased with the others once the job ends.
+    soft_known: Mutex<HashSet<String>>,
 }
+
+/// Why a soft-deleted Zendesk user is not proven erased: "To comply with GDPR,
+/// a further step is needed. See Permanently Delete User" (`DeleteUser` in the
+/// OAS); Zendesk erases soft-deleted users itself within 30 days.
+pub const SOFT_UNPROVEN: &str = "soft-deleted only: Zendesk erases soft-deleted users within 30 days, and until then the data is kept";
 
 /// What a Zendesk adapter is asked to do (from its flags).
 #[derive(Debug, Clone, Default)]
@@ -131,7 +164,22 @@ impl Zendesk {
             wait: o.wait,
             brands: o.brands,
             include_staff: o.include_staff,
+            soft_known: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Remember users found soft-deleted (see [`Zendesk::soft_known`]).
+    fn note_soft(&self, users: &[String]) {
+        let mut known = self.soft_known.lock().unwrap_or_else(|e| e.into_inner());
+        known.extend(users.iter().cloned());
+    }
+
+    /// Whether `user` was found soft-deleted before its job was submitted.
+    fn is_soft_known(&self, user: &str) -> bool {
+        self.soft_known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(user)
     }
 
     /// `destroy_many` for the numeric user ids the identifiers resolved to.
@@ -142,7 +190,11 @@ impl Zendesk {
                 Method::Delete,
                 format!(
                     "/api/v2/users/destroy_many?ids={}",
-                    unique(&targets).join(",")
+                    unique(&targets)
+                        .into_iter()
+                        .filter(|u| !self.is_soft_known(u))
+                        .collect::<Vec<_>>()
+                        .join(",")
                 ),
             ),
             Stage::Delete,
@@ -196,23 +248,23 @@ impl Zendesk {
         .after(delay)
     }
 
-    /// `GET /api/v2/users/search?query=email:…` for e-mail `at`, or the next
-    /// page Zendesk named (offset pagination, `next_page`).
+    /// `GET /api/v2/users/search?query=email:…` for e-mail `at`, or the last
+    /// of the next pages Zendesk named (offset pagination, `next_page`).
     fn search(
         &self,
         ids: Vec<Ident>,
         at: usize,
-        page: Option<String>,
+        pages: Vec<String>,
         found: Vec<(usize, String)>,
     ) -> Work {
-        let path = page.clone().unwrap_or_else(|| {
+        let path = pages.last().cloned().unwrap_or_else(|| {
             let query = encode_query(&format!("email:{}", ids[at].value));
             format!("{SEARCH}?query={query}")
         });
         Work::new(
             ids,
             Request::new(Method::Get, path),
-            Stage::Lookup { at, page, found },
+            Stage::Lookup { at, pages, found },
         )
     }
 
@@ -232,30 +284,30 @@ impl Zendesk {
             ),
             Stage::Lookup {
                 at: 0,
-                page: None,
+                pages: vec![],
                 found,
             },
         )
     }
 
-    /// `show_many?external_ids=` in brand scope `at` of `--brand-id` (or none).
-    fn by_external(&self, ids: Vec<Ident>, at: usize, found: Vec<(usize, String)>) -> Work {
+    /// `show_many?external_ids=`. Never with `brand_id`: `ShowManyUsers`
+    /// documents only `ids` and `external_ids` (the OAS), and Zendesk may
+    /// ignore a parameter it does not document, so a brand scope sent there
+    /// would be claimed, not applied (`brand_id` is documented on
+    /// `destroy_many` only, which purge does not call with external ids: every
+    /// user is resolved first for its role).
+    fn by_external(&self, ids: Vec<Ident>) -> Work {
         let list: Vec<String> = ids.iter().map(|i| encode_query(&i.value)).collect();
-        let brand = self
-            .brands
-            .get(at)
-            .map(|b| format!("&brand_id={b}"))
-            .unwrap_or_default();
         Work::new(
             ids,
             Request::new(
                 Method::Get,
-                format!("{SHOW_MANY}?external_ids={}{brand}", list.join(",")),
+                format!("{SHOW_MANY}?external_ids={}", list.join(",")),
             ),
             Stage::Lookup {
-                at,
-                page: None,
-                found,
+                at: 0,
+                pages: vec![],
+                found: vec![],
             },
         )
     }
@@ -290,11 +342,13 @@ impl Zendesk {
 
     /// Which scope external ids were looked up in, for a detail.
     fn scope(&self) -> String {
-        match self.brands.as_slice() {
-            [] => "searched without brand_id (account-scoped users)".to_string(),
-            [b] => format!("searched brand_id {b}"),
-            bs => format!("searched brand_ids {}", bs.join(", ")),
+        if self.brands.is_empty() {
+            return "looked up with show_many?external_ids=".to_string();
         }
+        format!(
+            "looked up with show_many?external_ids=, without a brand: --brand-id {} could not be applied, as Zendesk documents no brand scope for looking users up",
+            self.brands.join(",")
+        )
     }
 
     /// Why a user record may not be deleted, if so.
@@ -382,7 +436,7 @@ pub struct Flags {
     /// The account's subdomain (acme for acme.zendesk.com)
     #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
     pub subdomain: Option<String>,
-    /// With --kind external-id: the brand scopes to look external ids up in, e.g. 0 (account-scoped users) or 0,360001 (each searched; the detail says which)
+    /// With --kind external-id: brand scopes (0 or numeric brand ids). Zendesk documents no brand scope for looking users up by external id, so purge looks them up without one and the summary and each not_found detail say the scope could not be applied
     #[arg(long, value_name = "N[,N…]")]
     pub brand_id: Option<String>,
     /// Delete agents and admins too (default: only end-users; the others end `refused`). The account owner is never deleted
@@ -430,9 +484,7 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
             }
         }
         if brands.len() > 10 {
-            return Err(format!(
-                "--brand-id {list:?}: at most 10 brands (each is looked up separately)"
-            ));
+            return Err(format!("--brand-id {list:?}: at most 10 brands"));
         }
     }
     let endpoint = match a.subdomain.as_deref().map(str::trim) {
@@ -519,9 +571,6 @@ impl Service for Zendesk {
     fn batch_limit(&self, kind: Kind) -> usize {
         match kind {
             Kind::Email => EMAIL_BATCH,
-            // Each brand may hold a user per external id: the users found stay
-            // within one `show_many?ids=` and one job.
-            Kind::ExternalId => BATCH_LIMIT / self.brands.len().max(1),
             _ => BATCH_LIMIT,
         }
     }
@@ -530,8 +579,8 @@ impl Service for Zendesk {
     /// and only numeric user ids are ever submitted for deletion.
     fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
         match kind {
-            Kind::Email => self.search(batch, 0, None, vec![]),
-            Kind::ExternalId => self.by_external(batch, 0, vec![]),
+            Kind::Email => self.search(batch, 0, vec![], vec![]),
+            Kind::ExternalId => self.by_external(batch),
             _ => {
                 let found = batch
                     .iter()
@@ -553,13 +602,13 @@ impl Service for Zendesk {
             } if !work.targets.is_empty() => self.read_confirm(kind, work, job, resp),
             // A job Zendesk no longer knows: its users looked up again.
             Stage::Lookup { .. } if !work.targets.is_empty() => self.read_recheck(work, resp),
-            Stage::Lookup { at, found, .. } if work.request.path_and_query.starts_with(SEARCH) => {
-                self.read_search(work, *at, found, resp)
-            }
-            Stage::Lookup { at, found, .. }
-                if work.request.path_and_query.contains("external_ids=") =>
+            Stage::Lookup { at, pages, found }
+                if work.request.path_and_query.starts_with(SEARCH) =>
             {
-                self.read_external(kind, work, *at, found, resp)
+                self.read_search(work, *at, pages, found, resp)
+            }
+            Stage::Lookup { .. } if work.request.path_and_query.contains("external_ids=") => {
+                self.read_external(kind, work, resp)
             }
             Stage::Lookup { found, .. } => match users_in(resp) {
                 Ok((users, identities)) => self.decide(kind, work, found, &users, &identities),
@@ -708,7 +757,8 @@ impl Service for Zendesk {
 
     /// `GET /api/v2/users/me` (`ShowCurrentUser` in the OAS). It is "allowed
     /// for anonymous users", so a 200 alone proves nothing: the user must have
-    /// an id and be an agent or admin (the run's reads and deletes need one).
+    /// an id and be an admin, as `DestroyManyUsers` is "Allowed for: Admins"
+    /// (an agent's credential could search, then every job would fail).
     fn preflight(&self, _kind: Kind) -> Option<Request> {
         Some(Request::new(Method::Get, "/api/v2/users/me"))
     }
@@ -717,31 +767,40 @@ impl Service for Zendesk {
         let v: Value = serde_json::from_str(&resp.body).unwrap_or_default();
         let user = &v["user"];
         match (user["id"].as_u64(), user["role"].as_str()) {
-            (Some(_), Some("admin" | "agent")) => Ok(()),
+            (Some(_), Some("admin")) => Ok(()),
             (None, _) => Err(
                 "Zendesk answered GET /api/v2/users/me as an anonymous user: the credential was not accepted; check ZENDESK_EMAIL and the token".into(),
             ),
             (Some(id), role) => Err(format!(
-                "the credential is user {id}'s, a {}: deleting users needs an admin (or an agent with permission)",
-                role.unwrap_or("user of unknown role")
+                "the credential is user {id}'s, {}: deleting users needs an admin (Zendesk allows DELETE /api/v2/users/destroy_many for admins only); use an admin's API token",
+                match role {
+                    Some(r) => format!("a{} {r}", if r.starts_with(['a', 'e', 'i', 'o', 'u']) { "n" } else { "" }),
+                    None => "a user of unknown role".to_string(),
+                }
             )),
         }
     }
 
     fn erasure_note(&self) -> Option<String> {
-        let staff = if self.include_staff {
-            " --include-staff: agents and admins were deleted too (never the account owner)."
-        } else {
-            ""
-        };
-        let mode = if !self.wait {
-            "--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done"
+        let mut parts = vec![];
+        if !self.wait {
+            parts.push("--no-wait: jobs were submitted and not followed; `queued` means Zendesk accepted the job, and no permanent erasure was done".to_string());
         } else if !self.permanent {
-            "soft delete (--soft): Zendesk keeps soft-deleted users up to 30 days and then erases them"
-        } else {
-            return (!staff.is_empty()).then(|| staff.trim().to_string());
-        };
-        Some(format!("{mode}.{staff}"))
+            parts.push("soft delete (--soft): Zendesk keeps soft-deleted users up to 30 days and then erases them; the report marks them not proven erased".to_string());
+        }
+        if self.include_staff {
+            parts.push(
+                "--include-staff: agents and admins were deleted too (never the account owner)"
+                    .to_string(),
+            );
+        }
+        if !self.brands.is_empty() {
+            parts.push(format!(
+                "--brand-id {}: not applied; Zendesk documents no brand scope for looking users up (show_many takes ids and external_ids only), so external ids were looked up without one",
+                self.brands.join(",")
+            ));
+        }
+        (!parts.is_empty()).then(|| format!("{}.", parts.join(". ")))
     }
 }
 
@@ -770,17 +829,12 @@ mod tests {
         let w = z.start(Kind::ExternalId, ids(&["a b", "c;d"]));
         assert_eq!(
             w.request.path_and_query,
-            "/api/v2/users/show_many?external_ids=a%20b,c%3Bd&brand_id=0"
+            "/api/v2/users/show_many?external_ids=a%20b,c%3Bd"
         );
         let w = z.start(Kind::Email, ids(&["a@x.io"]));
         assert_eq!(
             w.request.path_and_query,
             "/api/v2/users/search?query=email%3Aa%40x.io"
-        );
-        // Two brands: half as many external ids a batch (one user per brand each).
-        assert_eq!(
-            zendesk(&["0", "7"], false).batch_limit(Kind::ExternalId),
-            50
         );
     }
 
@@ -862,50 +916,30 @@ mod tests {
     }
 
     #[test]
-    fn external_ids_are_looked_up_in_each_brand_then_by_numeric_id() {
+    fn external_ids_match_in_any_case_and_no_brand_scope_is_claimed() {
         let z = zendesk(&["0", "7"], false);
-        let w = z.start(Kind::ExternalId, ids(&["x1", "x2"]));
-        let Step::Continue { next, .. } = z.read(
+        let w = z.start(Kind::ExternalId, ids(&["X1", "x2"]));
+        assert!(!w.request.path_and_query.contains("brand_id"));
+        let Step::Continue { done, next, .. } = z.read(
             Kind::ExternalId,
             &w,
+            // Zendesk treats external ids case-insensitively: `x1` is `X1`.
             &users(json!({"users": [{"id": 11, "external_id": "x1", "role": "end-user"}]})),
         ) else {
             panic!()
         };
         assert_eq!(
             next[0].request.path_and_query,
-            "/api/v2/users/show_many?external_ids=x1,x2&brand_id=7"
+            "/api/v2/users/destroy_many?ids=11"
         );
-        let Step::Continue { next, .. } = z.read(
-            Kind::ExternalId,
-            &next[0],
-            // A near miss (`X1`) is not the identifier.
-            &users(json!({"users": [{"id": 12, "external_id": "x1"}, {"id": 13, "external_id": "X1"}]})),
-        ) else {
-            panic!()
-        };
-        assert_eq!(
-            next[0].request.path_and_query,
-            "/api/v2/users/show_many?ids=11,12"
-        );
-        let Step::Continue { done, next, .. } = z.read(
-            Kind::ExternalId,
-            &next[0],
-            &users(
-                json!({"users": [{"id": 11, "role": "end-user"}, {"id": 12, "role": "end-user"}]}),
-            ),
-        ) else {
-            panic!()
-        };
         assert_eq!(done.len(), 1);
         assert_eq!(done[0].status, Status::NotFound);
-        assert_eq!(
-            done[0].detail,
-            "no user with this external id (searched brand_ids 0, 7)"
-        );
-        assert_eq!(
-            next[0].request.path_and_query,
-            "/api/v2/users/destroy_many?ids=11,12"
+        assert!(
+            done[0]
+                .detail
+                .contains("--brand-id 0,7 could not be applied"),
+            "{}",
+            done[0].detail
         );
     }
 

@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use super::{BATCH_LIMIT, SEARCH, Zendesk, error_text, has_address, id_of, users_of};
+use super::{
+    BATCH_LIMIT, MAX_SEARCH_PAGES, SEARCH, Zendesk, error_text, has_address, id_of, users_of,
+};
 use crate::services::{
     Fatal, Ident, Kind, Method, Outcome, Request, Response, Stage, Status, Step, Work, all, snippet,
 };
@@ -74,8 +76,10 @@ impl Zendesk {
     ) -> Step {
         let mut done = vec![];
         let mut targets = vec![];
+        let mut next = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
             let mut mine = vec![];
+            let mut soft = vec![];
             let mut refused = vec![];
             for uid in users_of(found, i) {
                 let record = users.iter().find(|u| id_of(u).as_deref() == Some(&uid));
@@ -85,6 +89,10 @@ impl Zendesk {
                     }
                     Some(u) => match self.protected(u, &uid) {
                         Some(why) => refused.push(why),
+                        // Soft-deleted already (`active: false`): what
+                        // `destroy_many` does with such a user is not
+                        // documented, so it goes straight to the erasure.
+                        None if u["active"].as_bool() == Some(false) => soft.push(uid),
                         None => mine.push(uid),
                     },
                     // A user id Zendesk does not list may be soft-deleted: the
@@ -98,7 +106,7 @@ impl Zendesk {
             if !refused.is_empty() {
                 // Nothing of a person is deleted when one of its records is protected.
                 done.push(out(Status::Refused, refused.join("; ")));
-            } else if mine.is_empty() {
+            } else if mine.is_empty() && soft.is_empty() {
                 let why = match kind {
                     Kind::Email => {
                         "no user with this e-mail as primary address or verified identity"
@@ -108,26 +116,56 @@ impl Zendesk {
                     _ => "no such user".to_string(),
                 };
                 done.push(out(Status::NotFound, why));
+            } else if mine.is_empty() {
+                self.already_soft(ident, soft, &mut done, &mut next);
             } else {
-                targets.extend(mine.into_iter().map(|u| (i, u)));
+                // Some active, some soft-deleted: the job takes the active ones,
+                // and the soft-deleted ones are erased with them once it ends.
+                self.note_soft(&soft);
+                targets.extend(mine.into_iter().chain(soft).map(|u| (i, u)));
             }
         }
+        next.extend(self.submissions(&work.ids, &targets));
         Step::Continue {
             done,
             pending: vec![],
-            next: self.submissions(&work.ids, &targets),
+            next,
         }
     }
 
-    /// External ids in brand scope `at`: exact matches are this person's users.
-    pub(super) fn read_external(
+    /// A person whose users are all soft-deleted already: erased for good at
+    /// once (no job), or, without the permanent step, recorded as soft-deleted.
+    fn already_soft(
         &self,
-        kind: Kind,
-        work: &Work,
-        at: usize,
-        found: &[(usize, String)],
-        resp: &Response,
-    ) -> Step {
+        ident: &Ident,
+        soft: Vec<String>,
+        done: &mut Vec<Outcome>,
+        next: &mut Vec<Work>,
+    ) {
+        if self.permanent && self.wait {
+            next.push(self.erase(ident.clone(), soft, vec![], false));
+            return;
+        }
+        done.push(
+            Outcome::new(
+                ident.clone(),
+                Status::Deleted,
+                format!(
+                    "soft; user id {} was soft-deleted already (Zendesk erases it within 30 days)",
+                    soft.join(", ")
+                ),
+            )
+            .http(200)
+            .with_vendor_ids(soft)
+            .unproven(super::SOFT_UNPROVEN),
+        );
+    }
+
+    /// External ids looked up: a user whose external id is the identifier in
+    /// any case is this person's ("The API treats the id as case insensitive.
+    /// Example: \"ian1\" and \"IAN1\" are the same value": `external_id` of the
+    /// User schema in the OAS).
+    pub(super) fn read_external(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
         let (users, _) = match users_in(resp) {
             Ok(u) => u,
             Err(s) => {
@@ -139,10 +177,11 @@ impl Zendesk {
                 );
             }
         };
-        let mut found = found.to_vec();
+        let mut found = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
+            let want = ident.value.to_lowercase();
             for u in &users {
-                if u["external_id"].as_str() == Some(ident.value.as_str())
+                if u["external_id"].as_str().map(str::to_lowercase) == Some(want.clone())
                     && let Some(id) = id_of(u)
                     && !found.contains(&(i, id.clone()))
                 {
@@ -150,22 +189,7 @@ impl Zendesk {
                 }
             }
         }
-        if self.brands.len() <= 1 {
-            return self.decide(kind, work, &found, &users, &[]);
-        }
-        let next = if at + 1 < self.brands.len() {
-            self.by_external(work.ids.clone(), at + 1, found)
-        } else if found.is_empty() {
-            return self.decide(kind, work, &[], &[], &[]);
-        } else {
-            // Every scope searched: the users' records (role) by numeric id.
-            self.show_many(work.ids.clone(), found, false)
-        };
-        Step::Continue {
-            done: vec![],
-            pending: vec![],
-            next: vec![next],
-        }
+        self.decide(kind, work, &found, &users, &[])
     }
 
     /// One page of the search for e-mail `at`: every hit is a candidate, to be
@@ -174,6 +198,7 @@ impl Zendesk {
         &self,
         work: &Work,
         at: usize,
+        pages: &[String],
         found: &[(usize, String)],
         resp: &Response,
     ) -> Step {
@@ -211,28 +236,19 @@ impl Zendesk {
             }
         }
         if let Some(next) = next_page {
-            // Only the path is followed: the request stays on the account's host.
-            return match reqwest::Url::parse(&next) {
-                Ok(u) if u.path().trim_end_matches(".json") == SEARCH => Step::Continue {
-                    done: vec![],
-                    pending: vec![],
-                    next: vec![self.search(
-                        work.ids.clone(),
-                        at,
-                        Some(format!("{}?{}", u.path(), u.query().unwrap_or(""))),
-                        found,
-                    )],
-                },
-                _ => {
-                    let failed = Outcome::new(
-                        work.ids[at].clone(),
-                        Status::Failed,
-                        format!(
-                            "user search named a next page purge does not follow: {}",
-                            snippet(&next)
-                        ),
-                    )
-                    .http(resp.status);
+            return match self.next_search_page(&work.request.path_and_query, pages, &next) {
+                Ok(path) => {
+                    let mut pages = pages.to_vec();
+                    pages.push(path);
+                    Step::Continue {
+                        done: vec![],
+                        pending: vec![],
+                        next: vec![self.search(work.ids.clone(), at, pages, found)],
+                    }
+                }
+                Err(why) => {
+                    let failed =
+                        Outcome::new(work.ids[at].clone(), Status::Failed, why).http(resp.status);
                     let mut ids = work.ids.clone();
                     ids.remove(at);
                     found.retain(|(k, _)| *k != at);
@@ -263,11 +279,48 @@ impl Zendesk {
                 pending: vec![],
                 next: vec![
                     self.show_many(head.to_vec(), found, true),
-                    self.search(tail.to_vec(), 0, None, vec![]),
+                    self.search(tail.to_vec(), 0, vec![], vec![]),
                 ],
             };
         }
         self.search_next(work.ids.clone(), at + 1, found, vec![])
+    }
+
+    /// The path of the next page of a user search that Zendesk named in
+    /// `next_page`, or why purge does not follow it (the e-mail then fails):
+    /// only the path and query are followed, so the request stays on the
+    /// account's host; a page named twice, or a page past the documented cap,
+    /// would make the search endless. `current` is the page in flight,
+    /// `pages` the next pages followed before.
+    fn next_search_page(
+        &self,
+        current: &str,
+        pages: &[String],
+        next: &str,
+    ) -> Result<String, String> {
+        let path = match reqwest::Url::parse(next) {
+            Ok(u) if u.path().trim_end_matches(".json") == SEARCH => {
+                format!("{}?{}", u.path(), u.query().unwrap_or(""))
+            }
+            _ => {
+                return Err(format!(
+                    "user search named a next page purge does not follow: {}",
+                    snippet(next)
+                ));
+            }
+        };
+        if path == current || pages.contains(&path) {
+            return Err(format!(
+                "Zendesk's user search named a page it had already answered ({}), so its pages would never end: nothing was deleted for this address; look its users up and erase them with -k id",
+                snippet(next)
+            ));
+        }
+        if pages.len() + 1 >= MAX_SEARCH_PAGES {
+            return Err(format!(
+                "Zendesk's user search named more than {MAX_SEARCH_PAGES} pages for this address, past the 10,000 records (100 a page) Zendesk documents as a search's most: nothing was deleted for it; look its users up and erase them with -k id"
+            ));
+        }
+        Ok(path)
     }
 
     /// Go on with e-mail `at` of `ids`, or confirm the candidates once all are searched.
@@ -281,7 +334,7 @@ impl Zendesk {
         let next = if ids.is_empty() {
             vec![]
         } else if at < ids.len() {
-            vec![self.search(ids, at, None, found)]
+            vec![self.search(ids, at, vec![], found)]
         } else if found.is_empty() {
             let none = Work::new(ids, Request::new(Method::Get, "/"), Stage::Delete);
             let Step::Continue { done: nf, .. } = self.decide(Kind::Email, &none, &[], &[], &[])
