@@ -597,9 +597,9 @@ impl Service for Zendesk {
             Stage::Delete => self.read_submit(work, resp),
             Stage::Poll { job, attempt } => self.read_poll(work, job, *attempt, resp),
             // A resumed job's recorded users, confirmed before it is followed.
-            Stage::Lookup {
-                page: Some(job), ..
-            } if !work.targets.is_empty() => self.read_confirm(kind, work, job, resp),
+            Stage::Lookup { pages, .. } if !work.targets.is_empty() && pages.len() == 1 => {
+                self.read_confirm(kind, work, &pages[0], resp)
+            }
             // A job Zendesk no longer knows: its users looked up again.
             Stage::Lookup { .. } if !work.targets.is_empty() => self.read_recheck(work, resp),
             Stage::Lookup { at, pages, found }

@@ -43,7 +43,7 @@ impl Zendesk {
             ),
             Stage::Lookup {
                 at: 0,
-                page: Some(job.to_string()),
+                pages: vec![job.to_string()],
                 found: targets.clone(),
             },
         )
