@@ -268,12 +268,16 @@ pub fn tag(value: &str) -> String {
 /// by its own.
 pub fn conceal<'t>(text: &'t str, id: Option<&str>) -> Cow<'t, str> {
     let mut out = Cow::Borrowed(text);
-    if let Some(id) = id.filter(|i| !i.is_empty())
-        && let Some(replaced) = replace_word(&out, id, &tag(id))
-    {
-        out = Cow::Owned(replaced);
+    if let Some(id) = id.filter(|i| !i.is_empty()) {
+        // The identifier as given, and as a URL carries it (`jane%40x.io`).
+        let encoded = crate::services::encode_query(id);
+        for form in [id, encoded.as_str()] {
+            if let Some(replaced) = replace_word(&out, form, &tag(id)) {
+                out = Cow::Owned(replaced);
+            }
+        }
     }
-    if out.contains('@')
+    if (out.contains('@') || out.contains("%40"))
         && let Some(replaced) = replace_emails(&out)
     {
         out = Cow::Owned(replaced);
@@ -323,32 +327,50 @@ fn replace_word(text: &str, needle: &str, with: &str) -> Option<String> {
 }
 
 /// `text` with every e-mail address replaced by its [`tag`]; `None` if none.
+/// An address is found in any of the forms a vendor may echo it: `@` or its
+/// URL encoding `%40`, an internationalised (non-ASCII) local part or domain,
+/// a host without a dot (`root@localhost`), a quoted local part
+/// (`"jane doe"@example.com`).
 fn replace_emails(text: &str) -> Option<String> {
-    let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b);
-    let domain = |b: u8| b.is_ascii_alphanumeric() || b".-".contains(&b);
+    let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b) || b >= 0x80;
+    let domain = |b: u8| b.is_ascii_alphanumeric() || b".-".contains(&b) || b >= 0x80;
     let bytes = text.as_bytes();
     let mut out = String::new();
     let mut from = 0;
     let mut i = 0;
     let mut found = false;
     while i < bytes.len() {
-        if bytes[i] != b'@' || i < from {
+        let at_len = if bytes[i] == b'@' {
+            1
+        } else if bytes[i] == b'%' && bytes.get(i + 1..i + 3).is_some_and(|h| h == b"40") {
+            3
+        } else {
+            0
+        };
+        if at_len == 0 || i < from {
             i += 1;
             continue;
         }
         let mut start = i;
-        while start > from && local(bytes[start - 1]) {
-            start -= 1;
+        if start > from && bytes[start - 1] == b'"' {
+            // A quoted local part: back to its opening quote.
+            if let Some(q) = text[from..start - 1].rfind('"') {
+                start = from + q;
+            }
+        } else {
+            while start > from && local(bytes[start - 1]) {
+                start -= 1;
+            }
         }
-        let mut end = i + 1;
+        let mut end = i + at_len;
         while end < bytes.len() && domain(bytes[end]) {
             end += 1;
         }
-        while end > i + 1 && matches!(bytes[end - 1], b'.' | b'-') {
+        while end > i + at_len && matches!(bytes[end - 1], b'.' | b'-') {
             end -= 1;
         }
-        let host = &text[i + 1..end];
-        if start < i && host.contains('.') && !host.starts_with('.') {
+        let host = &text[i + at_len..end];
+        if start < i && !host.is_empty() && !host.starts_with('.') {
             out.push_str(&text[from..start]);
             out.push_str(&tag(&text[start..end]));
             from = end;
@@ -1348,6 +1370,24 @@ mod tests {
         assert_eq!(
             conceal("to: a.b+c@d.co.uk.", None),
             format!("to: {}.", tag("a.b+c@d.co.uk"))
+        );
+        // Encoded, internationalised, dotless and quoted forms (#20).
+        for (text, addr) in [
+            ("GET /users?email=jane%40x.io done", "jane%40x.io"),
+            ("user jürgen@bücher.de", "jürgen@bücher.de"),
+            ("from root@localhost.", "root@localhost"),
+            (
+                "to \"jane doe\"@example.com now",
+                "\"jane doe\"@example.com",
+            ),
+        ] {
+            let hidden = conceal(text, None);
+            assert!(!hidden.contains(addr), "{text} -> {hidden}");
+            assert!(hidden.contains(&tag(addr)), "{text} -> {hidden}");
+        }
+        assert_eq!(
+            conceal("q=jane%40x.io", Some("jane@x.io")),
+            format!("q={}", tag("jane@x.io"))
         );
     }
 

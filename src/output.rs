@@ -2,11 +2,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 static LEVEL: AtomicI8 = AtomicI8::new(0);
+static CONCEAL: AtomicBool = AtomicBool::new(false);
 static BARS: Mutex<Option<MultiProgress>> = Mutex::new(None);
 
 /// -1 quiet, 0 normal, 1.. `-v` count.
@@ -16,6 +17,22 @@ pub fn set_level(level: i8) {
 
 pub fn level() -> i8 {
     LEVEL.load(Ordering::Relaxed)
+}
+
+/// `--hash-ids`: from now on every e-mail address in anything printed (a
+/// vendor's answer at `-vvv`, a message, the `--json` summary) is replaced by
+/// the start of its hash, as the report writes it.
+pub fn set_concealing(on: bool) {
+    CONCEAL.store(on, Ordering::Relaxed);
+}
+
+/// `text` as purge may print it (see [`set_concealing`]).
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if CONCEAL.load(Ordering::Relaxed) {
+        crate::certificate::conceal(text, None)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// `text` made safe for a terminal: control characters (ESC sequences, carriage
@@ -47,7 +64,7 @@ pub fn escape(text: &str) -> String {
 /// stops the printing, never the run: `eprintln!` would panic there, with
 /// outcomes still unrecorded.
 fn emit(line: &str) {
-    let line = escape(line);
+    let line = escape(&printable(line));
     let line = line.as_str();
     let print = || {
         let mut err = std::io::stderr().lock();
@@ -91,6 +108,7 @@ pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
 
 /// One line of data on stdout.
 pub fn data_line(line: &str) {
+    let line = printable(line);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();

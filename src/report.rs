@@ -278,11 +278,39 @@ impl Report {
         Ok((reports, priors))
     }
 
+    /// Whether identifiers are recorded only as their SHA-256 (`--hash-ids`).
+    pub fn hashes_ids(&self) -> bool {
+        self.hash_ids
+    }
+
+    /// With `--hash-ids`, `o` as purge may write it anywhere: the identifier
+    /// (as given or URL-encoded) and any e-mail address a vendor echoed in its
+    /// detail replaced by the start of their hash, vendor ids that are the
+    /// identifier itself left out (a resume knows them from the identifier),
+    /// and vendor ids that are addresses hashed. `None`: nothing to hide.
+    pub fn concealed(&self, o: &Outcome) -> Option<Outcome> {
+        if !self.hash_ids {
+            return None;
+        }
+        let conceal = |t: &str| crate::certificate::conceal(t, Some(&o.ident.value)).into_owned();
+        let mut hidden = o.clone();
+        hidden.detail = conceal(&o.detail);
+        hidden.vendor_ids = o
+            .vendor_ids
+            .iter()
+            .filter(|v| **v != o.ident.value)
+            .map(|v| conceal(v))
+            .collect();
+        Some(hidden)
+    }
+
     /// Append one line for `o`, decided by request `seq`.
     pub fn write(&mut self, o: &Outcome, seq: Option<u64>) -> Result<(), ReportError> {
         if self.out.is_none() {
             return Ok(());
         }
+        let hidden = self.concealed(o);
+        let o = hidden.as_ref().unwrap_or(o);
         let (id, id_sha256) = if self.hash_ids {
             (None, Some(sha256_hex(&o.ident.value)))
         } else {

@@ -718,3 +718,50 @@ async fn a_closed_stdout_and_stderr_at_vv_never_stop_the_run_or_the_report() {
     }
     assert_exactly(&sim, Vendor::Zendesk, 60, Life::Soft);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_hash_ids_no_identifier_is_in_the_report_stderr_or_json() {
+    let sim = Sim::start(fast(), 40).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let mut list: Vec<String> = (0..20).map(sim::email).collect();
+    // An invalid row: its place and reason may be said, never its value.
+    list.push("secret.person.at.example.com".into());
+    let input = write_file(dir.path(), "people.txt", &list.join("\n"));
+    let args = [
+        "everywhere",
+        "-i",
+        input.to_str().unwrap(),
+        "--yes",
+        "--report",
+        "r.jsonl",
+        "--hash-ids",
+        "-vvv",
+        "--json",
+    ];
+    let out = run(dir.path(), &args, &sim_env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
+    let finals = report
+        .lines()
+        .filter(|l| !l.contains("\"pending\""))
+        .count();
+    assert_eq!(finals, 4 * 21, "{report}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("people.txt:21"),
+        "the invalid row's place: {err}"
+    );
+    for (what, text) in [
+        ("report", &report),
+        ("stderr", &err),
+        ("--json", &stdout(&out)),
+    ] {
+        for id in &list {
+            // As written, and as a URL or JSON would carry it.
+            for form in [id.clone(), id.replace('@', "%40")] {
+                assert!(!text.contains(&form), "{form} in clear in the {what}");
+            }
+        }
+    }
+}

@@ -181,6 +181,9 @@ impl Engine {
             self.said.push(line);
         }
         for o in outcomes {
+            // With --hash-ids, nothing below (the summary's reasons) sees the identifier.
+            let hidden = self.report.concealed(o);
+            let o = hidden.as_ref().unwrap_or(o);
             if let Err(e) = self.report.write(o, seq) {
                 self.fail_report(e);
             }

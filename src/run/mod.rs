@@ -92,6 +92,7 @@ pub fn main() -> ExitCode {
         }
         Invocation::Everywhere(args) => {
             output::set_level(args.run.output.verbosity());
+            output::set_concealing(args.run.hash_ids);
             finish(everywhere::everywhere(&args), args.run.output.json)
         }
         Invocation::Init { config, force } => init(&config, force).unwrap_or_else(|e| {
@@ -111,6 +112,7 @@ pub fn main() -> ExitCode {
             let Some((matches, cfg)) = with_table(entry, matches, *common) else {
                 return ExitCode::Usage;
             };
+            output::set_concealing(cfg.report.hash_ids);
             purge(entry, &matches, &cfg).unwrap_or_else(|e| {
                 output::error(&e.to_string());
                 if cfg.output.json {
@@ -434,11 +436,16 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
     };
     let loaded = input::load(&spec)?;
     for r in &loaded.rejected {
+        // With --hash-ids the value stays out of stderr (and CI logs): its place says which.
+        let value = if cfg.report.hash_ids {
+            String::new()
+        } else {
+            format!(" {:?}", r.value)
+        };
         output::warn(&format!(
-            "{}: invalid {} {:?}: {}",
+            "{}: invalid {}{value}: {}",
             loaded.place(r.source),
             target.kind,
-            r.value,
             r.reason
         ));
     }
