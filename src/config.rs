@@ -18,6 +18,9 @@ pub struct InputConfig {
     pub format: Option<Format>,
     /// Any invalid identifier stops the run before anything is sent.
     pub strict: bool,
+    /// Stdin, read once into memory when several vendors read `-i -`
+    /// (`purge everywhere`): never a temporary file a kill could leave behind.
+    pub stdin: Option<std::sync::Arc<[u8]>>,
 }
 
 /// The report file and how it is written.
@@ -95,6 +98,7 @@ impl From<Common> for RunConfig {
                     FormatArg::Csv => Format::Csv,
                 }),
                 strict: r.strict,
+                stdin: None,
             },
             report: ReportConfig {
                 path: r.report,

@@ -497,3 +497,82 @@ async fn vendor_text_in_the_markdown_certificate_is_inert() {
         );
     }
 }
+
+/// The list on stdin, read once for every vendor of `purge everywhere`, is
+/// never written to a file: `$TMPDIR` stays empty while requests are in
+/// flight, after a SIGKILL, and after a double Ctrl-C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_on_stdin_never_reaches_a_file() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let server = MockServer::start().await;
+    // Answers slower than the test: the run is always in flight when signalled.
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!(
+            "[rally]\nbase-url = \"{0}\"\ntimeout = \"120s\"\n\n\
+             [gainsight-px]\nbase-url = \"{0}\"\ntimeout = \"120s\"\n",
+            server.uri()
+        ),
+    );
+    let list = format!("email\n{}\n", emails(50).join("\n"));
+    let tmp_files = || std::fs::read_dir(tmp.path()).unwrap().count();
+    for signals in [&["-KILL"][..], &["-INT", "-INT"]] {
+        let before = server.received_requests().await.unwrap().len();
+        let mut cmd = command(
+            dir.path(),
+            &[
+                "everywhere",
+                "--yes",
+                "-i",
+                "-",
+                "--report",
+                &format!("r{}.jsonl", signals.len()),
+            ],
+            CREDENTIALS,
+        );
+        let mut child = cmd
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(list.as_bytes())
+            .unwrap();
+        // Readiness: requests in flight, so stdin has been read and kept.
+        for _ in 0..3000 {
+            if server.received_requests().await.unwrap().len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            server.received_requests().await.unwrap().len() > before,
+            "never in flight"
+        );
+        assert_eq!(tmp_files(), 0, "stdin written to $TMPDIR");
+        for s in signals {
+            std::process::Command::new("kill")
+                .args([*s, &child.id().to_string()])
+                .status()
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(!status.success(), "{signals:?}");
+        assert_eq!(tmp_files(), 0, "{signals:?}: a file left in $TMPDIR");
+    }
+}

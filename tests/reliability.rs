@@ -459,6 +459,7 @@ fn the_input_reader_never_panics_on_any_bytes() {
                 _ => None,
             },
             kind: kinds[round % kinds.len()],
+            stdin: None,
         };
         // Ok or a clear error: never a panic.
         let _ = load(&spec);

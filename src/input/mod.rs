@@ -43,6 +43,9 @@ pub struct InputSpec {
     pub column: Option<Column>,
     pub format: Option<Format>,
     pub kind: KindSpec,
+    /// `-` read from these bytes (stdin, read once for several vendors), not
+    /// from the process's stdin.
+    pub stdin: Option<std::sync::Arc<[u8]>>,
 }
 
 /// An identifier rejected before sending.
@@ -117,7 +120,10 @@ pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
             }
             stdin_used = true;
             let src = acc.source("<stdin>");
-            read_source(spec, &mut acc, src, "<stdin>", None, io::stdin().lock())?;
+            match &spec.stdin {
+                Some(bytes) => read_source(spec, &mut acc, src, "<stdin>", None, &bytes[..])?,
+                None => read_source(spec, &mut acc, src, "<stdin>", None, io::stdin().lock())?,
+            }
         } else {
             let name = path.display().to_string();
             let file =
@@ -453,6 +459,7 @@ mod tests {
             column: None,
             format: None,
             kind: EMAIL,
+            stdin: None,
         }
     }
 
@@ -540,6 +547,7 @@ mod tests {
             column: None,
             format: None,
             kind: EMAIL,
+            stdin: None,
         };
         let loaded = load(&spec).unwrap();
         assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);

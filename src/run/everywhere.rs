@@ -37,13 +37,13 @@ struct Leg {
 /// `purge everywhere …`.
 pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let config = config_file::load(args.config.as_deref())?;
-    let _stdin = StdinCopy::take(args, config.vendors.len())?;
-    let inputs = _stdin
-        .as_ref()
-        .map_or_else(|| args.run.inputs.clone(), |s| s.inputs(&args.run.inputs));
+    let stdin = stdin_once(args, config.vendors.len())?;
+    let inputs = args.run.inputs.clone();
     let mut legs = vec![];
     for vc in &config.vendors {
-        legs.push(leg(vc, args, &inputs, &config.path)?);
+        let mut leg = leg(vc, args, &inputs, &config.path)?;
+        leg.cfg.input.stdin = stdin.clone();
+        legs.push(leg);
     }
     if args.check {
         return check(&mut legs, args.run.output.json);
@@ -755,65 +755,19 @@ pub(super) fn report_all(
     code
 }
 
-/// `-i -` read once, for every vendor: kept in a private file for the run.
-struct StdinCopy {
-    path: PathBuf,
-}
-
-impl StdinCopy {
-    fn take(args: &Everywhere, vendors: usize) -> Result<Option<StdinCopy>, RunError> {
-        if vendors < 2 || !args.run.inputs.iter().any(|p| p == Path::new("-")) {
-            return Ok(None);
-        }
-        let mut text = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut text)
-            .map_err(|e| RunError::Usage(format!("cannot read the identifiers on stdin: {e}")))?;
-        let path = std::env::temp_dir().join(format!(
-            "purge-stdin-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        use std::io::Write;
-        opts.open(&path)
-            .and_then(|mut f| f.write_all(&text))
-            .map_err(|e| {
-                RunError::Usage(format!(
-                    "cannot keep stdin for every vendor in {}: {e}",
-                    path.display()
-                ))
-            })?;
-        Ok(Some(StdinCopy { path }))
+/// Stdin read once, into memory, when several vendors read `-i -`: each
+/// vendor's list is read from these bytes (evidence still says `<stdin>:N`).
+/// Never a temporary file, so no kill or second Ctrl-C can leave the list of
+/// people behind on disk.
+fn stdin_once(args: &Everywhere, vendors: usize) -> Result<Option<Arc<[u8]>>, RunError> {
+    if vendors < 2 || !args.run.inputs.iter().any(|p| p == Path::new("-")) {
+        return Ok(None);
     }
-
-    /// The inputs with `-` replaced by the copy.
-    fn inputs(&self, inputs: &[PathBuf]) -> Vec<PathBuf> {
-        inputs
-            .iter()
-            .map(|p| {
-                if p == Path::new("-") {
-                    self.path.clone()
-                } else {
-                    p.clone()
-                }
-            })
-            .collect()
-    }
-}
-
-impl Drop for StdinCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+    let mut text = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut text)
+        .map_err(|e| RunError::Usage(format!("cannot read the identifiers on stdin: {e}")))?;
+    Ok(Some(text.into()))
 }
 
 #[cfg(test)]

@@ -433,6 +433,7 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
         column: cfg.input.column.clone(),
         format: cfg.input.format,
         kind: target.kind_spec,
+        stdin: cfg.input.stdin.clone(),
     };
     let loaded = input::load(&spec)?;
     for r in &loaded.rejected {
