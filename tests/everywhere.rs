@@ -529,7 +529,9 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("without confirmation") && err.contains("--yes") && err.contains("4 vendors"),
+        err.contains("without confirmation")
+            && err.contains("--yes")
+            && err.contains("10 people at 4 vendors: 40 vendor outcomes"),
         "{err}"
     );
     for v in Vendor::ALL {

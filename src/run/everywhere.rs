@@ -567,18 +567,34 @@ fn confirm(
             leg.source,
         ));
     }
+    // People, not vendor records: one person at four vendors is one person.
+    let people = distinct_people(todos);
+    let at = format!(
+        "{people} {} at {} vendor{}: {total} vendor outcome{}",
+        if people == 1 { "person" } else { "people" },
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        if total == 1 { "" } else { "s" },
+    );
     super::confirm::ask_text(
         &format!(
-            "About to delete {total} people, at {} vendor{}:\n{}\nThis cannot be undone.",
-            lines.len(),
-            if lines.len() == 1 { "" } else { "s" },
+            "About to delete {at}:\n{}\nThis cannot be undone.",
             lines.join("\n")
         ),
-        &format!(
-            "refusing to delete {total} people at {} vendors without confirmation",
-            lines.len()
-        ),
+        &format!("refusing to delete {at} without confirmation"),
     )
+}
+
+/// The distinct people (identifiers) every vendor still has to do.
+fn distinct_people(todos: &[Todo]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    for todo in todos {
+        let resumed = todo.resumed.iter().flat_map(|w| &w.ids);
+        for id in todo.fresh.iter().chain(resumed) {
+            seen.insert(id.value.as_str());
+        }
+    }
+    seen.len()
 }
 
 /// `--dry-run`: every vendor's requests, grouped by vendor.
