@@ -55,9 +55,28 @@ fn the_try_it_commands_do_what_the_readme_says() {
         stderr.contains("examples/emails.csv:"),
         "names where: {stderr}"
     );
+    // The places the README gives, as the run prints them.
+    let said = readme[readme.find("## Try it").unwrap()..]
+        .split("says where they are:")
+        .nth(1)
+        .expect("the places");
+    for place in said.split('`').skip(1).step_by(2).take(2) {
+        assert!(stderr.contains(place), "{place:?} not in: {stderr}");
+    }
     assert!(stderr.contains("invalid"), "{stderr}");
     assert!(stderr.contains("1 duplicate dropped"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
+}
+
+/// The install line builds what CI tests: the locked versions.
+#[test]
+fn the_install_line_uses_the_lock_file() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let lines = first_block_after(&readme, "Install the `purge` command");
+    assert_eq!(lines, ["cargo install --locked --path ."]);
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    assert!(ci.contains("cargo test --locked"), "{ci}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 pub mod validate;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -62,6 +62,8 @@ pub struct Loaded {
     pub idents: Vec<Ident>,
     pub rejected: Vec<Rejected>,
     pub duplicates: usize,
+    /// Where the first few duplicates are, and where each was first read.
+    pub duplicate_of: Vec<(SourceRef, SourceRef)>,
     /// Source names, indexed by [`SourceRef::source`].
     pub sources: Vec<String>,
 }
@@ -101,7 +103,7 @@ fn bad(name: &str, line: Option<u64>, message: impl Into<String>) -> InputError 
 pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
     let mut acc = Accumulator {
         loaded: Loaded::default(),
-        seen: HashSet::new(),
+        seen: HashMap::new(),
         check: spec.kind.check,
     };
     if !spec.positional.is_empty() {
@@ -155,9 +157,13 @@ pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
     Ok(acc.loaded)
 }
 
+/// How many duplicates are named by place (the rest are counted).
+pub const DUPLICATES_SHOWN: usize = 3;
+
 struct Accumulator {
     loaded: Loaded,
-    seen: HashSet<u128>,
+    /// Each identifier's dedupe key, and where it was first read.
+    seen: HashMap<u128, SourceRef>,
     check: Check,
 }
 
@@ -174,13 +180,18 @@ impl Accumulator {
         };
         let raw = raw.trim();
         match validate::validate(self.check, raw) {
-            Ok(value) => {
-                if self.seen.insert(validate::dedupe_key(self.check, &value)) {
+            Ok(value) => match self.seen.entry(validate::dedupe_key(self.check, &value)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(source);
                     self.loaded.idents.push(Ident { value, source });
-                } else {
-                    self.loaded.duplicates += 1;
                 }
-            }
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    self.loaded.duplicates += 1;
+                    if self.loaded.duplicate_of.len() < DUPLICATES_SHOWN {
+                        self.loaded.duplicate_of.push((source, *first.get()));
+                    }
+                }
+            },
             Err(reason) => self.loaded.rejected.push(Rejected {
                 value: raw.chars().take(validate::MAX_TEXT_LEN).collect(),
                 source,

@@ -450,6 +450,19 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
             r.reason
         ));
     }
+    for (dup, first) in &loaded.duplicate_of {
+        output::info(&format!(
+            "{}: duplicate of {}, dropped",
+            loaded.place(*dup),
+            loaded.place(*first)
+        ));
+    }
+    if loaded.duplicates > loaded.duplicate_of.len() {
+        output::info(&format!(
+            "… and {} more duplicate(s), dropped",
+            loaded.duplicates - loaded.duplicate_of.len()
+        ));
+    }
     all_emails_under_another_kind(target, &loaded)?;
     if cfg.input.strict && !loaded.rejected.is_empty() {
         return Err(RunError::Usage(format!(
