@@ -37,6 +37,13 @@ async fn dead_end_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
     (url, seen)
 }
 
+/// A FIFO at `path` (which it returns).
+fn mkfifo(path: &Path) -> std::path::PathBuf {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    path.to_path_buf()
+}
+
 /// Everything purge printed and wrote, for a search.
 fn all_output(out: &std::process::Output, files: &[&Path]) -> String {
     let mut text = format!("{}\n{}", stdout(out), stderr(out));
@@ -255,9 +262,7 @@ async fn a_token_file_that_is_not_a_small_regular_file_is_refused() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("fifo");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = mkfifo(&dir.path().join("fifo"));
     let big = write_file(dir.path(), "big", &"k".repeat(1 << 20));
     for (file, says) in [
         (fifo.as_path(), "not a regular file"),
@@ -384,9 +389,7 @@ async fn force_replaces_only_a_regular_file() {
         "r.jsonl",
         &line("rally", "ann@example.com", "deleted", ""),
     );
-    let fifo = dir.path().join("out.html");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo = mkfifo(&dir.path().join("out.html"));
     let out = run(
         dir.path(),
         &[
