@@ -176,3 +176,37 @@ impl FixedWindow {
         answer(202, &headers, "{}")
     }
 }
+
+/// A vendor's token bucket on tokio's (paused) clock: `rate` requests a second,
+/// holding `burst`; 429 with no headers at all beyond it (as Gainsight PX
+/// answers).
+#[derive(Clone)]
+pub struct TokenBucket {
+    pub rate: f64,
+    pub burst: f64,
+    state: Arc<Mutex<(f64, Option<Instant>)>>,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        TokenBucket {
+            rate,
+            burst,
+            state: Arc::new(Mutex::new((burst, None))),
+        }
+    }
+
+    pub fn answer(&self) -> RawResponse {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap();
+        let since = s.1.map_or(0.0, |at| (now - at).as_secs_f64());
+        s.0 = (s.0 + since * self.rate).min(self.burst);
+        s.1 = Some(now);
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            answer(204, &[], "")
+        } else {
+            answer(429, &[], "")
+        }
+    }
+}

@@ -1,18 +1,30 @@
 //! Adaptive pacing for a vendor that throttles without saying how much it
-//! allows (Gainsight PX: 429s, no rate headers, often no `Retry-After`). The
-//! way TCP congestion control and the AWS SDKs' adaptive retry mode do it:
+//! allows (Gainsight PX: 429s, no rate headers, often no `Retry-After`),
+//! modelled on the AWS SDKs' *adaptive* retry mode (botocore
+//! `botocore/retries/adaptive.py` `ClientRateLimiter` and `RateClocker`,
+//! `botocore/retries/throttling.py` `CubicCalculator`; the Java v2 SDK's
+//! `RateLimitingTokenBucket` is the same model):
 //!
-//! - slow start: the first round is a few requests; the next round goes when
-//!   every answer of this one is in, twice as large if none was throttled, so
-//!   a low limit is found before a storm of requests has left;
-//! - on the first throttle, the rate becomes a little under what the vendor let
-//!   through in the last second; on later throttles it is cut multiplicatively;
-//!   a cut pauses every worker for a second (the window the vendor closed),
-//!   and comes at most once per round of feedback;
-//! - while answers succeed, the rate rises: about 5% a second up to just under
-//!   the rate last throttled at, then 1% a second, probing for more; once it is
-//!   well past that rate with no throttle, the old limit is stale (a token
-//!   bucket's first burst measures low) and it rises 25% a second again.
+//! - a client-side token bucket: once throttled, sends leave evenly spaced at
+//!   a fill rate (a bucket holding one request, so no burst of ours meets a
+//!   vendor's bucket that holds only a few);
+//! - the rate the client *sends at* is measured from its answers (botocore's
+//!   `RateClocker`: every answer, throttled or not; here the last second's);
+//! - on a throttle the measured rate (or the fill rate, if lower) becomes
+//!   `W_max`, the last failure, and the fill rate is cut to `BETA` (0.7) of it;
+//! - on every other answer the fill rate follows the CUBIC curve
+//!   `C·(t − K)³ + W_max`, `K = ∛(W_max·(1 − BETA)/C)`, `t` the time since the
+//!   last failure: it grows back fast far below `W_max`, flattens near it,
+//!   then probes above it, gently and then faster; it is never more than twice
+//!   the measured rate (so it cannot run away while the lane has little to send);
+//! - before the first throttle there is no fill rate: slow start (TCP's) sends
+//!   a round of a few requests, then twice as many when every answer of it is
+//!   in, so a low limit is found before a storm of requests has left.
+//!
+//! Departures from botocore: one cut per round of feedback (a throttle of a
+//! request sent before the last cut, or within a second of it with no success
+//! between, is the same closed window and does not cut again), the fill rate
+//! is capped by the configured quota and floored at [`MIN_RATE`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,30 +33,51 @@ use tokio::time::Instant;
 
 /// Requests in flight at the start, before the vendor has answered.
 pub const SLOW_START: usize = 4;
-/// The first rate is this share of what passed in the last second.
-pub const FIRST_CUT: f64 = 0.9;
-/// Later throttles multiply the rate by this.
-pub const DECREASE: f64 = 0.7;
-/// Each success adds this many requests per second (about 5% a second)...
-pub const INCREASE: f64 = 0.05;
-/// ...up to this share of the rate last throttled at, then this much (1% a second).
-pub const PLATEAU: f64 = 0.95;
-pub const PROBE: f64 = 0.01;
-/// Past this share of the rate last throttled at, with no throttle, that rate is
-/// no longer a limit: the rate grows by [`FAST`] per success (25% a second).
-pub const STALE: f64 = 1.05;
-pub const FAST: f64 = 0.25;
-/// A cut holds every worker this long.
-pub const CUT_PAUSE: Duration = Duration::from_secs(1);
+/// CUBIC's multiplicative decrease: a throttle cuts the rate to this share.
+pub const BETA: f64 = 0.7;
+/// CUBIC's scale constant (requests/s per s³).
+pub const SCALE: f64 = 0.4;
+/// The fill rate is never more than this many times the measured rate.
+pub const MAX_OVER_MEASURED: f64 = 2.0;
+/// After a throttle in slow start, the fill rate doubles this often.
+pub const PROBE_DOUBLING: Duration = Duration::from_millis(1000);
+/// A worker waiting for the client bucket asks again at least this often.
+pub const RECHECK: Duration = Duration::from_millis(250);
 /// The slowest pace: one request every 10 s.
 pub const MIN_RATE: f64 = 0.1;
-/// Successes are counted over this trailing window to measure what passes.
+/// Answers are counted over this trailing window to measure the send rate.
 const MEASURE: Duration = Duration::from_secs(1);
+
+/// CUBIC's curve after the last failure.
+#[derive(Debug, Clone, Copy)]
+struct Cubic {
+    /// The rate at the last failure.
+    w_max: f64,
+    /// Seconds from the failure until the curve is back at `w_max`.
+    k: f64,
+    last_fail: Instant,
+}
+
+impl Cubic {
+    fn new(w_max: f64, at: Instant) -> Self {
+        Cubic {
+            w_max,
+            k: (w_max * (1.0 - BETA) / SCALE).cbrt(),
+            last_fail: at,
+        }
+    }
+
+    fn rate_at(&self, now: Instant) -> f64 {
+        let t = now.saturating_duration_since(self.last_fail).as_secs_f64();
+        SCALE * (t - self.k).powi(3) + self.w_max
+    }
+}
 
 #[derive(Debug)]
 pub struct Pace {
-    /// Requests per second once throttled; `None` until the first throttle.
+    /// The fill rate once throttled; `None` until the first throttle.
     rate: Option<f64>,
+    cubic: Option<Cubic>,
     /// The configured quota (the rate never rises above it).
     max: f64,
     /// The size of the current slow-start round; `None`: slow start is over.
@@ -52,19 +85,18 @@ pub struct Pace {
     /// Requests sent, and answered, in the current round.
     round_sent: usize,
     round_answered: usize,
-    /// Counts cuts: a slot reserved before a cut is not honoured after it.
-    epoch: u64,
-    /// The next free sending slot.
-    next_at: Option<Instant>,
-    /// When the rate was last cut: a throttle of a request sent before this
-    /// reflects the old rate and does not cut again.
-    cut_at: Option<Instant>,
+    /// When the client bucket's last token was taken.
+    last_sent: Option<Instant>,
     /// Successes since the last cut (a throttle after none, within a second of
     /// the cut, is the same closed window).
     since_cut: u64,
-    /// The rate last throttled at (or measured at the first throttle).
-    ceiling: f64,
-    /// When recent requests succeeded (the last [`MEASURE`]).
+    /// After a throttle in slow start (a burst, so no rate was measured): the
+    /// fill rate doubles every half second until the next throttle.
+    probing: bool,
+    /// Throttles in a row with no success between (a window closed until
+    /// its reset): each doubles the hold before the next send.
+    streak: u32,
+    /// When recent answers came (the last [`MEASURE`]): the measured rate.
     recent: VecDeque<Instant>,
 }
 
@@ -74,20 +106,20 @@ impl Pace {
     pub fn new(quota: Option<f64>, concurrency: usize) -> Self {
         Pace {
             rate: None,
+            cubic: None,
             max: quota.unwrap_or(f64::INFINITY),
             window: (concurrency > SLOW_START).then_some(SLOW_START),
             round_sent: 0,
             round_answered: 0,
-            epoch: 0,
-            next_at: None,
-            cut_at: None,
+            last_sent: None,
             since_cut: 0,
-            ceiling: f64::INFINITY,
+            probing: false,
+            streak: 0,
             recent: VecDeque::new(),
         }
     }
 
-    /// The current rate, once throttled.
+    /// The current fill rate, once throttled.
     #[cfg(test)]
     pub fn rate(&self) -> Option<f64> {
         self.rate
@@ -105,9 +137,10 @@ impl Pace {
         }
     }
 
-    /// A request got an answer that was not a throttle (or failed otherwise):
-    /// the round moves on.
-    pub fn answered(&mut self, concurrency: usize) {
+    /// A request got an answer (any: the measured rate counts them all).
+    pub fn answered(&mut self, now: Instant, concurrency: usize) {
+        self.forget_before(now);
+        self.recent.push_back(now);
         let Some(w) = self.window else { return };
         self.round_answered += 1;
         if self.round_answered >= w {
@@ -117,71 +150,82 @@ impl Pace {
         }
     }
 
-    /// Reserve a sending slot: when this worker may send (now, or later), and
-    /// the epoch it belongs to (see [`Pace::epoch`]).
-    pub fn slot(&mut self, now: Instant) -> (Instant, u64) {
-        let Some(rate) = self.rate else {
-            return (now, self.epoch);
-        };
-        let slot = self.next_at.map_or(now, |n| n.max(now));
-        self.next_at = Some(slot + Duration::from_secs_f64(1.0 / rate));
-        (slot, self.epoch)
+    /// Take the client bucket's token if it holds one (`None`: send now), or
+    /// say when it will. Nothing is reserved ahead: a worker that waits asks
+    /// again, at the rate then in force (a rate that rose is used at once).
+    pub fn slot(&mut self, now: Instant) -> Option<Instant> {
+        let rate = self.rate?;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let ready = self.last_sent.map_or(now, |l| l + interval);
+        if ready > now {
+            return Some(ready);
+        }
+        // A send a timer tick late keeps its slot's time, so the long-run
+        // rate stays the fill rate; after an idle spell the bucket holds one.
+        self.last_sent = Some(if now - ready < interval { ready } else { now });
+        None
     }
 
-    /// Changes at every cut: a worker that waited for a slot of an older epoch
-    /// takes a new one.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
+    /// Requests answered per second, over the last [`MEASURE`].
+    fn measured(&self) -> f64 {
+        self.recent.len() as f64 / MEASURE.as_secs_f64()
     }
 
-    /// A request sent at `sent` was throttled with no hint of how long to wait.
-    /// Returns the new rate if it was cut; every worker then pauses [`CUT_PAUSE`].
+    /// A request sent at `sent` was throttled (answered at `now`, already
+    /// counted by [`Pace::answered`]) with no hint of how long to wait.
+    /// Returns the new rate if it was cut.
     pub fn throttled(&mut self, sent: Instant, now: Instant) -> Option<f64> {
         // Slow start ends at the first throttle: pacing takes over.
-        self.window = None;
-        if let Some(c) = self.cut_at
-            && (sent < c || (self.since_cut == 0 && now - c < MEASURE))
+        let in_slow_start = self.window.take().is_some() && self.rate.is_none();
+        if let Some(c) = self.cubic
+            && (sent < c.last_fail || (self.since_cut == 0 && now - c.last_fail < MEASURE))
         {
+            if sent >= c.last_fail {
+                self.hold(now);
+            }
             return None;
         }
         self.forget_before(now);
-        let (ceiling, rate) = match self.rate {
-            None => {
-                let passed = self.recent.len() as f64 / MEASURE.as_secs_f64();
-                (passed, passed * FIRST_CUT)
-            }
-            Some(r) => (r, r * DECREASE),
-        };
-        let rate = rate.min(self.max).max(MIN_RATE);
-        self.ceiling = ceiling.max(MIN_RATE);
+        let measured = self.measured();
+        let at = self.rate.map_or(measured, |r| r.min(measured));
+        let at = at.min(self.max).max(MIN_RATE);
+        self.cubic = Some(Cubic::new(at, now));
+        self.probing = in_slow_start;
+        let rate = (at * BETA).max(MIN_RATE);
         self.rate = Some(rate);
-        self.cut_at = Some(now);
         self.since_cut = 0;
-        self.epoch += 1;
-        // Space from the end of the pause: slots reserved at the old rate are dropped.
-        self.next_at = Some(now + CUT_PAUSE);
+        self.streak = 0;
+        // The next send is a whole interval at the new rate from now.
+        self.last_sent = Some(now);
         Some(rate)
     }
 
-    /// A request succeeded: the round moves on, the rate rises a little.
-    pub fn succeeded(&mut self, now: Instant, concurrency: usize) {
-        self.forget_before(now);
-        self.recent.push_back(now);
-        self.answered(concurrency);
+    /// Another throttle with no success since the cut: the window is closed,
+    /// hold the next send twice as long as the last time (at most a second).
+    fn hold(&mut self, now: Instant) {
+        let Some(rate) = self.rate else { return };
+        self.streak += 1;
+        let interval = (2f64.powi(self.streak as i32) / rate).min(MEASURE.as_secs_f64());
+        let until = now + Duration::from_secs_f64(interval) - Duration::from_secs_f64(1.0 / rate);
+        self.last_sent = Some(self.last_sent.map_or(until, |l| l.max(until)));
+    }
+
+    /// A request succeeded (after [`Pace::answered`]): the rate follows the curve.
+    pub fn succeeded(&mut self, now: Instant) {
         self.since_cut += 1;
-        if let Some(r) = self.rate.as_mut() {
-            if *r > self.ceiling * STALE {
-                self.ceiling = f64::INFINITY;
-            }
-            let step = if self.ceiling.is_infinite() {
-                FAST
-            } else if *r < self.ceiling * PLATEAU {
-                INCREASE
-            } else {
-                PROBE
-            };
-            *r = (*r + step).min(self.max);
-        }
+        self.streak = 0;
+        let (Some(r), Some(c)) = (self.rate.as_mut(), self.cubic) else {
+            return;
+        };
+        let cap =
+            (MAX_OVER_MEASURED * self.recent.len() as f64 / MEASURE.as_secs_f64()).min(self.max);
+        let next = if self.probing {
+            // A success a 1/r: +ln 2 / 0.5 s each doubles r every half second.
+            *r + std::f64::consts::LN_2 / PROBE_DOUBLING.as_secs_f64()
+        } else {
+            c.rate_at(now)
+        };
+        *r = next.min(cap).max(MIN_RATE);
     }
 
     fn forget_before(&mut self, now: Instant) {
@@ -195,6 +239,13 @@ impl Pace {
 mod tests {
     use super::*;
 
+    fn answered_ok(p: &mut Pace, at: Instant, n: usize, concurrency: usize) {
+        for _ in 0..n {
+            p.answered(at, concurrency);
+            p.succeeded(at);
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn slow_start_then_the_measured_rate_then_cuts_once_per_round() {
         let mut p = Pace::new(Some(200.0), 32);
@@ -207,94 +258,108 @@ mod tests {
         };
         send(&mut p, 4);
         assert!(!p.may_send(), "4 in the first round");
-        assert_eq!(p.slot(t0).0, t0, "no pacing before a throttle");
-        for _ in 0..3 {
-            p.succeeded(t0, 32);
-        }
+        assert_eq!(p.slot(t0), None, "no pacing before a throttle");
+        answered_ok(&mut p, t0, 3, 32);
         assert!(!p.may_send(), "the next round waits for every answer");
-        p.succeeded(t0, 32);
+        answered_ok(&mut p, t0, 1, 32);
         send(&mut p, 8);
         assert!(!p.may_send(), "a whole round answered: twice as many");
-        for _ in 0..8 {
-            p.succeeded(t0, 32);
-        }
+        answered_ok(&mut p, t0, 8, 32);
         send(&mut p, 16);
-        for _ in 0..16 {
-            p.succeeded(t0, 32);
-        }
-        assert!(
-            p.may_send() && p.window.is_none(),
-            "then no cap but the lane's"
-        );
+        answered_ok(&mut p, t0, 15, 32);
         let later = t0 + Duration::from_millis(100);
-        // 28 passed in the last second: 25.2/s.
-        assert_eq!(p.throttled(t0, later), Some(28.0 * FIRST_CUT));
+        // 28 answered in the last second, the last of them throttled: W_max 28.
+        p.answered(later, 32);
+        assert_eq!(p.throttled(t0, later), Some(28.0 * BETA));
+        assert!(p.may_send() && p.window.is_none(), "slow start is over");
         // A throttle of a request sent before the cut does not cut again, nor
         // one within a second of it with no success between (the same window).
         assert_eq!(p.throttled(t0, later), None);
-        let after = later + Duration::from_millis(10);
+        // Sends are spaced at the rate from the cut on.
+        let gap = Duration::from_secs_f64(1.0 / (28.0 * BETA));
+        assert_eq!(p.slot(later), Some(later + gap));
+        assert_eq!(p.slot(later + gap), None, "the token is taken");
+        assert_eq!(p.slot(later + gap), Some(later + gap * 2));
+        // A throttle of one sent since, with no success between: the window is
+        // closed; the next send is held twice the interval.
+        let after = later + gap + Duration::from_millis(10);
         assert_eq!(p.throttled(after, after), None);
-        // Every worker waits out the pause, then slots are spaced at the rate.
-        let (a, epoch) = p.slot(after);
-        assert_eq!(a, later + CUT_PAUSE);
-        let (b, _) = p.slot(after);
-        assert!(((b - a).as_secs_f64() - 1.0 / 25.2).abs() < 1e-6);
-        // Successes raise it 0.05 each up to 95% of the 28 measured, then 0.01.
-        for _ in 0..20 {
-            p.succeeded(b, 32);
-        }
-        assert!((p.rate().unwrap() - 26.2).abs() < 1e-9);
-        for _ in 0..20 {
-            p.succeeded(b, 32);
-        }
+        assert_eq!(p.slot(after), Some(after + gap * 2));
+        // After a success, a new throttle cuts again.
+        let b = after + gap * 2;
+        assert_eq!(p.slot(b), None);
+        p.answered(b, 32);
+        p.succeeded(b);
+        p.answered(b, 32);
         let r = p.rate().unwrap();
-        assert!(r > 26.6 && r < 26.6 + 0.05 + 0.2, "{r}");
-        // After a success, a new throttle cuts by 30%.
         let cut = p.throttled(b, b).unwrap();
-        assert!((cut - r * DECREASE).abs() < 1e-9, "{cut}");
-        assert_ne!(p.epoch(), epoch, "slots of before the cut are void");
+        assert!(cut < r, "{cut} after {r}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_grows_back_fast_far_below_the_last_failure_and_gently_near_it() {
+        let mut p = Pace::new(Some(1000.0), 8);
+        let t0 = Instant::now();
+        p.window = None;
+        // Sending at 20/s, the 21st in a second is throttled.
+        for i in 0..20 {
+            p.answered(t0 + Duration::from_millis(50 * i), 8);
+        }
+        let fail = t0 + Duration::from_millis(999);
+        p.answered(fail, 8);
+        assert!((p.throttled(fail, fail).unwrap() - 21.0 * BETA).abs() < 1e-9);
+        // The rate at each half second after, answers keeping pace with it.
+        let mut rates = vec![];
+        let mut now = fail;
+        for _ in 0..12 {
+            let step = Duration::from_millis(500);
+            let r = p.rate().unwrap();
+            let n = (r * step.as_secs_f64()).round() as u64;
+            for j in 0..n {
+                let at = now + step.mul_f64((j + 1) as f64 / n as f64);
+                p.answered(at, 8);
+                p.succeeded(at);
+            }
+            now += step;
+            rates.push(p.rate().unwrap());
+        }
+        let gains: Vec<f64> = rates.windows(2).map(|w| w[1] - w[0]).collect();
+        let k = (21.0 * (1.0 - BETA) / SCALE).cbrt();
+        // Concave up to K (back at 21 after about 2.5 s), flat near it, then convex.
+        assert!(gains[0] > gains[2], "fast far below the failure: {rates:?}");
+        let near = rates[(k / 0.5) as usize - 1];
+        assert!((near - 21.0).abs() < 0.5, "near W_max at K: {rates:?}");
+        assert!(gains[10] > gains[5], "probing faster past it: {rates:?}");
+        assert!(rates.iter().all(|r| *r >= 21.0 * BETA - 1e-9));
     }
 
     #[test]
-    fn a_stale_limit_stops_holding_the_rate_back() {
-        let mut p = Pace::new(Some(200.0), 8);
-        let t = Instant::now();
-        for _ in 0..2 {
-            p.succeeded(t, 8);
-        }
-        // A token bucket's first burst: 2 passed, so 1.8/s with a ceiling of 2.
-        assert_eq!(p.throttled(t, t), Some(1.8));
-        let mut n = 0;
-        while p.rate().unwrap() <= 2.0 * STALE {
-            p.succeeded(t, 8);
-            n += 1;
-        }
-        assert!(n < 40, "{n} successes to pass the old limit");
-        let before = p.rate().unwrap();
-        p.succeeded(t, 8);
-        assert!(
-            (p.rate().unwrap() - before - FAST).abs() < 1e-9,
-            "growing fast again"
-        );
-    }
-
-    #[test]
-    fn never_above_the_quota_nor_below_the_floor() {
+    fn never_above_the_quota_nor_twice_the_measured_rate_nor_below_the_floor() {
         let mut p = Pace::new(Some(5.0), 8);
         let t = Instant::now();
-        for _ in 0..10 {
-            p.succeeded(t, 8);
-        }
+        answered_ok(&mut p, t, 10, 8);
         p.throttled(t, t);
-        for _ in 0..10_000 {
-            p.succeeded(t, 8);
-        }
-        assert_eq!(p.rate(), Some(5.0));
-        let mut later = t;
+        let later = t + Duration::from_secs(60);
+        // One answer in the last second: the curve says far more, the cap 2/s.
+        p.answered(later, 8);
+        p.succeeded(later);
+        assert_eq!(p.rate(), Some(2.0));
+        answered_ok(&mut p, later, 20, 8);
+        assert_eq!(p.rate(), Some(5.0), "the quota");
+        let mut at = later;
         for _ in 0..100 {
-            later += Duration::from_secs(2);
-            p.throttled(later, later);
+            at += Duration::from_secs(2);
+            p.answered(at, 8);
+            p.succeeded(at);
+            p.throttled(at, at);
         }
-        assert_eq!(p.rate(), Some(MIN_RATE));
+        // One answer a second measured: 0.7 of it.
+        assert!((p.rate().unwrap() - BETA).abs() < 1e-9, "{:?}", p.rate());
+        for _ in 0..100 {
+            at += Duration::from_secs(2);
+            p.succeeded(at);
+            p.throttled(at, at);
+        }
+        assert_eq!(p.rate(), Some(MIN_RATE), "nothing measured: the floor");
     }
 }

@@ -327,21 +327,19 @@ impl Lane {
         }
     }
 
-    /// Send `n` at its adaptive pacing slot (at once unless the vendor throttled
-    /// without numbers); a cut while waiting voids the slot: take a new one.
+    /// Send `n` when the adaptive pacing's client bucket holds a token (at
+    /// once unless the vendor throttled without numbers).
     async fn paced(&self, n: u64) -> Result<u64, SendError> {
         loop {
-            let (slot, epoch) = self.pace().slot(Instant::now());
-            if slot <= Instant::now() {
+            let Some(ready) = self.pace().slot(Instant::now()) else {
                 return Ok(n);
-            }
-            self.count_wait(&mut self.gate(), slot);
-            if let Err(e) = self.sleep(slot - Instant::now()).await {
+            };
+            // Ask again at least this often: the rate may rise meanwhile.
+            let until = ready.min(Instant::now() + adaptive::RECHECK);
+            self.count_wait(&mut self.gate(), until);
+            if let Err(e) = self.sleep(until - Instant::now()).await {
                 self.gate().answered(n);
                 return Err(e);
-            }
-            if self.pace().epoch() == epoch {
-                return Ok(n);
             }
         }
     }
@@ -397,13 +395,15 @@ impl Lane {
                     if let Some(f) = fatal {
                         return Err(SendError::Fatal(f));
                     }
-                    if !is_retryable(resp.status) {
-                        // An answer to read: the run makes progress.
-                        self.successes.fetch_add(1, Ordering::Relaxed);
-                        self.pace().succeeded(Instant::now(), self.cfg.concurrency);
-                    } else {
-                        // Answered: the slow-start round moves on.
-                        self.pace().answered(self.cfg.concurrency);
+                    {
+                        // Answered: the slow-start round moves on, the send rate is measured.
+                        let mut pace = self.pace();
+                        pace.answered(Instant::now(), self.cfg.concurrency);
+                        if !is_retryable(resp.status) {
+                            // An answer to read: the run makes progress.
+                            self.successes.fetch_add(1, Ordering::Relaxed);
+                            pace.succeeded(Instant::now());
+                        }
                     }
                     if !is_retryable(resp.status) {
                         return Ok(resp);
@@ -418,7 +418,7 @@ impl Lane {
                     (reason, hint, Some(s), windowed)
                 }
                 Err(e) => {
-                    self.pace().answered(self.cfg.concurrency);
+                    self.pace().answered(Instant::now(), self.cfg.concurrency);
                     let reason = e.to_string();
                     output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
                     (reason, None, None, false)
@@ -472,11 +472,6 @@ impl Lane {
             let delay = if adaptive {
                 let cut = self.pace().throttled(started, Instant::now());
                 if let Some(rate) = cut {
-                    let until = Instant::now() + adaptive::CUT_PAUSE;
-                    let mut g = self.gate();
-                    g.extend_pause(until);
-                    self.count_wait(&mut g, until);
-                    drop(g);
                     output::debug(
                         1,
                         &format!(
