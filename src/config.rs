@@ -82,6 +82,9 @@ pub struct RunConfig {
     /// Where `base_url` was written, as the confirmation and `--check` say it.
     pub base_url_origin: String,
     pub token_file: Option<PathBuf>,
+    /// The configuration table the vendor's settings came from
+    /// (`purge.toml:3 [braze]`), if any, for messages that name a key to set.
+    pub table: Option<String>,
 }
 
 impl From<Common> for RunConfig {
@@ -121,6 +124,7 @@ impl From<Common> for RunConfig {
             base_url: c.base_url,
             base_url_origin: "set by --base-url".to_string(),
             token_file: c.token_file,
+            table: None,
         }
     }
 }

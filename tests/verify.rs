@@ -3,6 +3,7 @@
 //! Braze, which deletes asynchronously, asked again with `--wait`.
 
 mod common;
+mod simulated;
 
 use std::sync::{Arc, Mutex};
 
@@ -320,5 +321,104 @@ async fn the_table_lists_vendors_in_the_order_of_the_configuration_file() {
             .take(2)
             .collect();
         assert_eq!(rows, ["gainsight-px", "rally"], "{err}");
+    }
+}
+
+/// An identifyId deleted with the body form (`team/alice`) is never asked
+/// about in a path: a server that decodes `%2F` routes
+/// `GET /v1/users/team%2Falice` elsewhere (404), which would read as gone.
+/// It is asked with the filter (case-insensitive at Gainsight, so matched
+/// exactly here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gainsight_body_form_ids_are_verified_by_filter_never_in_a_path() {
+    let rec = Recorder::new(|_, r| {
+        if r.url.path() == "/v1/users" && param(r, "filter") == "id==team/alice" {
+            ResponseTemplate::new(200).set_body_json(json!({"users": [
+                {"identifyId": "team/alice", "email": "a@x.io"}], "scrollId": "x", "totalHits": 1}))
+        } else if r.url.path() == "/v1/users" {
+            // `Team/Bob` is gone; `team/bob` (another user) matches the filter.
+            ResponseTemplate::new(200).set_body_json(json!({"users": [
+                {"identifyId": "team/bob", "email": "b@x.io"}], "scrollId": "x", "totalHits": 1}))
+        } else {
+            // A path-decoding server: `/v1/users/team/alice` is no route.
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"externalapierror": {"status": "NOT_FOUND"}}))
+        }
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
+    );
+    let lines = [
+        line("gainsight-px", "id", "team/alice", "deleted", &[]),
+        line("gainsight-px", "id", "Team/Bob", "deleted", &[]),
+        line("gainsight-px", "id", "a;b/c", "deleted", &[]),
+    ];
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let new = appended(&report, 3);
+    let by = |id: &str| new.iter().find(|l| l["id"] == id).unwrap().clone();
+    assert_eq!(by("team/alice")["outcome"], "present");
+    assert_eq!(by("Team/Bob")["outcome"], "verified");
+    assert_eq!(by("a;b/c")["outcome"], "unverifiable");
+    let seen = rec.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().all(|s| s.path == "/v1/users"), "{seen:?}");
+}
+
+/// Rally's `POST /people/search` answers a page (`pageInfo.hasNextPage`,
+/// `total`): people not on it are not known to be gone. Its page documents
+/// no maximum `size`, so the simulator serves both: every one asked, or at
+/// most 10 a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rally_verify_reads_the_page_it_was_given_not_the_whole_result() {
+    for max in [None, Some(10)] {
+        let sim = simulated::Sim::start(
+            simulated::Config {
+                rally_search_max: max,
+                // Deleted, but still listed by the search for an hour.
+                rally_delete_delay: std::time::Duration::from_secs(3600),
+                ..simulated::fast()
+            },
+            30,
+        )
+        .await
+        .unwrap();
+        let (code, _, err) = simulated::purge(&sim, simulated::Vendor::Rally, "id", 25, &[]).await;
+        assert_eq!(code, 0, "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        write_file(
+            dir.path(),
+            "purge.toml",
+            &format!(
+                "[rally]\nbase-url = \"{}\"\n",
+                sim.url(simulated::Vendor::Rally)
+            ),
+        );
+        let lines: Vec<String> = (0..25)
+            .map(|i| line("rally", "id", &simulated::sim::rally_id(i), "queued", &[]))
+            .collect();
+        let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+        let out = run(
+            dir.path(),
+            &["verify", "--report", "r.jsonl"],
+            simulated::Vendor::Rally.env(),
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(1), "{max:?}: {}", stderr(&out));
+        let new = appended(&report, 25);
+        let count = |o: &str| new.iter().filter(|l| l["outcome"] == o).count();
+        assert_eq!(count("verified"), 0, "{max:?}: nobody is gone yet");
+        match max {
+            None => assert_eq!(count("present"), 25),
+            Some(_) => {
+                assert_eq!(count("present"), 10);
+                assert_eq!(count("unverifiable"), 15);
+            }
+        }
     }
 }

@@ -118,6 +118,10 @@ pub struct Config {
     /// 0: at once. The population ([`Sim::life`], [`Sim::braze_profiles_left`])
     /// shows them gone at once either way.
     pub braze_delete_delay: Duration,
+    /// The most people one `POST /people/search` page lists, whatever
+    /// `pageInfo.size` asks: Rally's page documents `pageInfo.size` but no
+    /// maximum, so the simulator can serve either (None: as many as asked).
+    pub rally_search_max: Option<usize>,
     /// What a Zendesk `destroy_many` job says of a user soft-deleted before it
     /// (see [`SoftInJob`]).
     pub zendesk_soft_in_job: SoftInJob,
@@ -165,6 +169,7 @@ impl Default for Config {
             rally_delete_delay: Duration::ZERO,
             braze_delete_delay: Duration::ZERO,
             zendesk_soft_in_job: SoftInJob::NotFound,
+            rally_search_max: None,
             seed: 1,
         }
     }
@@ -891,7 +896,9 @@ impl State {
         let size = match body["pageInfo"].get("size") {
             None => 10,
             Some(v) => match v.as_u64() {
-                Some(n) if n > 0 => n as usize,
+                Some(n) if n > 0 => {
+                    (n as usize).min(self.cfg.rally_search_max.unwrap_or(usize::MAX))
+                }
                 _ => {
                     return reply(
                         400,

@@ -144,6 +144,7 @@ fn with_table(
                 entry.name, applied.place
             ));
             let mut cfg = RunConfig::from(applied.common);
+            cfg.table = Some(applied.place.clone());
             if cfg.base_url.is_some() && !from_command_line {
                 cfg.base_url_origin = format!("set by base-url in {}", applied.place);
             }
@@ -463,7 +464,7 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
             loaded.duplicates - loaded.duplicate_of.len()
         ));
     }
-    all_emails_under_another_kind(target, &loaded)?;
+    all_emails_under_another_kind(target, cfg, &loaded)?;
     if cfg.input.strict && !loaded.rejected.is_empty() {
         return Err(RunError::Usage(format!(
             "{} invalid identifier(s) and --strict: nothing sent",
@@ -477,9 +478,14 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
 /// either (Gainsight identifyIds and Braze external ids often are e-mails):
 /// under the vendor's default kind, the run stops before anything is sent
 /// (deleting `alice@x.io` as an external id gives `queued` while her profile
-/// stays); under a kind chosen on purpose, a warning. (`purge everywhere`
-/// always chooses: the table's `kind`, else `email`.)
-fn all_emails_under_another_kind(target: &Target, loaded: &Loaded) -> Result<(), RunError> {
+/// stays); under a kind chosen on purpose (`-k`, or `kind` in the vendor's
+/// table), a warning. (`purge everywhere` always chooses: the table's `kind`,
+/// else `email`.)
+fn all_emails_under_another_kind(
+    target: &Target,
+    cfg: &RunConfig,
+    loaded: &Loaded,
+) -> Result<(), RunError> {
     let profile = target.service.profile();
     if target.kind == Kind::Email
         || profile.kind_spec(Kind::Email).is_none()
@@ -505,9 +511,14 @@ fn all_emails_under_another_kind(target: &Target, loaded: &Loaded) -> Result<(),
         return Ok(());
     }
     Err(RunError::Usage(format!(
-        "{what} (its default kind), so nothing was sent: if they are e-mail addresses, pass -k email; \
+        "{what} (its default kind), so nothing was sent: if they are e-mail addresses, pass -k email{}; \
          if they really are {} values, pass -k {} to say so",
-        target.kind, target.kind
+        cfg.table
+            .as_deref()
+            .map(|t| format!(" (or set kind = \"email\" in {t})"))
+            .unwrap_or_default(),
+        target.kind,
+        target.kind
     )))
 }
 
