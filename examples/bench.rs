@@ -674,6 +674,146 @@ fn dry_run_million(bin: &Path, dir: &Path) -> Row {
     }
 }
 
+/// Run `cmd` with stdout to /dev/null; (seconds, exit code, CPU s, peak RSS MB).
+// The child is reaped by `wait_usage` (wait4).
+#[allow(clippy::zombie_processes)]
+fn timed(cmd: &mut Command) -> (f64, i32, f64, f64) {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let (code, cpu, rss_mb) = wait_usage(child.id());
+    (started.elapsed().as_secs_f64(), code, cpu, rss_mb)
+}
+
+/// A row measured beside a reference command on the same file: "ideal s" is
+/// the reference's time, so efficiency is reference ÷ purge.
+fn beside(name: &str, ids: usize, requests: u64, purge: (f64, f64, f64), reference: f64) -> Row {
+    Row {
+        name: name.into(),
+        ids,
+        requests,
+        ideal: Some(reference),
+        actual: purge.0,
+        throttled: 0,
+        cpu: purge.1,
+        rss_mb: purge.2,
+        lost: 0,
+        wrong: 0,
+    }
+}
+
+/// Issue 24: 10,000,000 e-mails, `--dry-run -q` to /dev/null, beside `sort -u`
+/// on the same file (both in this invocation).
+fn dry_run_ten_million(bin: &Path, dir: &Path) -> Vec<Row> {
+    let n = 10_000_000;
+    let input = dir.join("ten-million.txt");
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..n {
+            writeln!(w, "user{i}@example.com").unwrap();
+        }
+    }
+    let (sort_s, code, sort_cpu, sort_rss) = timed(
+        Command::new("sort")
+            .arg("-u")
+            .arg(&input)
+            .env("LC_ALL", "C"),
+    );
+    assert_eq!(code, 0, "sort -u exited {code}");
+    let (s, code, cpu, rss) =
+        timed(Command::new(bin).args(["rally", "--dry-run", "-q", "-i", input.to_str().unwrap()]));
+    assert_eq!(code, 0, "dry run exited {code}");
+    let _ = std::fs::remove_file(&input);
+    vec![
+        beside(
+            "rally: 10,000,000 e-mails, --dry-run (ideal = sort -u)",
+            n,
+            (n / 100) as u64,
+            (s, cpu, rss),
+            sort_s,
+        ),
+        Row {
+            name: "reference: sort -u, same 10,000,000 lines".into(),
+            ids: n,
+            requests: 0,
+            ideal: None,
+            actual: sort_s,
+            throttled: 0,
+            cpu: sort_cpu,
+            rss_mb: sort_rss,
+            lost: 0,
+            wrong: 0,
+        },
+    ]
+}
+
+/// Issue 24: `--resume` over a 1,000,000-line report in which everyone is
+/// done (nothing left to send), beside `wc -l` on the same report.
+fn resume_million(bin: &Path, dir: &Path) -> Vec<Row> {
+    let n = 1_000_000;
+    let input = dir.join("resume-input.txt");
+    let report = dir.join("resume-report.jsonl");
+    {
+        use std::io::Write;
+        let mut i_w = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        let mut r_w = std::io::BufWriter::new(std::fs::File::create(&report).unwrap());
+        for i in 0..n {
+            writeln!(i_w, "user{i}@example.com").unwrap();
+            writeln!(
+                r_w,
+                r#"{{"vendor":"rally","kind":"email","id":"user{i}@example.com","outcome":"deleted","detail":"POST /people/delete → 202","http_status":202,"request":{},"job_id":null,"host":"127.0.0.1","at":"2026-12-01T00:00:00Z"}}"#,
+                i / 100 + 1
+            )
+            .unwrap();
+        }
+    }
+    let (wc_s, code, wc_cpu, wc_rss) = timed(Command::new("wc").arg("-l").arg(&report));
+    assert_eq!(code, 0, "wc -l exited {code}");
+    // Nothing is left to send: the base URL is never reached.
+    let (s, code, cpu, rss) = timed(
+        Command::new(bin)
+            .args([
+                "rally",
+                "--base-url",
+                "http://127.0.0.1:9/api/public/v1",
+                "-y",
+                "-q",
+                "--resume",
+                "--report",
+                report.to_str().unwrap(),
+                "-i",
+                input.to_str().unwrap(),
+            ])
+            .env("RALLY_API_TOKEN", sim::SIM_TOKEN),
+    );
+    assert_eq!(code, 0, "resume exited {code}");
+    vec![
+        beside(
+            "rally: --resume, 1,000,000-line report, all done (ideal = wc -l)",
+            n,
+            0,
+            (s, cpu, rss),
+            wc_s,
+        ),
+        Row {
+            name: "reference: wc -l, same report".into(),
+            ids: n,
+            requests: 0,
+            ideal: None,
+            actual: wc_s,
+            throttled: 0,
+            cpu: wc_cpu,
+            rss_mb: wc_rss,
+            lost: 0,
+            wrong: 0,
+        },
+    ]
+}
+
 /// A `purge verify` row (issue #16): purge `people` at a generous quota, set
 /// the simulator to the read quota it means, then time `purge verify` over the
 /// report with only a purge.toml naming the endpoint (and what a user would
@@ -908,6 +1048,17 @@ async fn main() {
     if only.as_deref().is_none_or(|o| "dry-run".contains(o)) {
         eprintln!("running: 1,000,000 ids --dry-run");
         rows.push(dry_run_million(&bin, dir.path()));
+    }
+    if only
+        .as_deref()
+        .is_none_or(|o| "10,000,000 dry-run".contains(o))
+    {
+        eprintln!("running: 10,000,000 e-mails --dry-run beside sort -u");
+        rows.extend(dry_run_ten_million(&bin, dir.path()));
+    }
+    if only.as_deref().is_none_or(|o| "resume".contains(o)) {
+        eprintln!("running: --resume over 1,000,000 lines beside wc -l");
+        rows.extend(resume_million(&bin, dir.path()));
     }
     let mut notes = vec![];
     if only.as_deref().is_none_or(|o| "everywhere".contains(o)) {
