@@ -39,6 +39,9 @@ pub struct Args {
     /// Overwrite the -o file if it exists
     #[arg(long)]
     pub force: bool,
+    /// Answer for this person only (repeatable): the identifier as it was purged; works on a --hash-ids report too
+    #[arg(long, value_name = "ADDRESS")]
+    pub person: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +50,8 @@ pub enum Format {
     Html,
     /// Markdown
     Md,
+    /// One JSON object (for a GRC tool): the same content, with a `people` array
+    Json,
 }
 
 impl Format {
@@ -60,6 +65,7 @@ impl Format {
                 .as_deref()
             {
                 Some("md" | "markdown") => Format::Md,
+                Some("json") => Format::Json,
                 _ => Format::Html,
             }
         })
@@ -122,17 +128,51 @@ const COLUMNS: [Status; 11] = [
 
 /// Final outcomes that are exceptions (someone not erased), listed first, in this order;
 /// an identifier whose last line is `pending` is one too.
-const EXCEPTIONS: [Status; 5] = [
+const EXCEPTIONS: [Status; 4] = [
     Status::Present,
     Status::Failed,
     Status::Refused,
     Status::Invalid,
-    Status::Pending,
 ];
 
-/// The run's exceptions (`Status::is_exception`), and those still pending.
+/// Where a person stands at one vendor, as the certificate sorts and counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Not erased: `present`, `failed`, `refused`, `invalid`. Needs action.
+    Exception,
+    /// Not proven erased: accepted or deleted without a verification,
+    /// `unverifiable`, or still `pending` in an open job.
+    NotProven,
+    /// Verified gone, or the vendor never had the person (`not_found`, `skipped`).
+    Proven,
+}
+
+/// The one place that decides a person's [`Standing`] at a vendor, from the
+/// last purge outcome and the last verification (`verified`, `present`,
+/// `unverifiable`), if any, and the evidence (`detail`) of the purge outcome
+/// (a vendor's words may make an accepted deletion weaker than it looks).
+pub fn standing(purge: Option<Status>, verify: Option<Status>, _detail: &str) -> Standing {
+    match (purge, verify) {
+        (_, Some(Status::Verified)) => Standing::Proven,
+        (_, Some(Status::Present)) => Standing::Exception,
+        (_, Some(_)) => Standing::NotProven,
+        (Some(s), None) if s.is_exception() => Standing::Exception,
+        (Some(Status::Queued | Status::Deleted | Status::Pending) | None, None) => {
+            Standing::NotProven
+        }
+        (Some(_), None) => Standing::Proven,
+    }
+}
+
+/// An outcome written by `purge verify`.
+fn is_verification(s: Status) -> bool {
+    matches!(s, Status::Verified | Status::Present | Status::Unverifiable)
+}
+
+/// The run's exceptions (`Status::is_exception`).
 fn is_exception(s: Status) -> bool {
-    s.is_exception() || s == Status::Pending
+    s.is_exception()
 }
 
 /// Where an identifier's row goes: exceptions first (in [`EXCEPTIONS`] order), then the rest.
@@ -205,6 +245,8 @@ impl Strings {
 /// The last line of one identifier, as the certificate shows it.
 struct Last {
     status: Status,
+    /// The last purge outcome (not a verification), kept beside the verification.
+    purge: Option<Status>,
     http_status: Option<u16>,
     /// 1-based line of the report.
     line: usize,
@@ -223,6 +265,8 @@ type Key = (u16, u16, [u8; 32]);
 /// Everything the certificate says, read from one report.
 pub struct Aggregate {
     show_ids: bool,
+    /// `--person`: the SHA-256 of the people the person table is limited to.
+    pub only: Vec<[u8; 32]>,
     vendors: Vec<String>,
     kinds: Vec<String>,
     /// Hosts named on any line, per vendor.
@@ -390,6 +434,7 @@ impl Aggregate {
     pub fn new(show_ids: bool) -> Self {
         Aggregate {
             show_ids,
+            only: vec![],
             vendors: vec![],
             kinds: vec![],
             hosts: vec![],
@@ -465,8 +510,14 @@ impl Aggregate {
         } else {
             None
         };
+        let purge = if is_verification(line.outcome) {
+            self.last.get(&key).and_then(|l| l.purge)
+        } else {
+            Some(line.outcome)
+        };
         let last = Last {
             status: line.outcome,
+            purge,
             http_status: line.http_status,
             line: line_no,
             at: self.strings.get(&line.at),
@@ -562,24 +613,94 @@ impl Aggregate {
         self.last.len()
     }
 
-    /// Identifiers whose last line is an exception.
+    /// Vendor outcomes (a person at a vendor) that are exceptions.
     pub fn exceptions(&self) -> usize {
+        self.count(Standing::Exception)
+    }
+
+    /// Vendor outcomes not proven: accepted or deleted without a verification,
+    /// unverifiable, or pending.
+    pub fn not_proven(&self) -> usize {
+        self.count(Standing::NotProven)
+    }
+
+    fn count(&self, which: Standing) -> usize {
         self.last
             .values()
-            .filter(|l| is_exception(l.status))
+            .filter(|l| Self::standing_of(l) == which)
             .count()
     }
 
+    fn standing_of(l: &Last) -> Standing {
+        let verify = is_verification(l.status).then_some(l.status);
+        standing(l.purge, verify, &l.detail)
+    }
+
+    /// Distinct people (identifiers), whatever the vendors they are at.
+    pub fn people(&self) -> usize {
+        self.last
+            .keys()
+            .map(|k| k.2)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
+    /// One row a person: the hash (or the identifier with `--show-ids`) and,
+    /// for each vendor, the purge outcome and the verification. `only`: the
+    /// people asked for (`--person`), by SHA-256; empty: everyone. Rows come
+    /// in the order of their hash, so a caller may write them as they come.
+    pub fn person_rows(&self, only: &[[u8; 32]]) -> Vec<PersonRow> {
+        let mut by_person: std::collections::BTreeMap<[u8; 32], Vec<(&Key, &Last)>> =
+            Default::default();
+        for (k, l) in &self.last {
+            if only.is_empty() || only.contains(&k.2) {
+                by_person.entry(k.2).or_default().push((k, l));
+            }
+        }
+        by_person
+            .into_iter()
+            .map(|(hash, mut at)| {
+                at.sort_by(|a, b| {
+                    self.vendors[usize::from(a.0.0)].cmp(&self.vendors[usize::from(b.0.0)])
+                });
+                let shown = at
+                    .iter()
+                    .find_map(|(k, l)| l.clear.is_some().then(|| self.shown_id(k, l)))
+                    .unwrap_or_else(|| self.shown_id(at[0].0, at[0].1));
+                PersonRow {
+                    id: shown,
+                    sha256: hex(&hash),
+                    vendors: at
+                        .iter()
+                        .map(|(k, l)| VendorCell {
+                            vendor: self.vendors[usize::from(k.0)].clone(),
+                            purge: l.purge,
+                            verify: is_verification(l.status).then_some(l.status),
+                            standing: Self::standing_of(l),
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
     /// Per vendor (by name): its kinds and the count of each final outcome ([`COLUMNS`] order).
-    fn per_vendor(&self) -> Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len()])> {
-        let mut rows: Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len()])> = (0..self.vendors.len())
-            .map(|v| (v, BTreeSet::new(), [0; COLUMNS.len()]))
-            .collect();
+    /// The last count is of people at the vendor.
+    fn per_vendor(&self) -> Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len() + 1])> {
+        let mut rows: Vec<(usize, BTreeSet<&str>, [u64; COLUMNS.len() + 1])> =
+            (0..self.vendors.len())
+                .map(|v| (v, BTreeSet::new(), [0; COLUMNS.len() + 1]))
+                .collect();
         for ((v, k, _), l) in &self.last {
             let row = &mut rows[usize::from(*v)];
             row.1.insert(self.kinds[usize::from(*k)].as_str());
-            if let Some(c) = COLUMNS.iter().position(|s| *s == l.status) {
-                row.2[c] += 1;
+            row.2[COLUMNS.len()] += 1;
+            // The purge outcome and, beside it, the verification.
+            let verify = is_verification(l.status).then_some(l.status);
+            for s in l.purge.iter().chain(verify.iter()) {
+                if let Some(c) = COLUMNS.iter().position(|c| c == s) {
+                    row.2[c] += 1;
+                }
             }
         }
         rows.sort_by(|a, b| self.vendors[a.0].cmp(&self.vendors[b.0]));
@@ -590,8 +711,9 @@ impl Aggregate {
     fn rows(&self) -> Vec<(&Key, &Last)> {
         let mut rows: Vec<(&Key, &Last)> = self.last.iter().collect();
         rows.sort_by(|(ka, la), (kb, lb)| {
-            rank(la.status)
-                .cmp(&rank(lb.status))
+            Self::standing_of(la)
+                .cmp(&Self::standing_of(lb))
+                .then_with(|| rank(la.status).cmp(&rank(lb.status)))
                 .then_with(|| self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)]))
                 .then_with(|| self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)]))
                 .then_with(|| ka.2.cmp(&kb.2))
@@ -636,6 +758,36 @@ impl Aggregate {
         }
         parts.push(format!("report line {}", last.line));
         parts.join(" · ")
+    }
+}
+
+/// One person's row: who (hash, or the identifier with `--show-ids`) and
+/// what each vendor's purge and verification ended.
+#[derive(Debug, serde::Serialize)]
+pub struct PersonRow {
+    /// The SHA-256 hex, or the identifier in clear with `--show-ids`.
+    pub id: String,
+    pub sha256: String,
+    pub vendors: Vec<VendorCell>,
+}
+
+/// A person at one vendor.
+#[derive(Debug, serde::Serialize)]
+pub struct VendorCell {
+    pub vendor: String,
+    pub purge: Option<Status>,
+    pub verify: Option<Status>,
+    pub standing: Standing,
+}
+
+impl VendorCell {
+    /// `queued → verified`, `deleted`, `— → unverifiable`.
+    fn text(&self) -> String {
+        let purge = self.purge.map_or("—", Status::as_str);
+        match self.verify {
+            Some(v) => format!("{purge} → {}", v.as_str()),
+            None => purge.to_string(),
+        }
     }
 }
 
@@ -918,6 +1070,7 @@ pub fn render(agg: &Aggregate, meta: &Meta, format: Format, w: impl Write) -> io
     match format {
         Format::Html => document(agg, meta, &mut Html { w, cols: vec![] }),
         Format::Md => document(agg, meta, &mut Md { w }),
+        Format::Json => render_json(agg, meta, w),
     }
 }
 
@@ -930,10 +1083,14 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     out.begin("Erasure certificate")?;
     out.heading(1, "Erasure certificate")?;
     out.para(&format!(
-        "This certificate records what purge did to erase people from the vendors below. It is made from the report named here; an identifier's outcome is the last line the report holds for it. {} identifiers at {} vendor{}; {} exception{}.",
-        grouped(agg.identifiers() as u64),
+        "This certificate records what purge did to erase people from the vendors below. It is made from the report named here; a person's outcome at a vendor is the last purge line the report holds for it, beside the last verification. {} {} at {} vendor{}: {} vendor outcome{}; {} not proven; {} exception{}.",
+        grouped(agg.people() as u64),
+        if agg.people() == 1 { "person" } else { "people" },
         agg.vendors.len(),
         if agg.vendors.len() == 1 { "" } else { "s" },
+        grouped(agg.identifiers() as u64),
+        if agg.identifiers() == 1 { "" } else { "s" },
+        grouped(agg.not_proven() as u64),
         grouped(exceptions as u64),
         if exceptions == 1 { "" } else { "s" },
     ))?;
@@ -963,8 +1120,19 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         ("Report lines", grouped(agg.lines as u64)),
         ("Run started (first line)", when(&agg.first_at)),
         ("Run ended (last line)", when(&agg.last_at)),
-        ("Identifiers", grouped(agg.identifiers() as u64)),
-        ("Exceptions", grouped(exceptions as u64)),
+        ("People", grouped(agg.people() as u64)),
+        (
+            "Vendor outcomes (a person at a vendor)",
+            grouped(agg.identifiers() as u64),
+        ),
+        (
+            "Not proven (no verification, unverifiable, pending)",
+            grouped(agg.not_proven() as u64),
+        ),
+        (
+            "Exceptions (present, failed, refused, invalid)",
+            grouped(exceptions as u64),
+        ),
         ("Identifiers shown as", mode.to_string()),
         ("Made by", format!("purge {}", meta.version)),
         ("Certificate made", rfc3339(meta.made)),
@@ -975,7 +1143,7 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     out.end_table()?;
 
     out.heading(2, "Outcomes per vendor")?;
-    out.para("The final outcome of each identifier, counted per vendor (what each outcome means is stated at the end).")?;
+    out.para("Each person's last purge outcome and, beside it, the last verification, counted per vendor: a person verified after a deletion counts in both rows; `total` counts people at the vendor (what each outcome means is stated at the end).")?;
     let per_vendor = agg.per_vendor();
     let all = per_vendor.len() > 1;
     let mut head: Vec<(&str, Col)> = vec![("Outcome", Col::Text)];
@@ -988,25 +1156,28 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         head.push(("all vendors", Col::Num));
     }
     out.table(&head)?;
-    let count_row = |out: &mut dyn Sink, name: &str, of: &dyn Fn(&[u64; COLUMNS.len()]) -> u64| {
-        let mut cells: Vec<String> = vec![name.to_string()];
-        cells.extend(per_vendor.iter().map(|(_, _, c)| grouped(of(c))));
-        if all {
-            cells.push(grouped(per_vendor.iter().map(|(_, _, c)| of(c)).sum()));
-        }
-        let total: u64 = per_vendor.iter().map(|(_, _, c)| of(c)).sum();
-        let class = (name != "total" && total > 0)
-            .then(|| COLUMNS.iter().find(|s| s.as_str() == name))
-            .flatten()
-            .filter(|s| is_exception(**s))
-            .map(|_| "alarm");
-        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())
-    };
+    let count_row =
+        |out: &mut dyn Sink, name: &str, of: &dyn Fn(&[u64; COLUMNS.len() + 1]) -> u64| {
+            let mut cells: Vec<String> = vec![name.to_string()];
+            cells.extend(per_vendor.iter().map(|(_, _, c)| grouped(of(c))));
+            if all {
+                cells.push(grouped(per_vendor.iter().map(|(_, _, c)| of(c)).sum()));
+            }
+            let total: u64 = per_vendor.iter().map(|(_, _, c)| of(c)).sum();
+            let class = (name != "total" && total > 0)
+                .then(|| COLUMNS.iter().find(|s| s.as_str() == name))
+                .flatten()
+                .filter(|s| is_exception(**s))
+                .map(|_| "alarm");
+            out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())
+        };
     for (i, s) in COLUMNS.iter().enumerate() {
         count_row(out, s.as_str(), &|c| c[i])?;
     }
-    count_row(out, "total", &|c| c.iter().sum())?;
+    count_row(out, "total", &|c| c[COLUMNS.len()])?;
     out.end_table()?;
+
+    people_table(agg, out)?;
 
     out.heading(2, "Vendors and hosts contacted")?;
     out.table(&[
@@ -1042,6 +1213,7 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     ];
     let rows = agg.rows();
     let (exc, rest) = rows.split_at(exceptions);
+    let (unproven, rest) = rest.split_at(agg.not_proven());
     let mut n = 0u64;
     let mut table = |out: &mut dyn Sink, rows: &[(&Key, &Last)]| -> io::Result<()> {
         out.table(&head)?;
@@ -1069,12 +1241,20 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     };
     out.heading(2, &format!("Exceptions ({})", grouped(exc.len() as u64)))?;
     if exc.is_empty() {
-        out.para(
-            "None: no identifier is still present, failed, refused, invalid or still pending.",
-        )?;
+        out.para("None: no person is still present, failed, refused or invalid at any vendor.")?;
     } else {
-        out.para("Identifiers not (or not yet) erased: still present, failed, refused, invalid, or still pending in an open vendor job. They need action.")?;
+        out.para("Not erased: still present after the deletion, failed, refused, or invalid. They need action.")?;
         table(out, exc)?;
+    }
+    out.heading(
+        2,
+        &format!("Not proven ({})", grouped(unproven.len() as u64)),
+    )?;
+    if unproven.is_empty() {
+        out.para("None: every deletion the vendors accepted was verified.")?;
+    } else {
+        out.para("Accepted or deleted by the vendor but not verified afterwards (run `purge verify`), unverifiable (the vendor offers no way to ask), or still pending in an open vendor job (resume the run). The vendor's answer is the evidence; it is not proof that the person is gone.")?;
+        table(out, unproven)?;
     }
     out.heading(
         2,
@@ -1095,6 +1275,7 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         out.row(None, &[s.as_str(), meaning(*s)])?;
     }
     out.end_table()?;
+    out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's purge outcome → verification at every vendor.")?;
     out.para(&format!(
         "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
         meta.version,
@@ -1105,9 +1286,87 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     out.end()
 }
 
+/// One row a person: the hash (or identifier), and per vendor the purge
+/// outcome → the verification.
+fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
+    let rows = agg.person_rows(&agg.only);
+    out.heading(2, &format!("People ({})", grouped(rows.len() as u64)))?;
+    out.para("One row a person: at each vendor, the purge outcome → the verification (— where the report holds none for that vendor).")?;
+    let mut vendors: Vec<&str> = agg.vendors.iter().map(String::as_str).collect();
+    vendors.sort_unstable();
+    let id_head = if agg.show_ids {
+        "Person"
+    } else {
+        "Person (SHA-256)"
+    };
+    let mut head: Vec<(&str, Col)> = vec![(id_head, Col::Mono)];
+    head.extend(vendors.iter().map(|v| (*v, Col::Text)));
+    out.table(&head)?;
+    for row in &rows {
+        let mut cells = vec![row.id.clone()];
+        for v in &vendors {
+            cells.push(
+                row.vendors
+                    .iter()
+                    .find(|c| c.vendor == *v)
+                    .map_or_else(|| "—".to_string(), VendorCell::text),
+            );
+        }
+        let worst = row.vendors.iter().map(|c| c.standing).min();
+        let class = match worst {
+            Some(Standing::Exception) => Some("alarm"),
+            _ => None,
+        };
+        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    out.end_table()
+}
+
+/// The certificate as one JSON object (`--format json`): the same content,
+/// with a `people` array of one entry a person.
+fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()> {
+    let vendors: Vec<serde_json::Value> = agg
+        .per_vendor()
+        .iter()
+        .map(|(v, kinds, counts)| {
+            let outcomes: serde_json::Map<String, serde_json::Value> = COLUMNS
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s.as_str().to_string(), (*n).into()))
+                .collect();
+            serde_json::json!({
+                "vendor": agg.vendors[*v],
+                "kinds": kinds,
+                "hosts": agg.hosts[*v],
+                "outcomes": outcomes,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "report": meta.report,
+        "report_sha256": agg.sha256,
+        "report_lines": agg.lines,
+        "made": rfc3339(meta.made),
+        "made_by": format!("purge {}", meta.version),
+        "identifiers_shown_as": if agg.show_ids { "clear" } else { "sha256" },
+        "people_count": agg.people(),
+        "vendor_outcomes": agg.identifiers(),
+        "not_proven": agg.not_proven(),
+        "exceptions": agg.exceptions(),
+        "vendors": vendors,
+        "people": agg.person_rows(&agg.only),
+    });
+    serde_json::to_writer(&mut w, &doc).map_err(io::Error::other)?;
+    writeln!(w)?;
+    w.flush()
+}
+
 /// What was written, for the message on stderr.
 pub struct Written {
     pub format: Format,
+    pub people: usize,
+    pub not_proven: usize,
     pub identifiers: usize,
     pub exceptions: usize,
     pub vendors: usize,
@@ -1143,7 +1402,12 @@ pub fn run(args: &Args) -> Result<Written, CertError> {
             });
         }
     }
-    let agg = Aggregate::read(&args.report, args.show_ids)?;
+    let mut agg = Aggregate::read(&args.report, args.show_ids)?;
+    agg.only = args
+        .person
+        .iter()
+        .map(|p| Sha256::digest(p.trim().as_bytes()).into())
+        .collect();
     let meta = Meta {
         report: args.report.display().to_string(),
         report_absolute: std::fs::canonicalize(&args.report)
@@ -1154,6 +1418,8 @@ pub fn run(args: &Args) -> Result<Written, CertError> {
     };
     let written = Written {
         format,
+        people: agg.people(),
+        not_proven: agg.not_proven(),
         identifiers: agg.identifiers(),
         exceptions: agg.exceptions(),
         vendors: agg.vendors.len(),
@@ -1242,7 +1508,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_line_of_each_identifier_decides_and_pending_is_an_exception() {
+    fn the_last_line_of_each_identifier_decides_and_pending_is_not_proven() {
         let a = agg(
             vec![
                 line("rally", "a@x.io", "failed", r#","detail":"HTTP 500""#),
@@ -1255,7 +1521,13 @@ mod tests {
             false,
         );
         assert_eq!(a.identifiers(), 4, "per vendor: rally a, b; zendesk a, c");
-        assert_eq!(a.exceptions(), 1, "zendesk a is still pending");
+        assert_eq!(a.exceptions(), 0);
+        assert_eq!(
+            a.not_proven(),
+            4,
+            "pending, queued and deleted, none verified"
+        );
+        assert_eq!(a.people(), 3, "a, b and c");
         let counts = a.per_vendor();
         let col = |s: Status| COLUMNS.iter().position(|c| *c == s).unwrap();
         let (rally, zendesk) = (&counts[0], &counts[1]);
@@ -1265,9 +1537,9 @@ mod tests {
         assert_eq!(zendesk.2[col(Status::Deleted)], 1);
         assert_eq!(zendesk.2[col(Status::Pending)], 1);
         let rows = a.rows();
-        assert_eq!(rows[0].1.status, Status::Pending);
+        let pending = rows.iter().find(|r| r.1.status == Status::Pending).unwrap();
         assert_eq!(
-            a.evidence(rows[0].1),
+            a.evidence(pending.1),
             "still pending in job J1 · report line 2"
         );
         let md = render_to(&a, Format::Md);
@@ -1303,17 +1575,18 @@ mod tests {
                 "failed",
                 "refused",
                 "invalid",
-                "pending",
-                "verified",
                 "deleted",
                 "queued",
+                "pending",
+                "verified",
                 "not_found"
             ]
         );
-        assert_eq!(a.exceptions(), 5);
+        assert_eq!(a.exceptions(), 4);
+        assert_eq!(a.not_proven(), 3);
         let html = render_to(&a, Format::Html);
-        let exc = html.find("Exceptions (5)").unwrap();
-        let rest = html.find("All other identifiers (4)").unwrap();
+        let exc = html.find("Exceptions (4)").unwrap();
+        let rest = html.find("All other identifiers (2)").unwrap();
         let present_row = html.find("<td class=\"outcome\">present</td>").unwrap();
         let verified_row = html.find("<td class=\"outcome\">verified</td>").unwrap();
         assert!(exc < present_row && present_row < rest && rest < verified_row);
@@ -1489,6 +1762,7 @@ mod tests {
             format: None,
             show_ids,
             force,
+            person: vec![],
         };
         assert_eq!(run(&args(&out, false, false)).unwrap().format, Format::Md);
         assert!(matches!(

@@ -43,19 +43,19 @@ const COUNTS: [(&str, &str, [u32; 12]); 4] = [
         "email",
         [0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3],
     ),
-    ("rally", "email", [1, 0, 2, 1, 0, 0, 1, 0, 0, 0, 0, 5]),
+    // Rally: dee and eve were queued, then verified and found present: both rows count them.
+    ("rally", "email", [1, 0, 4, 1, 0, 0, 1, 0, 0, 0, 0, 5]),
     ("zendesk", "email", [0, 2, 0, 0, 0, 0, 0, 1, 1, 0, 1, 5]),
 ];
 
 /// The fixture's exceptions, in the order the certificate lists them (present,
-/// failed, refused, invalid, still pending; then by vendor).
-const EXCEPTIONS: [(&str, &str, &str); 6] = [
+/// failed, refused, invalid; then by vendor). Pending is "not proven" (#20).
+const EXCEPTIONS: [(&str, &str, &str); 5] = [
     ("rally", "eve@example.com", "present"),
     ("braze", "ext-2", "failed"),
     ("zendesk", "lou@example.com", "failed"),
     ("zendesk", "kim@example.com", "refused"),
     ("braze", "not an id", "invalid"),
-    ("zendesk", "ivy@example.com", "pending"),
 ];
 
 const OUTCOMES: [&str; 12] = [
@@ -119,13 +119,17 @@ fn check_common(doc: &str, dir: &Path) {
         assert!(doc.contains(&sha256_hex(id.as_bytes())), "{id} hashed");
     }
     // Exceptions first, in order.
-    let mut at = doc.find("Exceptions (6)").expect("exceptions heading");
+    let mut at = doc.find("Exceptions (5)").expect("exceptions heading");
     for (_, id, _) in EXCEPTIONS {
-        let pos = doc.find(&sha256_hex(id.as_bytes())).unwrap();
+        let pos = at + doc[at..].find(&sha256_hex(id.as_bytes())).unwrap();
         assert!(pos > at, "{id} out of order");
         at = pos;
     }
-    assert!(at < doc.find("All other identifiers (11)").unwrap());
+    // Then what is not proven (pending, queued, unverifiable), then the rest.
+    let not_proven = doc.find("Not proven (9)").expect("not proven heading");
+    assert!(at < not_proven);
+    assert!(doc[not_proven..].contains(&sha256_hex(b"ivy@example.com")));
+    assert!(not_proven < doc.find("All other identifiers (3)").unwrap());
 }
 
 #[test]
@@ -144,7 +148,7 @@ fn html_certificate_of_a_report_with_every_outcome() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("erasure.html (HTML): 17 identifiers at 4 vendors, 6 exceptions"),
+        err.contains("erasure.html (HTML): 17 people at 4 vendors: 17 vendor outcomes, 9 not proven, 5 exceptions"),
         "{err}"
     );
     let path = dir.path().join("erasure.html");
@@ -261,7 +265,7 @@ fn markdown_certificate_to_a_file_and_to_stdout() {
     assert_eq!(stdout_run.status.code(), Some(0), "{}", stderr(&stdout_run));
     let printed = stdout(&stdout_run);
     assert!(printed.starts_with("# Erasure certificate"));
-    assert!(printed.contains("Exceptions (6)"));
+    assert!(printed.contains("Exceptions (5)"));
 }
 
 #[test]
@@ -370,7 +374,8 @@ fn a_hundred_thousand_line_report_renders_in_bounded_memory() {
     let (code, max_kib) = run_measured(cmd);
     assert_eq!(code, Some(0));
     let html = std::fs::read_to_string(dir.path().join("big.html")).unwrap();
-    assert!(html.contains("All other identifiers (50,000)"));
+    // Deleted without a verification: not proven (#20).
+    assert!(html.contains("Not proven (50,000)"));
     assert!(html.contains("Exceptions (0)"));
     // Kept: 50,000 last lines, their shared evidence; the output is streamed.
     // (About the report's size in a debug build; reading the whole report in,
@@ -501,8 +506,64 @@ fn a_real_browser_renders_the_counts_and_the_exceptions() {
             "{row}"
         );
     }
-    assert!(exception_rows[5].contains("still pending in job J-OPEN-77"));
     // The vendor's `<script>` and `<img>` stayed text: the browser made no such elements.
     assert!(!dom.contains("<script") && !dom.contains("<img"), "{dom}");
     assert!(dom.contains("&lt;script&gt;alert(\"pwned\")&lt;/script&gt;"));
+}
+
+#[test]
+fn json_certificate_has_one_entry_a_person_with_purge_and_verification_and_person_filters() {
+    let dir = with_report();
+    let out = purge(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "report.jsonl",
+            "--format",
+            "json",
+            "-o",
+            "-",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["people_count"], 17);
+    assert_eq!(doc["vendor_outcomes"], 17);
+    assert_eq!(doc["not_proven"], 9);
+    assert_eq!(doc["exceptions"], 5);
+    let people = doc["people"].as_array().unwrap();
+    assert_eq!(people.len(), 17, "one entry a person");
+    let dee = sha256_hex(b"dee@example.com");
+    let entry = people.iter().find(|p| p["sha256"] == dee.as_str()).unwrap();
+    assert_eq!(entry["id"], dee.as_str(), "hashed unless --show-ids");
+    assert_eq!(
+        entry["vendors"],
+        serde_json::json!([{"vendor": "rally", "purge": "queued", "verify": "verified", "standing": "proven"}]),
+        "the purge outcome beside the verification"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("dee@example.com"));
+    // --person answers for the people named, by their hash.
+    let out = purge(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "report.jsonl",
+            "--format",
+            "json",
+            "-o",
+            "-",
+            "--person",
+            "eve@example.com",
+            "--person",
+            "dee@example.com",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let people = doc["people"].as_array().unwrap();
+    assert_eq!(people.len(), 2, "{doc}");
+    let eve = people.iter().find(|p| p["sha256"] != dee.as_str()).unwrap();
+    assert_eq!(eve["vendors"][0]["verify"], "present");
+    assert_eq!(eve["vendors"][0]["standing"], "exception");
 }

@@ -246,7 +246,7 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
 fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
     let w = crate::certificate::run(args)?;
     output::info(&format!(
-        "wrote {} ({}): {} identifier{} at {} vendor{}, {}; made from {} (SHA-256 {})",
+        "wrote {} ({}): {} {} at {} vendor{}: {} vendor outcome{}, {} not proven, {}; made from {} (SHA-256 {})",
         if args.output.as_os_str() == "-" {
             "the certificate to stdout".to_string()
         } else {
@@ -255,11 +255,15 @@ fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
         match w.format {
             crate::certificate::Format::Html => "HTML",
             crate::certificate::Format::Md => "Markdown",
+            crate::certificate::Format::Json => "JSON",
         },
-        w.identifiers,
-        if w.identifiers == 1 { "" } else { "s" },
+        w.people,
+        if w.people == 1 { "person" } else { "people" },
         w.vendors,
         if w.vendors == 1 { "" } else { "s" },
+        w.identifiers,
+        if w.identifiers == 1 { "" } else { "s" },
+        w.not_proven,
         match w.exceptions {
             0 => "no exceptions".to_string(),
             1 => "1 exception listed first".to_string(),
