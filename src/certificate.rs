@@ -255,6 +255,10 @@ struct Last {
     detail: Rc<str>,
     job_id: Option<Rc<str>>,
     vendor_ids: Box<[Rc<str>]>,
+    /// Why the line's final outcome does not prove the person erased (its
+    /// `unproven`: a soft delete, an acceptance the vendor did not confirm),
+    /// already concealed unless `--show-ids`.
+    unproven: Option<Rc<str>>,
     /// The identifier in clear (kept only with `--show-ids`, when a line had it).
     clear: Option<Box<str>>,
 }
@@ -502,6 +506,7 @@ impl Aggregate {
         let detail = hide(&line.detail);
         let job_id = line.job_id.as_deref().map(hide);
         let vendor_ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
+        let unproven = line.unproven.as_deref().map(hide);
         let key = (vendor, kind, hash);
         let kept_clear = if self.show_ids {
             clear
@@ -524,6 +529,7 @@ impl Aggregate {
             detail: self.strings.get(&detail),
             job_id: job_id.map(|j| self.strings.get(&j)),
             vendor_ids: vendor_ids.iter().map(|v| self.strings.get(v)).collect(),
+            unproven: unproven.map(|u| self.strings.get(&u)),
             clear: kept_clear,
         };
         self.last.insert(key, last);
@@ -733,6 +739,9 @@ impl Aggregate {
     /// The evidence cell of an identifier's last line.
     fn evidence(&self, last: &Last) -> String {
         let mut parts: Vec<String> = vec![];
+        if let Some(why) = &last.unproven {
+            parts.push(format!("NOT PROVEN ERASED: {why}"));
+        }
         if last.status == Status::Pending {
             parts.push(match &last.job_id {
                 Some(j) => format!("still pending in job {j}"),
@@ -1545,6 +1554,37 @@ mod tests {
         let md = render_to(&a, Format::Md);
         assert!(md.contains("still pending in job J1"), "{md}");
         assert!(!md.contains("job J2"), "c's last line is deleted: {md}");
+    }
+
+    #[test]
+    fn an_unproven_line_says_why_in_its_evidence() {
+        let a = agg(
+            vec![
+                line(
+                    "zendesk",
+                    "b@x.io",
+                    "deleted",
+                    r#","detail":"soft","unproven":"soft-deleted only: Zendesk erases soft-deleted users within 30 days""#,
+                ),
+                line(
+                    "zendesk",
+                    "a@x.io",
+                    "not_found",
+                    r#","detail":"no such user""#,
+                ),
+            ],
+            false,
+        );
+        let rows = a.rows();
+        let soft = rows.iter().find(|(_, l)| l.unproven.is_some()).unwrap().1;
+        assert!(
+            a.evidence(soft)
+                .starts_with("NOT PROVEN ERASED: soft-deleted only"),
+            "{}",
+            a.evidence(soft)
+        );
+        let other = rows.iter().find(|(_, l)| l.unproven.is_none()).unwrap().1;
+        assert!(!a.evidence(other).contains("NOT PROVEN"));
     }
 
     #[test]
