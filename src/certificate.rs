@@ -1083,7 +1083,19 @@ pub fn render(agg: &Aggregate, meta: &Meta, format: Format, w: impl Write) -> io
     }
 }
 
+/// The certificate, section by section, into one format's [`Sink`].
 fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
+    front_page(agg, meta, out)?;
+    per_vendor_section(agg, out)?;
+    people_table(agg, out)?;
+    hosts_section(agg, out)?;
+    identifier_sections(agg, out)?;
+    legend(agg, meta, out)?;
+    out.end()
+}
+
+/// The title, the counts of people, the identifier mode and the facts table.
+fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     let when = |a: &Option<(SystemTime, Rc<str>)>| {
         a.as_ref()
             .map_or_else(|| "not recorded".to_string(), |(t, _)| rfc3339(*t))
@@ -1150,7 +1162,11 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         out.row(None, &[k, v])?;
     }
     out.end_table()?;
+    Ok(())
+}
 
+/// Each vendor's purge outcomes beside its verifications, counted.
+fn per_vendor_section(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
     out.heading(2, "Outcomes per vendor")?;
     out.para("Each person's last purge outcome and, beside it, the last verification, counted per vendor: a person verified after a deletion counts in both rows; `total` counts people at the vendor (what each outcome means is stated at the end).")?;
     let per_vendor = agg.per_vendor();
@@ -1185,9 +1201,12 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     }
     count_row(out, "total", &|c| c[COLUMNS.len()])?;
     out.end_table()?;
+    Ok(())
+}
 
-    people_table(agg, out)?;
-
+/// The kinds and the hosts each vendor's requests went to.
+fn hosts_section(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
+    let per_vendor = agg.per_vendor();
     out.heading(2, "Vendors and hosts contacted")?;
     out.table(&[
         ("Vendor", Col::Text),
@@ -1205,7 +1224,12 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         out.row(None, &[&agg.vendors[*v], &kinds, &text])?;
     }
     out.end_table()?;
+    Ok(())
+}
 
+/// Exceptions, then not proven, then the rest: one row a vendor outcome.
+fn identifier_sections(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
+    let exceptions = agg.exceptions();
     let id_head = if agg.show_ids {
         "Identifier"
     } else {
@@ -1274,7 +1298,11 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
     } else {
         table(out, rest)?;
     }
+    Ok(())
+}
 
+/// What each outcome means, how people are counted, and how to check the report.
+fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     out.heading(2, "What each outcome means")?;
     out.table(&[("Outcome", Col::Text), ("Meaning", Col::Text)])?;
     for s in EXCEPTIONS
@@ -1292,7 +1320,7 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
         meta.report,
         agg.sha256
     ))?;
-    out.end()
+    Ok(())
 }
 
 /// One row a person: the hash (or identifier), and per vendor the purge
