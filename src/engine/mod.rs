@@ -3,6 +3,7 @@
 //! follow-ups), records every outcome, shows progress, and stops cleanly.
 
 mod admission;
+mod gather;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 use tokio::task::JoinSet;
 
 use self::admission::Admission;
+use self::gather::Pool;
 use crate::exit::ExitCode;
 use crate::http::lane::{Lane, SendError, Stats, Stop};
 use crate::output;
@@ -115,6 +117,18 @@ pub struct Engine {
     /// `-v` lines about outcomes recorded but not yet in the report file:
     /// printed only after [`Engine::flush`] wrote them (the report first).
     said: Vec<String>,
+    /// Work held to be sent in fuller requests ([`Service::gathering`]).
+    pool: Option<Pool>,
+}
+
+/// What the run loop waits for next.
+enum Event {
+    Sent(Box<Sent>),
+    /// A task panicked (said, nothing to settle).
+    Lost,
+    Interrupt(Signal),
+    /// The oldest gathered work is due.
+    Due,
 }
 
 /// What an engine drives one vendor's work with.
@@ -145,6 +159,7 @@ impl Engine {
             concurrency,
             progress,
         } = parts;
+        let pool = service.gathering(kind).map(Pool::new);
         Engine {
             vendor: service,
             kind,
@@ -161,6 +176,7 @@ impl Engine {
             reasons: std::collections::HashMap::new(),
             progress,
             said: vec![],
+            pool,
         }
     }
 
@@ -335,18 +351,36 @@ impl Engine {
                 }
             }
             if joins.is_empty() {
-                break;
+                // Nothing in flight can add to what is gathered: it goes now.
+                let next = match self.stop.is_stopped() {
+                    true => vec![],
+                    false => self.release_pool(),
+                };
+                if next.is_empty() {
+                    break;
+                }
+                admission.follow(&Stage::Delete, next, false);
+                continue;
             }
-            let sent = tokio::select! {
-                done = joins.join_next() => match done {
-                    Some(Ok(sent)) => sent,
-                    Some(Err(e)) => {
-                        output::error(&format!("internal error in a request task: {e}"));
-                        continue;
+            let event = self
+                .next_event(&mut joins, &mut interrupt, interrupted)
+                .await;
+            match event {
+                Event::Sent(sent) => {
+                    let (work, seq, result) = *sent;
+                    let held = admission.finished(seq, &work.stage);
+                    let stage = work.stage.clone();
+                    match self.settle(work, seq, result, admission.jobs_open()) {
+                        Settled::Next(next) => {
+                            let next = self.gather(next);
+                            admission.follow(&stage, next, held)
+                        }
+                        Settled::Park(work) => admission.park(work),
                     }
-                    None => break,
-                },
-                signal = &mut interrupt, if !interrupted => {
+                    self.flush();
+                }
+                Event::Due => admission.follow(&Stage::Delete, self.release_pool(), false),
+                Event::Interrupt(signal) => {
                     interrupted = true;
                     // The run says once how to quit at once (`run::interrupt`);
                     // each vendor says what it has left to finish.
@@ -356,29 +390,88 @@ impl Engine {
                         self.in_flight(),
                     ));
                     self.halt(StopReason::Interrupted(signal));
-                    continue;
                 }
-            };
-            let (work, seq, result) = sent;
-            let held = admission.finished(seq, &work.stage);
-            let stage = work.stage.clone();
-            match self.settle(work, seq, result, admission.jobs_open()) {
-                Settled::Next(next) => admission.follow(&stage, next, held),
-                Settled::Park(work) => admission.park(work),
+                Event::Lost => {}
             }
-            self.flush();
         }
-        // Whatever was not sent because the run stopped is recorded as such.
-        if let Some(reason) = self.reason.clone() {
-            let why = format!("not attempted: {}", reason.describe());
-            for w in admission.unsent() {
-                if !matches!(w.stage, Stage::Poll { .. }) {
-                    let outs = services::all(&w.ids, Status::Failed, &why, None);
-                    self.record(&outs, None);
+        let pooled = self.pool.as_mut().map(Pool::take).unwrap_or_default();
+        self.record_unsent(admission.unsent().chain(pooled));
+        self.finish()
+    }
+
+    /// A finished send, the interrupt, or gathered work falling due.
+    async fn next_event(
+        &self,
+        joins: &mut JoinSet<Sent>,
+        interrupt: &mut std::pin::Pin<&mut impl Future<Output = Signal>>,
+        interrupted: bool,
+    ) -> Event {
+        let due = self.pool.as_ref().and_then(Pool::due);
+        let stopped = self.stop.is_stopped();
+        tokio::select! {
+            done = joins.join_next() => match done {
+                Some(Ok(sent)) => Event::Sent(Box::new(sent)),
+                Some(Err(e)) => {
+                    output::error(&format!("internal error in a request task: {e}"));
+                    Event::Lost
                 }
-            }
-            self.flush();
+                None => Event::Lost,
+            },
+            signal = interrupt.as_mut(), if !interrupted => Event::Interrupt(signal),
+            () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() && !stopped => Event::Due,
         }
+    }
+
+    /// Work marked for gathering goes to the pool; the rest, and whatever
+    /// the pool now sends, is returned.
+    fn gather(&mut self, next: Vec<Work>) -> Vec<Work> {
+        let Some(pool) = self.pool.as_mut() else {
+            return next;
+        };
+        if self.stop.is_stopped() {
+            return next;
+        }
+        let mut out = vec![];
+        for w in next {
+            if !w.gather {
+                out.push(w);
+                continue;
+            }
+            for group in pool.add(w) {
+                out.extend(gather::combine(&*self.vendor, self.kind, group));
+            }
+        }
+        out
+    }
+
+    /// Everything the pool holds, combined, to be sent now.
+    fn release_pool(&mut self) -> Vec<Work> {
+        match self.pool.as_mut() {
+            Some(pool) if !pool.is_empty() => {
+                let group = pool.take();
+                gather::combine(&*self.vendor, self.kind, group)
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Whatever was not sent because the run stopped is recorded as such.
+    fn record_unsent(&mut self, unsent: impl Iterator<Item = Work>) {
+        let Some(reason) = self.reason.clone() else {
+            return;
+        };
+        let why = format!("not attempted: {}", reason.describe());
+        for w in unsent {
+            if !matches!(w.stage, Stage::Poll { .. }) {
+                let outs = services::all(&w.ids, Status::Failed, &why, None);
+                self.record(&outs, None);
+            }
+        }
+        self.flush();
+    }
+
+    /// The run's summary, once every send has ended.
+    fn finish(mut self) -> (Summary, Option<StopReason>) {
         self.progress.finish();
         self.summary.pending = self.pending.len() as u64;
         self.summary.requests = self.seq;

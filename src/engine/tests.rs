@@ -818,14 +818,132 @@ async fn braze_lookups_keep_to_their_own_quota_and_deletions_do_not_wait_for_it(
         span >= Duration::from_secs(29) && span < Duration::from_secs(31),
         "29 s for 30 lookups at 60/min: {span:?}"
     );
-    // Three batches of 10: each deleted as soon as its lookups end, not after
-    // every lookup of the run (the batches run side by side, so they end close together).
+    // Three batches of 10, side by side: their deletions are gathered into
+    // one request, sent as soon as the last lookup ends (nothing else is in
+    // flight), not held for the gathering interval.
     let deletes = at("/users/delete");
-    assert_eq!(deletes.len(), 3);
-    for d in &deletes {
-        let last_lookup_before = lookups.iter().filter(|l| *l <= d).max().unwrap();
-        assert!(*d - *last_lookup_before < Duration::from_millis(100));
+    assert_eq!(deletes.len(), 1);
+    assert!(deletes[0] - *lookups.last().unwrap() < Duration::from_millis(100));
+    let delete = arrivals
+        .iter()
+        .find(|a| a.request.path_and_query == "/users/delete")
+        .unwrap();
+    assert_eq!(body_list(&delete.request, "braze_ids").len(), 30);
+}
+
+/// Braze lookups that find one profile (`b-` and the address) for every
+/// address, answered at once, except `slow`, answered after `delay`.
+fn braze_one_profile_each(slow: &'static str, delay: Duration) -> Script {
+    let slow_seq: Arc<Mutex<Option<usize>>> = Arc::default();
+    let seen = Arc::clone(&slow_seq);
+    Script::new(move |n, r| {
+        let body = r.body.clone().unwrap_or_default();
+        if r.path_and_query == "/users/export/ids" {
+            let e = body["email_address"].as_str().unwrap_or_default();
+            if e == slow {
+                *seen.lock().unwrap() = Some(n);
+            }
+            let users = json!([{"braze_id": format!("b-{e}"), "email": e}]);
+            return ok(200, &json!({ "users": users }).to_string());
+        }
+        let n = body["braze_ids"].as_array().map_or(0, Vec::len);
+        ok(201, &json!({ "deleted": n }).to_string())
+    })
+    .latency_of(move |n| {
+        if *slow_seq.lock().unwrap() == Some(n) {
+            delay
+        } else {
+            Duration::ZERO
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_gathers_deletions_across_lookups_50_braze_ids_a_request() {
+    let script = braze_one_profile_each("", Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let (report, _) = Report::open(&path, false, "braze", Kind::Email, false).unwrap();
+    let run = Run::new(
+        Braze::new(None, Rate::per_minute(100_000)),
+        Kind::Email,
+        &script,
+    );
+    let ids = emails(120);
+    let (summary, reason) = run.go(&ids, vec![], report, std::future::pending()).await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.queued, 120, "{summary:?}");
+    let deletes: Vec<Vec<String>> = script
+        .arrivals()
+        .iter()
+        .filter(|a| a.request.path_and_query == "/users/delete")
+        .map(|a| body_list(&a.request, "braze_ids"))
+        .collect();
+    // 12 lookup batches of 10, 120 braze ids: ceil(120 / 50) = 3 requests
+    // (one a batch before: 12).
+    let sizes: Vec<usize> = deletes.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [50, 50, 20]);
+    let mut all: Vec<String> = deletes.concat();
+    all.sort();
+    let mut want: Vec<String> = ids.iter().map(|e| format!("b-{e}")).collect();
+    want.sort();
+    assert_eq!(all, want, "every profile found deleted once");
+    // Each person's line names their own profile and the request that erased
+    // it: the lines of one request number are exactly one delete's profiles.
+    let lines = report_lines(&path);
+    assert_eq!(lines.len(), 120);
+    let mut by_request: HashMap<u64, Vec<String>> = HashMap::new();
+    for l in &lines {
+        let e = l["id"].as_str().unwrap();
+        assert_eq!(l["detail"], format!("queued for deletion: braze_id b-{e}"));
+        assert_eq!(l["vendor_ids"], json!([format!("b-{e}")]));
+        let seq = l["request"].as_u64().unwrap();
+        by_request.entry(seq).or_default().push(format!("b-{e}"));
     }
+    let mut groups: Vec<Vec<String>> = by_request.into_values().collect();
+    let mut sent = deletes.clone();
+    for g in groups.iter_mut().chain(sent.iter_mut()) {
+        g.sort();
+    }
+    groups.sort();
+    sent.sort();
+    assert_eq!(groups, sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn braze_gathered_deletions_go_after_the_interval_short_of_50() {
+    // Batch 2 (user10) is looked up at once; batch 1 waits a minute on user4.
+    let script = braze_one_profile_each("user4@example.com", Duration::from_secs(60));
+    let run = Run::new(Braze::new(None, LOOKUP_QUOTA), Kind::Email, &script);
+    let within = run.service.gathering(Kind::Email).unwrap().within;
+    assert_eq!(within, Duration::from_secs(12), "50 lookups at 250/min");
+    let (summary, reason) = run.all(&emails(11)).await;
+    assert_eq!(reason, None);
+    assert_eq!(summary.queued, 11, "{summary:?}");
+    let arrivals = script.arrivals();
+    let deletes: Vec<&crate::http::script::Arrival> = arrivals
+        .iter()
+        .filter(|a| a.request.path_and_query == "/users/delete")
+        .collect();
+    assert_eq!(deletes.len(), 2);
+    // user10's profile goes alone, the interval after its lookup, while
+    // batch 1 is still waiting: fewer than 50 are not held back longer.
+    let found = arrivals
+        .iter()
+        .find(|a| a.request.body.as_ref().unwrap()["email_address"] == "user10@example.com")
+        .unwrap();
+    assert_eq!(
+        body_list(&deletes[0].request, "braze_ids"),
+        ["b-user10@example.com"]
+    );
+    let held = deletes[0].at - found.at;
+    assert!(
+        held >= within && held < within + Duration::from_millis(50),
+        "{held:?}"
+    );
+    assert!(deletes[0].at - arrivals[0].at < Duration::from_secs(60));
+    // Batch 1's ten go together once its lookups end.
+    assert_eq!(body_list(&deletes[1].request, "braze_ids").len(), 10);
 }
 
 #[tokio::test(start_paused = true)]

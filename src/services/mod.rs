@@ -377,6 +377,20 @@ pub trait Service: Send + Sync {
         let _ = (kind, count);
         None
     }
+    /// Whether the engine gathers the work of `kind` marked [`Work::gather`]
+    /// (deletions by the vendor ids earlier answers found), and how far.
+    /// Default: each is sent as it comes.
+    fn gathering(&self, kind: Kind) -> Option<Gathering> {
+        let _ = kind;
+        None
+    }
+    /// One request for gathered work: `ids` and `targets` (each vendor id with
+    /// the index of its identifier in `ids`) of several pieces, at most
+    /// [`Gathering::limit`] targets. `None`: they are sent one by one.
+    fn combine(&self, kind: Kind, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Option<Work> {
+        let _ = (kind, ids, targets);
+        None
+    }
 }
 
 /// Requests a run will send on one lane of its vendor (see [`Service::load`]).

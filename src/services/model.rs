@@ -464,6 +464,17 @@ pub struct Work {
     /// The vendor ids this work acts on, each with the index (into `ids`) of the
     /// identifier it belongs to; empty when the identifiers are the vendor ids.
     pub targets: Vec<(usize, String)>,
+    /// The engine may hold this work a while and send it combined with others
+    /// like it ([`crate::services::Service::combine`]).
+    pub gather: bool,
+}
+
+/// How the engine gathers work marked [`Work::gather`]: up to `limit` targets
+/// a request, none held longer than `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gathering {
+    pub limit: usize,
+    pub within: Duration,
 }
 
 impl Work {
@@ -474,7 +485,14 @@ impl Work {
             stage,
             delay: Duration::ZERO,
             targets: vec![],
+            gather: false,
         }
+    }
+
+    /// Marks the work as one the engine may gather (see [`Work::gather`]).
+    pub fn gathered(mut self) -> Self {
+        self.gather = true;
+        self
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
