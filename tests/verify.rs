@@ -98,17 +98,55 @@ async fn gainsight_gone_is_verified_present_is_present_and_a_second_verify_skips
     assert_eq!(paths, ["/v1/users/gp-2"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zendesk_active_and_soft_deleted_are_present_erased_is_verified() {
-    let rec = Recorder::new(|_, r| match r.url.path() {
-        "/api/v2/users/show_many" => ResponseTemplate::new(200).set_body_json(json!({"users": [
-            {"id": 12, "role": "end-user", "active": true},
-            {"id": 13, "role": "end-user", "active": false}]})),
+/// A Zendesk account as its read endpoints show it: `show_many` lists active
+/// and soft-deleted users (`active: false`) with their e-mail, the search
+/// finds active users by e-mail, `deleted_users/{id}` answers while a user is
+/// soft-deleted. 12, 14, 15 and 99 are active, 13 soft-deleted.
+fn zendesk_account(r: &wiremock::Request) -> ResponseTemplate {
+    let users = [
+        (12, "b@x.io", true),
+        (13, "c@x.io", false),
+        (14, "e@x.io", true),
+        (15, "f@x.io", true),
+        (99, "someone.else@x.io", true),
+    ];
+    let user = |(id, email, active): (i32, &str, bool)| json!({"id": id, "email": email, "role": "end-user", "active": active});
+    match r.url.path() {
+        "/api/v2/users/show_many" => {
+            assert_eq!(param(r, "include"), "identities", "{}", r.url);
+            let ids = param(r, "ids");
+            let listed: Vec<Value> = users
+                .iter()
+                .filter(|u| ids.split(',').any(|i| i == u.0.to_string()))
+                .map(|u| user(*u))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"users": listed, "identities": []}))
+        }
+        "/api/v2/users/search" => {
+            let q = param(r, "query");
+            let hits: Vec<Value> = users
+                .iter()
+                .filter(|u| u.2 && q == format!("email:{}", u.1))
+                .map(|u| user(*u))
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"users": hits, "count": hits.len(), "next_page": null}))
+        }
         "/api/v2/deleted_users/13" => ResponseTemplate::new(200)
-            .set_body_json(json!({"deleted_user": {"id": 13, "active": false}})),
+            .set_body_json(json!({"deleted_user": {"id": 13, "email": "c@x.io", "active": false}})),
         _ => ResponseTemplate::new(404)
             .set_body_json(json!({"error": "RecordNotFound", "description": "Not found"})),
-    });
+    }
+}
+
+/// The report is input, not authority: recorded user ids count only once
+/// Zendesk confirms they are the person's; the others are dropped (the detail
+/// says so) and the person is looked up by its e-mail, so a forged line
+/// naming another user, or an erased one, proves nothing, and a person Zendesk
+/// never had is `verified`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zendesk_verify_confirms_recorded_ids_and_looks_up_the_rest_by_e_mail() {
+    let rec = Recorder::new(|_, r| zendesk_account(r));
     let s = server(rec.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     write_file(
@@ -121,6 +159,9 @@ async fn zendesk_active_and_soft_deleted_are_present_erased_is_verified() {
         line("zendesk", "email", "b@x.io", "deleted", &["12"]),
         line("zendesk", "email", "c@x.io", "deleted", &["13"]),
         line("zendesk", "email", "d@x.io", "not_found", &[]),
+        // Forged: another, active user; an erased user while f@ is active.
+        line("zendesk", "email", "e@x.io", "deleted", &["99"]),
+        line("zendesk", "email", "f@x.io", "deleted", &["77"]),
     ];
     let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
     let out = run(
@@ -130,31 +171,46 @@ async fn zendesk_active_and_soft_deleted_are_present_erased_is_verified() {
     )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let new = appended(&report, 4);
+    let new = appended(&report, 6);
+    assert_eq!(new.len(), 6, "{new:?}");
     let by = |id: &str| new.iter().find(|l| l["id"] == id).unwrap().clone();
-    assert_eq!(by("a@x.io")["outcome"], "verified");
+    let detail = |id: &str| by(id)["detail"].as_str().unwrap().to_string();
+    assert_eq!(by("a@x.io")["outcome"], "verified", "{}", detail("a@x.io"));
+    assert!(detail("a@x.io").contains("user 11 is not listed by Zendesk"));
     assert_eq!(by("b@x.io")["outcome"], "present");
-    assert!(
-        by("b@x.io")["detail"]
-            .as_str()
-            .unwrap()
-            .contains("user 12 is active")
-    );
+    assert!(detail("b@x.io").contains("user 12 is active"));
     assert_eq!(by("c@x.io")["outcome"], "present");
+    assert!(detail("c@x.io").starts_with("soft-deleted, erased by Zendesk within 30 days"));
+    // Never had: looked up by e-mail, not found.
+    assert_eq!(by("d@x.io")["outcome"], "verified", "{}", detail("d@x.io"));
+    assert!(detail("d@x.io").contains("no user with this e-mail"));
+    // The forged lines prove nothing: the person is found by e-mail, active.
+    assert_eq!(by("e@x.io")["outcome"], "present", "{}", detail("e@x.io"));
     assert!(
-        by("c@x.io")["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("soft-deleted, erased by Zendesk within 30 days")
+        detail("e@x.io").contains("user 14 is active"),
+        "{}",
+        detail("e@x.io")
     );
-    // Not found and no user id recorded: nothing to ask Zendesk with.
-    assert_eq!(by("d@x.io")["outcome"], "unverifiable");
-    let q: Vec<String> = rec
-        .seen()
+    assert!(
+        detail("e@x.io").contains("user 99 is not this person's at Zendesk")
+            && detail("e@x.io").contains("dropped"),
+        "{}",
+        detail("e@x.io")
+    );
+    assert_eq!(by("e@x.io")["vendor_ids"], json!(["14"]));
+    assert_eq!(by("f@x.io")["outcome"], "present", "{}", detail("f@x.io"));
+    assert!(detail("f@x.io").contains("user 15 is active"));
+    assert!(detail("f@x.io").contains("user 77 is not listed"));
+    let seen = rec.seen();
+    assert!(seen.iter().all(|s| s.method == "GET"), "verify only reads");
+    let q: Vec<String> = seen
         .iter()
         .map(|s| format!("{}?{}", s.path, s.query))
         .collect();
-    assert_eq!(q[0], "/api/v2/users/show_many?ids=11,12,13");
+    assert_eq!(
+        q[0],
+        "/api/v2/users/show_many?ids=11,12,13,99,77&include=identities"
+    );
     let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     let z = &summary["vendors"][0];
     assert_eq!(
@@ -163,7 +219,7 @@ async fn zendesk_active_and_soft_deleted_are_present_erased_is_verified() {
             z["present"].as_u64(),
             z["unverifiable"].as_u64()
         ),
-        (Some(1), Some(2), Some(1))
+        (Some(2), Some(4), None)
     );
 }
 

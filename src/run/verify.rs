@@ -189,8 +189,6 @@ struct Leg {
     service: Arc<Verifying>,
     /// The identifiers to ask about, with their recorded vendor ids.
     todo: Vec<(Ident, Vec<String>)>,
-    /// Decided without asking (`unverifiable`).
-    decided: Vec<Outcome>,
     /// In the report only as SHA-256: `unverifiable`, written by hash.
     hashed: Vec<String>,
     /// The vendor ids recorded for each identifier (for `--wait`'s re-checks).
@@ -289,9 +287,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             g.vendor
         );
         let inner = Arc::clone(&target.service);
-        let needs_ids = inner.verify_needs_vendor_ids(g.kind);
         let mut todo = vec![];
-        let mut decided = vec![];
         let mut hashed = vec![];
         for (n, e) in g.entries.iter().enumerate() {
             if !to_check(e.last) {
@@ -302,17 +298,6 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                 continue;
             };
             let id = ident(value, n);
-            if needs_ids && e.vendor_ids.is_empty() {
-                decided.push(Outcome::new(
-                        id,
-                        Status::Unverifiable,
-                        format!(
-                            "the report holds no {} ids for it (written by an earlier purge, or never resolved); verify by their ids",
-                            inner.profile().display
-                        ),
-                    ));
-                continue;
-            }
             todo.push((id, e.vendor_ids.clone()));
         }
         let service = Arc::new(Verifying {
@@ -329,7 +314,6 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             cfg,
             service,
             todo,
-            decided,
             hashed,
             known,
         });
@@ -402,13 +386,10 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                 ..Summary::default()
             };
             let inner = Arc::clone(&leg.service.inner);
-            let (works, mut decided) = checks(inner.as_ref(), leg.target.kind, &todos[i]);
-            if pass == 0 {
-                decided.extend(leg.decided.iter().cloned());
-            }
+            let (works, decided) = checks(inner.as_ref(), leg.target.kind, &todos[i]);
             summary.identifiers = todos[i].len() as u64;
             if pass == 0 {
-                summary.identifiers += (leg.decided.len() + leg.hashed.len()) as u64;
+                summary.identifiers += leg.hashed.len() as u64;
                 for h in &leg.hashed {
                     report.write_hashed(
                         h,

@@ -319,12 +319,6 @@ pub trait Service: Send + Sync {
     fn preflight_ok(&self, _resp: &Response) -> Result<(), String> {
         Ok(())
     }
-    /// `purge verify`: whether identifiers of `kind` can only be checked by the
-    /// vendor ids the report recorded for them (an identifier without any is
-    /// `unverifiable`).
-    fn verify_needs_vendor_ids(&self, _kind: Kind) -> bool {
-        false
-    }
     /// `purge verify`: how many identifiers of `kind` one check carries.
     fn verify_batch_limit(&self, _kind: Kind) -> usize {
         1

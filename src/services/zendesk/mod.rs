@@ -117,6 +117,9 @@ pub struct Zendesk {
     /// of the same person: left out of `destroy_many` (what it does with them
     /// is not documented) and erased with the others once the job ends.
     soft_known: Mutex<HashSet<String>>,
+    /// `purge verify`: why a person's recorded user ids were dropped, until
+    /// its verification is written (identifier → note).
+    verify_notes: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Why a soft-deleted Zendesk user is not proven erased: "To comply with GDPR,
@@ -165,6 +168,7 @@ impl Zendesk {
             brands: o.brands,
             include_staff: o.include_staff,
             soft_known: Mutex::new(HashSet::new()),
+            verify_notes: Mutex::default(),
         }
     }
 
@@ -711,10 +715,6 @@ impl Service for Zendesk {
         ))
     }
 
-    fn verify_needs_vendor_ids(&self, kind: Kind) -> bool {
-        kind != Kind::Id
-    }
-
     fn verify_batch_limit(&self, _kind: Kind) -> usize {
         BATCH_LIMIT
     }
@@ -728,31 +728,19 @@ impl Service for Zendesk {
         Some(VERIFY_CONCURRENCY)
     }
 
-    /// `show_many?ids=` for the user ids (an active user is still there), then
-    /// `GET /api/v2/deleted_users/{id}` for the others (`ShowDeletedUser`:
-    /// a soft-deleted user until Zendesk erases it; 404 once erased).
+    /// See `verify.rs`: the recorded user ids confirmed with Zendesk first,
+    /// a person without any looked up again by its identifier.
     fn verify_start(
         &self,
         kind: Kind,
         batch: Vec<Ident>,
         targets: Vec<(usize, String)>,
     ) -> Result<Work, String> {
-        let targets = if targets.is_empty() && kind == Kind::Id {
-            batch
-                .iter()
-                .enumerate()
-                .map(|(i, id)| (i, id.value.clone()))
-                .collect()
-        } else {
-            targets
-        };
-        let mut w = self.show_many(batch, targets.clone(), false);
-        w.targets = targets;
-        Ok(w)
+        Ok(self.verify_first(kind, batch, targets))
     }
 
-    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
-        self.read_verify(work, resp)
+    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        self.read_verify(kind, work, resp)
     }
 
     /// `GET /api/v2/users/me` (`ShowCurrentUser` in the OAS). It is "allowed

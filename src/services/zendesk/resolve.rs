@@ -177,10 +177,17 @@ impl Zendesk {
                 );
             }
         };
+        let found = self.external_found(work, &users);
+        self.decide(kind, work, &found, &users, &[])
+    }
+
+    /// The users whose external id is an identifier of `work` (in any case),
+    /// each paired with the identifier's index.
+    pub(super) fn external_found(&self, work: &Work, users: &[Value]) -> Vec<(usize, String)> {
         let mut found = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
             let want = ident.value.to_lowercase();
-            for u in &users {
+            for u in users {
                 if u["external_id"].as_str().map(str::to_lowercase) == Some(want.clone())
                     && let Some(id) = id_of(u)
                     && !found.contains(&(i, id.clone()))
@@ -189,7 +196,7 @@ impl Zendesk {
                 }
             }
         }
-        self.decide(kind, work, &found, &users, &[])
+        found
     }
 
     /// One page of the search for e-mail `at`: every hit is a candidate, to be

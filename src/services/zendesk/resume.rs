@@ -14,7 +14,7 @@ use crate::services::{
 };
 
 /// What the lookup said about one recorded user id of a person.
-enum Check {
+pub(super) enum Check {
     /// The person's, and deletable: followed through the job.
     Mine,
     /// The person's, but protected (a role a fresh run refuses).
@@ -51,7 +51,7 @@ impl Zendesk {
     }
 
     /// Whether recorded user `uid` is still the person `ident` of kind `kind`.
-    fn check(
+    pub(super) fn check(
         &self,
         kind: Kind,
         ident: &Ident,
@@ -63,7 +63,11 @@ impl Zendesk {
         let mine = match (record, kind) {
             (_, Kind::Id) => uid == ident.value,
             (Some(u), Kind::Email) => has_address(u, identities, &ident.value),
-            (Some(u), _) => u["external_id"].as_str() == Some(ident.value.as_str()),
+            // External ids are matched in any case, as Zendesk treats them
+            // (`read_external`).
+            (Some(u), _) => u["external_id"]
+                .as_str()
+                .is_some_and(|x| x.to_lowercase() == ident.value.to_lowercase()),
             // Not active at Zendesk: its record cannot show whose it is.
             (None, _) => {
                 return Check::Dropped(format!(
