@@ -193,7 +193,7 @@ pub fn meaning(s: Status) -> &'static str {
             "The vendor answered that it erased the person's record (the evidence says `permanent`, or `soft`: the vendor keeps a soft-deleted record for a grace period, then erases it)."
         }
         Status::Queued => {
-            "Accepted by the vendor for asynchronous deletion; not yet verified. (Braze's count is of identifiers it parsed, not of people it found.)"
+            "Accepted by the vendor for asynchronous deletion; not yet verified (the vendor notes below say what a vendor's acceptance counts)."
         }
         Status::NotFound => "The vendor has no such person: there was nothing to erase.",
         Status::Unverifiable => {
@@ -207,7 +207,7 @@ pub fn meaning(s: Status) -> &'static str {
             "Not erased: the request failed (the evidence gives the HTTP status and the vendor's words, or `not attempted` when the run stopped first). Run it again with --resume."
         }
         Status::Refused => {
-            "Not erased on purpose: the vendor record is one purge protects (a Zendesk agent, admin or the account owner); the evidence names the flag that allows it."
+            "Not erased on purpose: the vendor record is one purge protects (the vendor notes below say which); the evidence names the flag that allows it."
         }
         Status::Invalid => {
             "Not sent: the identifier is not a valid one of its kind (the evidence gives its input file:line)."
@@ -1312,6 +1312,7 @@ fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
         out.row(None, &[s.as_str(), meaning(*s)])?;
     }
     out.end_table()?;
+    vendor_notes(agg, out)?;
     out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's purge outcome → verification at every vendor.")?;
     out.para(&format!(
         "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
@@ -1320,6 +1321,19 @@ fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
         meta.report,
         agg.sha256
     ))?;
+    Ok(())
+}
+
+/// What each vendor of the report says about its own outcomes (its registry
+/// entry's `legend`).
+fn vendor_notes(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
+    let mut vendors: Vec<&str> = agg.vendors.iter().map(String::as_str).collect();
+    vendors.sort_unstable();
+    for v in vendors {
+        for note in crate::services::entry(v).map_or(&[][..], |e| e.legend) {
+            out.para(&format!("{v}: {note}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -1542,6 +1556,23 @@ mod tests {
             a.add(l, i + 1).unwrap();
         }
         a
+    }
+
+    /// The legend's notes on a vendor come from its registry entry, for the
+    /// vendors of the report only.
+    #[test]
+    fn the_legend_has_the_notes_of_the_reports_vendors() {
+        let md = render_to(
+            &agg(vec![line("braze", "a@x.io", "queued", "")], false),
+            Format::Md,
+        );
+        let braze = crate::services::entry("braze").unwrap();
+        for note in braze.legend {
+            assert!(md.contains(&format!("braze: {note}")), "{md}");
+        }
+        let zendesk = crate::services::entry("zendesk").unwrap();
+        assert!(!zendesk.legend.is_empty());
+        assert!(!md.contains(zendesk.legend[0]), "{md}");
     }
 
     #[test]

@@ -63,10 +63,10 @@ verified ones are skipped. Exit 1 if anyone is still present.",
 /// registry entry (set last: `augment_args` sets each struct's doc comment as
 /// the command's `about`, which would describe every vendor alike).
 fn vendor_command(e: &Entry) -> Command {
-    Common::augment_args((e.flags)(Command::new(e.name)))
+    Common::augment_args((e.flags)(Command::new(e.name).arg(e.kind_arg())))
         .about(e.about)
         .long_about(None)
-        .after_help(e.after_help)
+        .after_help(e.help())
 }
 
 /// `purge verify`.
@@ -411,18 +411,32 @@ mod tests {
     #[test]
     fn every_registered_vendor_is_a_subcommand_with_its_own_and_common_flags() {
         for e in REGISTRY {
-            let Invocation::Purge {
-                entry,
-                matches,
-                common,
-            } = parse_from(["purge", e.name, "--dry-run", "-k", "email", "a@b.io"]).unwrap()
-            else {
-                panic!("{}: not a purge", e.name)
-            };
-            assert_eq!(entry.name, e.name);
-            assert!(common.run.dry_run);
-            assert_eq!(common.run.ids, ["a@b.io"]);
-            assert_eq!(matches.get_one::<String>("kind").unwrap(), "email");
+            // `--kind` is the spec's: its default and each of its kinds.
+            let kinds = e.kinds.iter().map(|k| k.kind.as_str());
+            for kind in std::iter::once(None).chain(kinds.map(Some)) {
+                let mut argv = vec!["purge", e.name, "--dry-run"];
+                argv.extend(kind.map(|k| ["-k", k]).into_iter().flatten());
+                argv.push("a@b.io");
+                let Invocation::Purge {
+                    entry,
+                    matches,
+                    common,
+                } = parse_from(argv).unwrap()
+                else {
+                    panic!("{}: not a purge", e.name)
+                };
+                assert_eq!(entry.name, e.name);
+                assert!(common.run.dry_run);
+                assert_eq!(common.run.ids, ["a@b.io"]);
+                let want = kind.unwrap_or(e.default_kind.as_str());
+                assert_eq!(matches.get_one::<String>("kind").unwrap(), want);
+            }
+            let other = crate::services::Kind::ALL
+                .into_iter()
+                .find(|k| !e.takes(*k));
+            if let Some(k) = other {
+                assert!(parse_from(["purge", e.name, "-k", k.as_str(), "x"]).is_err());
+            }
         }
         assert!(parse_from(["purge", "mailchimp"]).is_err());
         let e = parse_from(["purge", "rally", "--instance", "eu-01"]).unwrap_err();

@@ -39,6 +39,9 @@ pub struct VendorConfig {
     /// The table as flags (`--key=value`, token files made absolute), without
     /// the kind `purge everywhere` adds when the table sets none.
     pub flags: Vec<String>,
+    /// Why `purge everywhere` leaves this vendor out: its table sets no kind
+    /// and the vendor cannot look people up by e-mail.
+    pub left_out: Option<String>,
 }
 
 /// A loaded configuration file: its vendors in file order.
@@ -156,7 +159,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
     let mut vendors = vec![];
     for (name, value) in in_file_order(root.get_ref()) {
         let key: &str = name.get_ref();
-        if is_secret_key(key) {
+        if crate::services::sounds_secret(key) {
             return Err(doc.at(
                 name.span(),
                 format!(
@@ -238,32 +241,9 @@ fn table_args(sub: &Command) -> Vec<&Arg> {
         .collect()
 }
 
-/// A key that names a credential (`token-file` names where one is, and is fine).
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('_', "-");
-    k != "token-file"
-        && ["token", "secret", "password", "passwd", "key", "credential"]
-            .iter()
-            .any(|w| k.contains(w))
-}
-
-/// Where the vendor's credential goes, from the `Credential: …` line of its
-/// `--help`, worded for this file.
+/// Where the vendor's credential goes, worded for this file.
 pub fn credential_hint(entry: &Entry) -> String {
-    entry
-        .after_help
-        .lines()
-        .find_map(|l| l.strip_prefix("Credential: "))
-        .map(|l| {
-            l.trim_end_matches('.')
-                .replace("--token-file FILE", "token-file = \"FILE\"")
-        })
-        .unwrap_or_else(|| {
-            format!(
-                "the environment variable `purge {} --help` names, or token-file = \"FILE\"",
-                entry.name
-            )
-        })
+    entry.credential.describe("token-file = \"FILE\"")
 }
 
 /// One vendor's table → `purge <vendor> --key=value …` → clap's matches.
@@ -285,7 +265,7 @@ fn vendor(
     for (k, v) in in_file_order(table) {
         let key: &str = k.get_ref();
         let at = |message: String| doc.at(k.span(), format!("[{name}] {key}: {message}"));
-        if is_secret_key(key) {
+        if entry.is_secret_key(key) {
             return Err(at(format!(
                 "credentials never go in this file (its value is not shown): give {name}'s as {}",
                 credential_hint(entry)
@@ -324,9 +304,12 @@ fn vendor(
     // A person is erased everywhere by e-mail unless the table says otherwise
     // (every vendor resolves an e-mail its own way).
     let flags = argv[2..].to_vec();
-    if !keys.iter().any(|(k, _)| *k == "kind") && args.iter().any(|a| a.get_long() == Some("kind"))
-    {
-        argv.push("--kind=email".to_string());
+    let mut left_out = None;
+    if !keys.iter().any(|(k, _)| *k == "kind") {
+        match everywhere_kind(entry) {
+            Ok(flag) => argv.push(flag.to_string()),
+            Err(why) => left_out = Some(why),
+        }
     }
     let (entry, matches, common) = match cli::parse_from(&argv) {
         Ok(Invocation::Purge {
@@ -339,7 +322,7 @@ fn vendor(
     };
     // The vendor's own checks (an instance or region name, a flag that needs a
     // kind), on the line of the first key the message names, else the table's.
-    if let Err(why) = (entry.setup)(&matches) {
+    if let Err(why) = entry.resolve(&matches) {
         let named = keys
             .iter()
             .filter_map(|(k, s)| why.find(&format!("--{k}")).map(|i| (i, k, s)))
@@ -364,7 +347,22 @@ fn vendor(
         common: *common,
         line: doc.line(span),
         flags,
+        left_out,
     })
+}
+
+/// `purge everywhere` erases people by e-mail at every vendor whose table sets
+/// no kind: the flag that says so, or why the vendor is left out of the run (it
+/// cannot look people up by e-mail).
+fn everywhere_kind(entry: &Entry) -> Result<&'static str, String> {
+    if entry.looks_up_email() {
+        return Ok("--kind=email");
+    }
+    Err(format!(
+        "left out: {} cannot look people up by e-mail address, and its table sets no kind; \
+         to erase its own identifiers in the same run, set kind = \"{}\" (and column) in its table",
+        entry.name, entry.default_kind
+    ))
 }
 
 /// `purge VENDOR …` with its table of the configuration file applied.
@@ -425,7 +423,7 @@ pub fn for_vendor(
                 ));
             }
         };
-        let Err(why) = (entry.setup)(&matches) else {
+        let Err(why) = entry.resolve(&matches) else {
             return Ok(Some(Applied {
                 matches,
                 common,
@@ -601,41 +599,6 @@ fn from_clap(
     }
 }
 
-/// Each vendor's most useful keys for the template, with examples that load as
-/// they are once uncommented.
-fn examples(vendor: &str) -> &'static str {
-    match vendor {
-        "rally" => {
-            r#"# kind = "email"                 # the default of both purge everywhere and purge rally; or id (Rally person ids)
-# column = "email"               # the CSV column of this vendor's identifiers (default: found by its header)
-"#
-        }
-        "braze" => {
-            r#"# instance = "eu-01"             # your dashboard's: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
-# kind = "email"                 # purge everywhere's default; purge braze's is external-id; also braze-id, phone, alias
-# lookup-rate = "2500/min"       # kind email or phone: lookups of every profile per address (250/min since 2024-08-22, 2,500 before)
-# prioritization = "identified,most_recently_updated"   # kind email or phone: no lookup; Braze deletes at most one profile per address
-# rate = "10000/min"             # below Braze's 20,000/min if other jobs share the quota
-"#
-        }
-        "gainsight-px" => {
-            r#"# region = "eu"                  # us (the default), eu or us2
-# kind = "email"                 # purge everywhere's default; purge gainsight-px's is id (the identifyId)
-# soft = false                   # true: reversible delete (revived if the id comes back within 7 days)
-"#
-        }
-        "zendesk" => {
-            r#"# subdomain = "acme"             # acme for acme.zendesk.com
-# kind = "email"                 # purge everywhere's default; purge zendesk's is id; or external-id (then brand-id = "0" for account-scoped users, or "0,360001" for several brands)
-# include-staff = false          # true: delete agents and admins too (never the account owner)
-# soft = false                   # true: skip the permanent erasure (Zendesk erases soft-deleted users after 30 days)
-# no-wait = false                # true: report the jobs queued without polling them
-"#
-        }
-        _ => "",
-    }
-}
-
 /// The commented file `purge init` writes: every vendor's table, commented out.
 pub fn template() -> String {
     let common = Common::augment_args(Command::new("common"));
@@ -664,7 +627,7 @@ pub fn template() -> String {
             e.name,
             e.about,
             credential_hint(e),
-            examples(e.name)
+            e.init
         ));
     }
     out
@@ -818,7 +781,7 @@ format = "csv"
                 );
             }
             for arg in table_args(sub) {
-                assert!(!is_secret_key(arg.get_long().unwrap()), "{arg}");
+                assert!(!e.is_secret_key(arg.get_long().unwrap()), "{arg}");
             }
         }
     }
@@ -965,6 +928,19 @@ format = "csv"
         assert!(e.to_string().contains("nope.toml: cannot read"), "{e}");
     }
 
+    /// Trap 3: a vendor that cannot look people up by e-mail is left out of
+    /// `purge everywhere`'s e-mail run with the reason, not handed `--kind=email`.
+    #[test]
+    fn a_vendor_without_e_mail_lookup_is_left_out_with_the_reason() {
+        use crate::services::spec::tests::TEST_ENTRY;
+        let why = everywhere_kind(&TEST_ENTRY).unwrap_err();
+        assert!(why.contains("cannot look people up by e-mail"), "{why}");
+        assert!(why.contains("kind = \"id\""), "{why}");
+        for e in REGISTRY {
+            assert_eq!(everywhere_kind(e), Ok("--kind=email"), "{}", e.name);
+        }
+    }
+
     #[test]
     fn the_template_names_every_vendor_and_loads_once_uncommented() {
         let t = template();
@@ -1005,7 +981,9 @@ format = "csv"
                     e.name
                 );
             }
-            assert!(section.contains("_API_"), "{section}");
+            for var in e.credential.vars() {
+                assert!(section.contains(var), "{var}:\n{section}");
+            }
             assert!(cmd.find_subcommand(e.name).is_some());
         }
         assert!(!t.contains("--token-file"), "{t}");

@@ -41,9 +41,20 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let inputs = args.run.inputs.clone();
     let mut legs = vec![];
     for vc in &config.vendors {
+        if let Some(why) = &vc.left_out {
+            let place = format!("{}:{}", config.path.display(), vc.line);
+            output::warn(&format!("{place} [{}]: {why}", vc.entry.name));
+            continue;
+        }
         let mut leg = leg(vc, args, &inputs, &config.path)?;
         leg.cfg.input.stdin = stdin.clone();
         legs.push(leg);
+    }
+    if legs.is_empty() {
+        return Err(RunError::Usage(format!(
+            "{}: every vendor was left out (none can look people up by e-mail): set kind in their tables",
+            config.path.display()
+        )));
     }
     if args.check {
         return check(&mut legs, args.run.output.json);

@@ -291,7 +291,7 @@ pub struct Target {
 
 impl Target {
     fn new(entry: &'static Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
-        let setup = (entry.setup)(matches).map_err(RunError::Usage)?;
+        let setup = entry.resolve(matches).map_err(RunError::Usage)?;
         let profile = setup.service.profile();
         let kind_spec = *profile.kind_spec(setup.kind).ok_or_else(|| {
             RunError::Usage(format!("{} has no --kind {}", profile.display, setup.kind))
@@ -353,12 +353,7 @@ impl Target {
     fn credential_origin(&self, cfg: &RunConfig) -> String {
         match &cfg.token_file {
             Some(f) => format!("token file {}", f.display()),
-            None => {
-                let hint = crate::config_file::credential_hint(self.entry);
-                let first = hint.split(", or token-file").next().unwrap_or(&hint);
-                let first = first.split(" (").next().unwrap_or(first);
-                format!("env {first}")
-            }
+            None => format!("env {}", self.entry.credential.usual()),
         }
     }
 
@@ -937,11 +932,8 @@ mod tests {
     /// A vendor whose credential names its data center (`us7.api.example.com`).
     static DATA_CENTER: Entry = Entry {
         name: "rally",
-        about: "",
-        after_help: "",
         hosts: &["*.api.example.com"],
-        flags: |c| c,
-        setup: |_| Err(String::new()),
+        ..crate::services::rally::ENTRY
     };
 
     fn target(endpoint: Endpoint) -> Target {

@@ -15,9 +15,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Endpoint, Entry, Fatal, Gathering, Ident, Kind, KindSpec, LaneSpec, Load, Method,
-    Outcome, Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, Work,
-    X_RATELIMIT_UNIX, all, endpoint_named, flags_from, names_of, secret_from, snippet,
+    Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Fatal, Gathering, Ident, Kind, KindSpec,
+    LaneSpec, Load, Method, Outcome, Profile, Rate, Request, Response, Service, Setup, Stage,
+    Status, Step, Work, X_RATELIMIT_UNIX, all, endpoint_named, flags_from, names_of, secret_from,
+    snippet,
 };
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
@@ -262,9 +263,6 @@ impl Braze {
 /// `purge braze`'s own flags.
 #[derive(Debug, clap::Args)]
 pub struct Flags {
-    /// What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)
-    #[arg(short, long, value_parser = ["external-id", "braze-id", "email", "phone", "alias"], default_value = "external-id")]
-    pub kind: String,
     /// Braze instance: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
     #[arg(
         long,
@@ -290,23 +288,44 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "braze",
     about: "Braze: POST /users/delete (external id, braze id, e-mail, phone or alias), 50 a request",
-    after_help: "Credential: BRAZE_API_KEY (a REST API key with users.delete, and users.export.ids for \
--k email and phone), or --token-file FILE.\n\
+    credential: CredentialSpec {
+        forms: &[&[EnvVar {
+            name: KEY_VAR,
+            note: "a REST API key with users.delete, and users.export.ids for -k email and phone",
+        }]],
+        token_file: KEY_VAR,
+    },
+    after_help: "\
 Defaults: --kind external-id; --rate 20000/min (Braze's /users/* quota) and the X-RateLimit-* \
 headers it sends; --concurrency 8; --max-wait none (wait as long as Braze asks).\n\
 -k email and -k phone look every profile of an address up first (POST /users/export/ids, one \
 address a request, --lookup-rate 250/min, 16 in flight, its X-RateLimit-* headers followed) and \
 delete each by braze_id; for e-mails, --prioritization RULE skips the lookup, and Braze then \
 deletes at most one profile per address.",
+    kinds: KINDS,
+    default_kind: Kind::ExternalId,
+    kind_help: "What the identifiers are (alias: LABEL:NAME, or CSV columns alias_label and alias_name)",
     // The REST endpoints of [`INSTANCES`] (Braze's "API overview" page).
     hosts: &["rest.*.braze.com", "rest.*.braze.eu"],
+    init: r#"# instance = "eu-01"             # your dashboard's: us-01…us-08, us-10, eu-01, eu-02, au-01, id-01, jp-01, kr-01
+# kind = "email"                 # purge everywhere's default; purge braze's is external-id; also braze-id, phone, alias
+# lookup-rate = "2500/min"       # kind email or phone: lookups of every profile per address (250/min since 2024-08-22, 2,500 before)
+# prioritization = "identified,most_recently_updated"   # kind email or phone: no lookup; Braze deletes at most one profile per address
+# rate = "10000/min"             # below Braze's 20,000/min if other jobs share the quota
+"#,
+    public_flags: &[],
+    legend: &[
+        "queued: Braze accepts deletions asynchronously, and its count is of identifiers it parsed, not of people it found (purge verify asks Braze afterwards).",
+    ],
     flags: <Flags as clap::Args>::augment_args,
-    setup: |m| setup(&flags_from(m)?),
+    setup: |m, kind| setup(&flags_from(m)?, kind),
 };
 
+/// The variable of Braze's REST API key.
+const KEY_VAR: &str = "BRAZE_API_KEY";
+
 /// `purge braze` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags) -> Result<Setup, String> {
-    let kind = Kind::parse(&a.kind).ok_or_else(|| format!("braze has no --kind {}", a.kind))?;
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
     let by_address = matches!(kind, Kind::Email | Kind::Phone);
     // Braze's page contradicts itself on phone numbers: its parameter table
     // has `phone_numbers` as an "Array of strings" and defines `prioritization`
@@ -358,7 +377,7 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
         kind,
         endpoint,
         credential: Box::new(|token_file| {
-            secret_from("BRAZE_API_KEY", token_file).map(|s| Auth::Bearer(s).into())
+            secret_from(KEY_VAR, token_file).map(|s| Auth::Bearer(s).into())
         }),
     })
 }

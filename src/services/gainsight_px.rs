@@ -10,9 +10,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Rate, Request,
-    Response, Service, Setup, Stage, Status, Step, Work, all, encode_query, encode_segment,
-    endpoint_named, flags_from, secret_from, snippet,
+    Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec, LaneSpec, Method,
+    Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, Work, all, encode_query,
+    encode_segment, endpoint_named, flags_from, secret_from, snippet,
 };
 
 /// "around 200 requests per second and 1 Million requests per day".
@@ -165,9 +165,6 @@ fn page_size(emails: usize) -> usize {
 /// `purge gainsight-px`'s own flags.
 #[derive(Debug, clap::Args)]
 pub struct Flags {
-    /// What the identifiers are: the identifyId, or an e-mail to look up first
-    #[arg(short, long, value_parser = ["id", "email"], default_value = "id")]
-    pub kind: String,
     /// Data center: us (api.aptrinsic.com), eu (api-eu.aptrinsic.com), us2 (api-us2.aptrinsic.com)
     #[arg(
         long,
@@ -187,31 +184,46 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "gainsight-px",
     about: "Gainsight PX: DELETE /v1/users/{identifyId}, one person a request (e-mails looked up first)",
-    after_help: "Credential: GAINSIGHT_PX_API_KEY (sent as X-APTRINSIC-API-KEY), or --token-file FILE.\n\
-Defaults: --kind id; --rate 200/s (Gainsight's documented ~200 req/s; it sends no rate headers, \
+    credential: CredentialSpec {
+        forms: &[&[EnvVar {
+            name: KEY_VAR,
+            note: "sent as X-APTRINSIC-API-KEY",
+        }]],
+        token_file: KEY_VAR,
+    },
+    after_help: "Defaults: --kind id; --rate 200/s (Gainsight's documented ~200 req/s; it sends no rate headers, \
 so purge slows down on its 429s); --concurrency 32; --max-wait none.",
+    kinds: KINDS,
+    default_kind: Kind::Id,
+    kind_help: "What the identifiers are: the identifyId, or an e-mail to look up first",
     // The regions of [`REGIONS`], as Gainsight PX's REST API page lists them.
     hosts: &[
         "api.aptrinsic.com",
         "api-eu.aptrinsic.com",
         "api-us2.aptrinsic.com",
     ],
+    init: r#"# region = "eu"                  # us (the default), eu or us2
+# kind = "email"                 # purge everywhere's default; purge gainsight-px's is id (the identifyId)
+# soft = false                   # true: reversible delete (revived if the id comes back within 7 days)
+"#,
+    public_flags: &[],
+    legend: &[],
     flags: <Flags as clap::Args>::augment_args,
-    setup: |m| setup(&flags_from(m)?),
+    setup: |m, kind| setup(&flags_from(m)?, kind),
 };
 
+/// The variable of Gainsight PX's API key.
+const KEY_VAR: &str = "GAINSIGHT_PX_API_KEY";
+
 /// `purge gainsight-px` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags) -> Result<Setup, String> {
-    let kind =
-        Kind::parse(&a.kind).ok_or_else(|| format!("gainsight-px has no --kind {}", a.kind))?;
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
     let base = endpoint_named(REGIONS, &a.region, "Gainsight PX region")?;
     Ok(Setup {
         service: Arc::new(GainsightPx::new(!a.soft)),
         kind,
         endpoint: Endpoint::Url(base),
         credential: Box::new(|token_file| {
-            secret_from("GAINSIGHT_PX_API_KEY", token_file)
-                .map(|s| Auth::Header(API_KEY_HEADER, s).into())
+            secret_from(KEY_VAR, token_file).map(|s| Auth::Header(API_KEY_HEADER, s).into())
         }),
     })
 }

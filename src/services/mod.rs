@@ -14,12 +14,14 @@ pub mod braze;
 pub mod gainsight_px;
 mod model;
 pub mod rally;
+pub(crate) mod spec;
 pub mod zendesk;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use model::*;
+pub use spec::*;
 
 use crate::secret::Secret;
 
@@ -31,32 +33,6 @@ pub const REGISTRY: &[Entry] = &[
     gainsight_px::ENTRY,
     zendesk::ENTRY,
 ];
-
-/// A vendor in the registry: its subcommand and how its flags become a [`Setup`].
-#[derive(Debug)]
-pub struct Entry {
-    /// The subcommand and the `vendor` of report lines (`gainsight-px`).
-    pub name: &'static str,
-    /// One line for `purge --help`.
-    pub about: &'static str,
-    /// The end of `purge <vendor> --help`: credential variables and defaults.
-    pub after_help: &'static str,
-    /// The hosts the vendor documents for its API (`*` is one DNS label). A
-    /// credential is sent only to these, to loopback, or to a `--base-url`
-    /// written for this vendor (on its command line or in its table).
-    pub hosts: &'static [&'static str],
-    /// Adds the vendor's own flags to its subcommand (a clap `Args::augment_args`).
-    pub flags: fn(clap::Command) -> clap::Command,
-    /// Reads the vendor's flags back from the parsed subcommand.
-    pub setup: fn(&clap::ArgMatches) -> Result<Setup, String>,
-}
-
-impl Entry {
-    /// Whether `host` is one the vendor documents for its API.
-    pub fn documents_host(&self, host: &str) -> bool {
-        crate::http::host_matches(self.hosts, host)
-    }
-}
 
 /// The registry entry of a subcommand name.
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -435,7 +411,7 @@ mod tests {
         else {
             panic!("{name}")
         };
-        (entry.setup)(&matches).unwrap().service
+        entry.resolve(&matches).unwrap().service
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

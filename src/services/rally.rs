@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::json;
 
 use super::{
-    Auth, Check, Endpoint, Entry, Fatal, Ident, Kind, KindSpec, LaneSpec, Method, Profile, Request,
-    Response, Service, Setup, Stage, Status, Step, Work, X_RATELIMIT_UNIX, all, flags_from,
-    secret_from,
+    Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Fatal, Ident, Kind, KindSpec, LaneSpec,
+    Method, Profile, Request, Response, Service, Setup, Stage, Status, Step, Work,
+    X_RATELIMIT_UNIX, all, secret_from,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://api.rallyuxr.com/api/public/v1";
@@ -61,37 +61,45 @@ impl Rally {
     }
 }
 
-/// `purge rally`'s own flags.
-#[derive(Debug, clap::Args)]
-pub struct Flags {
-    /// What the identifiers are
-    #[arg(short, long, value_parser = ["email", "id"], default_value = "email")]
-    pub kind: String,
-}
+/// The variable of Rally's API token.
+const TOKEN_VAR: &str = "RALLY_API_TOKEN";
 
 pub const ENTRY: Entry = Entry {
     name: "rally",
     about: "Rally UXR: POST /people/delete (by e-mail or person id), 100 a request",
-    after_help: "Credential: RALLY_API_TOKEN, or --token-file FILE.\n\
-Defaults: --kind email; no --rate (Rally publishes no quota: its X-RateLimit-* headers are \
+    credential: CredentialSpec {
+        forms: &[&[EnvVar {
+            name: TOKEN_VAR,
+            note: "",
+        }]],
+        token_file: TOKEN_VAR,
+    },
+    after_help: "Defaults: --kind email; no --rate (Rally publishes no quota: its X-RateLimit-* headers are \
 followed); --concurrency 4; --max-wait none.",
+    kinds: KINDS,
+    default_kind: Kind::Email,
+    kind_help: "What the identifiers are",
     // The API reference's one server (vendor-docs/000: servers).
     hosts: &["api.rallyuxr.com"],
-    flags: <Flags as clap::Args>::augment_args,
-    setup: |m| setup(&flags_from(m)?),
+    init: r#"# kind = "email"                 # the default of both purge everywhere and purge rally; or id (Rally person ids)
+# column = "email"               # the CSV column of this vendor's identifiers (default: found by its header)
+"#,
+    public_flags: &[],
+    legend: &[],
+    flags: |c| c,
+    setup: |_, kind| Ok(setup(kind)),
 };
 
-/// `purge rally` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags) -> Result<Setup, String> {
-    let kind = Kind::parse(&a.kind).ok_or_else(|| format!("rally has no --kind {}", a.kind))?;
-    Ok(Setup {
+/// `purge rally` → the adapter, its endpoint and credential.
+pub fn setup(kind: Kind) -> Setup {
+    Setup {
         service: Arc::new(Rally::new()),
         kind,
         endpoint: Endpoint::Url(DEFAULT_BASE_URL.to_string()),
         credential: Box::new(|token_file| {
-            secret_from("RALLY_API_TOKEN", token_file).map(|s| Auth::Bearer(s).into())
+            secret_from(TOKEN_VAR, token_file).map(|s| Auth::Bearer(s).into())
         }),
-    })
+    }
 }
 
 impl Default for Rally {

@@ -11,19 +11,17 @@ use std::time::{Instant, SystemTime};
 use serde_json::Value;
 use wiremock::{Request, Respond, ResponseTemplate};
 
-/// Every credential variable purge reads; cleared so the developer's own never leak in.
-pub const CREDENTIAL_VARS: &[&str] = &[
-    "RALLY_API_TOKEN",
-    "BRAZE_API_KEY",
-    "BRAZE_INSTANCE",
-    "GAINSIGHT_PX_API_KEY",
-    "GAINSIGHT_PX_REGION",
-    "ZENDESK_EMAIL",
-    "ZENDESK_API_TOKEN",
-    "ZENDESK_OAUTH_TOKEN",
-    "ZENDESK_SUBDOMAIN",
-    "PURGE_BASE_URL",
-];
+/// Every environment variable purge reads for a vendor (credentials, and the
+/// flags that fall back to one), from the registry; cleared so the developer's
+/// own never leak in.
+pub fn credential_vars() -> Vec<String> {
+    let mut vars: Vec<String> = purge::services::REGISTRY
+        .iter()
+        .flat_map(|e| e.env_vars())
+        .collect();
+    vars.push("PURGE_BASE_URL".to_string());
+    vars
+}
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_purge")
@@ -33,7 +31,7 @@ pub fn bin() -> &'static str {
 pub fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(bin());
     cmd.current_dir(dir).args(args).stdin(Stdio::null());
-    for v in CREDENTIAL_VARS {
+    for v in credential_vars() {
         cmd.env_remove(v);
     }
     for (k, v) in env {

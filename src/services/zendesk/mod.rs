@@ -14,9 +14,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Credential, Endpoint, Entry, Ident, Kind, KindSpec, LaneSpec, Load, Method,
-    Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup, Stage, Step, Work,
-    encode_query, encode_segment, flags_from, secret_from, snippet,
+    Auth, Check, Credential, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec,
+    LaneSpec, Load, Method, Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup,
+    Stage, Step, Work, encode_query, encode_segment, flags_from, secret_from, snippet,
 };
 use crate::secret::Secret;
 
@@ -434,9 +434,6 @@ fn has_address(user: &Value, identities: &[Value], address: &str) -> bool {
 /// `purge zendesk`'s own flags.
 #[derive(Debug, clap::Args)]
 pub struct Flags {
-    /// What the identifiers are: numeric user ids, external ids, or e-mails to look up first
-    #[arg(short, long, value_parser = ["id", "external-id", "email"], default_value = "id")]
-    pub kind: String,
     /// The account's subdomain (acme for acme.zendesk.com)
     #[arg(long, value_name = "NAME", env = "ZENDESK_SUBDOMAIN")]
     pub subdomain: Option<String>,
@@ -457,19 +454,53 @@ pub struct Flags {
 pub const ENTRY: Entry = Entry {
     name: "zendesk",
     about: "Zendesk: destroy_many jobs (100 users each), job polling, then permanent erasure",
-    after_help: "Credential: ZENDESK_EMAIL + ZENDESK_API_TOKEN (or --token-file FILE holding the token; \
-ZENDESK_EMAIL is still needed), or ZENDESK_OAUTH_TOKEN.\n\
-Defaults: --kind id; --rate 200/min, raised to what x-rate-limit reports; --concurrency 4, at most \
+    credential: CredentialSpec {
+        forms: &[
+            &[
+                EnvVar {
+                    name: EMAIL_VAR,
+                    note: "",
+                },
+                EnvVar {
+                    name: TOKEN_VAR,
+                    note: "",
+                },
+            ],
+            &[EnvVar {
+                name: OAUTH_VAR,
+                note: "",
+            }],
+        ],
+        token_file: TOKEN_VAR,
+    },
+    after_help: "Defaults: --kind id; --rate 200/min, raised to what x-rate-limit reports; --concurrency 4, at most \
 30 jobs open; permanent erasure 700 per 10 minutes; --max-wait none.",
+    kinds: KINDS,
+    default_kind: Kind::Id,
+    kind_help: "What the identifiers are: numeric user ids, external ids, or e-mails to look up first",
     // `https://{subdomain}.zendesk.com` (the OAS's servers).
     hosts: &["*.zendesk.com"],
+    init: r#"# subdomain = "acme"             # acme for acme.zendesk.com
+# kind = "email"                 # purge everywhere's default; purge zendesk's is id; or external-id (then brand-id = "0" for account-scoped users, or "0,360001" for several brands)
+# include-staff = false          # true: delete agents and admins too (never the account owner)
+# soft = false                   # true: skip the permanent erasure (Zendesk erases soft-deleted users after 30 days)
+# no-wait = false                # true: report the jobs queued without polling them
+"#,
+    public_flags: &[],
+    legend: &[
+        "refused: the protected records are agents and admins (erased only with include-staff) and the account owner (never).",
+    ],
     flags: <Flags as clap::Args>::augment_args,
-    setup: |m| setup(&flags_from(m)?),
+    setup: |m, kind| setup(&flags_from(m)?, kind),
 };
 
+/// The variables of Zendesk's credential: an agent's e-mail and API token, or an OAuth token.
+const EMAIL_VAR: &str = "ZENDESK_EMAIL";
+const TOKEN_VAR: &str = "ZENDESK_API_TOKEN";
+const OAUTH_VAR: &str = "ZENDESK_OAUTH_TOKEN";
+
 /// `purge zendesk` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags) -> Result<Setup, String> {
-    let kind = Kind::parse(&a.kind).ok_or_else(|| format!("zendesk has no --kind {}", a.kind))?;
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
     let mut brands = vec![];
     if let Some(list) = &a.brand_id {
         if kind != Kind::ExternalId {
@@ -523,12 +554,12 @@ pub fn setup(a: &Flags) -> Result<Setup, String> {
 fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, String> {
     let env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
     if token_file.is_none()
-        && let Some(oauth) = env("ZENDESK_OAUTH_TOKEN")
+        && let Some(oauth) = env(OAUTH_VAR)
     {
         return Ok(Auth::Bearer(Secret::new(oauth.trim())));
     }
     let both = "set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or --token-file FILE), or ZENDESK_OAUTH_TOKEN (or try --dry-run, which needs no credential)";
-    let Some(email) = env("ZENDESK_EMAIL") else {
+    let Some(email) = env(EMAIL_VAR) else {
         if let Some(f) = token_file {
             return Err(format!(
                 "--token-file {} holds the API token, but Zendesk also needs the e-mail of the agent it belongs to: set ZENDESK_EMAIL",
@@ -537,7 +568,7 @@ fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, String> {
         }
         return Err(format!("no Zendesk credential: {both}"));
     };
-    let token = secret_from("ZENDESK_API_TOKEN", token_file)
+    let token = secret_from(TOKEN_VAR, token_file)
         .map_err(|_| format!("ZENDESK_EMAIL is set but no API token: {both}"))?;
     Ok(Auth::Basic {
         user: format!("{}/token", email.trim()),
