@@ -62,13 +62,9 @@ fn cfg(vendor: Vendor, q: Quota) -> Config {
     c
 }
 
+/// Person `i`'s identifier of the vendor's default kind.
 fn identifier(vendor: Vendor, i: usize) -> String {
-    match vendor {
-        Vendor::Rally => sim::email(i),
-        Vendor::Braze => sim::braze_external(i),
-        Vendor::Gainsight => sim::gainsight_id(i),
-        Vendor::Zendesk => sim::zendesk_id(i).to_string(),
-    }
+    vendor.api().ident("default", i)
 }
 
 fn scenarios(quick: bool) -> Vec<Scenario> {
@@ -426,43 +422,27 @@ fn last_outcomes(path: &Path) -> HashMap<(String, String), String> {
         .collect()
 }
 
-/// `purge everywhere` (issue #15): the same people, by e-mail, at all four
-/// vendors. Each vendor alone (`purge VENDOR -k email`) on a fresh simulator,
-/// then all four at once (`purge everywhere` from a purge.toml) on another fresh
+/// `purge everywhere` (issue #15): the same people, by e-mail, at every vendor
+/// of the registry. Each vendor alone (`purge VENDOR -k email`) on a fresh simulator,
+/// then all at once (`purge everywhere` from a purge.toml) on another fresh
 /// one, with the same quotas and flags: the target is at most 1.1 × the slowest
 /// vendor alone. The quotas make each vendor alone take about half a minute.
 fn everywhere_cfg() -> Config {
-    let mut c = Config::default();
-    // 10,000 e-mails are 100 requests of 100.
-    c.quota.insert(Vendor::Rally, quota(3, 1));
-    // Braze's lookups at 300/s (its real quota: 250 or 2,500 a minute, which
-    // would make 10,000 addresses take 40 or 4 minutes); deletions at 20,000/min.
-    c.lookup_quota = quota(300, 1);
-    c.quota.insert(Vendor::Braze, quota(20_000, 60));
-    // 200 lookups of 50 e-mails, then one DELETE a person.
-    c.quota.insert(Vendor::Gainsight, quota(300, 1));
-    // One search a person, then show_many, destroy_many and polls.
-    c.quota.insert(Vendor::Zendesk, quota(20_000, 60));
+    let mut c = Config {
+        lookup_quota: quota(300, 1),
+        ..Config::default()
+    };
+    for v in Vendor::all() {
+        c.quota.insert(v, v.api().bench().quota);
+    }
     c
 }
 
-/// Each vendor's flags in the scenario besides `-k email`: (flag, value), the
-/// same on `purge VENDOR`'s command line and as the key of its purge.toml table
-/// (`true`: a switch).
-fn everywhere_flags(v: Vendor) -> &'static [(&'static str, &'static str)] {
-    match v {
-        Vendor::Rally => &[],
-        Vendor::Braze => &[("lookup-rate", "300/s")],
-        Vendor::Gainsight => &[("rate", "300/s")],
-        // Soft: 10,000 permanent erasures take 2.4 hours at Zendesk's 700 per 10 minutes.
-        Vendor::Zendesk => &[("soft", "true")],
-    }
-}
-
-/// The requests per second that bound each vendor in the scenario (Braze: its lookups).
+/// The requests per second that bound each vendor in the scenario (its
+/// lookups', or its quota's).
 fn everywhere_rps(v: Vendor) -> f64 {
     let cfg = everywhere_cfg();
-    let q = if v == Vendor::Braze {
+    let q = if v.api().bench().lookups {
         cfg.lookup_quota
     } else {
         cfg.quota[&v]
@@ -470,12 +450,14 @@ fn everywhere_rps(v: Vendor) -> f64 {
     q.limit as f64 / q.window.as_secs_f64()
 }
 
-fn everywhere_expect(v: Vendor) -> Life {
-    if v == Vendor::Zendesk {
-        Life::Soft
-    } else {
-        Life::Gone
-    }
+/// (lost, wrongly deleted) at `vendor`: persons `0..targets` erased, nobody else touched.
+fn everywhere_population(sim: &Sim, vendor: Vendor, targets: usize) -> (usize, usize) {
+    let api = vendor.api();
+    let lost = (0..targets).filter(|i| !api.erased(sim, *i)).count();
+    let wrong = (targets..sim.population())
+        .filter(|i| !api.untouched(sim, *i))
+        .count();
+    (lost, wrong)
 }
 
 /// Requests, 429s, ideal seconds (the slowest vendor's answered requests on its
@@ -495,13 +477,13 @@ fn everywhere_check(
         let c = sim.counters(*v);
         requests += c.requests.load(Ordering::Relaxed);
         throttled += c.throttled.load(Ordering::Relaxed);
-        let bound = if *v == Vendor::Braze {
+        let bound = if v.api().bench().lookups {
             c.lookups.load(Ordering::Relaxed) - c.lookups_throttled.load(Ordering::Relaxed)
         } else {
             c.requests.load(Ordering::Relaxed) - c.throttled.load(Ordering::Relaxed)
         };
         ideal = ideal.max(bound as f64 / everywhere_rps(*v));
-        let (l, w) = population_check(sim, *v, targets, everywhere_expect(*v), *v == Vendor::Braze);
+        let (l, w) = everywhere_population(sim, *v, targets);
         let missing = ids
             .iter()
             .filter(|i| !outcomes.contains_key(&(v.command().to_string(), i.to_string())))
@@ -522,7 +504,7 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
     let input = input.to_str().unwrap();
     let mut rows = vec![];
     let mut slowest: Option<(f64, &str)> = None;
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         eprintln!("running: everywhere: {} alone", v.command());
         let sim = Sim::start(everywhere_cfg(), people)
             .await
@@ -545,7 +527,7 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
         ]
         .map(String::from)
         .to_vec();
-        for (flag, value) in everywhere_flags(v) {
+        for (flag, value) in v.api().bench().flags {
             args.push(format!("--{flag}"));
             if *value != "true" {
                 args.push(value.to_string());
@@ -579,18 +561,19 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
             wrong,
         });
     }
-    eprintln!("running: everywhere: all four at once");
+    let all = format!("all {} at once", Vendor::all().len());
+    eprintln!("running: everywhere: {all}");
     let sim = Sim::start(everywhere_cfg(), people)
         .await
         .expect("start the simulator");
     let mut toml = String::new();
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         toml.push_str(&format!(
             "[{}]\nbase-url = \"{}\"\n",
             v.command(),
             sim.url(v)
         ));
-        for (key, value) in everywhere_flags(v) {
+        for (key, value) in v.api().bench().flags {
             if *value == "true" {
                 toml.push_str(&format!("{key} = true\n"));
             } else {
@@ -613,16 +596,16 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
         "--report",
         report.to_str().unwrap(),
     ];
-    let ran = spawn_purge(bin, dir, &args, &Vendor::ALL).await;
+    let ran = spawn_purge(bin, dir, &args, &Vendor::all()).await;
     assert_eq!(
         ran.code, 0,
         "everywhere: purge exited {}: {}",
         ran.code, ran.stdout
     );
     let (requests, throttled, ideal, lost, wrong) =
-        everywhere_check(&sim, &Vendor::ALL, targets, &ids, &report);
+        everywhere_check(&sim, &Vendor::all(), targets, &ids, &report);
     rows.push(Row {
-        name: "everywhere: all four at once".into(),
+        name: format!("everywhere: {all}"),
         ids: targets,
         requests,
         ideal: Some(ideal),
@@ -636,7 +619,7 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
     let (slow, name) = slowest.unwrap_or((f64::NAN, "?"));
     let ratio = ran.actual / slow;
     let line = format!(
-        "everywhere: slowest vendor alone {name} {slow:.1} s; all four at once {:.1} s; ratio {ratio:.3} (target <= 1.1: {})",
+        "everywhere: slowest vendor alone {name} {slow:.1} s; {all} {:.1} s; ratio {ratio:.3} (target <= 1.1: {})",
         ran.actual,
         if ratio <= 1.1 { "met" } else { "NOT met" }
     );

@@ -56,7 +56,7 @@ async fn main() -> std::io::Result<()> {
     };
     let cfg = Config {
         // Zendesk's window is a minute (what `x-rate-limit` reports), the others' a second.
-        quota: Vendor::ALL
+        quota: Vendor::all()
             .iter()
             .map(|v| {
                 let q = if *v == Vendor::Zendesk {
@@ -92,7 +92,7 @@ async fn main() -> std::io::Result<()> {
     );
     // One self-contained command per vendor: its credential and its own
     // --base-url on the line, so pasting several never mixes them up.
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         let env: Vec<String> = v
             .env()
             .iter()
@@ -119,7 +119,7 @@ async fn main() -> std::io::Result<()> {
     println!("cat > purge.toml <<'EOF'");
     print!("{}", sim.purge_toml(a.braze_lookups_per_min, a.quota));
     println!("EOF");
-    let env: Vec<String> = Vendor::ALL
+    let env: Vec<String> = Vendor::all()
         .iter()
         .flat_map(|v| v.env().iter())
         .map(|(k, val)| format!("{k}={val}"))
@@ -132,7 +132,7 @@ async fn main() -> std::io::Result<()> {
     );
     println!("# any other credential is refused with 401, as the vendor would");
     tokio::signal::ctrl_c().await?;
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         let gone = sim
             .life(v)
             .iter()
@@ -150,11 +150,7 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Person 1's identifier of the vendor's default kind.
 fn example_id(v: Vendor) -> String {
-    match v {
-        Vendor::Rally => sim::email(1),
-        Vendor::Braze => sim::braze_external(1),
-        Vendor::Gainsight => sim::gainsight_id(1),
-        Vendor::Zendesk => sim::zendesk_id(1).to_string(),
-    }
+    v.api().ident("default", 1)
 }

@@ -2,34 +2,75 @@
 //! must show on the wire — chunking at its batch limit, 429 + `Retry-After`
 //! retried, 5xx retries, 401 → exit 3, dry-run sends nothing, and a complete
 //! report. Waits and windows are proved under virtual time in the library's
-//! tests (`http::lane::tests`, `services::tests` for each vendor's headers). Each vendor is a [`Case`]; `conformance!`
-//! instantiates the suite for it.
+//! tests (`http::lane::tests`, `services::tests` for each vendor's headers).
+//! Every vendor of `purge::services::REGISTRY` is run: each brings its case
+//! ([`Case`]) with its simulated API (`examples/sim/<vendor>.rs`), so no list
+//! is kept here.
 
 mod common;
+mod simulated;
 
 use std::collections::HashSet;
+use std::future::Future;
 
 use common::*;
 use serde_json::json;
+use simulated::Vendor;
+use simulated::sim::{Asked, Conformance as Case};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// What the suite needs to know about a vendor.
-pub struct Case {
-    /// Subcommand and vendor options (the harness adds `--base-url`).
-    pub args: &'static [&'static str],
-    /// Credential environment.
-    pub env: &'static [(&'static str, &'static str)],
-    /// The auth header every request must carry.
-    pub auth: (&'static str, &'static str),
-    pub limit: usize,
-    pub ids: fn(usize) -> Vec<String>,
-    /// The identifiers a delete request carried (empty: not a delete).
-    pub carried: fn(&Seen) -> Vec<String>,
-    /// The vendor's success answer to any of its requests.
-    pub ok: fn(&wiremock::Request) -> ResponseTemplate,
-    /// The final outcome of a success.
-    pub done: &'static str,
+/// A recorded request as the vendor's simulated API reads it.
+fn carried(case: &Case, s: &Seen) -> Vec<String> {
+    let headers = hyper::HeaderMap::new();
+    (case.carried)(&Asked {
+        method: &s.method,
+        path: &s.path,
+        query: &s.query,
+        headers: &headers,
+        body: &s.body,
+    })
+}
+
+/// The vendor's success answer to a request, as wiremock sends it.
+fn ok(case: &Case, r: &wiremock::Request) -> ResponseTemplate {
+    let headers = hyper::HeaderMap::new();
+    let body = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+    let (status, answer) = (case.ok)(&Asked {
+        method: r.method.as_str(),
+        path: r.url.path(),
+        query: r.url.query().unwrap_or_default(),
+        headers: &headers,
+        body: &body,
+    });
+    let t = ResponseTemplate::new(status);
+    match answer {
+        Some(v) => t.set_body_json(v),
+        None => t,
+    }
+}
+
+/// Runs `check` for every vendor of the registry (each brings its case with its
+/// simulated API), all at once; a failure names the vendor.
+async fn every_vendor<F, Fut>(check: F)
+where
+    F: Fn(Case) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let runs: Vec<_> = Vendor::all()
+        .into_iter()
+        .map(|v| (v, tokio::spawn(check(v.api().conformance()))))
+        .collect();
+    let mut failed = vec![];
+    for (v, run) in runs {
+        if run.await.is_err() {
+            failed.push(v.command());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "failed for: {failed:?} (their panics are above)"
+    );
 }
 
 async fn server_with<F>(rec: Recorder<F>) -> MockServer
@@ -68,15 +109,14 @@ async fn purge(
 
 fn deletes(case: &Case, seen: &[Seen]) -> Vec<Seen> {
     seen.iter()
-        .filter(|s| !(case.carried)(s).is_empty())
+        .filter(|s| !carried(case, s).is_empty())
         .cloned()
         .collect()
 }
 
-pub async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
+async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let ok = case.ok;
-    let rec = Recorder::new(move |_, r| ok(r));
+    let rec = Recorder::new(move |_, r| ok(&case, r));
     let server = server_with(rec.clone()).await;
     let ids = (case.ids)(2 * case.limit + 1);
     let out = purge(&case, dir.path(), &server, &ids, &[]).await;
@@ -92,7 +132,7 @@ pub async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
         );
     }
     let dels = deletes(&case, &seen);
-    let mut sizes: Vec<usize> = dels.iter().map(|s| (case.carried)(s).len()).collect();
+    let mut sizes: Vec<usize> = dels.iter().map(|s| carried(&case, s).len()).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     let mut want = vec![case.limit; 2];
     want.push(1);
@@ -100,7 +140,7 @@ pub async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
         want = vec![1; 3];
     }
     assert_eq!(sizes, want, "requests carry at most the batch limit");
-    let sent: Vec<String> = dels.iter().flat_map(|s| (case.carried)(s)).collect();
+    let sent: Vec<String> = dels.iter().flat_map(|s| carried(&case, s)).collect();
     assert_eq!(sent.len(), ids.len(), "each identifier sent once");
     assert_eq!(
         sent.iter().collect::<HashSet<_>>(),
@@ -115,17 +155,15 @@ pub async fn chunks_at_the_batch_limit_and_reports_every_id(case: Case) {
     );
 }
 
-pub async fn honours_retry_after_on_429(case: Case) {
+async fn honours_retry_after_on_429(case: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let ok = case.ok;
-    let carried = case.carried;
     let rec = Recorder::new(move |n, r| {
         if n == 0 {
             ResponseTemplate::new(429)
                 .insert_header("Retry-After", "1")
                 .set_body_string("Too Many Requests")
         } else {
-            ok(r)
+            ok(&case, r)
         }
     });
     let server = server_with(rec.clone()).await;
@@ -145,7 +183,7 @@ pub async fn honours_retry_after_on_429(case: Case) {
         })
         .expect("the throttled request is sent again");
     assert!(
-        seen.iter().any(|s| !carried(s).is_empty()),
+        seen.iter().any(|s| !carried(&case, s).is_empty()),
         "the delete went after the wait"
     );
     // How long it waited is proved under virtual time (`http::lane::tests`).
@@ -161,14 +199,13 @@ pub async fn honours_retry_after_on_429(case: Case) {
     assert_eq!(same, 2, "exactly one retry");
 }
 
-pub async fn retries_server_errors(case: Case) {
+async fn retries_server_errors(case: Case) {
     let dir = tempfile::tempdir().unwrap();
-    let ok = case.ok;
     let rec = Recorder::new(move |n, r| match n {
         0 => ResponseTemplate::new(503)
             .set_body_string("<html><body>Service Unavailable</body></html>"),
         1 => ResponseTemplate::new(502),
-        _ => ok(r),
+        _ => ok(&case, r),
     });
     let server = server_with(rec.clone()).await;
     let ids = (case.ids)(2);
@@ -184,7 +221,7 @@ pub async fn retries_server_errors(case: Case) {
     assert!(stderr(&out).contains("2 retries"), "{}", stderr(&out));
 }
 
-pub async fn unauthorized_stops_with_exit_3(case: Case) {
+async fn unauthorized_stops_with_exit_3(case: Case) {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::new(|_, _| {
         ResponseTemplate::new(401).set_body_json(json!({"message": "Invalid API key"}))
@@ -218,7 +255,7 @@ pub async fn unauthorized_stops_with_exit_3(case: Case) {
     );
 }
 
-pub async fn dry_run_sends_nothing(case: Case) {
+async fn dry_run_sends_nothing(case: Case) {
     let dir = tempfile::tempdir().unwrap();
     let server = MockServer::start().await;
     Mock::given(any())
@@ -253,169 +290,27 @@ pub async fn dry_run_sends_nothing(case: Case) {
     server.verify().await;
 }
 
-/// The tests every vendor runs, as items of the vendor's module.
-macro_rules! shared_tests {
-    ($case:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn chunks_at_the_batch_limit_and_reports_every_id() {
-            super::chunks_at_the_batch_limit_and_reports_every_id($case).await
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn honours_retry_after_on_429() {
-            super::honours_retry_after_on_429($case).await
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn retries_server_errors() {
-            super::retries_server_errors($case).await
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn unauthorized_stops_with_exit_3() {
-            super::unauthorized_stops_with_exit_3($case).await
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn dry_run_sends_nothing() {
-            super::dry_run_sends_nothing($case).await
-        }
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_chunks_at_its_batch_limit_and_reports_every_id() {
+    every_vendor(chunks_at_the_batch_limit_and_reports_every_id).await
 }
 
-macro_rules! conformance {
-    ($vendor:ident, $case:expr) => {
-        mod $vendor {
-            #[allow(unused_imports)]
-            use super::*;
-            shared_tests!($case);
-        }
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_honours_retry_after_on_429() {
+    every_vendor(honours_retry_after_on_429).await
 }
 
-fn list_in_body(s: &Seen, field: &str) -> Vec<String> {
-    if s.method != "POST" {
-        return vec![];
-    }
-    body_list(&s.body, field)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_retries_server_errors() {
+    every_vendor(retries_server_errors).await
 }
 
-fn list_len(r: &wiremock::Request, field: &str) -> usize {
-    serde_json::from_slice::<serde_json::Value>(&r.body)
-        .ok()
-        .and_then(|b| b[field].as_array().map(Vec::len))
-        .unwrap_or(0)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_stops_on_a_refused_credential_with_exit_3() {
+    every_vendor(unauthorized_stops_with_exit_3).await
 }
 
-fn rally() -> Case {
-    Case {
-        args: &["rally"],
-        env: &[("RALLY_API_TOKEN", "conf-rally-token")],
-        auth: ("authorization", "Bearer conf-rally-token"),
-        limit: 100,
-        ids: emails,
-        carried: |s| {
-            if s.path == "/people/delete" {
-                list_in_body(s, "emails")
-            } else {
-                vec![]
-            }
-        },
-        ok: |r| {
-            ResponseTemplate::new(202).set_body_json(
-                json!({"message": "People marked for deletion", "count": list_len(r, "emails")}),
-            )
-        },
-        done: "queued",
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_vendor_dry_run_sends_nothing() {
+    every_vendor(dry_run_sends_nothing).await
 }
-
-fn braze() -> Case {
-    Case {
-        args: &["braze"],
-        env: &[("BRAZE_API_KEY", "conf-braze-key")],
-        auth: ("authorization", "Bearer conf-braze-key"),
-        limit: 50,
-        ids: |n| (0..n).map(|i| format!("ext-{i}")).collect(),
-        carried: |s| {
-            if s.path == "/users/delete" {
-                list_in_body(s, "external_ids")
-            } else {
-                vec![]
-            }
-        },
-        ok: |r| {
-            ResponseTemplate::new(201).set_body_json(
-                json!({"deleted": list_len(r, "external_ids"), "message": "success"}),
-            )
-        },
-        done: "queued",
-    }
-}
-
-/// The identifyId a Gainsight PX delete carried, from its path or its body.
-fn gainsight_deleted(s: &Seen) -> Vec<String> {
-    if s.method != "DELETE" {
-        return vec![];
-    }
-    if s.path == "/v1/users/delete" {
-        return s.body["identifyId"]
-            .as_str()
-            .map(|v| vec![v.to_string()])
-            .unwrap_or_default();
-    }
-    s.path
-        .strip_prefix("/v1/users/")
-        .map(|seg| {
-            vec![
-                percent_encoding::percent_decode_str(seg)
-                    .decode_utf8_lossy()
-                    .into_owned(),
-            ]
-        })
-        .unwrap_or_default()
-}
-
-fn gainsight_px() -> Case {
-    Case {
-        args: &["gainsight-px"],
-        env: &[("GAINSIGHT_PX_API_KEY", "conf-gpx-key")],
-        auth: ("x-aptrinsic-api-key", "conf-gpx-key"),
-        limit: 1,
-        ids: |n| (0..n).map(|i| format!("user-{i}")).collect(),
-        carried: gainsight_deleted,
-        ok: |_| ResponseTemplate::new(204),
-        done: "deleted",
-    }
-}
-
-/// The user ids a Zendesk `destroy_many` carried.
-fn zendesk_submitted(s: &Seen) -> Vec<String> {
-    if s.method != "DELETE" || s.path != "/api/v2/users/destroy_many" {
-        return vec![];
-    }
-    query_list(s, "ids")
-}
-
-fn zendesk() -> Case {
-    Case {
-        // Soft: 1,200 permanent erasures would take 7 minutes at Zendesk's
-        // 700 per 10 minutes; that lane is tested in zendesk.rs.
-        args: &["zendesk", "--soft"],
-        env: &[
-            ("ZENDESK_EMAIL", "agent@example.com"),
-            ("ZENDESK_API_TOKEN", "conf-zd-token"),
-        ],
-        // base64("agent@example.com/token:conf-zd-token")
-        auth: (
-            "authorization",
-            "Basic YWdlbnRAZXhhbXBsZS5jb20vdG9rZW46Y29uZi16ZC10b2tlbg==",
-        ),
-        limit: 100,
-        ids: |n| (0..n).map(|i| (1_000_000 + i).to_string()).collect(),
-        carried: zendesk_submitted,
-        ok: stateless_zendesk,
-        done: "deleted",
-    }
-}
-
-conformance!(rally_uxr, rally());
-conformance!(zendesk_jobs, zendesk());
-conformance!(gainsight, gainsight_px());
-conformance!(braze_users, braze());

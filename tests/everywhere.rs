@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every vendor's credential for the simulator.
 fn sim_env() -> Vec<(&'static str, &'static str)> {
-    Vendor::ALL
+    Vendor::all()
         .iter()
         .flat_map(|v| v.env().iter().copied())
         .collect()
@@ -26,12 +26,8 @@ fn sim_env() -> Vec<(&'static str, &'static str)> {
 /// A purge.toml pointing every vendor at `urls`, quick quotas for tests.
 fn config(urls: &HashMap<&str, String>, extra: &str) -> String {
     let mut text = String::new();
-    for (name, more) in [
-        ("rally", ""),
-        ("braze", "lookup-rate = \"200/s\"\n"),
-        ("gainsight-px", ""),
-        ("zendesk", "soft = true\n"),
-    ] {
+    for v in Vendor::all() {
+        let (name, more) = (v.command(), v.api().test_toml());
         if let Some(u) = urls.get(name) {
             text.push_str(&format!(
                 "[{name}]\nbase-url = \"{u}\"\nrate = \"200/s\"\n{more}\n"
@@ -43,7 +39,7 @@ fn config(urls: &HashMap<&str, String>, extra: &str) -> String {
 }
 
 fn sim_urls(sim: &Sim) -> HashMap<&'static str, String> {
-    Vendor::ALL
+    Vendor::all()
         .iter()
         .map(|v| (v.command(), sim.url(*v)))
         .collect()
@@ -55,6 +51,14 @@ fn people(dir: &Path, n: usize) -> String {
         .to_str()
         .unwrap()
         .to_string()
+}
+
+/// Persons `0..n` are erased at `vendor` as its test table asks, no one else.
+fn assert_erased(sim: &Sim, vendor: Vendor, n: usize) {
+    for i in 0..sim.population() {
+        let erased = vendor.api().erased(sim, i);
+        assert_eq!(erased, i < n, "{vendor:?}: person {i} erased: {erased}");
+    }
 }
 
 /// The last outcome of each (vendor, id).
@@ -95,25 +99,18 @@ async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_per
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // Exactly the asked people are gone at every vendor (Zendesk: soft-deleted).
-    for v in Vendor::ALL {
-        let state = if v == Vendor::Zendesk {
-            Life::Soft
-        } else {
-            Life::Gone
-        };
-        if v == Vendor::Braze {
-            // Every profile of each address, and no one else's.
-            for i in 0..400 {
-                let left = sim.braze_profiles_left(i);
-                assert_eq!(left == 0, i < 150, "braze person {i}: {left} profiles left");
-            }
-        } else {
-            assert_exactly(&sim, v, 150, state);
-        }
+    // Exactly the asked people are erased at every vendor, as its table asks
+    // (Zendesk: soft-deleted; Braze: every profile of each address).
+    let all = Vendor::all();
+    for v in &all {
+        assert_erased(&sim, *v, 150);
     }
     let f = finals(&dir.path().join("r.jsonl"));
-    assert_eq!(f.len(), 4 * 150, "one final line per (vendor, person)");
+    assert_eq!(
+        f.len(),
+        all.len() * 150,
+        "one final line per (vendor, person)"
+    );
     let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(summary["exit_code"], 0);
     let vendors: Vec<&str> = summary["vendors"]
@@ -122,7 +119,8 @@ async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_per
         .iter()
         .map(|v| v["vendor"].as_str().unwrap())
         .collect();
-    assert_eq!(vendors, ["rally", "braze", "gainsight-px", "zendesk"]);
+    let registry: Vec<&str> = all.iter().map(|v| v.command()).collect();
+    assert_eq!(vendors, registry, "every vendor, in the registry's order");
     for v in summary["vendors"].as_array().unwrap() {
         let done = v["deleted"].as_u64().unwrap() + v["queued"].as_u64().unwrap();
         assert_eq!(done, 150, "{v}");
@@ -152,7 +150,7 @@ async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_per
     );
     assert!(total["wait_seconds"].is_number(), "{total}");
     // Nobody was asked for twice anywhere (Braze: once per profile, checked above).
-    for v in [Vendor::Rally, Vendor::Gainsight, Vendor::Zendesk] {
+    for v in all.into_iter().filter(|v| v.api().asked_once()) {
         assert!(sim.asked(v).values().all(|n| *n == 1), "{v:?}");
     }
 }
@@ -203,18 +201,15 @@ async fn a_killed_run_resumes_at_every_vendor_and_sends_nothing_twice_but_what_w
         .sum();
     assert!(skipped > 0 && skipped < 2000, "{skipped} skipped on resume");
     let f = finals(&report);
-    assert_eq!(f.len(), 4 * 500);
-    for v in [Vendor::Rally, Vendor::Gainsight] {
-        assert_exactly(&sim, v, 500, Life::Gone);
+    let all = Vendor::all();
+    assert_eq!(f.len(), all.len() * 500);
+    for v in &all {
+        assert_erased(&sim, *v, 500);
     }
-    assert_exactly(&sim, Vendor::Zendesk, 500, Life::Soft);
     // Only what was in flight at the kill may have been asked twice: at most
     // one request's worth per vendor lane.
-    for (v, most) in [
-        (Vendor::Rally, 100 * 4),
-        (Vendor::Gainsight, 32),
-        (Vendor::Zendesk, 100 * 4),
-    ] {
+    for v in all.into_iter().filter(|v| v.api().asked_once()) {
+        let most = v.api().in_flight();
         let twice = sim.asked(v).values().filter(|n| **n > 1).count();
         assert!(twice <= most, "{v:?}: {twice} asked twice");
     }
@@ -462,12 +457,8 @@ async fn verify_right_after_the_purge_asks_every_vendor_and_waits_for_braze() {
     let urls = sim_urls(&sim);
     // Zendesk erased for good (not `soft`), so verify can find it gone.
     let mut text = String::new();
-    for (name, more) in [
-        ("rally", ""),
-        ("braze", "lookup-rate = \"200/s\"\n"),
-        ("gainsight-px", ""),
-        ("zendesk", ""),
-    ] {
+    for v in Vendor::all() {
+        let (name, more) = (v.command(), v.api().verify_toml());
         text.push_str(&format!(
             "[{name}]\nbase-url = \"{}\"\nrate = \"200/s\"\n{more}",
             urls[name]
@@ -495,14 +486,10 @@ async fn verify_right_after_the_purge_asks_every_vendor_and_waits_for_braze() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let f = finals(&dir.path().join("r.jsonl"));
     for ((vendor, id), outcome) in &f {
-        let want = if vendor == "rally" {
-            "unverifiable"
-        } else {
-            "verified"
-        };
+        let want = Vendor::named(vendor).api().verified_by_email();
         assert_eq!(outcome, want, "{vendor} {id}");
     }
-    assert_eq!(f.len(), 4 * 40);
+    assert_eq!(f.len(), Vendor::all().len() * 40);
     // Braze was asked more than once for some: its deletes are not visible at once.
     assert!(
         sim.counters(Vendor::Braze)
@@ -528,13 +515,17 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
     let out = run(dir.path(), &args, &sim_env()).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
+    let n = Vendor::all().len();
     assert!(
         err.contains("without confirmation")
             && err.contains("--yes")
-            && err.contains("10 people at 4 vendors: 40 vendor outcomes"),
+            && err.contains(&format!(
+                "10 people at {n} vendors: {} vendor outcomes",
+                10 * n
+            )),
         "{err}"
     );
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         assert!(sim.life(v).iter().all(|l| *l == Life::Alive), "{v:?}");
         assert!(sim.asked(v).is_empty(), "{v:?}");
     }
@@ -548,7 +539,7 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
     let out = run(dir.path(), &again, &sim_env()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let f = finals(&dir.path().join("r.jsonl"));
-    assert_eq!(f.len(), 4 * 11, "{f:?}");
+    assert_eq!(f.len(), Vendor::all().len() * 11, "{f:?}");
     assert_exactly(&sim, Vendor::Rally, 10, Life::Gone);
     // One vendor alone, too.
     let rally = sim.url(Vendor::Rally);
@@ -589,10 +580,13 @@ async fn a_list_on_stdin_is_read_once_for_every_vendor() {
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_exactly(&sim, Vendor::Rally, 20, Life::Gone);
-    assert_exactly(&sim, Vendor::Gainsight, 20, Life::Gone);
-    assert_exactly(&sim, Vendor::Zendesk, 20, Life::Soft);
-    assert_eq!(finals(&dir.path().join("r.jsonl")).len(), 4 * 20);
+    for v in Vendor::all() {
+        assert_erased(&sim, v, 20);
+    }
+    assert_eq!(
+        finals(&dir.path().join("r.jsonl")).len(),
+        Vendor::all().len() * 20
+    );
     // The summary says what the run cost, per vendor and in total.
     let err = stderr(&out);
     let head = err
@@ -714,11 +708,14 @@ async fn a_closed_stdout_and_stderr_at_vv_never_stop_the_run_or_the_report() {
     .unwrap();
     assert_eq!(out.code(), Some(0), "purge stopped on a closed pipe");
     let f = finals(&dir.path().join("r.jsonl"));
-    assert_eq!(f.len(), 4 * 60, "one final line per (vendor, person)");
-    for v in [Vendor::Rally, Vendor::Gainsight] {
-        assert_exactly(&sim, v, 60, Life::Gone);
+    assert_eq!(
+        f.len(),
+        Vendor::all().len() * 60,
+        "one final line per (vendor, person)"
+    );
+    for v in Vendor::all() {
+        assert_erased(&sim, v, 60);
     }
-    assert_exactly(&sim, Vendor::Zendesk, 60, Life::Soft);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -748,7 +745,7 @@ async fn with_hash_ids_no_identifier_is_in_the_report_stderr_or_json() {
         .lines()
         .filter(|l| !l.contains("\"pending\""))
         .count();
-    assert_eq!(finals, 4 * 21, "{report}");
+    assert_eq!(finals, Vendor::all().len() * 21, "{report}");
     let err = stderr(&out);
     assert!(
         err.contains("people.txt:21"),

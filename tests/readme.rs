@@ -284,7 +284,7 @@ async fn the_simulator_everywhere_lines_work_as_written() {
     // The simulator's defaults: --braze-lookups-per-min 250, --quota 20.
     let printed = sim.purge_toml(250, 20);
     let mut ported = printed.clone();
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         let url = sim.url(v);
         let port = url.rsplit(':').next().unwrap().split('/').next().unwrap();
         ported = ported.replace(&format!(":{port}"), ":PORT");
@@ -300,7 +300,7 @@ async fn the_simulator_everywhere_lines_work_as_written() {
     let args: Vec<&str> = words.iter().map(String::as_str).collect();
     let out = run(dir.path(), &args, &env).await;
     assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         let life = sim.life(v);
         assert_eq!(&life[1..3], [Life::Gone, Life::Gone], "{v:?}");
         assert!(life[3..].iter().all(|l| *l == Life::Alive), "{v:?}");

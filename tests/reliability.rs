@@ -25,7 +25,7 @@ fn hostile() -> Config {
         window: Duration::from_secs(1),
     };
     Config {
-        quota: Vendor::ALL.iter().map(|v| (*v, q(2000))).collect(),
+        quota: Vendor::all().into_iter().map(|v| (v, q(2000))).collect(),
         error_rate: 0.20,
         drop_rate: 0.05,
         slow_rate: 0.05,

@@ -108,7 +108,7 @@ async fn braze_addresses_lose_every_profile_sharing_them_and_nobody_else() {
 async fn a_wrong_credential_is_refused_as_the_vendor_would() {
     let sim = Sim::start(fast(), 50).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for vendor in Vendor::ALL {
+    for vendor in Vendor::all() {
         let mut env: Vec<(&str, &str)> = vendor.env().to_vec();
         // The right variables, a wrong secret.
         for (k, v) in env.iter_mut() {
@@ -117,13 +117,8 @@ async fn a_wrong_credential_is_refused_as_the_vendor_would() {
             }
         }
         let url = sim.url(vendor);
-        let id = match vendor {
-            Vendor::Rally => "person1@example.com",
-            Vendor::Braze => "ext-1",
-            Vendor::Gainsight => "gp-1",
-            Vendor::Zendesk => "1000001",
-        };
-        let args = [vendor.command(), "-y", "--base-url", &url, id];
+        let id = vendor.api().ident("default", 1);
+        let args = [vendor.command(), "-y", "--base-url", &url, &id];
         let out = common::run(dir.path(), &args, &env).await;
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{vendor:?}: {err}");
@@ -561,7 +556,7 @@ async fn read_endpoints_refuse_a_missing_or_wrong_credential() {
         assert_eq!(c.reads.load(Relaxed), 2, "{vendor:?}");
     }
     // Nothing was read: person 1 is still there everywhere.
-    for vendor in Vendor::ALL {
+    for vendor in Vendor::all() {
         assert_eq!(sim.life(vendor)[1], Life::Alive);
     }
 }
@@ -574,7 +569,7 @@ async fn purge_verify_sees_every_purged_person_gone_at_the_simulator() {
     let sim = Sim::start(cfg, 40).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut toml = String::new();
-    for v in Vendor::ALL {
+    for v in Vendor::all() {
         toml += &format!(
             "[{}]\nbase-url = \"{}\"\nrate = \"200/s\"\n",
             v.command(),
@@ -585,7 +580,10 @@ async fn purge_verify_sees_every_purged_person_gone_at_the_simulator() {
         }
     }
     common::write_file(dir.path(), "purge.toml", &toml);
-    let env: Vec<(&str, &str)> = Vendor::ALL.iter().flat_map(|v| v.env().to_vec()).collect();
+    let env: Vec<(&str, &str)> = Vendor::all()
+        .iter()
+        .flat_map(|v| v.env().to_vec())
+        .collect();
     for (vendor, kind) in [
         (Vendor::Rally, "id"),
         (Vendor::Braze, "external-id"),
@@ -638,5 +636,25 @@ async fn purge_verify_sees_every_purged_person_gone_at_the_simulator() {
             "{vendor:?}: verify read"
         );
         assert_exactly(&sim, vendor, 20, Life::Gone);
+    }
+}
+
+/// Every vendor of the registry brings its simulated API (and with it its
+/// conformance case): the simulator, the conformance suite, `everywhere`'s
+/// tests and the bench run them all from the registry, and a registry entry
+/// without one fails here by name.
+#[test]
+fn every_registry_entry_has_a_simulated_api() {
+    let registry: Vec<&str> = purge::services::REGISTRY.iter().map(|e| e.name).collect();
+    let simulated: Vec<&str> = Vendor::all().iter().map(|v| v.command()).collect();
+    assert_eq!(simulated, registry);
+    for v in Vendor::all() {
+        let case = v.api().conformance();
+        assert_eq!(
+            case.args[0],
+            v.command(),
+            "{v:?}'s conformance case runs it"
+        );
+        assert!(!v.env().is_empty(), "{v:?} names its credential");
     }
 }

@@ -12,19 +12,7 @@ pub use sim::{Config, Life, Quota, Sim, Vendor};
 
 /// Identifiers of persons `0..n` for `vendor` and `kind`, with what is expected of them.
 pub fn ids(vendor: Vendor, kind: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| match (vendor, kind) {
-            (_, "email") => sim::email(i),
-            (Vendor::Rally, _) => sim::rally_id(i),
-            (Vendor::Braze, "braze-id") => sim::braze_id(i),
-            (Vendor::Braze, "phone") => sim::phone(i),
-            (Vendor::Braze, "alias") => format!("{}:{}", sim::alias(i).0, sim::alias(i).1),
-            (Vendor::Braze, _) => sim::braze_external(i),
-            (Vendor::Gainsight, _) => sim::gainsight_id(i),
-            (Vendor::Zendesk, "external-id") => sim::zendesk_external(i),
-            (Vendor::Zendesk, _) => sim::zendesk_id(i).to_string(),
-        })
-        .collect()
+    (0..n).map(|i| vendor.api().ident(kind, i)).collect()
 }
 
 /// A fast simulator: generous quotas so tests are quick, short jobs.
@@ -34,7 +22,7 @@ pub fn fast() -> Config {
         window: Duration::from_secs(1),
     };
     Config {
-        quota: Vendor::ALL.iter().map(|v| (*v, q(500))).collect(),
+        quota: Vendor::all().into_iter().map(|v| (v, q(500))).collect(),
         job_time: Duration::from_millis(300),
         ..Config::default()
     }
