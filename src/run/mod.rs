@@ -287,6 +287,8 @@ pub struct Target {
     entry: &'static Entry,
     endpoint: Endpoint,
     credential: Option<CredentialFn>,
+    /// [`crate::services::Setup::missing`].
+    missing: Option<String>,
 }
 
 impl Target {
@@ -305,6 +307,7 @@ impl Target {
             endpoint: setup.endpoint,
             service: setup.service,
             credential: Some(setup.credential),
+            missing: setup.missing,
         })
     }
 
@@ -313,6 +316,9 @@ impl Target {
     /// as `--base-url` (or `base-url` in the vendor's table) must be loopback or
     /// a host the vendor documents: the credential goes nowhere else.
     fn base(&self, cfg: &RunConfig, credential: Option<&Credential>) -> Result<Url, RunError> {
+        if let Some(why) = self.missing.as_ref().filter(|_| !cfg.dry_run) {
+            return Err(RunError::Usage(why.clone()));
+        }
         let raw = match (&cfg.base_url, &self.endpoint) {
             (Some(u), _) => u.clone(),
             (None, Endpoint::Url(u)) => u.clone(),
@@ -534,6 +540,11 @@ fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {
     };
     if let Some(note) = target.service.erasure_note() {
         summary.notes.push(note);
+    }
+    if let Some(why) = target.missing.as_ref().filter(|_| cfg.dry_run) {
+        summary
+            .notes
+            .push(format!("dry run with placeholders in the requests: {why}"));
     }
     summary
 }
@@ -948,7 +959,37 @@ mod tests {
                 .unwrap(),
             endpoint,
             credential: None,
+            missing: None,
         }
+    }
+
+    /// Trap 4: an account flag the requests name in their query (a project
+    /// token) is not needed by a dry run, which says it shows placeholders;
+    /// a real run refuses without it, whatever --base-url says.
+    #[test]
+    fn a_missing_account_flag_stops_a_real_run_but_not_a_dry_run() {
+        let mut t = target(Endpoint::Url("https://us1.api.example.com".into()));
+        t.missing = Some("say which project: --project-token TOKEN".into());
+        let real = config(&[
+            "purge",
+            "rally",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "a@b.io",
+        ]);
+        let err = t.base(&real, None).unwrap_err().to_string();
+        assert!(err.contains("--project-token"), "{err}");
+        let dry = config(&["purge", "rally", "--dry-run", "a@b.io"]);
+        assert!(t.base(&dry, None).is_ok());
+        let loaded = Loaded::default();
+        let notes = new_summary(&t, &dry, &loaded).notes;
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("placeholders") && n.contains("--project-token")),
+            "{notes:?}"
+        );
+        assert!(new_summary(&t, &real, &loaded).notes.is_empty());
     }
 
     #[test]

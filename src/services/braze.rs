@@ -379,6 +379,7 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
         credential: Box::new(|token_file| {
             secret_from(KEY_VAR, token_file).map(|s| Auth::Bearer(s).into())
         }),
+        missing: None,
     })
 }
 

@@ -225,6 +225,7 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
         credential: Box::new(|token_file| {
             secret_from(KEY_VAR, token_file).map(|s| Auth::Header(API_KEY_HEADER, s).into())
         }),
+        missing: None,
     })
 }
 

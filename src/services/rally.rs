@@ -99,6 +99,7 @@ pub fn setup(kind: Kind) -> Setup {
         credential: Box::new(|token_file| {
             secret_from(TOKEN_VAR, token_file).map(|s| Auth::Bearer(s).into())
         }),
+        missing: None,
     }
 }
 

@@ -547,6 +547,7 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
         kind,
         endpoint,
         credential: Box::new(|f| zendesk_auth(f).map(Credential::from)),
+        missing: None,
     })
 }
 
