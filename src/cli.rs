@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, ValueEnum};
 
-use crate::services::{Entry, REGISTRY, Rate};
+use crate::model::Rate;
+use crate::services::{Entry, REGISTRY};
+use crate::units::{parse_duration, parse_rate};
 
 /// The purge command line: every vendor of [`REGISTRY`] as a subcommand with its
 /// own flags and the [`Common`] ones, plus `completions`.
@@ -69,6 +71,9 @@ fn vendor_command(e: &Entry) -> Command {
         .after_help(e.help())
 }
 
+/// The file `purge everywhere` and `purge init` use when no `--config` is given.
+pub const DEFAULT_PATH: &str = "purge.toml";
+
 /// `purge verify`.
 #[derive(Debug, Clone, Args)]
 pub struct Verify {
@@ -111,7 +116,7 @@ pub struct Everywhere {
 #[derive(Debug, Args)]
 pub struct Init {
     /// Where to write the configuration file
-    #[arg(long, value_name = "FILE", default_value = crate::config_file::DEFAULT_PATH)]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_PATH)]
     pub config: PathBuf,
     /// Overwrite the file if it exists
     #[arg(long)]
@@ -323,55 +328,6 @@ pub struct Common {
     pub config: Option<PathBuf>,
 }
 
-/// `N/s`, `N/sec`, `N/min`, `N/m` or `N/h`.
-pub fn parse_rate(s: &str) -> Result<Rate, String> {
-    let (n, unit) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?}: expected N/s or N/min, e.g. 10/s"))?;
-    let count: u32 = n
-        .trim()
-        .parse()
-        .ok()
-        .filter(|c| *c > 0)
-        .ok_or_else(|| format!("{s:?}: N must be a whole number above 0"))?;
-    let per = match unit.trim() {
-        "s" | "sec" | "second" => Duration::from_secs(1),
-        "m" | "min" | "minute" => Duration::from_secs(60),
-        "h" | "hour" => Duration::from_secs(3600),
-        other => return Err(format!("{s:?}: unknown unit {other:?}; use /s or /min")),
-    };
-    Ok(Rate { count, per })
-}
-
-/// `90s`, `10m`, `1h30m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let d = if let Ok(secs) = t.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("{s:?}: must be a number of seconds, 0 or more"));
-        }
-        // Compared before converting: `Duration::from_secs_f64(1e300)` panics.
-        if secs > MAX_DURATION.as_secs_f64() {
-            return Err(too_long(s));
-        }
-        Duration::from_secs_f64(secs)
-    } else {
-        humantime::parse_duration(t).map_err(|e| format!("{s:?}: {e} (e.g. 30s, 10m)"))?
-    };
-    if d > MAX_DURATION {
-        return Err(too_long(s));
-    }
-    Ok(d)
-}
-
-/// The longest duration any flag takes: longer ones are typing mistakes, and
-/// would overflow a deadline (`now + d`).
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
-
-fn too_long(s: &str) -> String {
-    format!("{s:?}: longer than 30 days, the most purge accepts for a duration")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,19 +417,5 @@ mod tests {
         assert_eq!((config, force), (PathBuf::from("etc/purge.toml"), true));
         let e = parse_from(["purge", "init", "--yes"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
-    }
-
-    #[test]
-    fn rates_and_durations() {
-        assert_eq!(parse_rate("10/s").unwrap(), Rate::per_second(10));
-        assert_eq!(parse_rate("600/min").unwrap(), Rate::per_minute(600));
-        assert!(parse_rate("0/s").is_err());
-        assert!(parse_rate("5").is_err());
-        assert!(parse_rate("5/week").is_err());
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_duration("soon").is_err());
     }
 }

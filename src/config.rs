@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{Common, FormatArg};
 use crate::input::{Column, Format};
-use crate::services::{LaneSpec, Rate};
+use crate::model::{LaneSpec, Rate};
 
 /// Where identifiers come from and how they are read.
 #[derive(Debug, Clone)]

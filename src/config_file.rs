@@ -14,8 +14,7 @@ use toml::de::{DeTable, DeValue};
 use crate::cli::{self, Common, Invocation};
 use crate::services::{Entry, REGISTRY};
 
-/// The file `purge everywhere` and `purge init` use when no `--config` is given.
-pub const DEFAULT_PATH: &str = "purge.toml";
+pub use crate::cli::DEFAULT_PATH;
 
 /// Common flags that belong to the command line of a run (what to erase, the
 /// report, confirmation, output), not to a vendor's table.
@@ -666,7 +665,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::services::Rate;
+    use crate::model::Rate;
 
     fn load_text(text: &str) -> Result<Vec<VendorConfig>, ConfigError> {
         parse(text, Path::new("purge.toml"))

@@ -29,7 +29,7 @@ pub fn set_concealing(on: bool) {
 /// `text` as purge may print it (see [`set_concealing`]).
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if CONCEAL.load(Ordering::Relaxed) {
-        crate::certificate::conceal(text, None)
+        crate::conceal::conceal(text, None)
     } else {
         std::borrow::Cow::Borrowed(text)
     }

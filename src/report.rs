@@ -8,20 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::services::{Ident, Kind, Outcome, Status};
-
-/// SHA-256 of an identifier, lower-case hex.
-pub fn sha256_hex(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    let mut s = String::with_capacity(64);
-    for b in digest.iter() {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::conceal::sha256_hex;
+use crate::model::{Ident, Kind, Outcome, Status};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Line {
@@ -292,7 +281,7 @@ impl Report {
         if !self.hash_ids {
             return None;
         }
-        let conceal = |t: &str| crate::certificate::conceal(t, Some(&o.ident.value)).into_owned();
+        let conceal = |t: &str| crate::conceal::conceal(t, Some(&o.ident.value)).into_owned();
         let mut hidden = o.clone();
         hidden.detail = conceal(&o.detail);
         hidden.vendor_ids = o
@@ -758,7 +747,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::SourceRef;
+    use crate::model::SourceRef;
 
     fn outcome(id: &str, status: Status) -> Outcome {
         Outcome::new(

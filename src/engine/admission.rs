@@ -8,7 +8,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::services::{Stage, Work};
+use crate::model::{Stage, Work};
 
 pub struct Admission<P> {
     plan: P,
@@ -142,7 +142,7 @@ impl<P: Iterator<Item = Work>> Admission<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Method, Request, idents};
+    use crate::model::{Method, Request, idents};
 
     fn work(stage: Stage) -> Work {
         Work::new(idents(&["x"]), Request::new(Method::Get, "/"), stage)

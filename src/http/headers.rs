@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 
-use crate::services::{RateHeaders, ResetIs};
+use crate::model::{RateHeaders, ResetIs};
 
 /// No single wait a header asks for is taken longer than this; a longer ask is
 /// capped (and said), so a hostile or broken header cannot stall a run for years.
@@ -76,7 +76,7 @@ pub fn rate_state(headers: &HeaderMap, dialect: &RateHeaders, now: SystemTime) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::X_RATELIMIT_UNIX;
+    use crate::model::X_RATELIMIT_UNIX;
     use reqwest::header::HeaderValue;
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
-use crate::services::{Auth, Credential, Method, Request};
+use crate::model::{Auth, Credential, Method, Request};
 
 pub const USER_AGENT: &str = concat!("purge/", env!("CARGO_PKG_VERSION"));
 

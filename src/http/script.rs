@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 use super::{RawResponse, Sending, Transport, TransportError};
-use crate::services::Request;
+use crate::model::Request;
 
 /// One request as the script saw it.
 #[derive(Debug, Clone)]

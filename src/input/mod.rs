@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::services::{Check, Ident, KindSpec, SourceRef};
+use crate::model::{Check, Ident, KindSpec, SourceRef};
 
 /// How a source is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,7 +453,7 @@ fn pick_columns(spec: &InputSpec, headers: &[String]) -> Result<Pick, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::Kind;
+    use crate::model::Kind;
     use std::io::Write;
 
     const EMAIL: KindSpec = KindSpec {

@@ -2,7 +2,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::services::Check;
+use crate::model::Check;
 
 /// Longest e-mail address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;

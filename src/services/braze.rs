@@ -281,7 +281,7 @@ pub struct Flags {
     /// E-mail or phone: the quota of the lookups (POST /users/export/ids): 250/min for
     /// workspaces onboarded since 2024-08-22, 2500/min before; no effect with
     /// --prioritization [default: 250/min]
-    #[arg(long, value_name = "N/min", value_parser = crate::cli::parse_rate)]
+    #[arg(long, value_name = "N/min", value_parser = crate::units::parse_rate)]
     pub lookup_rate: Option<Rate>,
 }
 
@@ -551,7 +551,7 @@ impl Service for Braze {
     /// accepted and has `users.export.ids`.
     fn preflight(&self, kind: Kind) -> Option<Request> {
         self.looks_up(kind).then(|| {
-            let probe = crate::services::model::probe_ident("purge-preflight@example.invalid");
+            let probe = crate::model::probe_ident("purge-preflight@example.invalid");
             self.lookup(Kind::Email, vec![probe], 0, vec![]).request
         })
     }

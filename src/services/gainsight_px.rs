@@ -421,7 +421,7 @@ impl Service for GainsightPx {
     /// (`example.invalid` is reserved) proves the key is accepted.
     fn preflight(&self, kind: Kind) -> Option<Request> {
         (kind == Kind::Email).then(|| {
-            let probe = crate::services::model::probe_ident("purge-preflight@example.invalid");
+            let probe = crate::model::probe_ident("purge-preflight@example.invalid");
             self.lookup_request(&[probe], None)
         })
     }

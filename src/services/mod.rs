@@ -12,7 +12,6 @@
 
 pub mod braze;
 pub mod gainsight_px;
-mod model;
 pub mod rally;
 pub(crate) mod spec;
 pub mod zendesk;
@@ -20,7 +19,7 @@ pub mod zendesk;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use model::*;
+pub use crate::model::*;
 pub use spec::*;
 
 use crate::secret::Secret;
@@ -76,27 +75,6 @@ pub enum Endpoint {
 
 /// Reads a vendor's credential, from `--token-file` when given.
 pub type CredentialFn = Box<dyn FnOnce(Option<&Path>) -> Result<Credential, String> + Send>;
-
-/// A credential as the vendor wants it sent, and what the vendor derives from it.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    pub auth: Auth,
-    /// An endpoint the credential itself names (a data-center suffix of the key,
-    /// say); used when no `--base-url` is given.
-    pub base: Option<String>,
-    /// Fixed headers the vendor wants on every request.
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl From<Auth> for Credential {
-    fn from(auth: Auth) -> Self {
-        Credential {
-            auth,
-            base: None,
-            headers: vec![],
-        }
-    }
-}
 
 /// The endpoint a vendor's named place maps to (a Braze instance, a Gainsight
 /// region), case-insensitively; else an error that lists the valid names.

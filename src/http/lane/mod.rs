@@ -28,8 +28,8 @@ pub use self::retry::{SendError, backoff, is_retryable};
 pub use self::stop::{Stats, Stop};
 use super::headers::{self, MAX_HINT};
 use super::{RawResponse, Transport};
+use crate::model::{LaneSpec, Rate, RateHeaders, Request};
 use crate::output;
-use crate::services::{LaneSpec, Rate, RateHeaders, Request};
 
 /// A lane's settings: the vendor's [`LaneSpec`] with the user's overrides.
 #[derive(Debug, Clone)]
@@ -388,7 +388,7 @@ impl Lane {
                     if output::level() >= 3 {
                         output::debug(
                             3,
-                            &format!("  answer: {}", crate::services::snippet(&resp.body)),
+                            &format!("  answer: {}", crate::model::snippet(&resp.body)),
                         );
                     }
                     let windowed = self.observe(&resp, send);
@@ -413,7 +413,7 @@ impl Lane {
                     let reason = if resp.body.trim().is_empty() {
                         format!("HTTP {s}")
                     } else {
-                        format!("HTTP {s}: {}", crate::services::snippet(&resp.body))
+                        format!("HTTP {s}: {}", crate::model::snippet(&resp.body))
                     };
                     (reason, hint, Some(s), windowed)
                 }

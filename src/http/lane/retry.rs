@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::http::RawResponse;
-use crate::services::Fatal;
+use crate::model::Fatal;
 
 /// Backoff base and cap (DESIGN §5: 0.5 s · 2ⁿ, at most 60 s).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
@@ -37,7 +37,7 @@ pub fn is_redirect(status: u16) -> bool {
 pub fn fatal(resp: &RawResponse) -> Option<Fatal> {
     match resp.status {
         s if is_redirect(s) => Some(Fatal::new(s, redirect_detail(resp))),
-        s @ (401 | 403) => Some(Fatal::new(s, crate::services::snippet(&resp.body))),
+        s @ (401 | 403) => Some(Fatal::new(s, crate::model::snippet(&resp.body))),
         _ => None,
     }
 }

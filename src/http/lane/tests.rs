@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::http::TransportError;
 use crate::http::script::{Script, answer, ok};
-use crate::services::{Method, Request, X_RATELIMIT_UNIX};
+use crate::model::{Method, Request, X_RATELIMIT_UNIX};
 
 /// A Unix time with a fractional second, so window edges are not on whole seconds.
 const T0: f64 = 1_700_000_000.25;

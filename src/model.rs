@@ -200,6 +200,27 @@ pub enum Auth {
     Header(&'static str, Secret),
 }
 
+/// A credential as the vendor wants it sent, and what the vendor derives from it.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub auth: Auth,
+    /// An endpoint the credential itself names (a data-center suffix of the key,
+    /// say); used when no `--base-url` is given.
+    pub base: Option<String>,
+    /// Fixed headers the vendor wants on every request.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<Auth> for Credential {
+    fn from(auth: Auth) -> Self {
+        Credential {
+            auth,
+            base: None,
+            headers: vec![],
+        }
+    }
+}
+
 /// What the engine needs to know about a vendor.
 #[derive(Debug, Clone)]
 pub struct Profile {

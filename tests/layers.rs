@@ -1,0 +1,116 @@
+//! The layout's rules, read from the source (ARCHITECTURE.md, "Layers"): the
+//! top-level modules of `src/` import one another in one direction only, with
+//! the shared model below them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The file's code without its test modules (`#[cfg(test)] mod … {` to the end,
+/// and `tests.rs` files): tests may reach across layers.
+fn code(path: &Path) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut cut = text.len();
+    for (i, _) in text.match_indices("#[cfg(test)]") {
+        let rest = text[i + "#[cfg(test)]".len()..].trim_start();
+        if rest.starts_with("mod ") && rest.lines().next().is_some_and(|l| l.ends_with('{')) {
+            cut = cut.min(i);
+        }
+    }
+    text[..cut].to_string()
+}
+
+/// Top-level module → the top-level modules its code names as `crate::m`.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    sources(&src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in files {
+        let rel = path.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let code = code(&path);
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != module {
+                graph.entry(module.clone()).or_default().insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// A path from `from` back to `to`, if there is one.
+fn path_back(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    from: &str,
+    to: &str,
+) -> Option<Vec<String>> {
+    let mut stack = vec![(from.to_string(), vec![from.to_string()])];
+    let mut seen = BTreeSet::new();
+    while let Some((at, path)) = stack.pop() {
+        if at == to {
+            return Some(path);
+        }
+        if !seen.insert(at.clone()) {
+            continue;
+        }
+        for next in graph.get(&at).into_iter().flatten() {
+            let mut p = path.clone();
+            p.push(next.clone());
+            stack.push((next.clone(), p));
+        }
+    }
+    None
+}
+
+#[test]
+fn modules_import_one_another_in_one_direction_only() {
+    let graph = imports();
+    let mut cycles = vec![];
+    for (module, uses) in &graph {
+        for used in uses {
+            if let Some(back) = path_back(&graph, used, module) {
+                cycles.push(format!("{module} -> {}", back.join(" -> ")));
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "import cycles in src/: {cycles:#?}");
+}
+
+#[test]
+fn the_shared_model_and_the_transport_stand_below_the_vendors() {
+    let graph = imports();
+    for low in ["model", "http", "units", "conceal", "output"] {
+        let uses = graph.get(low).cloned().unwrap_or_default();
+        for high in ["services", "cli", "config_file", "run", "engine", "report"] {
+            assert!(!uses.contains(high), "{low} imports {high}: {uses:?}");
+        }
+    }
+}
