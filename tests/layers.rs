@@ -17,7 +17,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's code without its test modules (`#[cfg(test)] mod … {` to the end,
+/// The file's code without comments and test modules (`#[cfg(test)] mod … {` to the end,
 /// and `tests.rs` files): tests may reach across layers.
 fn code(path: &Path) -> String {
     if path.file_name().is_some_and(|n| n == "tests.rs") {
@@ -31,7 +31,12 @@ fn code(path: &Path) -> String {
             cut = cut.min(i);
         }
     }
-    text[..cut].to_string()
+    // Comments aside (a doc link names a layer without importing it).
+    text[..cut]
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Top-level module → the top-level modules its code names as `crate::m`.
