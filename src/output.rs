@@ -135,7 +135,7 @@ pub fn progress(total: u64, label: &str) -> Progress {
     let multi = bars.get_or_insert_with(MultiProgress::new);
     let bar = multi.add(ProgressBar::new(total));
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {prefix:12} [{elapsed_precise}] {bar:30} {pos}/{len} identifiers ({per_sec}, eta {eta}) {msg}",
+        "{spinner} {prefix:12} [{elapsed_precise}] {bar:30} {pos}/{len} people ({per_sec}, eta {eta}) {msg}",
     ) {
         bar.set_style(style);
     }

@@ -695,10 +695,14 @@ impl Summary {
             }
         }
         let mut s = format!(
-            "purge {}: {} identifier{} ({}): {}",
+            "purge {}: {} {} ({}): {}",
             self.vendor,
             self.identifiers,
-            if self.identifiers == 1 { "" } else { "s" },
+            if self.identifiers == 1 {
+                "person"
+            } else {
+                "people"
+            },
             self.kind,
             if parts.is_empty() {
                 "nothing done".to_string()

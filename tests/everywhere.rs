@@ -113,6 +113,8 @@ async fn one_list_is_erased_at_every_vendor_and_reported_once_per_vendor_and_per
     );
     let summary: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(summary["exit_code"], 0);
+    // People, not vendor records: 150 people, 600 vendor outcomes.
+    assert_eq!(summary["people"], 150, "{summary}");
     let vendors: Vec<&str> = summary["vendors"]
         .as_array()
         .unwrap()
@@ -587,8 +589,26 @@ async fn a_list_on_stdin_is_read_once_for_every_vendor() {
         finals(&dir.path().join("r.jsonl")).len(),
         Vendor::all().len() * 20
     );
-    // The summary says what the run cost, per vendor and in total.
+    // The summary counts people, then each vendor's own outcomes.
     let err = stderr(&out);
+    let n = Vendor::all().len();
+    assert!(
+        err.contains(&format!(
+            "purge everywhere: 20 people at {n} vendors: {} vendor outcomes\n",
+            20 * n
+        )),
+        "{err}"
+    );
+    let table: Vec<Vec<&str>> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("purge everywhere: 20 people"))
+        .skip(1)
+        .take(n + 1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(table[0][..2], ["vendor", "people"], "{err}");
+    assert!(table[1..].iter().all(|r| r[1] == "20"), "{err}");
+    // The summary says what the run cost, per vendor and in total.
     let head = err
         .lines()
         .position(|l| {

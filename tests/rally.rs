@@ -119,6 +119,11 @@ async fn csv_with_duplicates_and_invalid_rows_is_chunked_100_100_50() {
     );
     let err = stderr(&out);
     assert!(err.contains("3 duplicates dropped"), "{err}");
+    // People, not vendor records: 252 people at Rally (250 + 2 invalid rows).
+    assert!(
+        err.contains("purge rally: 252 people (email): 250 queued, 2 invalid"),
+        "{err}"
+    );
     assert!(
         err.contains("250 queued") && err.contains("2 invalid"),
         "{err}"

@@ -148,6 +148,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         None => None,
     };
     let (mut reports, mut priors) = opened.map_or((vec![], vec![]), |(r, p)| (r, p));
+    let people = people_in(&plans);
     let mut todos = vec![];
     let mut summaries = vec![];
     for (i, (leg, loaded)) in legs.iter().zip(plans).enumerate() {
@@ -183,6 +184,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             summaries,
             vec![None; legs.len()],
             "purge everywhere",
+            people,
             args.run.output.json,
             args.run.report.as_deref(),
         ));
@@ -234,6 +236,7 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         summaries,
         reasons,
         "purge everywhere",
+        people,
         args.run.output.json,
         args.run.report.as_deref(),
     );
@@ -580,19 +583,23 @@ fn confirm(
     }
     // People, not vendor records: one person at four vendors is one person.
     let people = distinct_people(todos);
-    let at = format!(
-        "{people} {} at {} vendor{}: {total} vendor outcome{}",
-        if people == 1 { "person" } else { "people" },
-        lines.len(),
-        if lines.len() == 1 { "" } else { "s" },
-        if total == 1 { "" } else { "s" },
-    );
+    let at = people_at(people as u64, lines.len(), total as u64);
     super::confirm::ask_text(
         &format!(
             "About to delete {at}:\n{}\nThis cannot be undone.",
             lines.join("\n")
         ),
         &format!("refusing to delete {at} without confirmation"),
+    )
+}
+
+/// "40 people at 4 vendors: 160 vendor outcomes": people, not vendor records.
+pub(super) fn people_at(people: u64, vendors: usize, outcomes: u64) -> String {
+    format!(
+        "{people} {} at {vendors} vendor{}: {outcomes} vendor outcome{}",
+        if people == 1 { "person" } else { "people" },
+        if vendors == 1 { "" } else { "s" },
+        if outcomes == 1 { "" } else { "s" },
     )
 }
 
@@ -606,6 +613,22 @@ fn distinct_people(todos: &[Todo]) -> usize {
         }
     }
     seen.len()
+}
+
+/// The people of the vendors' lists: each identifier once, whatever the
+/// number of vendors it is sent to, and each invalid row once (by its place).
+fn people_in(plans: &[Loaded]) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    for loaded in plans {
+        seen.extend(loaded.idents.iter().map(|i| i.value.clone()));
+        seen.extend(
+            loaded
+                .rejected
+                .iter()
+                .map(|r| format!("\0{}", loaded.place(r.source))),
+        );
+    }
+    seen.len() as u64
 }
 
 /// `--dry-run`: every vendor's requests, grouped by vendor.
@@ -646,6 +669,8 @@ fn dry_run(legs: &[Leg], plans: Vec<Loaded>) -> Result<ExitCode, RunError> {
 /// The `--json` summary of a run at several vendors.
 #[derive(Serialize)]
 struct Everything {
+    /// People, not vendor records: each person once, at however many vendors.
+    people: u64,
     vendors: Vec<Summary>,
     total: Traffic,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -713,11 +738,13 @@ impl Traffic {
 }
 
 /// The summary of every vendor (a table on stderr, or one JSON object), and
-/// the worst exit code (3 > 75 > 1 > 0).
+/// the worst exit code (3 > 75 > 1 > 0). `people`: the distinct people of the
+/// run (each vendor's row counts its own outcomes).
 pub(super) fn report_all(
     mut summaries: Vec<Summary>,
     reasons: Vec<Option<StopReason>>,
     title: &str,
+    people: u64,
     json: bool,
     report: Option<&Path>,
 ) -> ExitCode {
@@ -728,6 +755,7 @@ pub(super) fn report_all(
     }
     if json {
         let all = Everything {
+            people,
             total: Traffic::total(&summaries),
             report: report.map(|p| p.display().to_string()),
             vendors: summaries,
@@ -751,13 +779,19 @@ pub(super) fn report_all(
         .into_iter()
         .filter(|c| always.contains(c) || summaries.iter().any(|s| s.of(*c) > 0))
         .collect();
-    let mut text = format!("{title}: {} vendors\n{:<14}", summaries.len(), "vendor");
+    let outcomes: u64 = summaries.iter().map(|s| s.identifiers).sum();
+    let mut text = format!(
+        "{title}: {}\n{:<14} {:>12}",
+        people_at(people, summaries.len(), outcomes),
+        "vendor",
+        "people"
+    );
     for c in &cols {
         text.push_str(&format!(" {:>12}", c.as_str()));
     }
     text.push_str("  exit");
     for s in &summaries {
-        text.push_str(&format!("\n{:<14}", s.vendor));
+        text.push_str(&format!("\n{:<14} {:>12}", s.vendor, s.identifiers));
         for c in &cols {
             text.push_str(&format!(" {:>12}", s.of(*c)));
         }

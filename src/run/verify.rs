@@ -318,6 +318,15 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             known,
         });
     }
+    // People, not vendor records: each identifier asked about once, at
+    // however many vendors.
+    let people = groups
+        .iter()
+        .flat_map(|g| &g.entries)
+        .filter(|e| to_check(e.last))
+        .filter_map(|e| e.sha256.as_ref().or(e.id.as_ref()))
+        .collect::<std::collections::HashSet<_>>()
+        .len() as u64;
     let hashed: usize = groups
         .iter()
         .flat_map(|g| &g.entries)
@@ -481,6 +490,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         totals,
         reasons,
         "purge verify",
+        people,
         args.output.json,
         Some(&args.report),
     ))
