@@ -144,6 +144,27 @@ pub const MAX_LOOKUP_PAGES: usize = 100;
 
 /// Why the scroll that named `cursor` after `pages` is not followed: a
 /// `scrollId` named before, or more pages than [`MAX_LOOKUP_PAGES`].
+/// A lookup answered other than 200: the batch is split on a 400 (one bad
+/// address refuses them all), else every identifier fails with the status.
+fn lookup_refused(work: &Work, resp: &Response) -> Step {
+    match resp.status {
+        400 => Step::Split {
+            status: 400,
+            detail: format!(
+                "lookup rejected by Gainsight PX (400): {}",
+                error_text(resp)
+            ),
+            alone: Status::Failed,
+        },
+        s => Step::Done(all(
+            &work.ids,
+            Status::Failed,
+            &format!("lookup failed: HTTP {s}: {}", error_text(resp)),
+            Some(s),
+        )),
+    }
+}
+
 fn endless_scroll(pages: &[String], cursor: &str) -> Option<String> {
     if pages.iter().any(|p| p == cursor) {
         return Some(format!(
@@ -528,22 +549,7 @@ impl GainsightPx {
         resp: &Response,
     ) -> Step {
         if resp.status != 200 {
-            return match resp.status {
-                400 => Step::Split {
-                    status: 400,
-                    detail: format!(
-                        "lookup rejected by Gainsight PX (400): {}",
-                        error_text(resp)
-                    ),
-                    alone: Status::Failed,
-                },
-                s => Step::Done(all(
-                    &work.ids,
-                    Status::Failed,
-                    &format!("lookup failed: HTTP {s}: {}", error_text(resp)),
-                    Some(s),
-                )),
-            };
+            return lookup_refused(work, resp);
         }
         let Some(Page {
             users: pairs,
@@ -573,28 +579,48 @@ impl GainsightPx {
         if count >= page_size(work.ids.len())
             && let Some(cursor) = scroll.filter(|s| !s.is_empty())
         {
-            if let Some(why) = endless_scroll(pages, &cursor) {
-                return Step::Done(all(&work.ids, Status::Failed, &why, Some(200)));
-            }
-            let request = self.lookup_request(&work.ids, Some(&cursor));
-            let mut pages = pages.to_vec();
-            pages.push(cursor);
-            let next = Work::new(
-                work.ids.clone(),
-                request,
-                Stage::Lookup {
-                    at: 0,
-                    pages,
-                    found,
-                },
-            );
-            return Step::Continue {
-                done: vec![],
-                pending: vec![],
-                next: vec![next],
-            };
+            return self.next_page(work, pages, cursor, found);
         }
-        let done: Vec<crate::services::Outcome> = vec![];
+        Step::Continue {
+            done: vec![],
+            pending: vec![],
+            next: self.deletions(work, &found),
+        }
+    }
+
+    /// The lookup's next page, after `cursor` (unless the scroll is endless).
+    fn next_page(
+        &self,
+        work: &Work,
+        pages: &[String],
+        cursor: String,
+        found: Vec<(usize, String)>,
+    ) -> Step {
+        if let Some(why) = endless_scroll(pages, &cursor) {
+            return Step::Done(all(&work.ids, Status::Failed, &why, Some(200)));
+        }
+        let request = self.lookup_request(&work.ids, Some(&cursor));
+        let mut pages = pages.to_vec();
+        pages.push(cursor);
+        let next = Work::new(
+            work.ids.clone(),
+            request,
+            Stage::Lookup {
+                at: 0,
+                pages,
+                found,
+            },
+        );
+        Step::Continue {
+            done: vec![],
+            pending: vec![],
+            next: vec![next],
+        }
+    }
+
+    /// Once the lookup is complete: for each e-mail, the deletion of the
+    /// users found for it, one after the other.
+    fn deletions(&self, work: &Work, found: &[(usize, String)]) -> Vec<Work> {
         let mut next = vec![];
         for (i, ident) in work.ids.iter().enumerate() {
             let ids: Vec<String> = found
@@ -621,11 +647,7 @@ impl GainsightPx {
                 },
             ));
         }
-        Step::Continue {
-            done,
-            pending: vec![],
-            next,
-        }
+        next
     }
 
     /// One of the users an e-mail resolved to was deleted (or was already gone):

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{SOFT_UNPROVEN, Zendesk, error_text, id_of, unique, users_in, users_of};
-use crate::services::{Fatal, Outcome, Response, Status, Step, Work, all, snippet};
+use crate::services::{Fatal, Ident, Outcome, Response, Status, Step, Work, all, snippet};
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -95,40 +95,63 @@ pub(super) fn find<'a>(results: &'a [Value], pos: usize, key: &str) -> Option<&'
     })
 }
 
+/// The answer to a submission that created no job: why, for each identifier
+/// (`None` for a 2xx, whose job is read next).
+fn submit_refused(work: &Work, resp: &Response) -> Option<Step> {
+    match resp.status {
+        200..=299 => None,
+        400 | 422 => Some(Step::Done(all(
+            &work.ids,
+            Status::Failed,
+            &format!(
+                "rejected by Zendesk ({}): {}",
+                resp.status,
+                error_text(resp)
+            ),
+            Some(resp.status),
+        ))),
+        404 | 405 => Some(Step::Fatal(Fatal::new(
+            resp.status,
+            format!(
+                "Zendesk answered {} for DELETE /api/v2/users/destroy_many: {} (check --subdomain or --base-url)",
+                resp.status,
+                error_text(resp)
+            ),
+        ))),
+        s => Some(Step::Done(all(
+            &work.ids,
+            Status::Failed,
+            &format!("HTTP {s}: {}", error_text(resp)),
+            Some(s),
+        ))),
+    }
+}
+
+/// Without `--wait`: each identifier `queued` under the job that accepted it.
+fn accepted(work: &Work, resp: &Response, job: &JobStatus) -> Vec<Outcome> {
+    work.ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            Outcome::new(
+                id.clone(),
+                Status::Queued,
+                format!(
+                    "job {} accepted for user id {}",
+                    job.id,
+                    users_of(&work.targets, i).join(", ")
+                ),
+            )
+            .http(resp.status)
+            .job(&job.id)
+        })
+        .collect()
+}
+
 impl Zendesk {
     pub(super) fn read_submit(&self, work: &Work, resp: &Response) -> Step {
-        match resp.status {
-            200..=299 => {}
-            400 | 422 => {
-                return Step::Done(all(
-                    &work.ids,
-                    Status::Failed,
-                    &format!(
-                        "rejected by Zendesk ({}): {}",
-                        resp.status,
-                        error_text(resp)
-                    ),
-                    Some(resp.status),
-                ));
-            }
-            404 | 405 => {
-                return Step::Fatal(Fatal::new(
-                    resp.status,
-                    format!(
-                        "Zendesk answered {} for DELETE /api/v2/users/destroy_many: {} (check --subdomain or --base-url)",
-                        resp.status,
-                        error_text(resp)
-                    ),
-                ));
-            }
-            s => {
-                return Step::Done(all(
-                    &work.ids,
-                    Status::Failed,
-                    &format!("HTTP {s}: {}", error_text(resp)),
-                    Some(s),
-                ));
-            }
+        if let Some(refused) = submit_refused(work, resp) {
+            return refused;
         }
         let Ok(Envelope { job_status: job }) = serde_json::from_str::<Envelope>(&resp.body) else {
             return Step::Done(all(
@@ -143,25 +166,7 @@ impl Zendesk {
             ));
         };
         if !self.wait {
-            let outs = work
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| {
-                    Outcome::new(
-                        id.clone(),
-                        Status::Queued,
-                        format!(
-                            "job {} accepted for user id {}",
-                            job.id,
-                            users_of(&work.targets, i).join(", ")
-                        ),
-                    )
-                    .http(resp.status)
-                    .job(&job.id)
-                })
-                .collect();
-            return Step::Done(outs);
+            return Step::Done(accepted(work, resp, &job));
         }
         if is_terminal(&job.status) {
             return self.finish_job(work, &job);
@@ -300,6 +305,24 @@ impl Zendesk {
                 self.with_job(all(&work.ids, Status::Failed, &why, Some(200)), &job.id),
             );
         }
+        let mut done = vec![];
+        let mut next = vec![];
+        for (i, ident) in work.ids.iter().enumerate() {
+            let mine = JobItems::of(self.items_of(work, job, i));
+            match self.person_end(ident, mine, &job.id) {
+                End::Done(outcome) => done.push(outcome),
+                End::Erase(erase) => next.push(erase),
+            }
+        }
+        Step::Continue {
+            done,
+            pending: vec![],
+            next,
+        }
+    }
+
+    /// What the job's results say of each user of identifier `i`.
+    fn items_of(&self, work: &Work, job: &JobStatus, i: usize) -> Vec<(String, Item)> {
         // The user ids submitted, in order (`ids=` lists each once).
         let submitted: Vec<String> = unique(&work.targets)
             .into_iter()
@@ -319,91 +342,94 @@ impl Zendesk {
                 _ => Item::Missing,
             }
         };
-        let mut done = vec![];
-        let mut next = vec![];
-        for (i, ident) in work.ids.iter().enumerate() {
-            let mine: Vec<(String, Item)> = users_of(&work.targets, i)
-                .into_iter()
-                .map(|u| {
-                    let it = item_of(&u);
-                    (u, it)
-                })
-                .collect();
-            let out = |status, detail: String| {
-                Outcome::new(ident.clone(), status, detail)
-                    .http(200)
-                    .job(&job.id)
-            };
-            let several = mine.len() > 1;
-            let each = |why: &str, u: &str| {
-                if several {
-                    format!("user {u}: {why}")
-                } else {
-                    why.to_string()
-                }
-            };
-            let refused: Vec<String> = mine
-                .iter()
-                .filter_map(|(u, it)| match it {
-                    Item::Refused(d) => Some(each(d, u)),
-                    _ => None,
-                })
-                .collect();
-            let failed: Vec<String> = mine
-                .iter()
-                .filter_map(|(u, it)| match it {
-                    Item::Failed(d) => Some(each(d, u)),
-                    Item::Missing => Some(each("not in job results", u)),
-                    _ => None,
-                })
-                .collect();
-            let deleted: Vec<String> = mine
-                .iter()
-                .filter(|(_, it)| *it == Item::Deleted)
-                .map(|(u, _)| u.clone())
-                .collect();
-            // "Not found" may mean soft-deleted already (an earlier, interrupted
-            // run): the permanent erasure tells (404 there: not found).
-            let absent: Vec<String> = mine
-                .iter()
-                .filter(|(_, it)| matches!(it, Item::NotFound(_)))
-                .map(|(u, _)| u.clone())
-                .collect();
-            if !failed.is_empty() {
-                done.push(out(Status::Failed, failed.join("; ")));
-            } else if !refused.is_empty() {
-                done.push(out(Status::Refused, refused.join("; ")));
-            } else if self.permanent {
-                let probe = !absent.is_empty();
-                let todo: Vec<String> = deleted.into_iter().chain(absent).collect();
-                next.push(self.erase(ident.clone(), todo, vec![], probe));
-            } else if deleted.is_empty() {
-                let d = mine
-                    .iter()
-                    .find_map(|(_, it)| match it {
-                        Item::NotFound(d) => Some(d.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| "no such user".into());
-                done.push(out(Status::NotFound, d));
+        users_of(&work.targets, i)
+            .into_iter()
+            .map(|u| {
+                let it = item_of(&u);
+                (u, it)
+            })
+            .collect()
+    }
+
+    /// A person's end once the job is done: an outcome, or the permanent
+    /// erasure of its users that comes next.
+    fn person_end(&self, ident: &Ident, mine: JobItems, job: &str) -> End {
+        let out = |status, detail: String| {
+            Outcome::new(ident.clone(), status, detail)
+                .http(200)
+                .job(job)
+        };
+        if !mine.failed.is_empty() {
+            return End::Done(out(Status::Failed, mine.failed.join("; ")));
+        }
+        if !mine.refused.is_empty() {
+            return End::Done(out(Status::Refused, mine.refused.join("; ")));
+        }
+        if self.permanent {
+            let probe = !mine.absent.is_empty();
+            let todo: Vec<String> = mine.deleted.into_iter().chain(mine.absent).collect();
+            return End::Erase(self.erase(ident.clone(), todo, vec![], probe));
+        }
+        if mine.deleted.is_empty() {
+            let d = mine.not_found.unwrap_or_else(|| "no such user".into());
+            return End::Done(out(Status::NotFound, d));
+        }
+        let detail = if ident.value == mine.deleted.join(",") {
+            "soft".to_string()
+        } else {
+            format!("soft; user id {}", mine.deleted.join(", "))
+        };
+        End::Done(
+            out(Status::Deleted, detail)
+                .with_vendor_ids(mine.deleted)
+                .unproven(SOFT_UNPROVEN),
+        )
+    }
+}
+
+/// What comes of a person once its job is done.
+enum End {
+    Done(Outcome),
+    Erase(Work),
+}
+
+/// A person's users sorted by what the job did to them.
+#[derive(Default)]
+struct JobItems {
+    refused: Vec<String>,
+    failed: Vec<String>,
+    deleted: Vec<String>,
+    /// "Not found" may mean soft-deleted already (an earlier, interrupted
+    /// run): the permanent erasure tells (404 there: not found).
+    absent: Vec<String>,
+    /// The first "not found"'s words.
+    not_found: Option<String>,
+}
+
+impl JobItems {
+    fn of(mine: Vec<(String, Item)>) -> JobItems {
+        let several = mine.len() > 1;
+        let each = |why: &str, u: &str| {
+            if several {
+                format!("user {u}: {why}")
             } else {
-                let detail = if ident.value == deleted.join(",") {
-                    "soft".to_string()
-                } else {
-                    format!("soft; user id {}", deleted.join(", "))
-                };
-                done.push(
-                    out(Status::Deleted, detail)
-                        .with_vendor_ids(deleted)
-                        .unproven(SOFT_UNPROVEN),
-                );
+                why.to_string()
+            }
+        };
+        let mut sorted = JobItems::default();
+        for (u, it) in mine {
+            match it {
+                Item::Refused(d) => sorted.refused.push(each(&d, &u)),
+                Item::Failed(d) => sorted.failed.push(each(&d, &u)),
+                Item::Missing => sorted.failed.push(each("not in job results", &u)),
+                Item::Deleted => sorted.deleted.push(u),
+                Item::NotFound(d) => {
+                    sorted.not_found.get_or_insert(d);
+                    sorted.absent.push(u);
+                }
             }
         }
-        Step::Continue {
-            done,
-            pending: vec![],
-            next,
-        }
+        sorted
     }
 }
 

@@ -225,13 +225,7 @@ impl Zendesk {
                     Some(s) => format!("user search failed: HTTP {s}: {}", error_text(resp)),
                     None => format!("user search answer is not a user list: {}", resp.snippet()),
                 };
-                let failed =
-                    Outcome::new(work.ids[at].clone(), Status::Failed, why).http(resp.status);
-                let mut ids = work.ids.clone();
-                ids.remove(at);
-                let found: Vec<(usize, String)> =
-                    found.iter().filter(|(k, _)| *k != at).cloned().collect();
-                return self.search_next(ids, at, found, vec![failed]);
+                return self.search_failed(work, at, found.to_vec(), why, resp.status);
             }
         };
         let mut found = found.to_vec();
@@ -253,44 +247,57 @@ impl Zendesk {
                         next: vec![self.search(work.ids.clone(), at, pages, found)],
                     }
                 }
-                Err(why) => {
-                    let failed =
-                        Outcome::new(work.ids[at].clone(), Status::Failed, why).http(resp.status);
-                    let mut ids = work.ids.clone();
-                    ids.remove(at);
-                    found.retain(|(k, _)| *k != at);
-                    self.search_next(ids, at, found, vec![failed])
-                }
+                Err(why) => self.search_failed(work, at, found, why, resp.status),
             };
         }
         if found.len() > BATCH_LIMIT {
-            // More candidates than one confirmation holds: this e-mail starts a
-            // new batch (or, alone, fails).
-            if at == 0 {
-                let failed = Outcome::new(
-                    work.ids[0].clone(),
-                    Status::Failed,
-                    format!(
-                        "Zendesk's search returned {} users for this address, more than purge confirms at once ({BATCH_LIMIT}): look them up and erase them with -k id",
-                        found.len()
-                    ),
-                )
-                .http(200);
-                let rest = work.ids[1..].to_vec();
-                return self.search_next(rest, 0, vec![], vec![failed]);
-            }
-            found.retain(|(k, _)| *k < at);
-            let (head, tail) = work.ids.split_at(at);
-            return Step::Continue {
-                done: vec![],
-                pending: vec![],
-                next: vec![
-                    self.show_many(head.to_vec(), found, true),
-                    self.search(tail.to_vec(), 0, vec![], vec![]),
-                ],
-            };
+            return self.search_overflow(work, at, found);
         }
         self.search_next(work.ids.clone(), at + 1, found, vec![])
+    }
+
+    /// E-mail `at` fails (`why`); the batch goes on without it.
+    fn search_failed(
+        &self,
+        work: &Work,
+        at: usize,
+        mut found: Vec<(usize, String)>,
+        why: String,
+        status: u16,
+    ) -> Step {
+        let failed = Outcome::new(work.ids[at].clone(), Status::Failed, why).http(status);
+        let mut ids = work.ids.clone();
+        ids.remove(at);
+        found.retain(|(k, _)| *k != at);
+        self.search_next(ids, at, found, vec![failed])
+    }
+
+    /// More candidates than one confirmation holds: e-mail `at` starts a new
+    /// batch (or, alone, fails).
+    fn search_overflow(&self, work: &Work, at: usize, mut found: Vec<(usize, String)>) -> Step {
+        if at == 0 {
+            let failed = Outcome::new(
+                work.ids[0].clone(),
+                Status::Failed,
+                format!(
+                    "Zendesk's search returned {} users for this address, more than purge confirms at once ({BATCH_LIMIT}): look them up and erase them with -k id",
+                    found.len()
+                ),
+            )
+            .http(200);
+            let rest = work.ids[1..].to_vec();
+            return self.search_next(rest, 0, vec![], vec![failed]);
+        }
+        found.retain(|(k, _)| *k < at);
+        let (head, tail) = work.ids.split_at(at);
+        Step::Continue {
+            done: vec![],
+            pending: vec![],
+            next: vec![
+                self.show_many(head.to_vec(), found, true),
+                self.search(tail.to_vec(), 0, vec![], vec![]),
+            ],
+        }
     }
 
     /// The path of the next page of a user search that Zendesk named in
