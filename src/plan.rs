@@ -1,5 +1,5 @@
 //! The plan: identifiers chunked into each vendor's first requests, and the
-//! dry-run listing of exactly what would go on the wire.
+//! dry-run listing of exactly what would go on the wire, a request a line.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::http::full_url;
-use crate::services::{Ident, Kind, Service, Work};
+use crate::services::{Ident, Kind, Request, Service, Work};
 
 /// Chunk identifiers into the vendor's first requests.
 pub fn plan(
@@ -24,37 +24,29 @@ pub fn plan(
     })
 }
 
-/// Print every planned request (method, URL, JSON body) on stdout, one a line:
-/// as text (`POST https://… {"emails":[…]}`), or with `json` naming the vendor,
-/// as JSON Lines (`{"vendor","method","url","body"}`). Credentials travel in
-/// headers, which are not printed. Returns the count.
-pub fn print_dry_run(
+/// Print one planned request (method, URL, JSON body) as a line: as text
+/// (`POST https://… {"emails":[…]}`), or with `json` naming the vendor, as
+/// JSON Lines (`{"vendor","method","url","body"}`). Credentials travel in
+/// headers, which are not printed.
+pub fn print_request(
     base: &Url,
-    plan: impl Iterator<Item = Work>,
+    req: &Request,
     out: &mut impl Write,
     json: Option<&str>,
-) -> std::io::Result<u64> {
-    let mut n = 0;
-    for work in plan {
-        n += 1;
-        let req = &work.request;
-        let url = full_url(base, req);
-        if let Some(vendor) = json {
-            let line = serde_json::json!({
-                "vendor": vendor,
-                "method": req.method.as_str(),
-                "url": url,
-                "body": req.body,
-            });
-            writeln!(out, "{line}")?;
-            continue;
-        }
-        write!(out, "{} {url}", req.method.as_str())?;
-        if let Some(body) = &req.body {
-            write!(out, " {body}")?;
-        }
-        writeln!(out)?;
+) -> std::io::Result<()> {
+    let url = full_url(base, req);
+    if let Some(vendor) = json {
+        let line = serde_json::json!({
+            "vendor": vendor,
+            "method": req.method.as_str(),
+            "url": url,
+            "body": req.body,
+        });
+        return writeln!(out, "{line}");
     }
-    out.flush()?;
-    Ok(n)
+    write!(out, "{} {url}", req.method.as_str())?;
+    if let Some(body) = &req.body {
+        write!(out, " {body}")?;
+    }
+    writeln!(out)
 }

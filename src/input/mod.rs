@@ -2,9 +2,9 @@
 //! dedupe and `file:line` sources. Streams each source, keeping only the
 //! distinct identifiers in memory.
 
+mod seen;
 pub mod validate;
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -64,6 +64,8 @@ pub struct Loaded {
     pub duplicates: usize,
     /// Where the first few duplicates are, and where each was first read.
     pub duplicate_of: Vec<(SourceRef, SourceRef)>,
+    /// Distinct identifiers read (as many as `idents` when they are kept).
+    pub distinct: usize,
     /// Source names, indexed by [`SourceRef::source`].
     pub sources: Vec<String>,
 }
@@ -99,12 +101,32 @@ fn bad(name: &str, line: Option<u64>, message: impl Into<String>) -> InputError 
     }
 }
 
-/// Read every source in order.
+/// Read every source in order, keeping every distinct identifier.
 pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
+    let mut idents = vec![];
+    let mut loaded = stream(spec, &mut |i| {
+        idents.push(i);
+        true
+    })?;
+    loaded.idents = idents;
+    Ok(loaded)
+}
+
+/// Read every source in order, handing each distinct identifier to `sink` as
+/// it is read (the dry run lists its requests as they fill), until the sink
+/// answers `false`; the identifiers are not kept (`Loaded::idents` is empty,
+/// `Loaded::distinct` counts them). Only their dedupe keys are: 12 bytes each
+/// ([`seen`]).
+pub fn stream(spec: &InputSpec, sink: &mut dyn FnMut(Ident) -> bool) -> Result<Loaded, InputError> {
     let mut acc = Accumulator {
         loaded: Loaded::default(),
-        seen: HashMap::new(),
+        seen: seen::Seen::default(),
         check: spec.kind.check,
+        bases: vec![],
+        top: 0,
+        sink,
+        stopped: false,
+        pending: Vec::with_capacity(PENDING),
     };
     if !spec.positional.is_empty() {
         let src = acc.source("argument");
@@ -137,40 +159,70 @@ pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
             read_source(spec, &mut acc, src, &name, Some(path), file)?;
         }
     }
-    if acc.loaded.idents.is_empty() && acc.loaded.rejected.is_empty() {
-        let from = if spec.files.is_empty() && spec.positional.is_empty() {
-            "no identifiers given: pass them as arguments, with -i FILE, or -i - for stdin"
-                .to_string()
-        } else {
-            let names: Vec<String> = spec.files.iter().map(|p| p.display().to_string()).collect();
-            format!(
-                "no identifiers found in {}",
-                if names.is_empty() {
-                    "the arguments".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )
-        };
-        return Err(InputError::Usage(from));
+    acc.settle();
+    acc.loaded.distinct = acc.seen.len();
+    if acc.loaded.distinct == 0 && acc.loaded.rejected.is_empty() {
+        return Err(nothing_read(spec));
     }
     Ok(acc.loaded)
+}
+
+/// The error of inputs that held no identifier.
+fn nothing_read(spec: &InputSpec) -> InputError {
+    let from = if spec.files.is_empty() && spec.positional.is_empty() {
+        "no identifiers given: pass them as arguments, with -i FILE, or -i - for stdin".to_string()
+    } else {
+        let names: Vec<String> = spec.files.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "no identifiers found in {}",
+            if names.is_empty() {
+                "the arguments".to_string()
+            } else {
+                names.join(", ")
+            }
+        )
+    };
+    InputError::Usage(from)
 }
 
 /// How many duplicates are named by place (the rest are counted).
 pub const DUPLICATES_SHOWN: usize = 3;
 
-struct Accumulator {
+struct Accumulator<'a> {
     loaded: Loaded,
     /// Each identifier's dedupe key, and where it was first read.
-    seen: HashMap<u128, SourceRef>,
+    seen: seen::Seen,
     check: Check,
+    /// Per source, the ordinal of its line 0: where an identifier was first
+    /// read is one number, `bases[source] + line`.
+    bases: Vec<u32>,
+    /// The highest ordinal so far.
+    top: u32,
+    sink: &'a mut dyn FnMut(Ident) -> bool,
+    /// The sink wants no more: the sources are not read further.
+    stopped: bool,
+    /// Valid identifiers with their keys and ordinals, inserted a few at a
+    /// time ([`seen::Seen::touch`]).
+    pending: Vec<(Ident, u128, u32)>,
 }
 
-impl Accumulator {
+/// Identifiers validated before their keys are inserted together.
+const PENDING: usize = 16;
+
+impl Accumulator<'_> {
     fn source(&mut self, name: &str) -> u32 {
         self.loaded.sources.push(name.to_string());
+        self.bases.push(self.top);
         (self.loaded.sources.len() - 1) as u32
+    }
+
+    /// The `file:line` of an ordinal.
+    fn place_of(&self, ordinal: u32) -> SourceRef {
+        let source = self.bases.iter().rposition(|b| *b < ordinal).unwrap_or(0);
+        SourceRef {
+            source: source as u32,
+            line: ordinal - self.bases.get(source).copied().unwrap_or(0),
+        }
     }
 
     fn push(&mut self, raw: &str, source: u32, line: u64) {
@@ -179,24 +231,41 @@ impl Accumulator {
             line: u32::try_from(line).unwrap_or(u32::MAX),
         };
         let raw = raw.trim();
-        match validate::validate(self.check, raw) {
-            Ok(value) => match self.seen.entry(validate::dedupe_key(self.check, &value)) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(source);
-                    self.loaded.idents.push(Ident { value, source });
-                }
-                std::collections::hash_map::Entry::Occupied(first) => {
+        let value = match validate::validate(self.check, raw) {
+            Ok(value) => value,
+            Err(reason) => {
+                return self.loaded.rejected.push(Rejected {
+                    value: raw.chars().take(validate::MAX_TEXT_LEN).collect(),
+                    source,
+                    reason,
+                });
+            }
+        };
+        let ordinal = self.bases[source.source as usize].saturating_add(source.line);
+        self.top = self.top.max(ordinal);
+        let key = validate::with_dedupe_bytes(self.check, &value, |b| self.seen.key(b));
+        self.pending.push((Ident { value, source }, key, ordinal));
+        if self.pending.len() >= PENDING {
+            self.settle();
+        }
+    }
+
+    /// Insert the pending identifiers' keys in order: each new one goes to
+    /// the sink, each read before is counted (the first few by place).
+    fn settle(&mut self) {
+        self.seen.touch(self.pending.iter().map(|(_, key, _)| *key));
+        for (ident, key, ordinal) in std::mem::take(&mut self.pending) {
+            match self.seen.insert(key, ordinal) {
+                seen::Insert::New if self.stopped => {}
+                seen::Insert::New => self.stopped = !(self.sink)(ident),
+                seen::Insert::Seen(first) => {
                     self.loaded.duplicates += 1;
                     if self.loaded.duplicate_of.len() < DUPLICATES_SHOWN {
-                        self.loaded.duplicate_of.push((source, *first.get()));
+                        let first = self.place_of(first);
+                        self.loaded.duplicate_of.push((ident.source, first));
                     }
                 }
-            },
-            Err(reason) => self.loaded.rejected.push(Rejected {
-                value: raw.chars().take(validate::MAX_TEXT_LEN).collect(),
-                source,
-                reason,
-            }),
+            }
         }
     }
 }
@@ -293,6 +362,9 @@ fn read_lines(
             continue;
         }
         acc.push(text, src, line_no);
+        if acc.stopped {
+            return Ok(());
+        }
     }
 }
 
@@ -314,14 +386,36 @@ fn read_csv(
         .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(reader);
     let mut record = csv::ByteRecord::new();
-    let csv_err = |e: csv::Error| {
-        let line = e.position().map(|p| p.line());
-        bad(name, line, format!("cannot read CSV: {e}"))
-    };
     // The first row is the header.
-    if !csv.read_byte_record(&mut record).map_err(csv_err)? {
+    if !csv
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(name, e))?
+    {
         return Ok(());
     }
+    let (headers, pick) = read_header(spec, name, &record)?;
+    while !acc.stopped
+        && csv
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(name, e))?
+    {
+        read_row(acc, src, name, &record, &headers, pick)?;
+    }
+    Ok(())
+}
+
+fn csv_error(name: &str, e: csv::Error) -> InputError {
+    let line = e.position().map(|p| p.line());
+    bad(name, line, format!("cannot read CSV: {e}"))
+}
+
+/// The header row: its names and the column(s) the identifiers are in; a
+/// warning when a one-column header looks like an identifier itself.
+fn read_header(
+    spec: &InputSpec,
+    name: &str,
+    record: &csv::ByteRecord,
+) -> Result<(Vec<String>, Pick), InputError> {
     let header_line = record.position().map_or(1, |p| p.line());
     let headers: Vec<String> = record
         .iter()
@@ -345,42 +439,50 @@ fn read_csv(
             headers[0]
         ));
     }
-    loop {
-        if !csv.read_byte_record(&mut record).map_err(csv_err)? {
-            return Ok(());
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |i: usize| -> Result<Option<&str>, InputError> {
-            match record.get(i) {
-                None => Ok(None),
-                Some(f) => std::str::from_utf8(f).map(Some).map_err(|_| {
-                    bad(
-                        name,
-                        Some(line),
-                        "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
-                    )
-                }),
-            }
-        };
-        let value = match pick {
-            Pick::One(i) => field(i)?.map(str::to_string),
-            Pick::Pair(a, b) => match (field(a)?, field(b)?) {
-                (Some(l), Some(n)) => Some(format!("{l}:{n}")),
-                _ => None,
-            },
-        };
-        match value {
-            Some(v) => acc.push(&v, src, line),
-            None => acc.loaded.rejected.push(Rejected {
-                value: String::new(),
-                source: SourceRef {
-                    source: src,
-                    line: u32::try_from(line).unwrap_or(u32::MAX),
-                },
-                reason: format!("row has no column {}", pick.describe(&headers)),
+    Ok((headers, pick))
+}
+
+/// One data row: its identifier, or why the row has none.
+fn read_row(
+    acc: &mut Accumulator,
+    src: u32,
+    name: &str,
+    record: &csv::ByteRecord,
+    headers: &[String],
+    pick: Pick,
+) -> Result<(), InputError> {
+    let line = record.position().map_or(0, |p| p.line());
+    let field = |i: usize| -> Result<Option<&str>, InputError> {
+        match record.get(i) {
+            None => Ok(None),
+            Some(f) => std::str::from_utf8(f).map(Some).map_err(|_| {
+                bad(
+                    name,
+                    Some(line),
+                    "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+                )
             }),
         }
+    };
+    let value = match pick {
+        Pick::One(i) => field(i)?.map(str::to_string),
+        Pick::Pair(a, b) => match (field(a)?, field(b)?) {
+            (Some(l), Some(n)) => Some(format!("{l}:{n}")),
+            _ => None,
+        },
+    };
+    match value {
+        Some(v) => acc.push(&v, src, line),
+        None => acc.loaded.rejected.push(Rejected {
+            value: String::new(),
+            source: SourceRef {
+                source: src,
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+            },
+            reason: format!("row has no column {}", pick.describe(headers)),
+        }),
     }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]

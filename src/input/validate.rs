@@ -1,7 +1,5 @@
 //! Per-kind validation and normalisation of one identifier, and the dedupe key.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use crate::model::Check;
 
 /// Longest e-mail address accepted (RFC 5321 path limit).
@@ -99,22 +97,20 @@ fn phone(s: &str) -> Result<String, String> {
     }
 }
 
-/// A 128-bit key for duplicate detection: e-mails compare case-insensitively.
-/// Two SipHash runs keep memory at 16 bytes per distinct identifier.
-pub fn dedupe_key(check: Check, value: &str) -> u128 {
-    let lowered;
-    let v = if check == Check::Email {
-        lowered = value.to_lowercase();
-        lowered.as_str()
-    } else {
-        value
-    };
-    let mut a = DefaultHasher::new();
-    v.hash(&mut a);
-    let mut b = DefaultHasher::new();
-    0x5eed_u16.hash(&mut b);
-    v.hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+/// Hand `f` the bytes an identifier is compared by for dedupe: e-mails
+/// case-insensitively (lowered; ASCII ones without allocating).
+pub fn with_dedupe_bytes<R>(check: Check, value: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    if check != Check::Email || !value.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+        return f(value.as_bytes());
+    }
+    if value.is_ascii() && value.len() <= MAX_EMAIL_LEN {
+        let mut buf = [0u8; MAX_EMAIL_LEN];
+        let lowered = &mut buf[..value.len()];
+        lowered.copy_from_slice(value.as_bytes());
+        lowered.make_ascii_lowercase();
+        return f(lowered);
+    }
+    f(value.to_lowercase().as_bytes())
 }
 
 #[cfg(test)]
@@ -157,10 +153,9 @@ mod tests {
 
     #[test]
     fn email_keys_ignore_case() {
-        assert_eq!(
-            dedupe_key(Check::Email, "A@B.co"),
-            dedupe_key(Check::Email, "a@b.CO")
-        );
-        assert_ne!(dedupe_key(Check::Text, "Ab"), dedupe_key(Check::Text, "ab"));
+        let bytes = |check, v| with_dedupe_bytes(check, v, <[u8]>::to_vec);
+        assert_eq!(bytes(Check::Email, "A@B.co"), bytes(Check::Email, "a@b.CO"));
+        assert_eq!(bytes(Check::Email, "Ä@B.co"), bytes(Check::Email, "ä@b.co"));
+        assert_ne!(bytes(Check::Text, "Ab"), bytes(Check::Text, "ab"));
     }
 }

@@ -381,22 +381,12 @@ fn purge(
         // Fail early on a bad or missing endpoint, before the input is read.
         target.base(cfg, None)?;
     }
+    if cfg.dry_run {
+        return dry_run(&target, cfg);
+    }
     let loaded = load(&target, cfg)?;
     let mut summary = new_summary(&target, cfg, &loaded);
     let invalid = invalid_outcomes(&loaded);
-    if cfg.dry_run {
-        // A dry run needs no account: without one, the plan shows a placeholder host.
-        let base = match (&cfg.base_url, &target.endpoint) {
-            (None, Endpoint::Missing { why, placeholder }) => {
-                summary.notes.push(format!(
-                    "dry run against the placeholder host of {placeholder}: {why}"
-                ));
-                crate::http::check_base_url(placeholder).map_err(RunError::Usage)?
-            }
-            _ => target.base(cfg, None)?,
-        };
-        return dry_run::run(&target, &base, loaded.idents, invalid, summary, cfg);
-    }
     let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
     if let Ok(base) = target.base(cfg, None) {
         // Before anything is asked or skipped: a report of another host is refused.
@@ -431,17 +421,66 @@ fn purge(
     Ok(summarise(summary, reason, cfg))
 }
 
+/// `purge <vendor> --dry-run`: the requests listed as the input is read,
+/// against the vendor's host (or, without one, a placeholder it names).
+fn dry_run(target: &Target, cfg: &RunConfig) -> Result<ExitCode, RunError> {
+    let mut notes = vec![];
+    let base = match (&cfg.base_url, &target.endpoint) {
+        (None, Endpoint::Missing { why, placeholder }) => {
+            notes.push(format!(
+                "dry run against the placeholder host of {placeholder}: {why}"
+            ));
+            crate::http::check_base_url(placeholder).map_err(RunError::Usage)?
+        }
+        _ => target.base(cfg, None)?,
+    };
+    let spec = input_spec(target, cfg);
+    let (loaded, listed) = dry_run::stream(target, &base, cfg, &spec)?;
+    if let Err(e) = loaded_checks(target, cfg, &loaded, listed.all_emails) {
+        listed.discard();
+        return Err(e);
+    }
+    let Some(requests) = listed.finish()? else {
+        return Ok(ExitCode::Ok);
+    };
+    let mut summary = new_summary(target, cfg, &loaded);
+    summary.notes.extend(notes);
+    let invalid = invalid_outcomes(&loaded);
+    dry_run::conclude(target, loaded.distinct, invalid, summary, requests, cfg)
+}
+
 /// Read, validate and dedupe the identifiers; warn about each invalid one.
 fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
-    let spec = InputSpec {
+    let loaded = input::load(&input_spec(target, cfg))?;
+    let all_emails = loaded
+        .idents
+        .iter()
+        .all(|i| input::validate::is_email(&i.value));
+    loaded_checks(target, cfg, &loaded, all_emails)?;
+    Ok(loaded)
+}
+
+/// What `--input` and the arguments say to read, for the target's kind.
+fn input_spec(target: &Target, cfg: &RunConfig) -> InputSpec {
+    InputSpec {
         positional: cfg.input.positional.clone(),
         files: cfg.input.files.clone(),
         column: cfg.input.column.clone(),
         format: cfg.input.format,
         kind: target.kind_spec,
         stdin: cfg.input.stdin.clone(),
-    };
-    let loaded = input::load(&spec)?;
+    }
+}
+
+/// Once everything is read: each invalid row and the first duplicates said on
+/// stderr, then the checks on the whole list (`all_emails`: every distinct
+/// identifier is an e-mail address), which stop the run before anything is sent.
+fn loaded_checks(
+    target: &Target,
+    cfg: &RunConfig,
+    loaded: &Loaded,
+    all_emails: bool,
+) -> Result<(), RunError> {
     for r in &loaded.rejected {
         // With --hash-ids the value stays out of stderr (and CI logs): its place says which.
         let value = if cfg.report.hash_ids {
@@ -469,14 +508,22 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
             loaded.duplicates - loaded.duplicate_of.len()
         ));
     }
-    all_emails_under_another_kind(target, cfg, &loaded)?;
+    all_emails_under_another_kind(target, cfg, loaded.distinct, all_emails)?;
     if cfg.input.strict && !loaded.rejected.is_empty() {
         return Err(RunError::Usage(format!(
             "{} invalid identifier(s) and --strict: nothing sent",
             loaded.rejected.len()
         )));
     }
-    Ok(loaded)
+    Ok(())
+}
+
+/// Whether [`all_emails_under_another_kind`] can refuse this run: then the
+/// dry run holds its listing until an identifier that is no e-mail is read.
+fn emails_matter(target: &Target) -> bool {
+    target.kind != Kind::Email
+        && target.service.profile().kind_spec(Kind::Email).is_some()
+        && !target.kind_chosen
 }
 
 /// Identifiers that all look like e-mail addresses under a kind that could be
@@ -489,25 +536,20 @@ fn load(target: &Target, cfg: &RunConfig) -> Result<Loaded, RunError> {
 fn all_emails_under_another_kind(
     target: &Target,
     cfg: &RunConfig,
-    loaded: &Loaded,
+    count: usize,
+    all_emails: bool,
 ) -> Result<(), RunError> {
     let profile = target.service.profile();
     if target.kind == Kind::Email
         || profile.kind_spec(Kind::Email).is_none()
-        || loaded.idents.is_empty()
-        || !loaded
-            .idents
-            .iter()
-            .all(|i| input::validate::is_email(&i.value))
+        || count == 0
+        || !all_emails
     {
         return Ok(());
     }
     let what = format!(
-        "all {} identifiers look like e-mail addresses, but --kind is {}: {} would take them as {} values",
-        loaded.idents.len(),
-        target.kind,
-        profile.display,
-        target.kind
+        "all {count} identifiers look like e-mail addresses, but --kind is {}: {} would take them as {} values",
+        target.kind, profile.display, target.kind
     );
     if target.kind_chosen {
         output::warn(&format!(
@@ -533,7 +575,7 @@ fn new_summary(target: &Target, cfg: &RunConfig, loaded: &Loaded) -> Summary {
         vendor: profile.vendor.to_string(),
         kind: target.kind.to_string(),
         dry_run: cfg.dry_run,
-        identifiers: (loaded.idents.len() + loaded.rejected.len()) as u64,
+        identifiers: (loaded.distinct + loaded.rejected.len()) as u64,
         duplicates: loaded.duplicates as u64,
         invalid: loaded.rejected.len() as u64,
         ..Summary::default()
