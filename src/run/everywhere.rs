@@ -26,6 +26,9 @@ use crate::output;
 use crate::report::{Report, Summary};
 use crate::services::{Credential, Endpoint, Kind, Request, Response, Service, Status};
 
+/// A vendor's endpoint and the transport that reaches it.
+type Client = (Url, Arc<dyn Transport>);
+
 /// One configured vendor, through the phases.
 struct Leg {
     target: Target,
@@ -34,9 +37,56 @@ struct Leg {
     source: String,
 }
 
-/// `purge everywhere …`.
+/// `purge everywhere …`: each phase done for every vendor before the next.
 pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
     let config = config_file::load(args.config.as_deref())?;
+    let mut legs = legs_of(&config, args)?;
+    if args.check {
+        return check(&mut legs, args.run.output.json);
+    }
+    let plans = read_lists(&legs)?;
+    if args.run.dry_run {
+        return dry_run(&legs, plans);
+    }
+    let clients = connect(&mut legs)?;
+    let runtime = super::runtime()?;
+    // The credential accepted, where the run reads anyway.
+    let checks = runtime.block_on(preflight(&legs, &clients));
+    if let Some(code) = refused(&checks, &legs, args.run.output.json) {
+        return Ok(code);
+    }
+    let people = people_in(&plans);
+    let (todos, summaries) = open_report(&legs, plans, args)?;
+    for ((leg, (base, _)), todo) in legs.iter().zip(&clients).zip(&todos) {
+        todo.check_host(base, leg.target.display(), &leg.cfg)?;
+    }
+    if todos.iter().all(|t| t.open_count() == 0) {
+        output::info("nothing left to send at any vendor");
+        return Ok(report_all(
+            summaries,
+            vec![None; legs.len()],
+            "purge everywhere",
+            people,
+            args.run.output.json,
+            args.run.report.as_deref(),
+        ));
+    }
+    let todos = confirm_all(&legs, &clients, todos, args.run.yes)?;
+    let (summaries, reasons) = execute_all(&runtime, &legs, clients, todos, summaries)?;
+    let code = report_all(
+        summaries,
+        reasons,
+        "purge everywhere",
+        people,
+        args.run.output.json,
+        args.run.report.as_deref(),
+    );
+    verify_after(args, code)
+}
+
+/// Every vendor of the file that takes part, with its run configuration (a
+/// vendor left out is said, once).
+fn legs_of(config: &config_file::ConfigFile, args: &Everywhere) -> Result<Vec<Leg>, RunError> {
     let stdin = stdin_once(args, config.vendors.len())?;
     let inputs = args.run.inputs.clone();
     let mut legs = vec![];
@@ -56,13 +106,14 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             config.path.display()
         )));
     }
-    if args.check {
-        return check(&mut legs, args.run.output.json);
-    }
-    // Read every vendor's identifiers (once per kind and column).
+    Ok(legs)
+}
+
+/// Every vendor's identifiers, read once per kind and column.
+fn read_lists(legs: &[Leg]) -> Result<Vec<Loaded>, RunError> {
     let mut loads: HashMap<(Kind, Option<String>), Loaded> = HashMap::new();
     let mut plans = vec![];
-    for leg in &legs {
+    for leg in legs {
         let key = (
             leg.target.kind,
             leg.cfg.input.column.as_ref().map(|c| format!("{c:?}")),
@@ -77,13 +128,15 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         };
         plans.push(loaded);
     }
-    if args.run.dry_run {
-        return dry_run(&legs, plans);
-    }
-    // Credentials and endpoints of every vendor before anything else.
+    Ok(plans)
+}
+
+/// Every vendor's credential and endpoint before anything else; the run stops
+/// with nothing sent if any is missing.
+fn connect(legs: &mut [Leg]) -> Result<Vec<Client>, RunError> {
     let mut creds = vec![];
     let mut missing = vec![];
-    for leg in &mut legs {
+    for leg in legs.iter_mut() {
         match credential(leg) {
             Ok(c) => creds.push(Some(c)),
             Err(why) => {
@@ -107,33 +160,36 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
             Arc::new(HttpClient::new(base, cred, leg.cfg.send.timeout)?) as Arc<dyn Transport>,
         ));
     }
-    let runtime = super::runtime()?;
-    // The credential accepted, where the run reads anyway.
-    let checks = runtime.block_on(preflight(&legs, &clients));
-    let refused: Vec<&Refusal> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
-    if !refused.is_empty() {
-        let why: Vec<String> = checks
-            .iter()
-            .zip(&legs)
-            .filter_map(|(c, leg)| {
-                c.as_ref()
-                    .err()
-                    .map(|r| format!("{}: {}", leg.target.display(), r.why))
-            })
-            .collect();
-        let code = refused
-            .iter()
-            .map(|r| r.code)
-            .max()
-            .unwrap_or(ExitCode::Fatal);
-        let message = format!("nothing was deleted at any vendor: {}", why.join("; "));
-        output::error(&message);
-        if args.run.output.json {
-            super::json_error(&message, code);
-        }
-        return Ok(code);
+    Ok(clients)
+}
+
+/// The exit code when any vendor refused its preflight read (each refusal
+/// said): nothing is deleted at any vendor.
+fn refused(checks: &[Result<(), Refusal>], legs: &[Leg], json: bool) -> Option<ExitCode> {
+    let refusals: Vec<(&Leg, &Refusal)> = checks
+        .iter()
+        .zip(legs)
+        .filter_map(|(c, leg)| c.as_ref().err().map(|r| (leg, r)))
+        .collect();
+    let code = refusals.iter().map(|(_, r)| r.code).max()?;
+    let why: Vec<String> = refusals
+        .iter()
+        .map(|(leg, r)| format!("{}: {}", leg.target.display(), r.why))
+        .collect();
+    let message = format!("nothing was deleted at any vendor: {}", why.join("; "));
+    output::error(&message);
+    if json {
+        super::json_error(&message, code);
     }
-    // One report for every vendor, and what each has left to do.
+    Some(code)
+}
+
+/// One report for every vendor, and what each has left to do.
+fn open_report(
+    legs: &[Leg],
+    plans: Vec<Loaded>,
+    args: &Everywhere,
+) -> Result<(Vec<Todo>, Vec<Summary>), RunError> {
     let runs: Vec<(&'static str, Kind)> = legs
         .iter()
         .map(|l| (l.target.service.profile().vendor, l.target.kind))
@@ -148,7 +204,6 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         None => None,
     };
     let (mut reports, mut priors) = opened.map_or((vec![], vec![]), |(r, p)| (r, p));
-    let people = people_in(&plans);
     let mut todos = vec![];
     let mut summaries = vec![];
     for (i, (leg, loaded)) in legs.iter().zip(plans).enumerate() {
@@ -175,47 +230,53 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         todos.push(todo);
         summaries.push(summary);
     }
-    for ((leg, (base, _)), todo) in legs.iter().zip(&clients).zip(&todos) {
-        todo.check_host(base, leg.target.display(), &leg.cfg)?;
-    }
-    if todos.iter().all(|t| t.open_count() == 0) {
-        output::info("nothing left to send at any vendor");
-        return Ok(report_all(
-            summaries,
-            vec![None; legs.len()],
-            "purge everywhere",
-            people,
-            args.run.output.json,
-            args.run.report.as_deref(),
-        ));
-    }
-    if !args.run.yes {
-        if let Err(e) = confirm(&legs, &clients, &todos) {
+    Ok((todos, summaries))
+}
+
+/// The one confirmation (or, with `--yes`, each vendor's expected duration);
+/// a refusal removes the report this run created.
+fn confirm_all(
+    legs: &[Leg],
+    clients: &[Client],
+    todos: Vec<Todo>,
+    yes: bool,
+) -> Result<Vec<Todo>, RunError> {
+    if !yes {
+        if let Err(e) = confirm(legs, clients, &todos) {
             // One shared file: discarding one writer's removes it.
             if let Some(todo) = todos.into_iter().next() {
                 todo.report.discard();
             }
             return Err(e);
         }
-    } else {
-        for (leg, todo) in legs.iter().zip(&todos) {
-            if let Some(d) = super::expected_duration(&leg.target, &leg.cfg, todo.fresh.len()) {
-                output::info(&format!(
-                    "{}: expected duration: {d}",
-                    leg.target.service.profile().vendor
-                ));
-            }
+        return Ok(todos);
+    }
+    for (leg, todo) in legs.iter().zip(&todos) {
+        if let Some(d) = super::expected_duration(&leg.target, &leg.cfg, todo.fresh.len()) {
+            output::info(&format!(
+                "{}: expected duration: {d}",
+                leg.target.service.profile().vendor
+            ));
         }
     }
-    // Every vendor at once; one Ctrl-C drains them all.
-    let signal = super::shared_interrupt(&runtime);
+    Ok(todos)
+}
+
+/// Every vendor at once, in one runtime; one Ctrl-C drains them all.
+fn execute_all(
+    runtime: &tokio::runtime::Runtime,
+    legs: &[Leg],
+    clients: Vec<Client>,
+    todos: Vec<Todo>,
+    summaries: Vec<Summary>,
+) -> Result<(Vec<Summary>, Vec<Option<StopReason>>), RunError> {
+    let signal = super::shared_interrupt(runtime);
     let mut handles = vec![];
-    for ((leg, (base, transport)), (todo, summary)) in legs
+    for ((leg, (base, transport)), (mut todo, summary)) in legs
         .iter()
         .zip(clients)
         .zip(todos.into_iter().zip(summaries))
     {
-        let mut todo = todo;
         todo.report.set_host(base.host_str().unwrap_or_default());
         let run = VendorRun::new(&leg.target, &leg.cfg, transport, summary, todo);
         handles.push(runtime.spawn(super::execute(run, signal())));
@@ -232,14 +293,11 @@ pub fn everywhere(args: &Everywhere) -> Result<ExitCode, RunError> {
         summaries.push(summary);
         reasons.push(reason);
     }
-    let code = report_all(
-        summaries,
-        reasons,
-        "purge everywhere",
-        people,
-        args.run.output.json,
-        args.run.report.as_deref(),
-    );
+    Ok((summaries, reasons))
+}
+
+/// `--verify`: the report just written, verified (unless the run was stopped).
+fn verify_after(args: &Everywhere, code: ExitCode) -> Result<ExitCode, RunError> {
     match (&args.run.report, args.verify) {
         (Some(report), true) if code != ExitCode::Interrupted && code != ExitCode::Terminated => {
             let verify = crate::cli::Verify {
