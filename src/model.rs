@@ -472,6 +472,9 @@ pub enum Stage {
         done: Vec<String>,
         probe: bool,
     },
+    /// A `purge verify` read: whether the identifiers still exist (nothing is
+    /// deleted by it).
+    Check,
 }
 
 /// A request with the identifiers it decides.

@@ -17,7 +17,8 @@ use crate::http::{HttpClient, Transport};
 use crate::output;
 use crate::report::{Line, Report, Summary};
 use crate::services::{
-    Ident, Kind, Outcome, Profile, Response, Service, SourceRef, Status, Step, Work,
+    Ident, Kind, Outcome, Profile, Recorded, Response, Service, SourceRef, Status, Step, ToVerify,
+    Verify as Verifier, Work,
 };
 
 /// One identifier of the report, as its lines left it.
@@ -27,8 +28,8 @@ struct Entry {
     /// Its SHA-256, when the report holds only that.
     sha256: Option<String>,
     last: Status,
-    /// The vendor ids recorded for it (the latest non-empty list).
-    vendor_ids: Vec<String>,
+    /// The vendor ids and job recorded for it (the latest line naming any).
+    recorded: Recorded,
 }
 
 /// The identifiers of one (vendor, kind) of the report, in order of first line.
@@ -103,7 +104,7 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
                     id: l.id.clone(),
                     sha256: l.id_sha256.clone(),
                     last: l.outcome,
-                    vendor_ids: vec![],
+                    recorded: Recorded::default(),
                 });
                 let at = (g, groups[g].entries.len() - 1);
                 index.insert(key, at);
@@ -118,7 +119,10 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
         let entry = &mut groups[g].entries[e];
         entry.last = l.outcome;
         if !l.vendor_ids.is_empty() {
-            entry.vendor_ids = l.vendor_ids;
+            entry.recorded.vendor_ids = l.vendor_ids;
+        }
+        if l.job_id.is_some() {
+            entry.recorded.job = l.job_id;
         }
     }
     if groups.is_empty() {
@@ -142,11 +146,18 @@ fn to_check(s: Status) -> bool {
     )
 }
 
-/// The vendor's service, turned to checking: its reads, its lanes.
+/// The vendor's checks ([`Verifier`]) as the engine drives them: its reads, on
+/// its lanes.
 struct Verifying {
     inner: Arc<dyn Service>,
     /// Identifiers found still present by this pass (for `--wait`).
     present: Mutex<Vec<Ident>>,
+}
+
+impl Verifying {
+    fn verifier(&self) -> Option<&dyn Verifier> {
+        self.inner.verifier()
+    }
 }
 
 impl Service for Verifying {
@@ -154,19 +165,25 @@ impl Service for Verifying {
         self.inner.profile()
     }
     fn batch_limit(&self, kind: Kind) -> usize {
-        self.inner.verify_batch_limit(kind)
+        self.verifier().map_or(1, |v| v.verify_batch_limit(kind))
     }
-    fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
-        // Never used: the checks are built before the run (see `checks`).
-        let _ = kind;
-        Work::new(
-            batch,
-            crate::services::Request::new(crate::services::Method::Get, "/"),
-            crate::services::Stage::Delete,
-        )
+    /// The engine starts work only for a plan (verify gives it none: its
+    /// checks are built before the run, see [`checks`]) and for the halves of
+    /// a [`Step::Split`], which [`Verifying::read`] never returns.
+    fn start(&self, _kind: Kind, _batch: Vec<Ident>) -> Work {
+        unreachable!("purge verify's checks are built by checks() and never split")
     }
     fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
-        let step = self.inner.verify_read(kind, work, resp);
+        let step = match self.verifier() {
+            Some(v) => v.verify_read(kind, work, resp),
+            None => Step::Done(crate::services::verify_unanswered(work, resp)),
+        };
+        // A check is a read: a batch refused as a whole is not split to find
+        // a bad identifier, its identifiers are unverifiable for now.
+        let step = match step {
+            Step::Split { .. } => Step::Done(crate::services::verify_unanswered(work, resp)),
+            other => other,
+        };
         let done = match &step {
             Step::Done(d) | Step::Continue { done: d, .. } => d.as_slice(),
             _ => &[],
@@ -187,12 +204,12 @@ struct Leg {
     target: Target,
     cfg: crate::config::RunConfig,
     service: Arc<Verifying>,
-    /// The identifiers to ask about, with their recorded vendor ids.
-    todo: Vec<(Ident, Vec<String>)>,
+    /// The identifiers to ask about, with what the report recorded for them.
+    todo: Vec<(Ident, Recorded)>,
     /// In the report only as SHA-256: `unverifiable`, written by hash.
     hashed: Vec<String>,
-    /// The vendor ids recorded for each identifier (for `--wait`'s re-checks).
-    known: HashMap<String, Vec<String>>,
+    /// What the report recorded for each identifier (for `--wait`'s re-checks).
+    known: HashMap<String, Recorded>,
 }
 
 fn ident(value: &str, n: usize) -> Ident {
@@ -210,19 +227,27 @@ fn ident(value: &str, n: usize) -> Ident {
 fn checks(
     service: &dyn Service,
     kind: Kind,
-    todo: &[(Ident, Vec<String>)],
+    todo: &[(Ident, Recorded)],
 ) -> (Vec<Work>, Vec<Outcome>) {
-    let limit = service.verify_batch_limit(kind).max(1);
+    let Some(verifier) = service.verifier() else {
+        let why = format!(
+            "purge cannot ask {} whether identifiers of kind {kind} still exist",
+            service.profile().display
+        );
+        let outs = todo
+            .iter()
+            .map(|(i, _)| Outcome::new(i.clone(), Status::Unverifiable, why.clone()))
+            .collect();
+        return (vec![], outs);
+    };
+    let limit = verifier.verify_batch_limit(kind).max(1);
     let mut works = vec![];
     let mut decided = vec![];
     for chunk in todo.chunks(limit) {
-        let batch: Vec<Ident> = chunk.iter().map(|(i, _)| i.clone()).collect();
-        let targets: Vec<(usize, String)> = chunk
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (_, v))| v.iter().map(move |u| (i, u.clone())))
-            .collect();
-        match service.verify_start(kind, batch.clone(), targets) {
+        let (ids, recorded) = chunk.iter().cloned().unzip();
+        let check = ToVerify { ids, recorded };
+        let batch = check.ids.clone();
+        match verifier.verify_start(kind, check) {
             Ok(w) => works.push(w),
             Err(why) => decided.extend(
                 batch
@@ -276,7 +301,8 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         if common.concurrency.is_none() {
             common.concurrency = target
                 .service
-                .verify_concurrency(g.kind)
+                .verifier()
+                .and_then(|v| v.verify_concurrency(g.kind))
                 .and_then(|n| u32::try_from(n).ok());
         }
         let mut cfg = crate::config::RunConfig::from(common);
@@ -298,7 +324,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
                 continue;
             };
             let id = ident(value, n);
-            todo.push((id, e.vendor_ids.clone()));
+            todo.push((id, e.recorded.clone()));
         }
         let service = Arc::new(Verifying {
             inner: Arc::clone(&inner),
@@ -307,7 +333,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         target.service = Arc::clone(&service) as Arc<dyn Service>;
         let known = todo
             .iter()
-            .map(|(i, v): &(Ident, Vec<String>)| (i.value.clone(), v.clone()))
+            .map(|(i, r): &(Ident, Recorded)| (i.value.clone(), r.clone()))
             .collect();
         legs.push(Leg {
             target,
@@ -379,7 +405,7 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
     let mut reasons: Vec<Option<StopReason>> = vec![None; legs.len()];
     let deadline = args.wait.map(|w| std::time::Instant::now() + w);
     let mut pass = 0u32;
-    let mut todos: Vec<Vec<(Ident, Vec<String>)>> = legs
+    let mut todos: Vec<Vec<(Ident, Recorded)>> = legs
         .iter_mut()
         .map(|l| std::mem::take(&mut l.todo))
         .collect();
@@ -515,4 +541,119 @@ fn merge_pass(mut first: Vec<Summary>, later: Vec<Summary>) -> Vec<Summary> {
         }
     }
     first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::{Method, Request, Stage};
+
+    /// A vendor whose proof is its deletion task's status: its check reads
+    /// the recorded job (`GET /tasks/{job}`), and it has no purge here.
+    struct ByJob(Profile);
+
+    impl Service for ByJob {
+        fn profile(&self) -> &Profile {
+            &self.0
+        }
+        fn batch_limit(&self, _kind: Kind) -> usize {
+            1
+        }
+        fn start(&self, _kind: Kind, _batch: Vec<Ident>) -> Work {
+            unreachable!("not purged in this test")
+        }
+        fn read(&self, _kind: Kind, _work: &Work, _resp: &Response) -> Step {
+            unreachable!("not purged in this test")
+        }
+        fn verifier(&self) -> Option<&dyn Verifier> {
+            Some(self)
+        }
+    }
+
+    impl Verifier for ByJob {
+        fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, String> {
+            let jobs = check.jobs();
+            let Some((_, job)) = jobs.first() else {
+                return Err("no job recorded".into());
+            };
+            let request = Request::new(Method::Get, format!("/tasks/{job}"));
+            Ok(Work::new(check.ids, request, Stage::Check))
+        }
+        fn verify_read(&self, _kind: Kind, _work: &Work, _resp: &Response) -> Step {
+            Step::Done(vec![])
+        }
+    }
+
+    fn by_job() -> ByJob {
+        ByJob(Profile {
+            vendor: "tasks",
+            display: "Tasks",
+            kinds: &[],
+            lanes: vec![],
+            max_open_jobs: None,
+        })
+    }
+
+    /// Trap 6: the job a report line recorded reaches the vendor's check,
+    /// beside its vendor ids; an identifier without one is unverifiable with
+    /// the vendor's reason.
+    #[test]
+    fn a_check_that_reads_the_job_is_given_the_recorded_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let line = |id: &str, extra: &str| {
+            format!(
+                r#"{{"vendor":"tasks","kind":"id","id":"{id}","outcome":"queued","at":"2026-11-24T21:40:03Z"{extra}}}"#
+            )
+        };
+        let text = [
+            line("p-1", r#","job_id":"T-77","vendor_ids":["v-1"]"#),
+            line("p-2", ""),
+        ]
+        .join("\n");
+        std::fs::write(&path, text + "\n").unwrap();
+        let groups = read(&path).unwrap();
+        let todo: Vec<(Ident, Recorded)> = groups[0]
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| (ident(e.id.as_deref().unwrap(), n), e.recorded.clone()))
+            .collect();
+        assert_eq!(todo[0].1.job.as_deref(), Some("T-77"));
+        assert_eq!(todo[0].1.vendor_ids, ["v-1"]);
+        let (works, decided) = checks(&by_job(), Kind::Id, &todo);
+        assert_eq!(works.len(), 1);
+        assert_eq!(works[0].request.path_and_query, "/tasks/T-77");
+        assert_eq!(works[0].stage, Stage::Check);
+        assert_eq!(decided.len(), 1);
+        assert_eq!(decided[0].status, Status::Unverifiable);
+        assert_eq!(decided[0].detail, "no job recorded");
+    }
+
+    /// A vendor that offers no checks: every identifier unverifiable, nothing sent.
+    #[test]
+    fn a_vendor_without_checks_leaves_everyone_unverifiable() {
+        struct NoChecks(ByJob);
+        impl Service for NoChecks {
+            fn profile(&self) -> &Profile {
+                self.0.profile()
+            }
+            fn batch_limit(&self, kind: Kind) -> usize {
+                self.0.batch_limit(kind)
+            }
+            fn start(&self, kind: Kind, batch: Vec<Ident>) -> Work {
+                self.0.start(kind, batch)
+            }
+            fn read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+                self.0.read(kind, work, resp)
+            }
+        }
+        let todo = vec![(ident("p-1", 0), Recorded::default())];
+        let (works, decided) = checks(&NoChecks(by_job()), Kind::Id, &todo);
+        assert!(works.is_empty());
+        assert!(
+            decided[0].detail.contains("purge cannot ask Tasks"),
+            "{decided:?}"
+        );
+    }
 }

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Fatal, Gathering, Ident, Kind, KindSpec,
     LaneSpec, Load, Method, Outcome, Profile, Rate, Request, Response, Service, Setup, Stage,
-    Status, Step, Work, X_RATELIMIT_UNIX, all, endpoint_named, flags_from, names_of, secret_from,
-    snippet,
+    Status, Step, ToVerify, Verify, Work, X_RATELIMIT_UNIX, all, endpoint_named, flags_from,
+    names_of, secret_from, snippet,
 };
 
 /// "Up to 50 `external_ids`, `user_aliases`, `braze_ids`, `email_addresses`, or
@@ -456,96 +456,6 @@ impl Service for Braze {
         }
     }
 
-    fn verify_batch_limit(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::ExternalId => BATCH_LIMIT,
-            // "only one of these identifiers can be included per request"
-            _ => 1,
-        }
-    }
-
-    /// `POST /users/export/ids` on its own lane and quota (the lookups' page,
-    /// <https://www.braze.com/docs/api/endpoints/export/user_data/post_users_identifier/>):
-    /// a profile it returns still exists. Braze deletes asynchronously, so a
-    /// profile may be returned for a while after a successful delete
-    /// (`purge verify --wait` asks again).
-    fn verify_start(
-        &self,
-        kind: Kind,
-        batch: Vec<Ident>,
-        _targets: Vec<(usize, String)>,
-    ) -> Result<Work, String> {
-        let first = batch[0].value.clone();
-        let body = match kind {
-            Kind::ExternalId => {
-                let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
-                json!({"external_ids": ids, "fields_to_export": ["external_id", "braze_id"]})
-            }
-            Kind::BrazeId => json!({"braze_id": first, "fields_to_export": ["braze_id"]}),
-            Kind::Phone => json!({"phone": first, "fields_to_export": ["braze_id", "phone"]}),
-            Kind::Alias => {
-                let (label, name) = first.split_once(':').unwrap_or(("", &first));
-                json!({"user_aliases": [{"alias_label": label, "alias_name": name}], "fields_to_export": ["braze_id"]})
-            }
-            _ => json!({"email_address": first, "fields_to_export": ["braze_id", "email"]}),
-        };
-        Ok(Work::new(
-            batch,
-            Request::new(Method::Post, "/users/export/ids")
-                .json(body)
-                .on_lane(LOOKUP_LANE),
-            Stage::Delete,
-        ))
-    }
-
-    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
-        let users = (200..300)
-            .contains(&resp.status)
-            .then(|| serde_json::from_str::<Value>(&resp.body).ok())
-            .flatten()
-            .and_then(|v| v["users"].as_array().cloned());
-        let Some(users) = users else {
-            return Step::Done(crate::services::verify_unanswered(work, resp));
-        };
-        let outs = work
-            .ids
-            .iter()
-            .map(|id| {
-                let present: Vec<String> = users
-                    .iter()
-                    .filter(|u| match kind {
-                        Kind::ExternalId => u["external_id"].as_str() == Some(id.value.as_str()),
-                        Kind::Email => u["email"].as_str().is_some_and(|e| same_address(kind, &id.value, e)),
-                        Kind::Phone => u["phone"].as_str().is_some_and(|e| same_address(kind, &id.value, e)),
-                        // One identifier a request: any profile returned is it.
-                        _ => true,
-                    })
-                    .filter_map(|u| u["braze_id"].as_str().map(str::to_string))
-                    .collect();
-                if present.is_empty() {
-                    Outcome::new(
-                        id.clone(),
-                        Status::Verified,
-                        format!("POST /users/export/ids → {}: no profile", resp.status),
-                    )
-                } else {
-                    Outcome::new(
-                        id.clone(),
-                        Status::Present,
-                        format!(
-                            "POST /users/export/ids → {}: {} still there (Braze deletes asynchronously: verify again later, or with --wait)",
-                            resp.status,
-                            listed(&present)
-                        ),
-                    )
-                    .with_vendor_ids(present)
-                }
-                .http(resp.status)
-            })
-            .collect();
-        Step::Done(outs)
-    }
-
     /// E-mail and phone runs look profiles up anyway: one lookup of an
     /// address no one has (`example.invalid` is reserved) proves the key is
     /// accepted and has `users.export.ids`.
@@ -607,6 +517,96 @@ impl Service for Braze {
         } else {
             vec![]
         }
+    }
+
+    fn verifier(&self) -> Option<&dyn Verify> {
+        Some(self)
+    }
+}
+
+impl Verify for Braze {
+    fn verify_batch_limit(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::ExternalId => BATCH_LIMIT,
+            // "only one of these identifiers can be included per request"
+            _ => 1,
+        }
+    }
+    /// `POST /users/export/ids` on its own lane and quota (the lookups' page,
+    /// <https://www.braze.com/docs/api/endpoints/export/user_data/post_users_identifier/>):
+    /// a profile it returns still exists. Braze deletes asynchronously, so a
+    /// profile may be returned for a while after a successful delete
+    /// (`purge verify --wait` asks again).
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+        let batch = check.ids;
+        let first = batch[0].value.clone();
+        let body = match kind {
+            Kind::ExternalId => {
+                let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
+                json!({"external_ids": ids, "fields_to_export": ["external_id", "braze_id"]})
+            }
+            Kind::BrazeId => json!({"braze_id": first, "fields_to_export": ["braze_id"]}),
+            Kind::Phone => json!({"phone": first, "fields_to_export": ["braze_id", "phone"]}),
+            Kind::Alias => {
+                let (label, name) = first.split_once(':').unwrap_or(("", &first));
+                json!({"user_aliases": [{"alias_label": label, "alias_name": name}], "fields_to_export": ["braze_id"]})
+            }
+            _ => json!({"email_address": first, "fields_to_export": ["braze_id", "email"]}),
+        };
+        Ok(Work::new(
+            batch,
+            Request::new(Method::Post, "/users/export/ids")
+                .json(body)
+                .on_lane(LOOKUP_LANE),
+            Stage::Check,
+        ))
+    }
+    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        let users = (200..300)
+            .contains(&resp.status)
+            .then(|| serde_json::from_str::<Value>(&resp.body).ok())
+            .flatten()
+            .and_then(|v| v["users"].as_array().cloned());
+        let Some(users) = users else {
+            return Step::Done(crate::services::verify_unanswered(work, resp));
+        };
+        let outs = work
+            .ids
+            .iter()
+            .map(|id| {
+                let present: Vec<String> = users
+                    .iter()
+                    .filter(|u| match kind {
+                        Kind::ExternalId => u["external_id"].as_str() == Some(id.value.as_str()),
+                        Kind::Email => u["email"].as_str().is_some_and(|e| same_address(kind, &id.value, e)),
+                        Kind::Phone => u["phone"].as_str().is_some_and(|e| same_address(kind, &id.value, e)),
+                        // One identifier a request: any profile returned is it.
+                        _ => true,
+                    })
+                    .filter_map(|u| u["braze_id"].as_str().map(str::to_string))
+                    .collect();
+                if present.is_empty() {
+                    Outcome::new(
+                        id.clone(),
+                        Status::Verified,
+                        format!("POST /users/export/ids → {}: no profile", resp.status),
+                    )
+                } else {
+                    Outcome::new(
+                        id.clone(),
+                        Status::Present,
+                        format!(
+                            "POST /users/export/ids → {}: {} still there (Braze deletes asynchronously: verify again later, or with --wait)",
+                            resp.status,
+                            listed(&present)
+                        ),
+                    )
+                    .with_vendor_ids(present)
+                }
+                .http(resp.status)
+            })
+            .collect();
+        Step::Done(outs)
     }
 }
 

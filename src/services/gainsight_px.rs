@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::{
     Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec, LaneSpec, Method,
-    Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, Work, all, encode_query,
-    encode_segment, endpoint_named, flags_from, secret_from, snippet,
+    Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, ToVerify, Verify, Work,
+    all, encode_query, encode_segment, endpoint_named, flags_from, secret_from, snippet,
 };
 
 /// "around 200 requests per second and 1 Million requests per day".
@@ -343,16 +343,46 @@ impl Service for GainsightPx {
         }
     }
 
+    /// `-k email` reads users anyway: one lookup of an address no one has
+    /// (`example.invalid` is reserved) proves the key is accepted.
+    fn preflight(&self, kind: Kind) -> Option<Request> {
+        (kind == Kind::Email).then(|| {
+            let probe = crate::model::probe_ident("purge-preflight@example.invalid");
+            self.lookup_request(&[probe], None)
+        })
+    }
+
+    /// "To delete all users or to delete more than 1000 user records from
+    /// your subscription, contact the Gainsight PX Support team at
+    /// pxsupport@gainsight.com" (Subscription Clean Up,
+    /// <https://support.gainsight.com/PX/Install_PX/Subscription_Clean_Up>).
+    /// For e-mails, `count` is of people; each may be several user records.
+    fn scale_note(&self, _kind: Kind, count: usize) -> Option<String> {
+        (count > SUPPORT_ABOVE).then(|| {
+            format!(
+                "{count} people: Gainsight PX asks that deleting more than {SUPPORT_ABOVE} user records be arranged with its support (pxsupport@gainsight.com; \"Subscription Clean Up\", support.gainsight.com) before it is run"
+            )
+        })
+    }
+
+    fn erasure_note(&self) -> Option<String> {
+        (!self.hard).then(|| {
+            "soft delete (--soft): Gainsight PX revives these people, with their history, if the same id is created or updated within 7 days".to_string()
+        })
+    }
+
+    fn verifier(&self) -> Option<&dyn Verify> {
+        Some(self)
+    }
+}
+
+impl Verify for GainsightPx {
     /// `GET /v1/users/{identifyId}` ("Get user", `getUserUsingGET` in
     /// `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`: 404 when the
     /// user does not exist); for e-mails, `GET /v1/users?filter=email==X` (the
     /// exact-match filter of the same page) finds no user.
-    fn verify_start(
-        &self,
-        kind: Kind,
-        batch: Vec<Ident>,
-        _targets: Vec<(usize, String)>,
-    ) -> Result<Work, String> {
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+        let batch = check.ids;
         let request = match kind {
             Kind::Email => self.lookup_request(&batch, None),
             _ if in_path(&batch[0].value) => Request::new(
@@ -381,9 +411,8 @@ impl Service for GainsightPx {
                 )
             }
         };
-        Ok(Work::new(batch, request, Stage::Delete))
+        Ok(Work::new(batch, request, Stage::Check))
     }
-
     fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
         let id = &work.ids[0];
         let out = |status, detail: String| {
@@ -436,34 +465,6 @@ impl Service for GainsightPx {
             ),
             _ => Step::Done(crate::services::verify_unanswered(work, resp)),
         }
-    }
-
-    /// `-k email` reads users anyway: one lookup of an address no one has
-    /// (`example.invalid` is reserved) proves the key is accepted.
-    fn preflight(&self, kind: Kind) -> Option<Request> {
-        (kind == Kind::Email).then(|| {
-            let probe = crate::model::probe_ident("purge-preflight@example.invalid");
-            self.lookup_request(&[probe], None)
-        })
-    }
-
-    /// "To delete all users or to delete more than 1000 user records from
-    /// your subscription, contact the Gainsight PX Support team at
-    /// pxsupport@gainsight.com" (Subscription Clean Up,
-    /// <https://support.gainsight.com/PX/Install_PX/Subscription_Clean_Up>).
-    /// For e-mails, `count` is of people; each may be several user records.
-    fn scale_note(&self, _kind: Kind, count: usize) -> Option<String> {
-        (count > SUPPORT_ABOVE).then(|| {
-            format!(
-                "{count} people: Gainsight PX asks that deleting more than {SUPPORT_ABOVE} user records be arranged with its support (pxsupport@gainsight.com; \"Subscription Clean Up\", support.gainsight.com) before it is run"
-            )
-        })
-    }
-
-    fn erasure_note(&self) -> Option<String> {
-        (!self.hard).then(|| {
-            "soft delete (--soft): Gainsight PX revives these people, with their history, if the same id is created or updated within 7 days".to_string()
-        })
     }
 }
 

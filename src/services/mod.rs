@@ -279,36 +279,10 @@ pub trait Service: Send + Sync {
     fn preflight_ok(&self, _resp: &Response) -> Result<(), String> {
         Ok(())
     }
-    /// `purge verify`: how many identifiers of `kind` one check carries.
-    fn verify_batch_limit(&self, _kind: Kind) -> usize {
-        1
-    }
-    /// `purge verify`: requests in flight on the main lane when the user set
-    /// no `--concurrency` (`None`: the lane's own). For a vendor whose checks
-    /// are many small reads, enough to keep up with its quota.
-    fn verify_concurrency(&self, _kind: Kind) -> Option<usize> {
+    /// `purge verify`: the vendor's checks, if it offers a way to ask whether
+    /// people still exist (`None`: every identifier ends `unverifiable`).
+    fn verifier(&self) -> Option<&dyn Verify> {
         None
-    }
-    /// `purge verify`: the read that tells whether these identifiers still
-    /// exist at the vendor (`targets`: the vendor ids the report recorded for
-    /// them, with the index of their identifier), or why the vendor offers no
-    /// way to ask (they end `unverifiable`).
-    fn verify_start(
-        &self,
-        kind: Kind,
-        batch: Vec<Ident>,
-        targets: Vec<(usize, String)>,
-    ) -> Result<Work, String> {
-        let _ = (batch, targets);
-        Err(format!(
-            "purge cannot ask {} whether identifiers of kind {kind} still exist",
-            self.profile().display
-        ))
-    }
-    /// `purge verify`: read the answer to a check: `verified`, `present`, or
-    /// more reads.
-    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
-        Step::Done(verify_unanswered(work, resp))
     }
     /// What the answers of this run said that the summary should tell (read
     /// once the run has ended).
@@ -345,6 +319,68 @@ pub trait Service: Send + Sync {
         let _ = (kind, ids, targets);
         None
     }
+}
+
+/// What the report recorded for one identifier, given to its check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The vendor ids of its last line that named any.
+    pub vendor_ids: Vec<String>,
+    /// The vendor job of its last line that named one (a deletion task).
+    pub job: Option<String>,
+}
+
+/// One `purge verify` check: identifiers and what the report recorded for
+/// each (`recorded[i]` is `ids[i]`'s).
+#[derive(Debug, Clone, Default)]
+pub struct ToVerify {
+    pub ids: Vec<Ident>,
+    pub recorded: Vec<Recorded>,
+}
+
+impl ToVerify {
+    /// The recorded vendor ids, each with the index of its identifier.
+    pub fn targets(&self) -> Vec<(usize, String)> {
+        self.recorded
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.vendor_ids.iter().map(move |v| (i, v.clone())))
+            .collect()
+    }
+
+    /// The recorded jobs, each with the index of its identifier.
+    pub fn jobs(&self) -> Vec<(usize, String)> {
+        self.recorded
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.job.clone().map(|j| (i, j)))
+            .collect()
+    }
+}
+
+/// `purge verify`: asking a vendor whether people are gone, a capability a
+/// vendor may offer beside its purge ([`Service::verifier`]). Its reads are
+/// sent and retried by the engine like any other, on the vendor's lanes.
+pub trait Verify: Send + Sync {
+    /// How many identifiers of `kind` one check carries.
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        1
+    }
+    /// Requests in flight on the main lane when the user set no
+    /// `--concurrency` (`None`: the lane's own). For a vendor whose checks are
+    /// many small reads, enough to keep up with its quota.
+    fn verify_concurrency(&self, _kind: Kind) -> Option<usize> {
+        None
+    }
+    /// The read that tells whether these identifiers still exist at the
+    /// vendor, from the identifiers and what the report recorded for them
+    /// (their vendor ids, their job), or why the vendor offers no way to ask
+    /// (they end `unverifiable`).
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String>;
+    /// Read the answer to a check: `verified`, `present`, `unverifiable`, or
+    /// more reads. A check is a read: it never splits a batch ([`Step::Split`]
+    /// ends its identifiers `unverifiable`).
+    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step;
 }
 
 /// Requests a run will send on one lane of its vendor (see [`Service::load`]).

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::{
     Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Fatal, Ident, Kind, KindSpec, LaneSpec,
-    Method, Profile, Request, Response, Service, Setup, Stage, Status, Step, Work,
-    X_RATELIMIT_UNIX, all, secret_from,
+    Method, Profile, Request, Response, Service, Setup, Stage, Status, Step, ToVerify, Verify,
+    Work, X_RATELIMIT_UNIX, all, secret_from,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://api.rallyuxr.com/api/public/v1";
@@ -197,88 +197,6 @@ impl Service for Rally {
         Work::new(batch, request, Stage::Delete)
     }
 
-    fn verify_batch_limit(&self, _kind: Kind) -> usize {
-        BATCH_LIMIT
-    }
-
-    /// `POST /people/search` with `peopleIds` ("retrieve additional metadata
-    /// about a list of person ids",
-    /// <https://docs.rallyuxr.com/api-reference/people/search-for-people>): the
-    /// people still there come back. The same page documents no exact e-mail
-    /// filter (filters are by studies, segments, panels, custom properties or
-    /// person ids), so e-mails cannot be checked.
-    fn verify_start(
-        &self,
-        kind: Kind,
-        batch: Vec<Ident>,
-        _targets: Vec<(usize, String)>,
-    ) -> Result<Work, String> {
-        if kind != Kind::Id {
-            return Err(
-                "Rally documents no exact e-mail lookup of people (POST /people/search filters by studies, segments, panels, custom properties or person ids): purge with -k id to be able to verify"
-                    .into(),
-            );
-        }
-        let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
-        let body = json!({"peopleIds": ids, "pageInfo": {"size": ids.len()}});
-        Ok(Work::new(
-            batch,
-            Request::new(Method::Post, "/people/search").json(body),
-            Stage::Delete,
-        ))
-    }
-
-    /// The people listed are still there. Those not listed are gone only if
-    /// the answer was the whole result: a `pageInfo.hasNextPage`, or a `total`
-    /// above what is listed, leaves them `unverifiable` (the page documents no
-    /// cursor to ask for the next page with).
-    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
-        let page = (resp.status == 200)
-            .then(|| serde_json::from_str::<serde_json::Value>(&resp.body).ok())
-            .flatten();
-        let found = page.as_ref().and_then(|v| {
-            v["results"].as_array().map(|r| {
-                r.iter()
-                    .filter_map(|p| p["personId"].as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
-        });
-        let (Some(page), Some(found)) = (page, found) else {
-            return Step::Done(crate::services::verify_unanswered(work, resp));
-        };
-        let listed = page["results"].as_array().map_or(0, Vec::len) as u64;
-        let more = page["pageInfo"]["hasNextPage"].as_bool() == Some(true)
-            || page["total"].as_u64().is_some_and(|t| t > listed);
-        Step::Done(
-            work.ids
-                .iter()
-                .map(|id| {
-                    let (status, detail) = if found.contains(&id.value) {
-                        (
-                            Status::Present,
-                            "POST /people/search (peopleIds) → 200: the person is still listed"
-                                .to_string(),
-                        )
-                    } else if more {
-                        (
-                            Status::Unverifiable,
-                            format!(
-                                "POST /people/search (peopleIds) → 200 listed {listed} of {} (more pages), and not this person: Rally documents no way to ask for the next page; run purge verify again",
-                                page["total"].as_u64().map_or("more".to_string(), |t| t.to_string())
-                            ),
-                        )
-                    } else {
-                        (
-                            Status::Verified,
-                            "POST /people/search (peopleIds) → 200: not listed".to_string(),
-                        )
-                    };
-                    super::Outcome::new(id.clone(), status, detail).http(200)
-                })
-                .collect(),
-        )
-    }
-
     fn run_notes(&self) -> Vec<String> {
         match self.uncounted.load(Ordering::Relaxed) {
             0 => vec![],
@@ -356,6 +274,88 @@ impl Service for Rally {
                 Some(s),
             )),
         }
+    }
+
+    fn verifier(&self) -> Option<&dyn Verify> {
+        Some(self)
+    }
+}
+
+impl Verify for Rally {
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        BATCH_LIMIT
+    }
+    /// `POST /people/search` with `peopleIds` ("retrieve additional metadata
+    /// about a list of person ids",
+    /// <https://docs.rallyuxr.com/api-reference/people/search-for-people>): the
+    /// people still there come back. The same page documents no exact e-mail
+    /// filter (filters are by studies, segments, panels, custom properties or
+    /// person ids), so e-mails cannot be checked.
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+        let batch = check.ids;
+        if kind != Kind::Id {
+            return Err(
+                "Rally documents no exact e-mail lookup of people (POST /people/search filters by studies, segments, panels, custom properties or person ids): purge with -k id to be able to verify"
+                    .into(),
+            );
+        }
+        let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
+        let body = json!({"peopleIds": ids, "pageInfo": {"size": ids.len()}});
+        Ok(Work::new(
+            batch,
+            Request::new(Method::Post, "/people/search").json(body),
+            Stage::Check,
+        ))
+    }
+    /// The people listed are still there. Those not listed are gone only if
+    /// the answer was the whole result: a `pageInfo.hasNextPage`, or a `total`
+    /// above what is listed, leaves them `unverifiable` (the page documents no
+    /// cursor to ask for the next page with).
+    fn verify_read(&self, _kind: Kind, work: &Work, resp: &Response) -> Step {
+        let page = (resp.status == 200)
+            .then(|| serde_json::from_str::<serde_json::Value>(&resp.body).ok())
+            .flatten();
+        let found = page.as_ref().and_then(|v| {
+            v["results"].as_array().map(|r| {
+                r.iter()
+                    .filter_map(|p| p["personId"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let (Some(page), Some(found)) = (page, found) else {
+            return Step::Done(crate::services::verify_unanswered(work, resp));
+        };
+        let listed = page["results"].as_array().map_or(0, Vec::len) as u64;
+        let more = page["pageInfo"]["hasNextPage"].as_bool() == Some(true)
+            || page["total"].as_u64().is_some_and(|t| t > listed);
+        Step::Done(
+            work.ids
+                .iter()
+                .map(|id| {
+                    let (status, detail) = if found.contains(&id.value) {
+                        (
+                            Status::Present,
+                            "POST /people/search (peopleIds) → 200: the person is still listed"
+                                .to_string(),
+                        )
+                    } else if more {
+                        (
+                            Status::Unverifiable,
+                            format!(
+                                "POST /people/search (peopleIds) → 200 listed {listed} of {} (more pages), and not this person: Rally documents no way to ask for the next page; run purge verify again",
+                                page["total"].as_u64().map_or("more".to_string(), |t| t.to_string())
+                            ),
+                        )
+                    } else {
+                        (
+                            Status::Verified,
+                            "POST /people/search (peopleIds) → 200: not listed".to_string(),
+                        )
+                    };
+                    super::Outcome::new(id.clone(), status, detail).http(200)
+                })
+                .collect(),
+        )
     }
 }
 

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, Credential, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec,
     LaneSpec, Load, Method, Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup,
-    Stage, Step, Work, encode_query, encode_segment, flags_from, secret_from, snippet,
+    Stage, Step, ToVerify, Verify, Work, encode_query, encode_segment, flags_from, secret_from,
+    snippet,
 };
 use crate::secret::Secret;
 
@@ -651,6 +652,7 @@ impl Service for Zendesk {
                 Err(step) => self.lookup_failed(work, "GET /api/v2/users/show_many", resp, step),
             },
             Stage::Follow { todo, done, probe } => self.read_erase(work, todo, done, *probe, resp),
+            Stage::Check => self.read_verify(kind, work, resp),
         }
     }
 
@@ -747,34 +749,6 @@ impl Service for Zendesk {
         ))
     }
 
-    fn verify_batch_limit(&self, _kind: Kind) -> usize {
-        BATCH_LIMIT
-    }
-
-    /// One `GET deleted_users/{id}` a user (`show_many` covers 100): at
-    /// 2,500/min (Enterprise Plus, High Volume add-on) and 100 ms an answer,
-    /// 4 in flight would cap the checks at 40/s, under the quota's 41.7/s
-    /// (the bench's `verify zendesk: 2500/min, 100 ms latency`); 16 keep up
-    /// to 400 ms. The quota, not the concurrency, paces them.
-    fn verify_concurrency(&self, _kind: Kind) -> Option<usize> {
-        Some(VERIFY_CONCURRENCY)
-    }
-
-    /// See `verify.rs`: the recorded user ids confirmed with Zendesk first,
-    /// a person without any looked up again by its identifier.
-    fn verify_start(
-        &self,
-        kind: Kind,
-        batch: Vec<Ident>,
-        targets: Vec<(usize, String)>,
-    ) -> Result<Work, String> {
-        Ok(self.verify_first(kind, batch, targets))
-    }
-
-    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
-        self.read_verify(kind, work, resp)
-    }
-
     /// `GET /api/v2/users/me` (`ShowCurrentUser` in the OAS). It is "allowed
     /// for anonymous users", so a 200 alone proves nothing: the user must have
     /// an id and be an admin, as `DestroyManyUsers` is "Allowed for: Admins"
@@ -821,6 +795,34 @@ impl Service for Zendesk {
             ));
         }
         (!parts.is_empty()).then(|| format!("{}.", parts.join(". ")))
+    }
+
+    fn verifier(&self) -> Option<&dyn Verify> {
+        Some(self)
+    }
+}
+
+impl Verify for Zendesk {
+    fn verify_batch_limit(&self, _kind: Kind) -> usize {
+        BATCH_LIMIT
+    }
+    /// One `GET deleted_users/{id}` a user (`show_many` covers 100): at
+    /// 2,500/min (Enterprise Plus, High Volume add-on) and 100 ms an answer,
+    /// 4 in flight would cap the checks at 40/s, under the quota's 41.7/s
+    /// (the bench's `verify zendesk: 2500/min, 100 ms latency`); 16 keep up
+    /// to 400 ms. The quota, not the concurrency, paces them.
+    fn verify_concurrency(&self, _kind: Kind) -> Option<usize> {
+        Some(VERIFY_CONCURRENCY)
+    }
+    /// See `verify.rs`: the recorded user ids confirmed with Zendesk first,
+    /// a person without any looked up again by its identifier.
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+        let targets = check.targets();
+        let batch = check.ids;
+        Ok(self.verify_first(kind, batch, targets))
+    }
+    fn verify_read(&self, kind: Kind, work: &Work, resp: &Response) -> Step {
+        self.read_verify(kind, work, resp)
     }
 }
 
