@@ -254,6 +254,50 @@ fn vendor(
     folder: &Path,
 ) -> Result<VendorConfig, ConfigError> {
     let name = entry.name;
+    let (mut argv, keys) = table_argv(doc, entry, table, folder)?;
+    // A person is erased everywhere by e-mail unless the table says otherwise
+    // (every vendor resolves an e-mail its own way).
+    let flags = argv[2..].to_vec();
+    let mut left_out = None;
+    if !keys.iter().any(|(k, _)| *k == "kind") {
+        match everywhere_kind(entry) {
+            Ok(flag) => argv.push(flag.to_string()),
+            Err(why) => left_out = Some(why),
+        }
+    }
+    let (entry, matches, common) = match cli::parse_from(&argv) {
+        Ok(Invocation::Purge {
+            entry,
+            matches,
+            common,
+        }) => (entry, matches, common),
+        Ok(other) => unreachable!("a vendor's argv parsed as {other:?}"),
+        Err(e) => return Err(from_clap(doc, name, span, &keys, &e)),
+    };
+    vendor_checks(doc, span, &keys, entry, &matches, &common)?;
+    Ok(VendorConfig {
+        entry,
+        matches,
+        common: *common,
+        line: doc.line(span),
+        flags,
+        left_out,
+    })
+}
+
+/// A key of a vendor's table and where it is written.
+type Key<'t> = (&'t str, Range<usize>);
+
+/// A vendor's table as the argv of its subcommand (`purge NAME --key=value …`),
+/// and its keys with their place; a key that is a credential, a run flag or
+/// unknown is refused at its line.
+fn table_argv<'t>(
+    doc: &Doc,
+    entry: &'static Entry,
+    table: &'t DeTable,
+    folder: &Path,
+) -> Result<(Vec<String>, Vec<Key<'t>>), ConfigError> {
+    let name = entry.name;
     let cmd = cli::command();
     let sub = cmd
         .find_subcommand(name)
@@ -300,28 +344,22 @@ fn vendor(
             .map_err(|(span, message)| doc.at(span, format!("[{name}] {key}: {message}")))?;
         keys.push((key, k.span()));
     }
-    // A person is erased everywhere by e-mail unless the table says otherwise
-    // (every vendor resolves an e-mail its own way).
-    let flags = argv[2..].to_vec();
-    let mut left_out = None;
-    if !keys.iter().any(|(k, _)| *k == "kind") {
-        match everywhere_kind(entry) {
-            Ok(flag) => argv.push(flag.to_string()),
-            Err(why) => left_out = Some(why),
-        }
-    }
-    let (entry, matches, common) = match cli::parse_from(&argv) {
-        Ok(Invocation::Purge {
-            entry,
-            matches,
-            common,
-        }) => (entry, matches, common),
-        Ok(other) => unreachable!("a vendor's argv parsed as {other:?}"),
-        Err(e) => return Err(from_clap(doc, name, span, &keys, &e)),
-    };
+    Ok((argv, keys))
+}
+
+/// The checks a parse cannot make, each refused at the line of the key it names.
+fn vendor_checks(
+    doc: &Doc,
+    span: &Range<usize>,
+    keys: &[(&str, Range<usize>)],
+    entry: &'static Entry,
+    matches: &clap::ArgMatches,
+    common: &Common,
+) -> Result<(), ConfigError> {
+    let name = entry.name;
     // The vendor's own checks (an instance or region name, a flag that needs a
     // kind), on the line of the first key the message names, else the table's.
-    if let Err(why) = entry.resolve(&matches) {
+    if let Err(why) = entry.resolve(matches) {
         let named = keys
             .iter()
             .filter_map(|(k, s)| why.find(&format!("--{k}")).map(|i| (i, k, s)))
@@ -340,14 +378,7 @@ fn vendor(
         crate::http::check_base_url(url)
             .map_err(|why| doc.at(s.clone(), format!("[{name}] {k}: {why}")))?;
     }
-    Ok(VendorConfig {
-        entry,
-        matches,
-        common: *common,
-        line: doc.line(span),
-        flags,
-        left_out,
-    })
+    Ok(())
 }
 
 /// `purge everywhere` erases people by e-mail at every vendor whose table sets
