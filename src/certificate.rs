@@ -276,6 +276,8 @@ pub struct Aggregate {
     /// Hosts named on any line, per vendor.
     hosts: Vec<BTreeSet<String>>,
     last: HashMap<Key, Last>,
+    /// Each person's request reference (`ref`, from `--ref-column`), by SHA-256.
+    refs: HashMap<[u8; 32], Box<str>>,
     strings: Strings,
     first_at: Option<(SystemTime, Rc<str>)>,
     last_at: Option<(SystemTime, Rc<str>)>,
@@ -315,6 +317,7 @@ impl Aggregate {
             kinds: vec![],
             hosts: vec![],
             last: HashMap::new(),
+            refs: HashMap::new(),
             strings: Strings::default(),
             first_at: None,
             last_at: None,
@@ -379,6 +382,10 @@ impl Aggregate {
         let job_id = line.job_id.as_deref().map(hide);
         let vendor_ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
         let unproven = line.unproven.as_deref().map(hide);
+        if let Some(r) = line.reference.as_deref() {
+            let r = hide(r);
+            self.refs.insert(hash, r.into());
+        }
         let key = (vendor, kind, hash);
         let kept_clear = if self.show_ids {
             clear
@@ -548,6 +555,7 @@ impl Aggregate {
                 PersonRow {
                     id: shown,
                     sha256: hex(&hash),
+                    reference: self.refs.get(&hash).map(|r| r.to_string()),
                     vendors: at
                         .iter()
                         .map(|(k, l)| VendorCell {
@@ -649,6 +657,9 @@ pub struct PersonRow {
     /// The SHA-256 hex, or the identifier in clear with `--show-ids`.
     pub id: String,
     pub sha256: String,
+    /// The request the person came from (`ref` in the report: `--ref-column`).
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     pub vendors: Vec<VendorCell>,
 }
 
@@ -1214,7 +1225,7 @@ fn vendor_notes(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
 fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
     let rows = agg.person_rows(&agg.only);
     out.heading(2, &format!("People ({})", grouped(rows.len() as u64)))?;
-    out.para("One row a person: at each vendor, the purge outcome → the verification (— where the report holds none for that vendor).")?;
+    out.para("One row a person: its request reference where the run recorded one (`--ref-column`), and at each vendor the purge outcome → the verification (— where the report holds none for that vendor).")?;
     let mut vendors: Vec<&str> = agg.vendors.iter().map(String::as_str).collect();
     vendors.sort_unstable();
     let id_head = if agg.show_ids {
@@ -1222,11 +1233,18 @@ fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
     } else {
         "Person (SHA-256)"
     };
+    let refs = rows.iter().any(|r| r.reference.is_some());
     let mut head: Vec<(&str, Col)> = vec![(id_head, Col::Mono)];
+    if refs {
+        head.push(("Reference", Col::Mono));
+    }
     head.extend(vendors.iter().map(|v| (*v, Col::Text)));
     out.table(&head)?;
     for row in &rows {
         let mut cells = vec![row.id.clone()];
+        if refs {
+            cells.push(row.reference.clone().unwrap_or_else(|| "—".to_string()));
+        }
         for v in &vendors {
             cells.push(
                 row.vendors

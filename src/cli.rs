@@ -232,6 +232,10 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
+    /// CSV input: the column holding each person's request reference (a ticket id), written as `ref` on every report line for that person and listed by the certificate; kept in clear with --hash-ids
+    #[arg(long, value_name = "NAME")]
+    pub ref_column: Option<String>,
+
     /// Read, validate and print every request that would be sent; send nothing
     #[arg(short = 'n', long)]
     pub dry_run: bool,

@@ -15,6 +15,8 @@ pub struct InputConfig {
     /// `-i FILE`; `-` is stdin.
     pub files: Vec<PathBuf>,
     pub column: Option<Column>,
+    /// `--ref-column`: the CSV column of each person's reference.
+    pub ref_column: Option<String>,
     pub format: Option<Format>,
     /// Any invalid identifier stops the run before anything is sent.
     pub strict: bool,
@@ -96,6 +98,7 @@ impl From<Common> for RunConfig {
                 positional: r.ids,
                 files: r.inputs,
                 column: r.column.as_deref().map(Column::parse),
+                ref_column: r.ref_column,
                 format: r.format.map(|f| match f {
                     FormatArg::Lines => Format::Lines,
                     FormatArg::Csv => Format::Csv,

@@ -42,6 +42,11 @@ pub struct Line {
     /// certificate lists such people as not proven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unproven: Option<String>,
+    /// The person's request reference (`--ref-column`: a ticket id), on
+    /// every line of the person; in clear even with `--hash-ids` (it names a
+    /// request, not the person).
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     #[serde(default)]
     pub at: String,
 }
@@ -95,6 +100,8 @@ pub struct Prior {
     pub pending: HashMap<String, (String, Vec<String>)>,
     /// The hosts its lines were sent to (a resumed run must be at the same one).
     pub hosts: std::collections::BTreeSet<String>,
+    /// The references its lines recorded (`ref`), by the SHA-256 of the identifier.
+    pub refs: HashMap<String, String>,
     /// Lines read, and whether a torn last line was cut off.
     pub lines: usize,
     pub repaired: bool,
@@ -140,9 +147,29 @@ pub struct Report {
     host: Option<String>,
     /// This run created the file (not `--resume`): [`Report::discard`] may remove it.
     created: bool,
+    /// Each person's reference by the SHA-256 of its identifier
+    /// (`--ref-column`, or the lines being resumed).
+    refs: HashMap<String, String>,
 }
 
 impl Report {
+    /// The people's references: the input's (`--ref-column`), else the ones
+    /// the resumed lines recorded, written as `ref` on each later line.
+    pub fn set_refs(&mut self, input: &HashMap<String, String>, prior: &Prior) {
+        self.refs = prior.refs.clone();
+        for (value, r) in input {
+            self.refs.insert(sha256_hex(value), r.clone());
+        }
+    }
+
+    /// The reference of the person with identifier `value`, if any.
+    fn reference(&self, value: &str) -> Option<String> {
+        if self.refs.is_empty() {
+            return None;
+        }
+        self.refs.get(&sha256_hex(value)).cloned()
+    }
+
     /// Name the host the run's requests go to (written on every later line).
     pub fn set_host(&mut self, host: &str) {
         self.host = Some(host.to_string());
@@ -159,6 +186,7 @@ impl Report {
             hash_ids,
             host: None,
             created: false,
+            refs: HashMap::new(),
         }
     }
 
@@ -261,6 +289,7 @@ impl Report {
                 hash_ids,
                 host: None,
                 created: !exists,
+                refs: HashMap::new(),
             });
         }
         drop(file);
@@ -322,6 +351,7 @@ impl Report {
                 self.host.clone()
             },
             unproven: o.unproven.clone(),
+            reference: self.reference(&o.ident.value),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)
@@ -351,6 +381,7 @@ impl Report {
             vendor_ids: vec![],
             host: None,
             unproven: None,
+            reference: self.refs.get(sha256).cloned(),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)
@@ -527,6 +558,9 @@ fn read_prior(
             .unwrap_or_else(|| sha256_hex(line.id.as_deref().unwrap_or_default()));
         prior.pending.remove(&key);
         prior.settled.remove(&key);
+        if let Some(r) = line.reference {
+            prior.refs.insert(key.clone(), r);
+        }
         match line.outcome {
             s if s.is_settled() => {
                 prior.settled.insert(key);

@@ -784,3 +784,142 @@ async fn with_hash_ids_no_identifier_is_in_the_report_stderr_or_json() {
         }
     }
 }
+
+/// `--ref-column`: each person's request reference (a ticket id) is `ref` on
+/// every line of that person at every vendor, in clear with `--hash-ids`;
+/// the certificate lists it (`people[].ref`); a resumed run keeps it from
+/// the report; an unknown column names the file and its columns (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ref_column_is_on_every_line_of_the_person_and_in_the_certificate() {
+    let sim = Sim::start(fast(), 20).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    let rows: Vec<String> = (0..6)
+        .map(|i| format!("{},REQ-{}", sim::email(i), 100 + i))
+        .collect();
+    write_file(
+        dir.path(),
+        "people.csv",
+        &format!("email,ticket\n{}\n", rows.join("\n")),
+    );
+    // An unknown column: nothing sent, the file and its columns named.
+    let out = run(
+        dir.path(),
+        &[
+            "everywhere",
+            "-i",
+            "people.csv",
+            "--ref-column",
+            "case",
+            "--yes",
+            "--report",
+            "x.jsonl",
+        ],
+        &sim_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("people.csv:1")
+            && err.contains("\"case\"")
+            && err.contains("\"email\", \"ticket\""),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.jsonl").exists());
+    let out = run(
+        dir.path(),
+        &[
+            "everywhere",
+            "-i",
+            "people.csv",
+            "--ref-column",
+            "ticket",
+            "--yes",
+            "--report",
+            "r.jsonl",
+            "--hash-ids",
+        ],
+        &sim_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    assert!(lines.len() >= 6 * Vendor::all().len(), "{}", lines.len());
+    let want: HashMap<String, String> = (0..6)
+        .map(|i| (sha256_hex(&sim::email(i)), format!("REQ-{}", 100 + i)))
+        .collect();
+    for l in &lines {
+        let who = l["id_sha256"].as_str().expect("hashed");
+        assert_eq!(l["ref"].as_str(), Some(want[who].as_str()), "{l}");
+    }
+    // The certificate lists each person's reference.
+    let out = run(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "r.jsonl",
+            "--format",
+            "json",
+            "-o",
+            "c.json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let cert: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    let people = cert["people"].as_array().unwrap();
+    assert_eq!(people.len(), 6);
+    for p in people {
+        assert_eq!(
+            p["ref"].as_str(),
+            Some(want[p["sha256"].as_str().unwrap()].as_str()),
+            "{p}"
+        );
+    }
+    // Resumed without --ref-column: a person retried keeps the reference
+    // its earlier lines recorded.
+    let host = lines[0]["host"].as_str().unwrap().to_string();
+    let failed = json!({"vendor": "rally", "kind": "email", "id": sim::email(7),
+        "outcome": "failed", "detail": "HTTP 500", "ref": "REQ-107", "host": host,
+        "at": "2026-11-25T10:00:00Z"});
+    write_file(dir.path(), "one.jsonl", &format!("{failed}\n"));
+    write_file(
+        dir.path(),
+        "rally.toml",
+        &format!("[rally]\nbase-url = \"{}\"\n", sim.url(Vendor::Rally)),
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "rally",
+            "--config",
+            "rally.toml",
+            "-k",
+            "email",
+            &sim::email(7),
+            "--yes",
+            "--report",
+            "one.jsonl",
+            "--resume",
+        ],
+        &sim_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = report_lines(&dir.path().join("one.jsonl"));
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert_eq!(again[1]["outcome"], "queued");
+    assert_eq!(again[1]["ref"], "REQ-107");
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

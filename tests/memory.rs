@@ -43,6 +43,7 @@ fn streaming_a_list_keeps_at_most_24_bytes_an_identifier() {
         positional: vec![],
         files: vec![path],
         column: None,
+        ref_column: None,
         format: None,
         kind: KindSpec {
             kind: Kind::Email,

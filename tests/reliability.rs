@@ -453,6 +453,7 @@ fn the_input_reader_never_panics_on_any_bytes() {
                 1 => Some(Column::parse("2")),
                 _ => None,
             },
+            ref_column: None,
             format: match round % 3 {
                 0 => Some(Format::Csv),
                 1 => Some(Format::Lines),

@@ -5,6 +5,7 @@
 mod seen;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ pub struct InputSpec {
     /// `-i FILE`; `-` is stdin.
     pub files: Vec<PathBuf>,
     pub column: Option<Column>,
+    /// `--ref-column`: the CSV column of each person's reference.
+    pub ref_column: Option<String>,
     pub format: Option<Format>,
     pub kind: KindSpec,
     /// `-` read from these bytes (stdin, read once for several vendors), not
@@ -68,6 +71,8 @@ pub struct Loaded {
     pub distinct: usize,
     /// Source names, indexed by [`SourceRef::source`].
     pub sources: Vec<String>,
+    /// `--ref-column`: each identifier's reference (its first row's).
+    pub refs: HashMap<String, String>,
 }
 
 impl Loaded {
@@ -131,7 +136,7 @@ pub fn stream(spec: &InputSpec, sink: &mut dyn FnMut(Ident) -> bool) -> Result<L
     if !spec.positional.is_empty() {
         let src = acc.source("argument");
         for (n, raw) in spec.positional.iter().enumerate() {
-            acc.push(raw, src, n as u64 + 1);
+            acc.push(raw, src, n as u64 + 1, None);
         }
     }
     let mut stdin_used = false;
@@ -225,7 +230,8 @@ impl Accumulator<'_> {
         }
     }
 
-    fn push(&mut self, raw: &str, source: u32, line: u64) {
+    /// Take `raw`, read at `line` (with its reference, `--ref-column`).
+    fn push(&mut self, raw: &str, source: u32, line: u64, reference: Option<&str>) {
         let source = SourceRef {
             source,
             line: u32::try_from(line).unwrap_or(u32::MAX),
@@ -241,6 +247,12 @@ impl Accumulator<'_> {
                 });
             }
         };
+        if let Some(r) = reference.filter(|r| !r.is_empty()) {
+            self.loaded
+                .refs
+                .entry(value.clone())
+                .or_insert_with(|| r.to_string());
+        }
         let ordinal = self.bases[source.source as usize].saturating_add(source.line);
         self.top = self.top.max(ordinal);
         let key = validate::with_dedupe_bytes(self.check, &value, |b| self.seen.key(b));
@@ -303,6 +315,7 @@ fn read_source(
             spec.kind.headers.iter().any(|h| h.eq_ignore_ascii_case(l))
         });
         if spec.column.is_some()
+            || spec.ref_column.is_some()
             || matches!(ext.as_deref(), Some("csv" | "tsv"))
             || sniffed
             || header
@@ -313,6 +326,11 @@ fn read_source(
         }
     });
     match format {
+        Format::Lines if spec.ref_column.is_some() => Err(bad(
+            name,
+            None,
+            "--ref-column needs CSV input with a header row, but this is read as one identifier a line (--format lines)",
+        )),
         Format::Lines => read_lines(acc, src, name, reader),
         Format::Csv => {
             let delimiter = if ext.as_deref() == Some("tsv") {
@@ -361,7 +379,7 @@ fn read_lines(
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        acc.push(text, src, line_no);
+        acc.push(text, src, line_no, None);
         if acc.stopped {
             return Ok(());
         }
@@ -394,12 +412,14 @@ fn read_csv(
         return Ok(());
     }
     let (headers, pick) = read_header(spec, name, &record)?;
+    let header_line = record.position().map_or(1, |p| p.line());
+    let reference = ref_column(spec, &headers).map_err(|m| bad(name, Some(header_line), m))?;
     while !acc.stopped
         && csv
             .read_byte_record(&mut record)
             .map_err(|e| csv_error(name, e))?
     {
-        read_row(acc, src, name, &record, &headers, pick)?;
+        read_row(acc, (src, name), &record, &headers, pick, reference)?;
     }
     Ok(())
 }
@@ -445,11 +465,11 @@ fn read_header(
 /// One data row: its identifier, or why the row has none.
 fn read_row(
     acc: &mut Accumulator,
-    src: u32,
-    name: &str,
+    (src, name): (u32, &str),
     record: &csv::ByteRecord,
     headers: &[String],
     pick: Pick,
+    reference: Option<usize>,
 ) -> Result<(), InputError> {
     let line = record.position().map_or(0, |p| p.line());
     let field = |i: usize| -> Result<Option<&str>, InputError> {
@@ -472,7 +492,10 @@ fn read_row(
         },
     };
     match value {
-        Some(v) => acc.push(&v, src, line),
+        Some(v) => {
+            let reference = reference.map(field).transpose()?.flatten();
+            acc.push(&v, src, line, reference);
+        }
         None => acc.loaded.rejected.push(Rejected {
             value: String::new(),
             source: SourceRef {
@@ -483,6 +506,27 @@ fn read_row(
         }),
     }
     Ok(())
+}
+
+/// The index of `--ref-column`'s column in the header, if it is set.
+fn ref_column(spec: &InputSpec, headers: &[String]) -> Result<Option<usize>, String> {
+    let Some(want) = &spec.ref_column else {
+        return Ok(None);
+    };
+    headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case(want))
+        .map(Some)
+        .ok_or_else(|| {
+            format!(
+                "--ref-column {want:?}: no such column; the header has {}",
+                headers
+                    .iter()
+                    .map(|h| format!("{h:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -570,6 +614,7 @@ mod tests {
             positional: vec![],
             files,
             column: None,
+            ref_column: None,
             format: None,
             kind: EMAIL,
             stdin: None,
@@ -658,6 +703,7 @@ mod tests {
             positional: vec![],
             files: vec![p],
             column: None,
+            ref_column: None,
             format: None,
             kind: EMAIL,
             stdin: None,

@@ -218,6 +218,8 @@ fn open_report(
         } else {
             (reports.remove(0), priors.remove(0))
         };
+        let mut report = report;
+        report.set_refs(&loaded.refs, &prior);
         let todo = super::merge_prior(
             &leg.target,
             &leg.cfg,

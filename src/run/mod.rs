@@ -387,7 +387,13 @@ fn purge(
     let loaded = load(&target, cfg)?;
     let mut summary = new_summary(&target, cfg, &loaded);
     let invalid = invalid_outcomes(&loaded);
-    let todo = merge(&target, cfg, loaded.idents, invalid, &mut summary)?;
+    let todo = merge(
+        &target,
+        cfg,
+        (loaded.idents, &loaded.refs),
+        invalid,
+        &mut summary,
+    )?;
     if let Ok(base) = target.base(cfg, None) {
         // Before anything is asked or skipped: a report of another host is refused.
         todo.check_host(&base, target.display(), cfg)?;
@@ -466,6 +472,7 @@ fn input_spec(target: &Target, cfg: &RunConfig) -> InputSpec {
         positional: cfg.input.positional.clone(),
         files: cfg.input.files.clone(),
         column: cfg.input.column.clone(),
+        ref_column: cfg.input.ref_column.clone(),
         format: cfg.input.format,
         kind: target.kind_spec,
         stdin: cfg.input.stdin.clone(),
@@ -711,7 +718,7 @@ impl Todo {
 fn merge(
     target: &Target,
     cfg: &RunConfig,
-    idents: Vec<Ident>,
+    (idents, refs): (Vec<Ident>, &std::collections::HashMap<String, String>),
     invalid: Vec<Outcome>,
     summary: &mut Summary,
 ) -> Result<Todo, RunError> {
@@ -724,13 +731,14 @@ fn merge(
             hosts: Default::default(),
         });
     };
-    let (report, prior) = Report::open(
+    let (mut report, prior) = Report::open(
         path,
         cfg.report.resume,
         vendor,
         target.kind,
         cfg.report.hash_ids,
     )?;
+    report.set_refs(refs, &prior);
     merge_prior(target, cfg, idents, invalid, summary, report, prior)
 }
 

@@ -410,10 +410,12 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         .map(|l| std::mem::take(&mut l.todo))
         .collect();
     loop {
-        let (mut reports, _) = Report::open_shared(&args.report, true, &runs, false)?;
+        let (mut reports, priors) = Report::open_shared(&args.report, true, &runs, false)?;
         let mut handles = vec![];
         for (i, leg) in legs.iter().enumerate() {
             let mut report = reports.remove(0);
+            // The people's references (`ref`) on the verification's lines too.
+            report.set_refs(&HashMap::new(), &priors[i]);
             let mut summary = Summary {
                 vendor: leg.target.service.profile().vendor.to_string(),
                 kind: leg.target.kind.to_string(),
