@@ -267,16 +267,67 @@ pub struct Request {
     pub body: Option<serde_json::Value>,
     /// Index into [`Profile::lanes`].
     pub lane: usize,
+    /// The path with `{id}` where it names identifiers or vendor ids, as the
+    /// adapter wrote it ([`Request::at`]): what reports and logs show.
+    pub template: Option<&'static str>,
 }
 
 impl Request {
+    /// A request whose path is fixed words of the API (and a query).
     pub fn new(method: Method, path_and_query: impl Into<String>) -> Self {
         Request {
             method,
             path_and_query: path_and_query.into(),
             body: None,
             lane: 0,
+            template: None,
         }
+    }
+
+    /// A request whose path names identifiers or vendor ids: each `{id}` of
+    /// `template` is the next of `ids`, percent-encoded as one segment.
+    pub fn at(method: Method, template: &'static str, ids: &[&str]) -> Self {
+        let mut parts = template.split("{id}");
+        let mut path = parts.next().unwrap_or_default().to_string();
+        for (part, id) in parts.zip(ids.iter().chain(std::iter::repeat(&""))) {
+            path.push_str(&encode_segment(id));
+            path.push_str(part);
+        }
+        Request {
+            template: Some(template),
+            ..Request::new(method, path)
+        }
+    }
+
+    /// Append `?query` (or `&query`) of fixed words and values that are not identifiers.
+    pub fn query(mut self, query: &str) -> Self {
+        let sep = if self.path_and_query.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        self.path_and_query = format!("{}{sep}{query}", self.path_and_query);
+        self
+    }
+
+    /// The path as reports and logs show it: never the query, and `{id}`
+    /// where the adapter marked identifiers ([`Request::at`]); in a path it
+    /// did not mark, a segment that is one of `ids` (encoded) is masked too.
+    /// Fixed words of the API stay, whatever their characters (`v3.0`,
+    /// `data-deletions`).
+    pub fn shown_path(&self, ids: &[Ident]) -> String {
+        let path = self.template.unwrap_or(&self.path_and_query);
+        let path = path.split('?').next().unwrap_or_default();
+        if self.template.is_some() {
+            return path.to_string();
+        }
+        path.split('/')
+            .map(|seg| {
+                let named = !seg.is_empty() && ids.iter().any(|i| encode_segment(&i.value) == seg);
+                if named { "{id}" } else { seg }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
     pub fn json(mut self, body: serde_json::Value) -> Self {
         self.body = Some(body);

@@ -23,9 +23,7 @@ use crate::exit::ExitCode;
 use crate::http::lane::{Lane, SendError, Stats, Stop};
 use crate::output;
 use crate::report::{Report, ReportError, Summary};
-use crate::services::{
-    self, Fatal, Kind, Outcome, Response, Service, Stage, Status, Step, Work, encode_segment,
-};
+use crate::services::{self, Fatal, Kind, Outcome, Response, Service, Stage, Status, Step, Work};
 
 /// Why a run ended early.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,37 +269,10 @@ impl Engine {
 
     /// A label for logs: request number, method, path with identifiers masked.
     fn label(seq: u64, work: &Work) -> String {
-        let path = work
-            .request
-            .path_and_query
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        let masked: Vec<String> = path
-            .split('/')
-            .map(|seg| {
-                // Identifiers, and anything that looks like an id (vendor user
-                // ids from lookups), but not API versions like `v2`.
-                let version = seg
-                    .strip_prefix('v')
-                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-                let id_like = seg
-                    .bytes()
-                    .any(|b| b.is_ascii_digit() || b == b'@' || b == b'%');
-                if !seg.is_empty()
-                    && ((id_like && !version)
-                        || work.ids.iter().any(|i| encode_segment(&i.value) == seg))
-                {
-                    "{id}".to_string()
-                } else {
-                    seg.to_string()
-                }
-            })
-            .collect();
         format!(
             "#{seq} {} {} ({} id{})",
             work.request.method.as_str(),
-            masked.join("/"),
+            work.request.shown_path(&work.ids),
             work.ids.len(),
             if work.ids.len() == 1 { "" } else { "s" }
         )

@@ -664,7 +664,7 @@ fn log_labels_carry_no_identifiers() {
     assert_eq!(Engine::label(3, &w), "#3 DELETE /v1/users/{id} (1 id)");
     let w = Work::new(
         idents(&["ann@example.com"]),
-        Request::new(Method::Delete, "/api/v2/deleted_users/90210"),
+        Request::at(Method::Delete, "/api/v2/deleted_users/{id}", &["90210"]),
         Stage::Follow {
             todo: vec!["90210".into()],
             done: vec![],
@@ -683,6 +683,50 @@ fn log_labels_carry_no_identifiers() {
     assert_eq!(
         Engine::label(5, &w),
         "#5 DELETE /api/v2/users/destroy_many (2 ids)"
+    );
+}
+
+/// Trap 7: one masking rule for the log label and the report's evidence:
+/// the segments the adapter marked are `{id}`, fixed words of the API stay
+/// whatever their characters (`data-deletions`, `v3.0`).
+#[test]
+fn the_label_and_the_evidence_mask_the_segments_the_adapter_marked() {
+    let w = Work::new(
+        idents(&["ann@example.com"]),
+        Request::at(
+            Method::Get,
+            "/api/app/data-deletions/v3.0/{id}",
+            &["5f0c-77/a"],
+        )
+        .query("token=PUBLIC"),
+        Stage::Check,
+    );
+    assert_eq!(
+        w.request.path_and_query,
+        "/api/app/data-deletions/v3.0/5f0c-77%2Fa?token=PUBLIC"
+    );
+    assert_eq!(
+        Engine::label(6, &w),
+        "#6 GET /api/app/data-deletions/v3.0/{id} (1 id)"
+    );
+    let resp = Response {
+        status: 503,
+        body: "busy".into(),
+    };
+    let detail = &crate::services::verify_unanswered(&w, &resp)[0].detail;
+    assert!(
+        detail.contains("GET /api/app/data-deletions/v3.0/{id} answered 503"),
+        "{detail}"
+    );
+    // A path of fixed words only is shown as it is.
+    let w = Work::new(
+        idents(&["ann@example.com"]),
+        Request::new(Method::Post, "/api/app/data-deletions/v3.0/?token=PUBLIC"),
+        Stage::Delete,
+    );
+    assert_eq!(
+        Engine::label(7, &w),
+        "#7 POST /api/app/data-deletions/v3.0/ (1 id)"
     );
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec, LaneSpec, Method,
     Profile, Rate, Request, Response, Service, Setup, Stage, Status, Step, ToVerify, Verify, Work,
-    all, encode_query, encode_segment, endpoint_named, flags_from, secret_from, snippet,
+    all, encode_query, endpoint_named, flags_from, secret_from, snippet,
 };
 
 /// "around 200 requests per second and 1 Million requests per day".
@@ -99,13 +99,8 @@ impl GainsightPx {
             )
             .json(json!({ "identifyId": identify_id }))
         } else {
-            Request::new(
-                Method::Delete,
-                format!(
-                    "/v1/users/{}?hardDelete={hard}",
-                    encode_segment(identify_id)
-                ),
-            )
+            Request::at(Method::Delete, "/v1/users/{id}", &[identify_id])
+                .query(&format!("hardDelete={hard}"))
         }
     }
 
@@ -385,10 +380,9 @@ impl Verify for GainsightPx {
         let batch = check.ids;
         let request = match kind {
             Kind::Email => self.lookup_request(&batch, None),
-            _ if in_path(&batch[0].value) => Request::new(
-                Method::Get,
-                format!("/v1/users/{}", encode_segment(&batch[0].value)),
-            ),
+            _ if in_path(&batch[0].value) => {
+                Request::at(Method::Get, "/v1/users/{id}", &[&batch[0].value])
+            }
             // Deleted with the body form: asked with the filter, never in a
             // path a server could decode into another id ("Case sensitivity
             // is not enforced when using filters. For example,

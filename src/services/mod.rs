@@ -109,33 +109,12 @@ pub fn verify_unanswered(work: &Work, resp: &Response) -> Vec<Outcome> {
         &format!(
             "could not ask: {} {} answered {}: {}; run purge verify again",
             work.request.method.as_str(),
-            evidence_path(&work.request.path_and_query),
+            work.request.shown_path(&work.ids),
             resp.status,
             resp.snippet()
         ),
         Some(resp.status),
     )
-}
-
-/// A request's path as evidence, without identifiers: no query, and every
-/// segment that is not a fixed word of the API (has a digit, `@`, `%`, …) as `{id}`.
-pub fn evidence_path(path_and_query: &str) -> String {
-    path_and_query
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .split('/')
-        .map(|seg| {
-            let word = seg
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c == b'_' || c == b'.');
-            let version = seg.len() > 1
-                && seg.starts_with('v')
-                && seg[1..].bytes().all(|c| c.is_ascii_digit());
-            if word || version { seg } else { "{id}" }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The most a token file may hold: a token is tens of bytes; 16 KiB leaves room
@@ -391,28 +370,6 @@ pub struct Load {
     pub requests: u64,
     /// What the requests are, plural, for people (`lookups`).
     pub what: &'static str,
-}
-
-#[cfg(test)]
-mod evidence_tests {
-    use super::evidence_path;
-
-    #[test]
-    fn evidence_paths_hold_no_identifier() {
-        assert_eq!(
-            evidence_path("/v1/users/ann%40x.io?hardDelete=true"),
-            "/v1/users/{id}"
-        );
-        assert_eq!(
-            evidence_path("/api/v2/deleted_users/123"),
-            "/api/v2/deleted_users/{id}"
-        );
-        assert_eq!(evidence_path("/users/export/ids"), "/users/export/ids");
-        assert_eq!(
-            evidence_path("/api/v2/users/show_many?ids=1,2"),
-            "/api/v2/users/show_many"
-        );
-    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 use super::{
     Auth, Check, Credential, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec,
     LaneSpec, Load, Method, Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup,
-    Stage, Step, ToVerify, Verify, Work, encode_query, encode_segment, flags_from, secret_from,
-    snippet,
+    Stage, Step, ToVerify, Verify, Work, encode_query, flags_from, secret_from, snippet,
 };
 use crate::secret::Secret;
 
@@ -240,10 +239,7 @@ impl Zendesk {
             .min(POLL_MAX);
         Work::new(
             work.ids.clone(),
-            Request::new(
-                Method::Get,
-                format!("/api/v2/job_statuses/{}", encode_segment(job)),
-            ),
+            Request::at(Method::Get, "/api/v2/job_statuses/{id}", &[job]),
             Stage::Poll {
                 job: job.to_string(),
                 attempt,
@@ -320,11 +316,8 @@ impl Zendesk {
     fn erase(&self, ident: Ident, todo: Vec<String>, done: Vec<String>, probe: bool) -> Work {
         Work::new(
             vec![ident],
-            Request::new(
-                Method::Delete,
-                format!("/api/v2/deleted_users/{}", encode_segment(&todo[0])),
-            )
-            .on_lane(ERASE_LANE),
+            Request::at(Method::Delete, "/api/v2/deleted_users/{id}", &[&todo[0]])
+                .on_lane(ERASE_LANE),
             Stage::Follow { todo, done, probe },
         )
     }
@@ -333,10 +326,7 @@ impl Zendesk {
     fn deleted_user(&self, ident: Ident, todo: Vec<String>, done: Vec<String>) -> Work {
         Work::new(
             vec![ident],
-            Request::new(
-                Method::Get,
-                format!("/api/v2/deleted_users/{}", encode_segment(&todo[0])),
-            ),
+            Request::at(Method::Get, "/api/v2/deleted_users/{id}", &[&todo[0]]),
             Stage::Follow {
                 todo,
                 done,
