@@ -89,15 +89,51 @@ pub enum ReportError {
     },
 }
 
-/// What an earlier run recorded, keyed by SHA-256 of the identifier.
+/// An identifier as the report knows it: the first 128 bits of its SHA-256
+/// (a hashed report has only the hash). Two of a million identifiers share
+/// one with a chance below 10⁻²⁶.
+type Key = [u8; 16];
+
+/// The [`Key`] of an identifier.
+fn key_of(id: &str) -> Key {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// The [`Key`] a line's `id_sha256` (64 hex digits) names; `None` if it is no hash.
+fn key_of_hex(hex: &str) -> Option<Key> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut key = [0; 16];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = digit(hex[2 * i])? << 4 | digit(hex[2 * i + 1])?;
+    }
+    Some(key)
+}
+
+/// A settled identifier's entry in [`Prior::last`] (else an index into `jobs`).
+const SETTLED: u32 = u32::MAX;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What an earlier run recorded: one entry per identifier whose last line
+/// matters (settled, or pending in an open job), 20 bytes each.
 #[derive(Debug, Default)]
 pub struct Prior {
-    /// Final last outcomes (`deleted`, `queued`, `not_found`): leave alone.
-    pub settled: HashSet<String>,
+    /// Per identifier: [`SETTLED`] (`deleted`, `queued`, `not_found`: leave
+    /// alone), or pending in the open job `jobs[i]` (poll it instead of
+    /// resubmitting).
+    last: FastMap<Key, u32>,
+    /// Open jobs: the job id and, per entry pointing here, the vendor ids it covers.
+    jobs: Vec<(String, Vec<String>)>,
     /// `invalid` already recorded: do not write again.
-    pub invalid: HashSet<String>,
-    /// Pending in an open job (job id, the vendor ids it covers): poll it instead of resubmitting.
-    pub pending: HashMap<String, (String, Vec<String>)>,
+    invalid: HashSet<Key, foldhash::fast::RandomState>,
     /// The hosts its lines were sent to (a resumed run must be at the same one).
     pub hosts: std::collections::BTreeSet<String>,
     /// The references its lines recorded (`ref`), by the SHA-256 of the identifier.
@@ -109,18 +145,66 @@ pub struct Prior {
 
 impl Prior {
     pub fn status_of(&self, ident: &Ident) -> PriorState {
-        let key = sha256_hex(&ident.value);
-        if self.settled.contains(&key) {
-            PriorState::Settled
-        } else if let Some((job, vendor_ids)) = self.pending.get(&key) {
-            PriorState::Pending {
-                job: job.clone(),
-                vendor_ids: vendor_ids.clone(),
+        match self.last.get(&key_of(&ident.value)) {
+            Some(&SETTLED) => PriorState::Settled,
+            Some(&i) => {
+                let (job, vendor_ids) = &self.jobs[i as usize];
+                PriorState::Pending {
+                    job: job.clone(),
+                    vendor_ids: vendor_ids.clone(),
+                }
             }
-        } else {
-            PriorState::Open
+            None => PriorState::Open,
         }
     }
+
+    /// Whether the report already has `value` as `invalid`.
+    pub fn has_invalid(&self, value: &str) -> bool {
+        self.invalid.contains(&key_of(value))
+    }
+
+    /// A line's outcome, the last word on its identifier so far.
+    fn note(&mut self, key: Key, line: LineIn) {
+        match line.outcome {
+            s if s.is_settled() => {
+                self.last.insert(key, SETTLED);
+            }
+            Status::Pending if line.job_id.is_some() => {
+                let job = line.job_id.unwrap_or_default().into_owned();
+                self.jobs.push((job, line.vendor_ids));
+                self.last.insert(key, (self.jobs.len() - 1) as u32);
+            }
+            Status::Invalid => {
+                self.last.remove(&key);
+                self.invalid.insert(key);
+            }
+            _ => {
+                self.last.remove(&key);
+            }
+        }
+    }
+}
+
+/// The fields of a report line a resumed run reads, borrowed where they can be.
+#[derive(Deserialize)]
+struct LineIn<'a> {
+    #[serde(borrow)]
+    vendor: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    id_sha256: Option<std::borrow::Cow<'a, str>>,
+    outcome: Status,
+    #[serde(default, borrow)]
+    job_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    vendor_ids: Vec<String>,
+    #[serde(default, borrow)]
+    host: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "ref", default)]
+    reference: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,31 +557,21 @@ pub fn too_long(err: &std::io::Error) -> Option<String> {
         .map(|e| e.to_string())
 }
 
-/// Read an earlier report into `prior`; returns the byte length of the good part.
+/// Read an earlier report into `priors` (one a run), once, line by line;
+/// returns the byte length of the good part.
 fn read_prior(
     path: &Path,
     file: &File,
     runs: &[(&'static str, Kind)],
     priors: &mut [Prior],
 ) -> Result<u64, ReportError> {
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut buf = Vec::new();
     let mut good: u64 = 0;
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = read_line_capped(&mut reader, &mut buf).map_err(|err| match too_long(&err) {
-            Some(why) => ReportError::Corrupt {
-                path: path.to_path_buf(),
-                line: line_no + 1,
-                why,
-            },
-            None => ReportError::Io {
-                path: path.to_path_buf(),
-                what: "read",
-                err,
-            },
-        })?;
+        let n = read_report_line(path, &mut reader, &mut buf, line_no)?;
         if n == 0 {
             return Ok(good);
         }
@@ -507,74 +581,98 @@ fn read_prior(
             good += n as u64;
             continue;
         }
-        let parsed: Result<Line, String> = serde_json::from_slice(&buf).map_err(|e| e.to_string());
-        let line = match parsed {
-            Ok(l) if l.id.is_some() || l.id_sha256.is_some() => l,
-            Ok(_) => Err("no id or id_sha256".to_string()).map_err(|why| ReportError::Corrupt {
-                path: path.to_path_buf(),
-                line: line_no,
-                why,
-            })?,
+        let Some(mut line) = parse_line(path, &buf, line_no, complete)? else {
             // A last line cut off by a kill: drop it; its batch is sent again.
-            Err(_) if !complete => return Ok(good),
-            Err(why) => {
-                return Err(ReportError::Corrupt {
-                    path: path.to_path_buf(),
-                    line: line_no,
-                    why,
-                });
-            }
+            return Ok(good);
         };
-        let Some(at) = runs
-            .iter()
-            .position(|(v, k)| line.vendor == *v && line.kind == k.as_str())
-        else {
-            return Err(ReportError::Mismatch {
-                path: path.to_path_buf(),
-                vendor: line.vendor,
-                kind: line.kind,
-            });
-        };
-        let prior = &mut priors[at];
+        let prior = prior_of(path, runs, priors, &line)?;
+        good += n as u64;
         if !complete {
             // A whole JSON object without its newline: keep it, add the newline.
-            good += n as u64;
             let mut f = file;
             let _ = f.seek(SeekFrom::End(0));
             let _ = f.write_all(b"\n");
             good += 1;
-        } else {
-            good += n as u64;
         }
         prior.lines += 1;
         if let Some(host) = &line.host
-            && !prior.hosts.contains(host)
+            && !prior.hosts.contains(host.as_ref())
         {
-            prior.hosts.insert(host.clone());
+            prior.hosts.insert(host.to_string());
         }
-        let key = line
-            .id_sha256
-            .clone()
-            .unwrap_or_else(|| sha256_hex(line.id.as_deref().unwrap_or_default()));
-        prior.pending.remove(&key);
-        prior.settled.remove(&key);
-        if let Some(r) = line.reference {
-            prior.refs.insert(key.clone(), r);
+        if let Some(r) = line.reference.take() {
+            let hex = match (&line.id_sha256, &line.id) {
+                (Some(hex), _) => hex.to_string(),
+                (None, id) => sha256_hex(id.as_deref().unwrap_or_default()),
+            };
+            prior.refs.insert(hex, r);
         }
-        match line.outcome {
-            s if s.is_settled() => {
-                prior.settled.insert(key);
-            }
-            Status::Pending => {
-                if let Some(job) = line.job_id {
-                    prior.pending.insert(key, (job, line.vendor_ids));
-                }
-            }
-            Status::Invalid => {
-                prior.invalid.insert(key);
-            }
-            _ => {}
-        }
+        let key = match (&line.id_sha256, &line.id) {
+            (Some(hex), _) => key_of_hex(hex).unwrap_or_else(|| key_of(hex)),
+            (None, id) => key_of(id.as_deref().unwrap_or_default()),
+        };
+        prior.note(key, line);
+    }
+}
+
+/// One line of the report, capped ([`read_line_capped`]).
+fn read_report_line(
+    path: &Path,
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    line_no: usize,
+) -> Result<usize, ReportError> {
+    read_line_capped(reader, buf).map_err(|err| match too_long(&err) {
+        Some(why) => ReportError::Corrupt {
+            path: path.to_path_buf(),
+            line: line_no + 1,
+            why,
+        },
+        None => ReportError::Io {
+            path: path.to_path_buf(),
+            what: "read",
+            err,
+        },
+    })
+}
+
+/// A line as JSON with an identifier; `None`: a last line cut off by a kill.
+fn parse_line<'a>(
+    path: &Path,
+    buf: &'a [u8],
+    line_no: usize,
+    complete: bool,
+) -> Result<Option<LineIn<'a>>, ReportError> {
+    let corrupt = |why: String| ReportError::Corrupt {
+        path: path.to_path_buf(),
+        line: line_no,
+        why,
+    };
+    match serde_json::from_slice::<LineIn>(buf) {
+        Ok(l) if l.id.is_some() || l.id_sha256.is_some() => Ok(Some(l)),
+        Ok(_) => Err(corrupt("no id or id_sha256".to_string())),
+        Err(_) if !complete => Ok(None),
+        Err(e) => Err(corrupt(e.to_string())),
+    }
+}
+
+/// The run a line belongs to (its vendor and kind), or the mismatch.
+fn prior_of<'p>(
+    path: &Path,
+    runs: &[(&'static str, Kind)],
+    priors: &'p mut [Prior],
+    line: &LineIn,
+) -> Result<&'p mut Prior, ReportError> {
+    match runs
+        .iter()
+        .position(|(v, k)| line.vendor == *v && line.kind == k.as_str())
+    {
+        Some(at) => Ok(&mut priors[at]),
+        None => Err(ReportError::Mismatch {
+            path: path.to_path_buf(),
+            vendor: line.vendor.to_string(),
+            kind: line.kind.to_string(),
+        }),
     }
 }
 

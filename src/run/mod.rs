@@ -768,7 +768,7 @@ fn merge_prior(
             path.display()
         ));
     }
-    let mut fresh = Vec::with_capacity(idents.len());
+    let mut fresh = vec![];
     let mut jobs: BTreeMap<String, Vec<(Ident, Vec<String>)>> = BTreeMap::new();
     for id in idents {
         match prior.status_of(&id) {
@@ -779,11 +779,7 @@ fn merge_prior(
             PriorState::Open => fresh.push(id),
         }
     }
-    invalid.retain(|o| {
-        !prior
-            .invalid
-            .contains(&crate::report::sha256_hex(&o.ident.value))
-    });
+    invalid.retain(|o| !prior.has_invalid(&o.ident.value));
     if cfg.report.resume {
         output::info(&format!(
             "resuming {} ({}): {} already done, {} in open jobs, {} to send",
