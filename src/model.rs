@@ -270,6 +270,10 @@ pub struct Request {
     /// The path with `{id}` where it names identifiers or vendor ids, as the
     /// adapter wrote it ([`Request::at`]): what reports and logs show.
     pub template: Option<&'static str>,
+    /// Whether sending it twice does what sending it once does (a delete of
+    /// the same people). One that is not (it creates a vendor task) is sent
+    /// again only when it certainly did not reach the vendor.
+    pub idempotent: bool,
 }
 
 impl Request {
@@ -281,7 +285,16 @@ impl Request {
             body: None,
             lane: 0,
             template: None,
+            idempotent: true,
         }
+    }
+
+    /// Mark the request not idempotent: each send creates something at the
+    /// vendor (a deletion task), so a send that may have reached it is never
+    /// repeated.
+    pub fn once(mut self) -> Self {
+        self.idempotent = false;
+        self
     }
 
     /// A request whose path names identifiers or vendor ids: each `{id}` of

@@ -330,6 +330,23 @@ pub enum TransportError {
     /// Any other failure to get an answer (a test transport's dropped connection).
     #[error("{0}")]
     Other(String),
+    /// A failure before any of the request was sent (a test transport's
+    /// refused connection).
+    #[error("{0}")]
+    NotSent(String),
+}
+
+impl TransportError {
+    /// Whether the request certainly did not reach the vendor: the connection
+    /// was never made. A timeout, or a connection reset once it was, may have
+    /// delivered it.
+    pub fn not_sent(&self) -> bool {
+        match self {
+            TransportError::Http(e) => e.is_connect(),
+            TransportError::NotSent(_) => true,
+            TransportError::TooLarge | TransportError::Other(_) => false,
+        }
+    }
 }
 
 /// Say what went wrong with a transport error, without the URL (it may carry identifiers).

@@ -382,6 +382,7 @@ impl Lane {
             }
             drop(permit);
             let elapsed = started.elapsed().as_millis();
+            let not_sent = matches!(&result, Err(e) if e.not_sent());
             let (reason, hint, status, windowed) = match result {
                 Ok(resp) => {
                     output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
@@ -424,6 +425,9 @@ impl Lane {
                     (reason, None, None, false)
                 }
             };
+            if let Some(e) = retry::not_resent(req.idempotent, status, not_sent, &reason) {
+                return Err(e);
+            }
             let throttled = status == Some(429);
             if let Some(h) = hint {
                 if self.too_long(h) {

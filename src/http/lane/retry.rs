@@ -23,9 +23,34 @@ pub enum SendError {
     Stopped,
 }
 
-/// Statuses worth another attempt (deletes are idempotent).
+/// Statuses worth another attempt of an idempotent request (a delete of the
+/// same people); see [`not_resent`] for the others.
 pub fn is_retryable(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// A request that is not idempotent ([`crate::model::Request::once`]) is sent
+/// again only when it certainly did not reach the vendor or was refused
+/// before it was processed: a connection never made, a 429 (throttled), a 503
+/// (unavailable). After a timeout, a reset connection or a 5xx it may have
+/// created its task: it ends here, failed with why, instead of creating a
+/// second one.
+pub fn not_resent(
+    idempotent: bool,
+    status: Option<u16>,
+    not_sent: bool,
+    reason: &str,
+) -> Option<SendError> {
+    let refused_unprocessed = matches!(status, Some(429 | 503));
+    if idempotent || not_sent || refused_unprocessed {
+        return None;
+    }
+    Some(SendError::Exhausted {
+        status,
+        detail: format!(
+            "{reason}: the request may have reached the vendor, and it is not idempotent (each one creates a vendor task), so it was not re-sent; run purge verify, or check the vendor's task list, before sending it again"
+        ),
+    })
 }
 
 /// A redirect: never followed (see [`crate::http::HttpClient::new`]); it stops the run.

@@ -177,6 +177,56 @@ async fn server_errors_back_off_within_the_full_jitter_bounds() {
     assert_eq!(lane.stats.retries.load(Ordering::Relaxed), 3);
 }
 
+/// Trap 8: a request that creates a vendor task, timed out (it may have
+/// reached the vendor), is sent exactly once and fails saying why; a 429 or a
+/// connection never made is sent again; an idempotent one is retried as before.
+#[tokio::test(start_paused = true)]
+async fn a_request_that_is_not_idempotent_is_not_re_sent_once_it_may_have_arrived() {
+    let task = || req().once();
+    let script = Script::new(|_, _| Err(TransportError::Other("timed out".into())));
+    let lane = lane_with(&script, None, 1, 3);
+    let err = lane.send(&task(), "t").await.unwrap_err();
+    assert_eq!(script.count(), 1, "sent exactly once");
+    let SendError::Exhausted { status, detail } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status, None);
+    assert!(
+        detail.starts_with("timed out: the request may have reached the vendor"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("not re-sent") && detail.contains("purge verify"),
+        "{detail}"
+    );
+    // A 500 may have been processed too.
+    let script = Script::new(|_, _| ok(500, "oops"));
+    let lane = lane_with(&script, None, 1, 3);
+    assert!(lane.send(&task(), "t").await.is_err());
+    assert_eq!(script.count(), 1);
+    // Refused before it was processed, or never sent: sent again.
+    let script = Script::new(|n, _| match n {
+        0 => Err(TransportError::NotSent("connection refused".into())),
+        1 => ok(429, ""),
+        2 => ok(503, "unavailable"),
+        _ => ok(200, "{}"),
+    });
+    let lane = lane_with(&script, None, 1, 3);
+    assert_eq!(lane.send(&task(), "t").await.unwrap().status, 200);
+    assert_eq!(script.count(), 4);
+    // The same timeout on an idempotent request is retried.
+    let script = Script::new(|n, _| {
+        if n == 0 {
+            Err(TransportError::Other("timed out".into()))
+        } else {
+            ok(200, "{}")
+        }
+    });
+    let lane = lane_with(&script, None, 1, 3);
+    assert_eq!(lane.send(&req(), "t").await.unwrap().status, 200);
+    assert_eq!(script.count(), 2);
+}
+
 #[tokio::test(start_paused = true)]
 async fn retries_run_out_with_the_last_reason() {
     let script = Script::new(|n, _| {
