@@ -391,7 +391,7 @@ mod tests {
                 let want = kind.unwrap_or(e.default_kind.as_str());
                 assert_eq!(matches.get_one::<String>("kind").unwrap(), want);
             }
-            let other = crate::services::Kind::ALL
+            let other = crate::services::all_kinds()
                 .into_iter()
                 .find(|k| !e.takes(*k));
             if let Some(k) = other {

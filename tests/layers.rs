@@ -119,3 +119,45 @@ fn the_shared_model_and_the_transport_stand_below_the_vendors() {
         }
     }
 }
+
+/// Whether `word` stands in `line` as a word of its own (not inside a longer one).
+fn names(line: &str, word: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    lower.match_indices(word).any(|(i, _)| {
+        let before = lower[..i].chars().next_back();
+        let after = lower[i + word.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// What a vendor is lives in its own file under `src/services/`: no code
+/// elsewhere names one of the registry's vendors (comments and tests aside).
+#[test]
+fn no_vendor_is_named_outside_src_services() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    sources(&src, &mut files);
+    let words: Vec<&str> = purge::services::REGISTRY
+        .iter()
+        .map(|e| e.name.split('-').next().unwrap())
+        .collect();
+    assert!(words.len() >= 4, "{words:?}");
+    let mut found = vec![];
+    for path in files
+        .iter()
+        .filter(|p| !p.starts_with(src.join("services")))
+    {
+        for (i, line) in code(path).lines().enumerate() {
+            for word in words.iter().filter(|w| names(line, w)) {
+                found.push(format!(
+                    "{}:{} names {word}: {}",
+                    path.display(),
+                    i + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}

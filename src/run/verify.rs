@@ -72,7 +72,7 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
                 n + 1
             )));
         };
-        let kind = Kind::parse(&l.kind).ok_or_else(|| {
+        let kind = crate::services::kind_named(&l.kind).ok_or_else(|| {
             RunError::Usage(format!(
                 "{}:{}: unknown kind {:?}",
                 path.display(),

@@ -63,6 +63,9 @@ pub const INSTANCES: &[(&str, &str)] = &[
     ("kr-01", "https://rest.kr-01.braze.com"),
 ];
 
+/// A Braze user's own id (`braze_id`), a kind only Braze has.
+pub const BRAZE_ID: Kind = Kind::new("braze-id");
+
 const KINDS: &[KindSpec] = &[
     KindSpec {
         kind: Kind::ExternalId,
@@ -77,7 +80,7 @@ const KINDS: &[KindSpec] = &[
         pair: None,
     },
     KindSpec {
-        kind: Kind::BrazeId,
+        kind: BRAZE_ID,
         check: Check::VendorId,
         headers: &["braze_id", "brazeid", "braze id", "braze-id"],
         pair: None,
@@ -423,7 +426,7 @@ impl Service for Braze {
         let values = batch.iter().map(|i| i.value.as_str());
         let rule = self.prioritization.clone().unwrap_or_default();
         let body = match kind {
-            Kind::BrazeId => json!({ "braze_ids": values.collect::<Vec<_>>() }),
+            BRAZE_ID => json!({ "braze_ids": values.collect::<Vec<_>>() }),
             // "If an `email` is specified as an identifier, an additional
             // `prioritization` value is required in the identifier"
             // (post_user_delete, "Deleting users by email"):
@@ -545,7 +548,7 @@ impl Verify for Braze {
                 let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
                 json!({"external_ids": ids, "fields_to_export": ["external_id", "braze_id"]})
             }
-            Kind::BrazeId => json!({"braze_id": first, "fields_to_export": ["braze_id"]}),
+            BRAZE_ID => json!({"braze_id": first, "fields_to_export": ["braze_id"]}),
             Kind::Phone => json!({"phone": first, "fields_to_export": ["braze_id", "phone"]}),
             Kind::Alias => {
                 let (label, name) = first.split_once(':').unwrap_or(("", &first));
@@ -904,7 +907,7 @@ mod tests {
             body(Kind::ExternalId, &["u1", "u2"]),
             json!({"external_ids": ["u1", "u2"]})
         );
-        assert_eq!(body(Kind::BrazeId, &["b1"]), json!({"braze_ids": ["b1"]}));
+        assert_eq!(body(BRAZE_ID, &["b1"]), json!({"braze_ids": ["b1"]}));
         assert_eq!(
             body(Kind::Email, &["a@x.io"]),
             json!({"email_addresses": [{"email": "a@x.io", "prioritization": ["unidentified"]}]})

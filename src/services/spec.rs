@@ -109,7 +109,7 @@ impl Entry {
     pub fn resolve(&self, m: &ArgMatches) -> Result<Setup, String> {
         let kind = m
             .get_one::<String>("kind")
-            .and_then(|k| Kind::parse(k))
+            .and_then(|k| self.kinds.iter().map(|s| s.kind).find(|s| s.as_str() == k))
             .unwrap_or(self.default_kind);
         (self.setup)(m, kind)
     }
