@@ -42,6 +42,21 @@ pub struct Args {
     /// Answer for this person only (repeatable): the identifier as it was purged; works on a --hash-ids report too
     #[arg(long, value_name = "ADDRESS")]
     pub person: Vec<String>,
+    /// Who ran the erasure, named on the first page (default: the user making the certificate, from $USER, $LOGNAME or the account)
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// The configuration file whose [certificate] table names the controller and a contact (default: ./purge.toml, if there is one)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Who the certificate names: the data controller and a contact (the
+/// `[certificate]` table of purge.toml) and the operator.
+#[derive(Debug, Clone, Default)]
+pub struct Attest {
+    pub controller: Option<String>,
+    pub contact: Option<String>,
+    pub operator: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -690,6 +705,7 @@ pub struct Meta {
     pub report_absolute: Option<String>,
     pub made: SystemTime,
     pub version: &'static str,
+    pub attest: Attest,
 }
 
 /// How a column is shown.
@@ -1012,7 +1028,18 @@ fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()
         "SHA-256 hashes"
     };
     out.table(&[("Item", Col::Text), ("Value", Col::Text)])?;
+    let unset = |v: &Option<String>, key: &str| {
+        v.clone().unwrap_or_else(|| {
+            format!("not named (set {key} in the [certificate] table of purge.toml)")
+        })
+    };
     let facts: Vec<(&str, String)> = vec![
+        ("Controller", unset(&meta.attest.controller, "controller")),
+        ("Contact", unset(&meta.attest.contact, "contact")),
+        (
+            "Operator (who made this certificate of the run)",
+            meta.attest.operator.clone(),
+        ),
         ("Report file", meta.report.clone()),
         (
             "Report file (absolute)",
@@ -1196,7 +1223,8 @@ fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     }
     out.end_table()?;
     vendor_notes(agg, out)?;
-    out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's purge outcome → verification at every vendor.")?;
+    out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's request reference (when the run had --ref-column) and purge outcome → verification at every vendor.")?;
+    out.para("Controller and Contact come from the [certificate] table of purge.toml; Operator is the --operator given when this certificate was made, else the OS user who made it (the report does not record who ran the purge).")?;
     out.para(&format!(
         "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
         meta.version,
@@ -1290,6 +1318,9 @@ fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()
         "report_lines": agg.lines,
         "made": rfc3339(meta.made),
         "made_by": format!("purge {}", meta.version),
+        "controller": meta.attest.controller,
+        "contact": meta.attest.contact,
+        "operator": meta.attest.operator,
         "identifiers_shown_as": if agg.show_ids { "clear" } else { "sha256" },
         "people_count": agg.people(),
         "vendor_outcomes": agg.identifiers(),
@@ -1315,7 +1346,7 @@ pub struct Written {
 }
 
 /// `purge certificate`: read the report, write the document.
-pub fn run(args: &Args) -> Result<Written, CertError> {
+pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
     let format = Format::choose(args.format, &args.output);
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
@@ -1356,6 +1387,7 @@ pub fn run(args: &Args) -> Result<Written, CertError> {
             .map(|p| p.display().to_string()),
         made: SystemTime::now(),
         version: env!("CARGO_PKG_VERSION"),
+        attest,
     };
     let written = Written {
         format,
@@ -1432,6 +1464,7 @@ mod tests {
             report_absolute: Some("/tmp/r.jsonl".into()),
             made: SystemTime::UNIX_EPOCH,
             version: "9.9.9",
+            attest: Attest::default(),
         }
     }
 
@@ -1721,13 +1754,16 @@ mod tests {
             show_ids,
             force,
             person: vec![],
+            operator: None,
+            config: None,
         };
-        assert_eq!(run(&args(&out, false, false)).unwrap().format, Format::Md);
+        let run_ = |a: &Args| run(a, Attest::default());
+        assert_eq!(run_(&args(&out, false, false)).unwrap().format, Format::Md);
         assert!(matches!(
-            run(&args(&out, false, false)),
+            run_(&args(&out, false, false)),
             Err(CertError::Exists { .. })
         ));
-        run(&args(&out, true, true)).unwrap();
+        run_(&args(&out, true, true)).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -1735,7 +1771,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "--show-ids: 0600");
         }
         assert!(matches!(
-            run(&args(&report, false, true)),
+            run_(&args(&report, false, true)),
             Err(CertError::SameFile { .. })
         ));
         assert_eq!(

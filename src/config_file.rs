@@ -48,7 +48,20 @@ pub struct VendorConfig {
 pub struct ConfigFile {
     pub path: PathBuf,
     pub vendors: Vec<VendorConfig>,
+    /// The `[certificate]` table: who the certificate names.
+    pub certificate: CertificateTable,
 }
+
+/// `[certificate]`: the data controller and a contact, named on the
+/// certificate's first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateTable {
+    pub controller: Option<String>,
+    pub contact: Option<String>,
+}
+
+/// The keys `[certificate]` takes.
+const CERTIFICATE_KEYS: &[&str] = &["controller", "contact"];
 
 /// Why the configuration file cannot be used (or written). Nothing was sent:
 /// `RunError::Config` maps it to the usage exit code (2).
@@ -91,8 +104,12 @@ pub fn load(path: Option<&Path>) -> Result<ConfigFile, ConfigError> {
         }
         Err(source) => return Err(ConfigError::Read { path, source }),
     };
-    let vendors = parse(&text, &path)?;
-    Ok(ConfigFile { path, vendors })
+    let (vendors, certificate) = parse(&text, &path)?;
+    Ok(ConfigFile {
+        path,
+        vendors,
+        certificate,
+    })
 }
 
 /// The file's text and where it came from, for errors that say `file:line`.
@@ -139,7 +156,48 @@ fn in_file_order<'t, 'i>(
     entries
 }
 
-fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
+/// `[certificate]`: its string keys; anything else refused at its line.
+fn certificate_table(doc: &Doc, value: &Spanned<DeValue>) -> Result<CertificateTable, ConfigError> {
+    let DeValue::Table(table) = value.get_ref() else {
+        return Err(doc.at(
+            value.span(),
+            "certificate must be a table ([certificate] with controller = \"…\" and contact = \"…\")".into(),
+        ));
+    };
+    let mut out = CertificateTable::default();
+    for (k, v) in in_file_order(table) {
+        let key: &str = k.get_ref();
+        let slot = match key {
+            "controller" => &mut out.controller,
+            "contact" => &mut out.contact,
+            _ => {
+                let hint = did_you_mean(key, CERTIFICATE_KEYS.iter().copied())
+                    .map(|n| format!(" (did you mean {n}?)"))
+                    .unwrap_or_default();
+                return Err(doc.at(
+                    k.span(),
+                    format!(
+                        "[certificate] {key}: unknown key{hint}; valid keys for certificate: {}",
+                        CERTIFICATE_KEYS.join(", ")
+                    ),
+                ));
+            }
+        };
+        let DeValue::String(s) = v.get_ref() else {
+            return Err(doc.at(
+                v.span(),
+                format!(
+                    "[certificate] {key} must be text in quotes, not a {}",
+                    v.get_ref().type_str()
+                ),
+            ));
+        };
+        *slot = Some(s.to_string());
+    }
+    Ok(out)
+}
+
+fn parse(text: &str, path: &Path) -> Result<(Vec<VendorConfig>, CertificateTable), ConfigError> {
     let doc = Doc { path, text };
     // toml's own rendering quotes the offending line, which may hold a secret:
     // only its message and line are shown.
@@ -156,8 +214,13 @@ fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     let mut vendors = vec![];
+    let mut certificate = CertificateTable::default();
     for (name, value) in in_file_order(root.get_ref()) {
         let key: &str = name.get_ref();
+        if key == "certificate" {
+            certificate = certificate_table(&doc, value)?;
+            continue;
+        }
         if crate::services::sounds_secret(key) {
             return Err(doc.at(
                 name.span(),
@@ -200,7 +263,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<VendorConfig>, ConfigError> {
             vendor_names()
         )));
     }
-    Ok(vendors)
+    Ok((vendors, certificate))
 }
 
 /// The valid name closest to a misspelt one (`zendsek` → `zendesk`), if any
@@ -699,7 +762,7 @@ mod tests {
     use crate::model::Rate;
 
     fn load_text(text: &str) -> Result<Vec<VendorConfig>, ConfigError> {
-        parse(text, Path::new("purge.toml"))
+        parse(text, Path::new("purge.toml")).map(|(v, _)| v)
     }
 
     fn error(text: &str) -> String {

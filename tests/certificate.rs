@@ -567,3 +567,80 @@ fn json_certificate_has_one_entry_a_person_with_purge_and_verification_and_perso
     assert_eq!(eve["vendors"][0]["verify"], "present");
     assert_eq!(eve["vendors"][0]["standing"], "exception");
 }
+
+/// `[certificate]` in purge.toml names the controller and a contact; the
+/// operator is the OS user (`$USER`), or `--operator`; all three are on the
+/// first page, before the per-vendor counts, and in the JSON. An unknown key
+/// of the table is refused at its line.
+#[test]
+fn the_controller_contact_and_operator_are_on_the_first_page() {
+    let dir = with_report();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[certificate]\ncontroller = \"Acme GmbH, Berlin\"\ncontact = \"Data Protection Officer, privacy@acme.example\"\n\n[rally]\n",
+    );
+    let out = command(
+        dir.path(),
+        &["certificate", "--report", "report.jsonl", "-o", "c.md"],
+        &[("USER", "jdoe"), ("LOGNAME", "other")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = std::fs::read_to_string(dir.path().join("c.md")).unwrap();
+    let first_page = &doc[..doc.find("\n## ").expect("a second section")];
+    for want in [
+        "Acme GmbH, Berlin",
+        "Data Protection Officer, privacy@acme.example",
+        "jdoe",
+    ] {
+        assert!(
+            first_page.contains(want),
+            "{want} not on the first page:\n{first_page}"
+        );
+    }
+    let out = command(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "report.jsonl",
+            "-o",
+            "c.json",
+            "--operator",
+            "Jane Roe (IT)",
+        ],
+        &[("USER", "jdoe")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    assert_eq!(json["controller"], "Acme GmbH, Berlin");
+    assert_eq!(
+        json["contact"],
+        "Data Protection Officer, privacy@acme.example"
+    );
+    assert_eq!(json["operator"], "Jane Roe (IT)");
+    // Misspelt: refused where it is, nothing written.
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[certificate]\ncontroler = \"Acme\"\n\n[rally]\n",
+    );
+    let out = purge(
+        dir.path(),
+        &["certificate", "--report", "report.jsonl", "-o", "d.md"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "purge.toml:2: [certificate] controler: unknown key (did you mean controller?)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("d.md").exists());
+}

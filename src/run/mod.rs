@@ -242,9 +242,48 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
     Ok(ExitCode::Ok)
 }
 
+/// The OS user running purge: `$USER`, `$LOGNAME`, else the account name of
+/// the real user id (`getpwuid_r`), else the id itself.
+fn os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(u) = std::env::var(var)
+            && !u.trim().is_empty()
+        {
+            return u;
+        }
+    }
+    // SAFETY: getuid cannot fail; getpwuid_r writes into the buffers given
+    // and `result` points into them (or is null) until they are dropped.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+            && !result.is_null()
+            && !pwd.pw_name.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
 /// `purge certificate`: write the document, say what it holds.
 fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
-    let w = crate::certificate::run(args)?;
+    let table = match config_file::load(args.config.as_deref()) {
+        Ok(c) => c.certificate,
+        Err(config_file::ConfigError::NotFound) => Default::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let attest = crate::certificate::Attest {
+        controller: table.controller,
+        contact: table.contact,
+        operator: args.operator.clone().unwrap_or_else(os_user),
+    };
+    let w = crate::certificate::run(args, attest)?;
     output::info(&format!(
         "wrote {} ({}): {} {} at {} vendor{}: {} vendor outcome{}, {} not proven, {}; made from {} (SHA-256 {})",
         if args.output.as_os_str() == "-" {
