@@ -797,6 +797,61 @@ fn resume_million(bin: &Path, dir: &Path) -> Vec<Row> {
     ]
 }
 
+/// Issue 24: `purge certificate` of a 1,000,000-line report (one person a
+/// line, all deleted), beside `sha256sum` of the same report (the certificate
+/// hashes it as it reads). The row's name gives the certificate's size.
+fn certificate_million(bin: &Path, dir: &Path) -> Vec<Row> {
+    let n = 1_000_000;
+    let report = dir.join("certificate-report.jsonl");
+    let html = dir.join("certificate.html");
+    {
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&report).unwrap());
+        for i in 0..n {
+            writeln!(
+                w,
+                r#"{{"vendor":"rally","kind":"email","id":"user{i}@example.com","outcome":"deleted","detail":"POST /people/delete → 202","http_status":202,"request":{},"job_id":null,"host":"127.0.0.1","at":"2026-12-01T00:00:00Z"}}"#,
+                i / 100 + 1
+            )
+            .unwrap();
+        }
+    }
+    let (sum_s, code, sum_cpu, sum_rss) = timed(Command::new("sha256sum").arg(&report));
+    assert_eq!(code, 0, "sha256sum exited {code}");
+    let (s, code, cpu, rss) = timed(Command::new(bin).args([
+        "certificate",
+        "--report",
+        report.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "certificate exited {code}");
+    let mb = std::fs::metadata(&html).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let _ = std::fs::remove_file(&report);
+    let _ = std::fs::remove_file(&html);
+    vec![
+        beside(
+            &format!("purge certificate, 1,000,000 people ({mb:.0} MB HTML; ideal = sha256sum)"),
+            n,
+            0,
+            (s, cpu, rss),
+            sum_s,
+        ),
+        Row {
+            name: "reference: sha256sum, same report".into(),
+            ids: n,
+            requests: 0,
+            ideal: None,
+            actual: sum_s,
+            throttled: 0,
+            cpu: sum_cpu,
+            rss_mb: sum_rss,
+            lost: 0,
+            wrong: 0,
+        },
+    ]
+}
+
 /// A `purge verify` row (issue #16): purge `people` at a generous quota, set
 /// the simulator to the read quota it means, then time `purge verify` over the
 /// report with only a purge.toml naming the endpoint (and what a user would
@@ -1042,6 +1097,10 @@ async fn main() {
     if only.as_deref().is_none_or(|o| "resume".contains(o)) {
         eprintln!("running: --resume over 1,000,000 lines beside wc -l");
         rows.extend(resume_million(&bin, dir.path()));
+    }
+    if only.as_deref().is_none_or(|o| "certificate".contains(o)) {
+        eprintln!("running: purge certificate of 1,000,000 people beside sha256sum");
+        rows.extend(certificate_million(&bin, dir.path()));
     }
     let mut notes = vec![];
     if only.as_deref().is_none_or(|o| "everywhere".contains(o)) {
