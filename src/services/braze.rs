@@ -637,6 +637,71 @@ fn same_address(kind: Kind, ours: &str, theirs: &str) -> bool {
     }
 }
 
+/// What a lookup's answer says of its address: the braze ids of every
+/// profile with exactly that address, or the address's outcome (none found,
+/// or the lookup failed: nothing deleted).
+fn looked_up(kind: Kind, ident: &Ident, resp: &Response) -> Result<Vec<String>, Box<Outcome>> {
+    let s = resp.status;
+    if !(200..=299).contains(&s) {
+        return Err(Outcome::new(
+            ident.clone(),
+            Status::Failed,
+            format!(
+                "lookup failed (POST /users/export/ids), nothing deleted: HTTP {s}: {}",
+                error_text(resp)
+            ),
+        )
+        .http(s)
+        .into());
+    }
+    let users = serde_json::from_str::<Value>(&resp.body)
+        .ok()
+        .and_then(|v| v["users"].as_array().cloned());
+    let Some(users) = users else {
+        return Err(Outcome::new(
+            ident.clone(),
+            Status::Failed,
+            format!(
+                "the lookup's answer (POST /users/export/ids) has no user list, so nothing was deleted: {}",
+                resp.snippet()
+            ),
+        )
+        .http(s)
+        .into());
+    };
+    let field = if kind == Kind::Phone {
+        "phone"
+    } else {
+        "email"
+    };
+    let mut mine: Vec<String> = vec![];
+    for u in &users {
+        let exact = u[field]
+            .as_str()
+            .is_some_and(|a| same_address(kind, &ident.value, a));
+        if let (true, Some(id)) = (exact, u["braze_id"].as_str())
+            && !mine.iter().any(|m| m == id)
+        {
+            mine.push(id.to_string());
+        }
+    }
+    if mine.is_empty() {
+        let what = if kind == Kind::Phone {
+            "phone number"
+        } else {
+            "e-mail address"
+        };
+        return Err(Outcome::new(
+            ident.clone(),
+            Status::NotFound,
+            format!("no Braze profile with this {what}"),
+        )
+        .http(s)
+        .into());
+    }
+    Ok(mine)
+}
+
 /// `braze_id, …` for a report line.
 fn listed(ids: &[String]) -> String {
     let what = if ids.len() == 1 {
@@ -702,72 +767,12 @@ impl Braze {
         let ident = &work.ids[at];
         let mut found = found.to_vec();
         let mut done = vec![];
-        match resp.status {
-            200..=299 => {
-                let users = serde_json::from_str::<Value>(&resp.body)
-                    .ok()
-                    .and_then(|v| v["users"].as_array().cloned());
-                let field = if kind == Kind::Phone {
-                    "phone"
-                } else {
-                    "email"
-                };
-                match users {
-                    Some(users) => {
-                        let mut mine: Vec<String> = vec![];
-                        for u in &users {
-                            let exact = u[field]
-                                .as_str()
-                                .is_some_and(|a| same_address(kind, &ident.value, a));
-                            if let (true, Some(id)) = (exact, u["braze_id"].as_str())
-                                && !mine.iter().any(|m| m == id)
-                            {
-                                mine.push(id.to_string());
-                            }
-                        }
-                        if mine.is_empty() {
-                            let what = if kind == Kind::Phone {
-                                "phone number"
-                            } else {
-                                "e-mail address"
-                            };
-                            done.push(
-                                Outcome::new(
-                                    ident.clone(),
-                                    Status::NotFound,
-                                    format!("no Braze profile with this {what}"),
-                                )
-                                .http(resp.status),
-                            );
-                        } else {
-                            found.extend(mine.into_iter().map(|b| (at, b)));
-                        }
-                    }
-                    None => done.push(
-                        Outcome::new(
-                            ident.clone(),
-                            Status::Failed,
-                            format!(
-                                "the lookup's answer (POST /users/export/ids) has no user list, so nothing was deleted: {}",
-                                resp.snippet()
-                            ),
-                        )
-                        .http(resp.status),
-                    ),
-                }
-            }
-            404 | 405 => return wrong_place("POST /users/export/ids", resp),
-            s => done.push(
-                Outcome::new(
-                    ident.clone(),
-                    Status::Failed,
-                    format!(
-                        "lookup failed (POST /users/export/ids), nothing deleted: HTTP {s}: {}",
-                        error_text(resp)
-                    ),
-                )
-                .http(s),
-            ),
+        if matches!(resp.status, 404 | 405) {
+            return wrong_place("POST /users/export/ids", resp);
+        }
+        match looked_up(kind, ident, resp) {
+            Ok(mine) => found.extend(mine.into_iter().map(|b| (at, b))),
+            Err(outcome) => done.push(*outcome),
         }
         let mut ids = work.ids.clone();
         let next_at = if done.is_empty() {
@@ -803,35 +808,7 @@ impl Braze {
             if matches!(resp.status, 404 | 405) {
                 return wrong_place("POST /users/delete", resp);
             }
-            let before = if done.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} of its profiles were queued for deletion before: {}",
-                    done.len(),
-                    listed(done)
-                )
-            };
-            let outs = work
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(i, ident)| {
-                    let mine = Self::profiles_of(&work.targets, i);
-                    Outcome::new(
-                        ident.clone(),
-                        Status::Failed,
-                        format!(
-                            "deleting {} failed: HTTP {}: {}{before}",
-                            listed(&mine),
-                            resp.status,
-                            error_text(resp)
-                        ),
-                    )
-                    .http(resp.status)
-                })
-                .collect();
-            return Step::Done(outs);
+            return Step::Done(Self::profiles_failed(work, done, resp));
         }
         let short = match deleted_count(resp) {
             Some(d) if d < sent.len() as f64 => format!(
@@ -872,6 +849,38 @@ impl Braze {
             })
             .collect();
         Step::Done(outs)
+    }
+
+    /// A delete by braze ids refused: each address fails, its line naming
+    /// its profiles in the request and those deleted before (`done`).
+    fn profiles_failed(work: &Work, done: &[String], resp: &Response) -> Vec<Outcome> {
+        let before = if done.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} of its profiles were queued for deletion before: {}",
+                done.len(),
+                listed(done)
+            )
+        };
+        work.ids
+            .iter()
+            .enumerate()
+            .map(|(i, ident)| {
+                let mine = Self::profiles_of(&work.targets, i);
+                Outcome::new(
+                    ident.clone(),
+                    Status::Failed,
+                    format!(
+                        "deleting {} failed: HTTP {}: {}{before}",
+                        listed(&mine),
+                        resp.status,
+                        error_text(resp)
+                    ),
+                )
+                .http(resp.status)
+            })
+            .collect()
     }
 
     /// The braze ids of the address at index `i` of a delete request.

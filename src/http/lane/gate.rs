@@ -192,6 +192,20 @@ impl Gate {
         // Sends that left after this one may not be in the vendor's count yet.
         let later = self.in_flight.range(send + 1..).count() as f64;
         let left = (remaining - later).max(0.0);
+        let budget = self.next_budget(remaining, reset_at, left)?;
+        self.budget = Some(budget);
+        if remaining < 1.0 {
+            let at = budget.end.unwrap_or(reset_at);
+            self.extend_pause(at);
+            return Some(reset_in);
+        }
+        None
+    }
+
+    /// The budget after an answer of a window resetting at `reset_at` that
+    /// says `remaining` (`left`: less the sends that left after it); `None`:
+    /// its numbers are of an older window and say nothing of this one.
+    fn next_budget(&self, remaining: f64, reset_at: Instant, left: f64) -> Option<Budget> {
         let budget = match self.budget {
             Some(b @ Budget { end: Some(at), .. }) => match window_of(reset_at, at) {
                 // Its numbers say nothing of the window now open.
@@ -238,13 +252,7 @@ impl Gate {
                 lowest: remaining,
             },
         };
-        self.budget = Some(budget);
-        if remaining < 1.0 {
-            let at = budget.end.unwrap_or(reset_at);
-            self.extend_pause(at);
-            return Some(reset_in);
-        }
-        None
+        Some(budget)
     }
 }
 

@@ -352,179 +352,274 @@ impl Lane {
     /// given up only after more than `--max-retries` throttles in a row with
     /// nothing else in the lane succeeding between them.
     pub async fn send(&self, req: &Request, label: &str) -> Result<RawResponse, SendError> {
-        let mut attempt: u32 = 0;
-        let mut errors: u32 = 0;
-        // Throttles since the lane last made progress, and the lane's successes then.
-        let mut throttles: u32 = 0;
-        let mut progress_mark: Option<u64> = None;
+        let mut tries = Tries::default();
         loop {
-            if self.stop.is_stopped() {
-                return Err(SendError::Stopped);
-            }
-            let permit = tokio::select! {
-                p = self.sem.acquire() => p.map_err(|_| SendError::Stopped)?,
-                () = self.stop.stopped() => return Err(SendError::Stopped),
+            let retry = match self.attempt(req, label).await? {
+                Attempted::Answer(resp) => return Ok(resp),
+                Attempted::Retry(r) => r,
             };
-            let send = self.wait_turn().await?;
-            if self.stop.is_stopped() {
-                self.gate().answered(send);
-                return Err(SendError::Stopped);
-            }
-            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
-            let result = self.transport.send(req).await;
-            self.gate().answered(send);
-            let fatal = result.as_ref().ok().and_then(retry::fatal);
-            if fatal.is_some() {
-                // The credential is refused, or the answer points elsewhere:
-                // no other worker may send after this.
-                self.stop.stop();
-            }
-            drop(permit);
-            let elapsed = started.elapsed().as_millis();
-            let not_sent = matches!(&result, Err(e) if e.not_sent());
-            let (reason, hint, status, windowed) = match result {
-                Ok(resp) => {
-                    output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
-                    if output::level() >= 3 {
-                        output::debug(
-                            3,
-                            &format!("  answer: {}", crate::model::snippet(&resp.body)),
-                        );
-                    }
-                    let windowed = self.observe(&resp, send);
-                    if let Some(f) = fatal {
-                        return Err(SendError::Fatal(f));
-                    }
-                    {
-                        // Answered: the slow-start round moves on, the send rate is measured.
-                        let mut pace = self.pace();
-                        pace.answered(Instant::now(), self.cfg.concurrency);
-                        if !is_retryable(resp.status) {
-                            // An answer to read: the run makes progress.
-                            self.successes.fetch_add(1, Ordering::Relaxed);
-                            pace.succeeded(Instant::now());
-                        }
-                    }
-                    if !is_retryable(resp.status) {
-                        return Ok(resp);
-                    }
-                    let s = resp.status;
-                    let hint = headers::retry_after(&resp.headers, self.clock.wall_now());
-                    let reason = if resp.body.trim().is_empty() {
-                        format!("HTTP {s}")
-                    } else {
-                        format!("HTTP {s}: {}", crate::model::snippet(&resp.body))
-                    };
-                    (reason, hint, Some(s), windowed)
-                }
-                Err(e) => {
-                    self.pace().answered(Instant::now(), self.cfg.concurrency);
-                    let reason = e.to_string();
-                    output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
-                    (reason, None, None, false)
-                }
-            };
-            if let Some(e) = retry::not_resent(req.idempotent, status, not_sent, &reason) {
+            if let Some(e) =
+                retry::not_resent(req.idempotent, retry.status, retry.not_sent, &retry.reason)
+            {
                 return Err(e);
             }
-            let throttled = status == Some(429);
-            if let Some(h) = hint {
-                if self.too_long(h) {
-                    return Err(SendError::WaitTooLong { wait: h });
-                }
-                if h >= MAX_HINT {
-                    output::warn(&format!(
-                        "{}: the vendor asked to wait {}s or more; waiting {}s (the cap) instead",
-                        self.cfg.name,
-                        MAX_HINT.as_secs(),
-                        MAX_HINT.as_secs()
-                    ));
-                }
-            }
-            let give_up = if throttled {
+            let throttled = retry.status == Some(429);
+            self.check_hint(retry.hint)?;
+            if throttled {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                let successes = self.successes.load(Ordering::Relaxed);
-                if progress_mark != Some(successes) {
-                    // Other requests succeeded since this one's last throttle.
-                    progress_mark = Some(successes);
-                    throttles = 0;
-                }
-                throttles += 1;
-                throttles > self.cfg.max_retries
-            } else {
-                errors += 1;
-                errors > self.cfg.max_retries
-            };
-            if give_up {
-                let tries = attempt + 1;
-                return Err(SendError::Exhausted {
-                    status,
-                    detail: format!(
-                        "{reason} (gave up after {tries} attempt{}{})",
-                        if tries == 1 { "" } else { "s" },
-                        if throttled {
-                            "; nothing else succeeded meanwhile"
-                        } else {
-                            ""
-                        }
-                    ),
-                });
             }
-            // A throttle that says nothing of the limit: slow every worker down.
-            let adaptive = throttled && hint.is_none() && !windowed;
-            let delay = if adaptive {
-                let cut = self.pace().throttled(started, Instant::now());
-                if let Some(rate) = cut {
+            let successes = self.successes.load(Ordering::Relaxed);
+            if tries.give_up(throttled, successes, self.cfg.max_retries) {
+                return Err(tries.exhausted(&retry, throttled));
+            }
+            let delay = self.retry_delay(&retry, throttled, &tries);
+            self.say_retry(label, &retry, throttled, &tries, delay);
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.sleep(delay).await?;
+            tries.attempt += 1;
+        }
+    }
+
+    /// One attempt: a permit, the lane's turn, the send, and what its answer
+    /// (or error) leads to.
+    async fn attempt(&self, req: &Request, label: &str) -> Result<Attempted, SendError> {
+        if self.stop.is_stopped() {
+            return Err(SendError::Stopped);
+        }
+        let permit = tokio::select! {
+            p = self.sem.acquire() => p.map_err(|_| SendError::Stopped)?,
+            () = self.stop.stopped() => return Err(SendError::Stopped),
+        };
+        let send = self.wait_turn().await?;
+        if self.stop.is_stopped() {
+            self.gate().answered(send);
+            return Err(SendError::Stopped);
+        }
+        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let result = self.transport.send(req).await;
+        self.gate().answered(send);
+        let fatal = result.as_ref().ok().and_then(retry::fatal);
+        if fatal.is_some() {
+            // The credential is refused, or the answer points elsewhere:
+            // no other worker may send after this.
+            self.stop.stop();
+        }
+        drop(permit);
+        let elapsed = started.elapsed().as_millis();
+        match result {
+            Ok(resp) => {
+                output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
+                if output::level() >= 3 {
                     output::debug(
-                        1,
-                        &format!(
-                            "{}: throttled without a hint of the limit; slowing every worker to {rate:.1} requests/s",
-                            self.cfg.name
-                        ),
+                        3,
+                        &format!("  answer: {}", crate::model::snippet(&resp.body)),
                     );
                 }
-                // The pace spaces the retry.
-                Duration::ZERO
-            } else {
-                // The exponent: errors so far, or throttles since the lane last
-                // made progress (so a long run's throttles do not grow it).
-                let n = if throttled { throttles } else { errors };
-                let unit = self.rng.lock().map_or(0.5, |mut r| r.f64());
-                backoff(n.saturating_sub(1), hint, unit)
-            };
-            if throttled && let Some(h) = hint {
-                // The quota is shared: hold every worker for what the vendor asked.
-                let until = Instant::now() + h.min(MAX_HINT);
-                let mut g = self.gate();
-                g.extend_pause(until);
-                self.count_wait(&mut g, until);
+                let windowed = self.observe(&resp, send);
+                if let Some(f) = fatal {
+                    return Err(SendError::Fatal(f));
+                }
+                Ok(self.answered(resp, windowed, started))
             }
-            // The first retry of each kind of error is shown (not just at -vv),
-            // so a run that keeps failing is never silent.
-            let kind = match status {
-                Some(s) => format!("HTTP {s}"),
-                None => reason.split(" (").next().unwrap_or(&reason).to_string(),
-            };
-            if !throttled && self.stats.first_of_kind(&kind) {
-                output::info(&format!(
-                    "retrying: {reason} (attempt {} of {}); further retries of this kind are shown with -vv",
-                    errors + 1,
-                    self.cfg.max_retries + 1
-                ));
-            } else {
+            Err(e) => {
+                self.pace().answered(Instant::now(), self.cfg.concurrency);
+                let reason = e.to_string();
+                output::debug(2, &format!("{label} → {reason} after {elapsed} ms"));
+                Ok(Attempted::Retry(Retry {
+                    not_sent: e.not_sent(),
+                    reason,
+                    hint: None,
+                    status: None,
+                    windowed: false,
+                    started,
+                }))
+            }
+        }
+    }
+
+    /// An answer: the pace learns of it; one to read goes to the adapter,
+    /// a retryable status (429, 5xx) is tried again.
+    fn answered(&self, resp: RawResponse, windowed: bool, started: Instant) -> Attempted {
+        {
+            // Answered: the slow-start round moves on, the send rate is measured.
+            let mut pace = self.pace();
+            pace.answered(Instant::now(), self.cfg.concurrency);
+            if !is_retryable(resp.status) {
+                // An answer to read: the run makes progress.
+                self.successes.fetch_add(1, Ordering::Relaxed);
+                pace.succeeded(Instant::now());
+            }
+        }
+        if !is_retryable(resp.status) {
+            return Attempted::Answer(resp);
+        }
+        let s = resp.status;
+        let hint = headers::retry_after(&resp.headers, self.clock.wall_now());
+        let reason = if resp.body.trim().is_empty() {
+            format!("HTTP {s}")
+        } else {
+            format!("HTTP {s}: {}", crate::model::snippet(&resp.body))
+        };
+        Attempted::Retry(Retry {
+            reason,
+            hint,
+            status: Some(s),
+            windowed,
+            not_sent: false,
+            started,
+        })
+    }
+
+    /// A wait the vendor asks for: past `--max-wait` the run stops; past the cap, said.
+    fn check_hint(&self, hint: Option<Duration>) -> Result<(), SendError> {
+        let Some(h) = hint else {
+            return Ok(());
+        };
+        if self.too_long(h) {
+            return Err(SendError::WaitTooLong { wait: h });
+        }
+        if h >= MAX_HINT {
+            output::warn(&format!(
+                "{}: the vendor asked to wait {}s or more; waiting {}s (the cap) instead",
+                self.cfg.name,
+                MAX_HINT.as_secs(),
+                MAX_HINT.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long before the next try. A throttle that says nothing of the
+    /// limit slows every worker down (the pace spaces the retry); one with a
+    /// hint holds every worker for it (the quota is shared); else backoff.
+    fn retry_delay(&self, retry: &Retry, throttled: bool, tries: &Tries) -> Duration {
+        let adaptive = throttled && retry.hint.is_none() && !retry.windowed;
+        let delay = if adaptive {
+            let cut = self.pace().throttled(retry.started, Instant::now());
+            if let Some(rate) = cut {
                 output::debug(
-                    2,
+                    1,
                     &format!(
-                        "{label}: {reason}; retry {} in {:.2}s",
-                        attempt + 1,
-                        delay.as_secs_f64()
+                        "{}: throttled without a hint of the limit; slowing every worker to {rate:.1} requests/s",
+                        self.cfg.name
                     ),
                 );
             }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            self.sleep(delay).await?;
-            attempt += 1;
+            Duration::ZERO
+        } else {
+            // The exponent: errors so far, or throttles since the lane last
+            // made progress (so a long run's throttles do not grow it).
+            let n = if throttled {
+                tries.throttles
+            } else {
+                tries.errors
+            };
+            let unit = self.rng.lock().map_or(0.5, |mut r| r.f64());
+            backoff(n.saturating_sub(1), retry.hint, unit)
+        };
+        if throttled && let Some(h) = retry.hint {
+            let until = Instant::now() + h.min(MAX_HINT);
+            let mut g = self.gate();
+            g.extend_pause(until);
+            self.count_wait(&mut g, until);
+        }
+        delay
+    }
+
+    /// The first retry of each kind of error is shown (not just at -vv), so a
+    /// run that keeps failing is never silent.
+    fn say_retry(
+        &self,
+        label: &str,
+        retry: &Retry,
+        throttled: bool,
+        tries: &Tries,
+        delay: Duration,
+    ) {
+        let reason = &retry.reason;
+        let kind = match retry.status {
+            Some(s) => format!("HTTP {s}"),
+            None => reason.split(" (").next().unwrap_or(reason).to_string(),
+        };
+        if !throttled && self.stats.first_of_kind(&kind) {
+            output::info(&format!(
+                "retrying: {reason} (attempt {} of {}); further retries of this kind are shown with -vv",
+                tries.errors + 1,
+                self.cfg.max_retries + 1
+            ));
+        } else {
+            output::debug(
+                2,
+                &format!(
+                    "{label}: {reason}; retry {} in {:.2}s",
+                    tries.attempt + 1,
+                    delay.as_secs_f64()
+                ),
+            );
+        }
+    }
+}
+
+/// What one attempt's answer leads to.
+enum Attempted {
+    /// An answer for the adapter to read.
+    Answer(RawResponse),
+    Retry(Retry),
+}
+
+/// An attempt worth another: why, the vendor's hint, the status, whether a
+/// rate window explained it, whether it never left, and when it was sent.
+struct Retry {
+    reason: String,
+    hint: Option<Duration>,
+    status: Option<u16>,
+    windowed: bool,
+    not_sent: bool,
+    started: Instant,
+}
+
+/// How often one request has been tried.
+#[derive(Default)]
+struct Tries {
+    attempt: u32,
+    errors: u32,
+    /// Throttles since the lane last made progress, and the lane's successes then.
+    throttles: u32,
+    progress_mark: Option<u64>,
+}
+
+impl Tries {
+    /// Count this failure; whether it is one too many (`successes`: the lane's so far).
+    fn give_up(&mut self, throttled: bool, successes: u64, max_retries: u32) -> bool {
+        if throttled {
+            if self.progress_mark != Some(successes) {
+                // Other requests succeeded since this one's last throttle.
+                self.progress_mark = Some(successes);
+                self.throttles = 0;
+            }
+            self.throttles += 1;
+            self.throttles > max_retries
+        } else {
+            self.errors += 1;
+            self.errors > max_retries
+        }
+    }
+
+    fn exhausted(&self, retry: &Retry, throttled: bool) -> SendError {
+        let tries = self.attempt + 1;
+        SendError::Exhausted {
+            status: retry.status,
+            detail: format!(
+                "{} (gave up after {tries} attempt{}{})",
+                retry.reason,
+                if tries == 1 { "" } else { "s" },
+                if throttled {
+                    "; nothing else succeeded meanwhile"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
