@@ -439,6 +439,20 @@ fn the_nightly_workflow_example_is_sound() {
         .expect("the report upload")..];
     assert!(upload.contains("if: always()") && upload.contains("actions/upload-artifact@"));
     assert!(upload.contains("name: purge-report"));
+    // The report holds identifiers: only its encrypted copy leaves the runner.
+    assert!(
+        upload.contains("path: state/purge-report.jsonl.gpg"),
+        "{upload}"
+    );
+    let (encrypt, certificate) = (
+        yaml.find("name: Encrypt the report").expect("encrypted"),
+        yaml.find("name: Erasure certificate").expect("certified"),
+    );
+    assert!(
+        yaml.find("name: purge everywhere").unwrap() < certificate && certificate < encrypt,
+        "purge and verify, then the certificate, then the report encrypted"
+    );
+    assert!(yaml.contains("--output \"$REPORT\" --decrypt state/purge-report.jsonl.gpg"));
     assert!(
         yaml.contains("gh run download \"$id\" --name purge-report"),
         "restored"
@@ -466,10 +480,14 @@ fn the_nightly_workflow_example_is_sound() {
             .unwrap()
             .replace("\"$REPORT\"", "state/purge-report.jsonl")
             .replace("\"$RUNNER_TEMP/people.csv\"", "erasure/people.csv");
-        assert!(
-            l.contains(" --hash-ids") || !l.contains(" -i "),
-            "{l}: ids in the log"
-        );
+        // Verified after purging, so not hashed (a vendor cannot be asked
+        // about a hash); quiet, so the log holds counts.
+        if l.starts_with("purge everywhere ") {
+            assert!(
+                l.contains(" --verify --wait ") && l.contains(" -q ") && !l.contains("--hash-ids"),
+                "{l}: verified, quiet, and verifiable"
+            );
+        }
         // The first night, and a resumed one.
         let resumes: &[&str] = if l.contains("\"${resume[@]}\"") {
             &["", "--resume"]
