@@ -306,6 +306,51 @@ fn closed_value_sets_complete_in_every_shell() {
     assert!(stdout(&out).contains("https://rest.fra-01.braze.eu/users/delete"));
 }
 
+/// A credential that cannot be read is said where its token file is named:
+/// `--token-file FILE` on a vendor's command line, `token-file` in the
+/// vendor's table for `purge everywhere` (a typed error rendered for its place,
+/// not a message re-worded). Nothing is sent.
+#[test]
+fn a_credential_error_names_the_token_file_where_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "purge.toml", "[rally]\n");
+    let out = command(dir.path(), &["rally", "--yes", "a@x.io"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("RALLY_API_TOKEN is not set: export it, or pass --token-file FILE"),
+        "{}",
+        stderr(&out)
+    );
+    let out = command(dir.path(), &["everywhere", "--yes", "a@x.io"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "RALLY_API_TOKEN is not set: export it, or set token-file = \"FILE\" in [rally]"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("--token-file"), "{err}");
+    // The token file named in the table is a directory.
+    std::fs::create_dir(dir.path().join("tokdir")).unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        "[rally]\ntoken-file = \"tokdir\"\n",
+    );
+    let out = command(dir.path(), &["everywhere", "--yes", "a@x.io"], &[])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("tokdir in [rally]: is a directory"), "{err}");
+    assert!(!err.contains("--token-file"), "{err}");
+}
+
 /// A misspelt vendor table is named with the vendor it is closest to.
 #[test]
 fn a_misspelt_table_gets_a_suggestion() {

@@ -23,7 +23,7 @@ pub fn confirm(
         .credential
         .take()
         .ok_or_else(|| RunError::Usage("the credential was already read".into()))?;
-    let credential = read(cfg.token_file.as_deref()).map_err(RunError::Usage)?;
+    let credential = read(cfg.token_file.as_deref()).map_err(|e| RunError::Usage(e.to_string()))?;
     let duration = super::expected_duration(target, cfg, todo.fresh.len());
     let scale = target.service.scale_note(target.kind, count);
     if let (Some(s), true) = (&scale, cfg.yes) {

@@ -360,14 +360,8 @@ pub(super) fn table_credential(target: &mut Target, cfg: &RunConfig) -> Result<C
         .credential
         .take()
         .ok_or_else(|| "the credential was already read".to_string())?;
-    let cred = read(cfg.token_file.as_deref()).map_err(|why| {
-        let table = format!(
-            "token-file = \"FILE\" in [{}]",
-            target.service.profile().vendor
-        );
-        why.replace("pass --token-file FILE", &format!("set {table}"))
-            .replace("--token-file FILE", &table)
-    })?;
+    let cred =
+        read(cfg.token_file.as_deref()).map_err(|e| e.in_table(target.service.profile().vendor))?;
     target.base(cfg, Some(&cred)).map_err(|e| e.to_string())?;
     Ok(cred)
 }

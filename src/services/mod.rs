@@ -11,6 +11,7 @@
 //! [`REGISTRY`]. Nothing outside this folder names a vendor.
 
 pub mod braze;
+mod error;
 pub mod gainsight_px;
 pub mod rally;
 pub(crate) mod spec;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::model::*;
+pub use error::{CredentialError, FileType, TOKEN_FILE, TokenFileProblem};
 pub use spec::*;
 
 use crate::secret::Secret;
@@ -95,7 +97,8 @@ pub enum Endpoint {
 }
 
 /// Reads a vendor's credential, from `--token-file` when given.
-pub type CredentialFn = Box<dyn FnOnce(Option<&Path>) -> Result<Credential, String> + Send>;
+pub type CredentialFn =
+    Box<dyn FnOnce(Option<&Path>) -> Result<Credential, CredentialError> + Send>;
 
 /// The endpoint a vendor's named place maps to (a Braze instance, a Gainsight
 /// region), case-insensitively; else an error that lists the valid names.
@@ -143,24 +146,25 @@ pub fn verify_unanswered(work: &Work, resp: &Response) -> Vec<Outcome> {
 pub const TOKEN_FILE_MAX: u64 = 16 * 1024;
 
 /// A credential from `--token-file` or the environment variable `var`.
-pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, String> {
+pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, CredentialError> {
     if let Some(path) = token_file {
-        let text = read_token_file(path)?;
+        let bad = |problem| CredentialError::TokenFile {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let text = read_token_file(path).map_err(bad)?;
         warn_if_shared(path);
         let value = text.trim();
         if value.is_empty() {
-            return Err(format!(
-                "--token-file {}: the file is empty",
-                path.display()
-            ));
+            return Err(bad(TokenFileProblem::Empty));
         }
         return Ok(Secret::new(value));
     }
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(format!(
-            "{var} is not set: export it, or pass --token-file FILE (or try --dry-run, which needs no credential)"
-        )),
+        _ => Err(CredentialError::NotSet {
+            var: var.to_string(),
+        }),
     }
 }
 
@@ -168,9 +172,8 @@ pub fn secret_from(var: &str, token_file: Option<&Path>) -> Result<Secret, Strin
 /// is opened without blocking (a FIFO would wait for a writer forever) and
 /// checked on the open file, so a swap after a check changes nothing; a device
 /// such as `/dev/zero` is refused before anything is read.
-fn read_token_file(path: &Path) -> Result<String, String> {
+fn read_token_file(path: &Path) -> Result<String, TokenFileProblem> {
     use std::io::Read;
-    let shown = path.display();
     let mut open = std::fs::OpenOptions::new();
     open.read(true);
     #[cfg(unix)]
@@ -178,40 +181,26 @@ fn read_token_file(path: &Path) -> Result<String, String> {
         use std::os::unix::fs::OpenOptionsExt;
         open.custom_flags(libc::O_NONBLOCK);
     }
-    let file = open
-        .open(path)
-        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
+    let file = open.open(path).map_err(TokenFileProblem::Unreadable)?;
+    let meta = file.metadata().map_err(TokenFileProblem::Unreadable)?;
     if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
+        return Err(TokenFileProblem::NotAFile(if meta.is_dir() {
+            FileType::Directory
         } else {
-            "not a regular file (a pipe, socket or device)"
-        };
-        return Err(format!(
-            "--token-file {shown}: is {what}; give a file that holds only the token"
-        ));
+            FileType::Special
+        }));
     }
     if meta.len() > TOKEN_FILE_MAX {
-        return Err(format!(
-            "--token-file {shown}: {} bytes is not a token (at most {} KiB); give a file that holds only the token",
-            meta.len(),
-            TOKEN_FILE_MAX / 1024
-        ));
+        return Err(TokenFileProblem::TooLarge(meta.len()));
     }
     let mut bytes = Vec::new();
     file.take(TOKEN_FILE_MAX + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("--token-file {shown}: cannot read: {e}"))?;
+        .map_err(TokenFileProblem::Unreadable)?;
     if bytes.len() as u64 > TOKEN_FILE_MAX {
-        return Err(format!(
-            "--token-file {shown}: grew past {} KiB while read; give a file that holds only the token",
-            TOKEN_FILE_MAX / 1024
-        ));
+        return Err(TokenFileProblem::Grew);
     }
-    String::from_utf8(bytes).map_err(|_| format!("--token-file {shown}: is not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| TokenFileProblem::NotUtf8)
 }
 
 /// A token file others can read or write is a leaked credential waiting to happen: say so.

@@ -14,9 +14,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Auth, Check, Credential, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind, KindSpec,
-    LaneSpec, Load, Method, Profile, Rate, RateHeaders, Request, ResetIs, Response, Service, Setup,
-    Stage, Step, ToVerify, Verify, Work, encode_query, flags_from, secret_from, snippet,
+    Auth, Check, Credential, CredentialError, CredentialSpec, Endpoint, Entry, EnvVar, Ident, Kind,
+    KindSpec, LaneSpec, Load, Method, Profile, Rate, RateHeaders, Request, ResetIs, Response,
+    Service, Setup, Stage, Step, TOKEN_FILE, ToVerify, Verify, Work, encode_query, flags_from,
+    secret_from, snippet,
 };
 use crate::secret::Secret;
 
@@ -543,25 +544,33 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
 }
 
 /// OAuth token, or e-mail + API token (`{email}/token:{token}` in Basic auth).
-fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, String> {
+fn zendesk_auth(token_file: Option<&std::path::Path>) -> Result<Auth, CredentialError> {
     let env = |v: &str| std::env::var(v).ok().filter(|s| !s.trim().is_empty());
     if token_file.is_none()
         && let Some(oauth) = env(OAUTH_VAR)
     {
         return Ok(Auth::Bearer(Secret::new(oauth.trim())));
     }
-    let both = "set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or --token-file FILE), or ZENDESK_OAUTH_TOKEN (or try --dry-run, which needs no credential)";
+    let both = format!(
+        "set ZENDESK_EMAIL and ZENDESK_API_TOKEN (or {TOKEN_FILE}), or ZENDESK_OAUTH_TOKEN (or try --dry-run, which needs no credential)"
+    );
     let Some(email) = env(EMAIL_VAR) else {
         if let Some(f) = token_file {
-            return Err(format!(
-                "--token-file {} holds the API token, but Zendesk also needs the e-mail of the agent it belongs to: set ZENDESK_EMAIL",
+            return Err(CredentialError::Incomplete(format!(
+                "the token file {} holds the API token, but Zendesk also needs the e-mail of the agent it belongs to: set ZENDESK_EMAIL",
                 f.display()
-            ));
+            )));
         }
-        return Err(format!("no Zendesk credential: {both}"));
+        return Err(CredentialError::Incomplete(format!(
+            "no Zendesk credential: {both}"
+        )));
     };
-    let token = secret_from(TOKEN_VAR, token_file)
-        .map_err(|_| format!("ZENDESK_EMAIL is set but no API token: {both}"))?;
+    let token = secret_from(TOKEN_VAR, token_file).map_err(|e| match e {
+        CredentialError::NotSet { .. } => {
+            CredentialError::Incomplete(format!("ZENDESK_EMAIL is set but no API token: {both}"))
+        }
+        other => other,
+    })?;
     Ok(Auth::Basic {
         user: format!("{}/token", email.trim()),
         secret: token,
