@@ -514,7 +514,7 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
         let mut args: Vec<String> = [
             v.command(),
             "-k",
-            "email",
+            v.api().bench().kind,
             "-y",
             "-q",
             "--json",
@@ -549,7 +549,11 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
             slowest = Some((ran.actual, v.command()));
         }
         rows.push(Row {
-            name: format!("everywhere: {} alone, -k email", v.command()),
+            name: format!(
+                "everywhere: {} alone, -k {}",
+                v.command(),
+                v.api().bench().kind
+            ),
             ids: targets,
             requests,
             ideal: Some(ideal),
@@ -573,7 +577,11 @@ async fn everywhere(bin: &Path, dir: &Path, quick: bool) -> (Vec<Row>, String) {
             v.command(),
             sim.url(v)
         ));
-        for (key, value) in v.api().bench().flags {
+        let plan = v.api().bench();
+        if plan.kind != "email" {
+            toml.push_str(&format!("kind = \"{}\"\n", plan.kind));
+        }
+        for (key, value) in plan.flags {
             if *value == "true" {
                 toml.push_str(&format!("{key} = true\n"));
             } else {

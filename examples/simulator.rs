@@ -100,10 +100,15 @@ async fn main() -> std::io::Result<()> {
             .collect();
         println!("# {}", v.command());
         println!(
-            "{} purge {} --base-url {} --yes --report {}.jsonl {}\n",
+            "{} purge {} --base-url {}{} --yes --report {}.jsonl {}\n",
             env.join(" "),
             v.command(),
             sim.url(v),
+            v.api()
+                .sim_args()
+                .iter()
+                .map(|a| format!(" {a}"))
+                .collect::<String>(),
             v.command(),
             example_id(v)
         );

@@ -118,7 +118,8 @@ async fn a_wrong_credential_is_refused_as_the_vendor_would() {
         }
         let url = sim.url(vendor);
         let id = vendor.api().ident("default", 1);
-        let args = [vendor.command(), "-y", "--base-url", &url, &id];
+        let mut args = vec![vendor.command(), "-y", "--base-url", &url, &id];
+        args.extend(vendor.api().sim_args());
         let out = common::run(dir.path(), &args, &env).await;
         let err = common::stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{vendor:?}: {err}");

@@ -423,6 +423,7 @@ impl Api for Braze {
             },
             flags: &[("lookup-rate", "300/s")],
             lookups: true,
+            kind: "email",
         }
     }
     /// Its own profile and the extra ones sharing its address are all there.
@@ -465,6 +466,7 @@ impl Api for Braze {
                 (201, Some(json!({"deleted": deleted, "message": "success"})))
             },
             done: "queued",
+            once: false,
         }
     }
 }

@@ -205,6 +205,7 @@ impl Api for Gainsight {
             },
             flags: &[("rate", "300/s")],
             lookups: false,
+            kind: "email",
         }
     }
     fn ident(&self, kind: &str, i: usize) -> String {
@@ -230,6 +231,7 @@ impl Api for Gainsight {
             carried: deleted,
             ok: |_| (204, None),
             done: "deleted",
+            once: false,
         }
     }
 }

@@ -122,6 +122,9 @@ pub struct Conformance {
     pub ok: Answers,
     /// The final outcome of a success.
     pub done: &'static str,
+    /// Whether its delete is not idempotent (creates a vendor task): sent
+    /// again only after an answer that says it was not processed (429, 503).
+    pub once: bool,
 }
 
 /// A vendor's part of the bench's `purge everywhere` scenario: about half a
@@ -135,6 +138,10 @@ pub struct BenchPlan {
     /// Whether its lookups ([`Config::lookup_quota`], 300/s there) bound it,
     /// rather than its quota.
     pub lookups: bool,
+    /// The kind the e-mail list is given as: `email`, or (a vendor that
+    /// cannot look people up by e-mail) the kind whose values the simulated
+    /// vendor knows as e-mail addresses.
+    pub kind: &'static str,
 }
 
 /// A vendor's simulated API: what the simulator's engine (quota, faults,
@@ -204,6 +211,11 @@ pub trait Api: Sync {
     /// (default: [`Life::Gone`]).
     fn erased(&self, sim: &Sim, i: usize) -> bool {
         sim.life(Vendor(self.name()))[i] == Life::Gone
+    }
+    /// The flags `purge VENDOR` needs against the simulator besides
+    /// `--base-url` and the credential (an account the requests name).
+    fn sim_args(&self) -> &'static [&'static str] {
+        &[]
     }
     /// Person `i`'s identifier of `kind` (`email`: their address).
     fn ident(&self, kind: &str, i: usize) -> String;
@@ -492,6 +504,8 @@ pub struct State {
     /// Lookup tables from each identifier to the person.
     index: HashMap<String, usize>,
     storms: AtomicBool,
+    /// What each vendor's simulated API keeps of its own (see [`State::own`]).
+    own: Mutex<HashMap<Vendor, Box<dyn std::any::Any + Send>>>,
 }
 
 /// What [`Sim::set_quota`] and friends change while the simulator runs.
@@ -553,6 +567,7 @@ impl Sim {
             started: Instant::now(),
             index,
             storms: AtomicBool::new(false),
+            own: Mutex::new(HashMap::new()),
         });
         let mut addrs = HashMap::new();
         for vendor in Vendor::all() {
@@ -889,6 +904,20 @@ impl State {
         vendor
             .api()
             .rate_headers(r.headers_mut(), limit, remaining, reset_in);
+    }
+
+    /// What `vendor`'s simulated API keeps of its own (its tasks, its
+    /// knobs), made with `T::default()` at first use, given to `f`.
+    fn own<T: Default + Send + 'static, R>(
+        &self,
+        vendor: Vendor,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> R {
+        let mut own = self.own.lock().unwrap();
+        let slot = own.entry(vendor).or_insert_with(|| Box::new(T::default()));
+        f(slot
+            .downcast_mut::<T>()
+            .expect("a vendor's own state is of one type"))
     }
 
     fn person(&self, key: &str) -> Option<usize> {

@@ -180,6 +180,7 @@ impl Api for Rally {
             },
             flags: &[],
             lookups: false,
+            kind: "email",
         }
     }
     fn ident(&self, kind: &str, i: usize) -> String {
@@ -210,6 +211,7 @@ impl Api for Rally {
                 )
             },
             done: "queued",
+            once: false,
         }
     }
 }

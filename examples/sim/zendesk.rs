@@ -414,6 +414,7 @@ impl Api for Zendesk {
             },
             flags: &[("soft", "true")],
             lookups: false,
+            kind: "email",
         }
     }
     fn ident(&self, kind: &str, i: usize) -> String {
@@ -449,6 +450,7 @@ impl Api for Zendesk {
             },
             ok: stateless,
             done: "deleted",
+            once: false,
         }
     }
 }

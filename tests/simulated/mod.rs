@@ -52,6 +52,7 @@ pub async fn purge(
     ];
     // Quick: the simulator allows 500/s; Zendesk would start at its 200/min default.
     args.extend(["--base-url", &url, "--report", "r.jsonl", "--rate", "200/s"]);
+    args.extend(vendor.api().sim_args());
     args.extend(extra);
     let out = run(dir.path(), &args, vendor.env()).await;
     let finals: HashMap<String, String> = report_lines(&dir.path().join("r.jsonl"))
