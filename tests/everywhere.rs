@@ -379,13 +379,20 @@ async fn a_vendor_that_stops_fatally_stops_alone_and_the_exit_code_says_so() {
         "{}",
         by["rally"]
     );
-    for v in ["braze", "gainsight-px", "zendesk"] {
-        assert_eq!(by[v]["exit_code"], 0, "{}", by[v]);
+    let others: Vec<Vendor> = Vendor::all()
+        .into_iter()
+        .filter(|v| *v != Vendor::Rally)
+        .collect();
+    for v in &others {
+        assert_eq!(by[v.command()]["exit_code"], 0, "{}", by[v.command()]);
+        assert_erased(&sim, *v, 120);
     }
-    assert_exactly(&sim, Vendor::Gainsight, 120, Life::Gone);
-    assert_exactly(&sim, Vendor::Zendesk, 120, Life::Soft);
     let f = finals(&dir.path().join("r.jsonl"));
-    assert_eq!(f.len(), 4 * 120, "every vendor's people have a final line");
+    assert_eq!(
+        f.len(),
+        Vendor::all().len() * 120,
+        "every vendor's people have a final line"
+    );
     assert!(
         f.iter()
             .filter(|((v, _), _)| v == "rally")
@@ -521,10 +528,9 @@ async fn without_yes_and_without_a_terminal_nothing_is_deleted_anywhere() {
     assert!(
         err.contains("without confirmation")
             && err.contains("--yes")
-            && err.contains(&format!(
-                "10 people at {n} vendors: {} vendor outcomes",
-                10 * n
-            )),
+            // A vendor taking its own ids may count the invalid e-mail as one.
+            && err.contains(&format!(" people at {n} vendors: "))
+            && err.contains(" vendor outcomes without confirmation"),
         "{err}"
     );
     for v in Vendor::all() {
@@ -618,21 +624,20 @@ async fn a_list_on_stdin_is_read_once_for_every_vendor() {
                 ]
         })
         .unwrap_or_else(|| panic!("no traffic table: {err}"));
+    let mut want: Vec<&str> = Vendor::all().iter().map(|v| v.command()).collect();
+    want.push("total");
+    let n = want.len() - 1;
     let rows: Vec<Vec<&str>> = err
         .lines()
         .skip(head + 1)
-        .take(5)
+        .take(n + 1)
         .map(|l| l.split_whitespace().collect())
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r[0]).collect();
-    assert_eq!(
-        names,
-        ["rally", "braze", "gainsight-px", "zendesk", "total"],
-        "{err}"
-    );
+    assert_eq!(names, want, "{err}");
     let requests: Vec<u64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
-    assert!(requests[..4].iter().all(|n| *n > 0), "{err}");
-    assert_eq!(requests[..4].iter().sum::<u64>(), requests[4], "{err}");
+    assert!(requests[..n].iter().all(|n| *n > 0), "{err}");
+    assert_eq!(requests[..n].iter().sum::<u64>(), requests[n], "{err}");
     for r in &rows {
         assert!(r[4].ends_with('s') && r[5].ends_with('s'), "{err}");
     }
@@ -793,7 +798,15 @@ async fn with_hash_ids_no_identifier_is_in_the_report_stderr_or_json() {
 async fn ref_column_is_on_every_line_of_the_person_and_in_the_certificate() {
     let sim = Sim::start(fast(), 20).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    write_file(dir.path(), "purge.toml", &config(&sim_urls(&sim), ""));
+    // A vendor given the list as its own kind reads it from the `email` column.
+    let text = config(&sim_urls(&sim), "")
+        .lines()
+        .map(|l| match l.starts_with("kind = ") {
+            true => format!("{l}\ncolumn = \"email\"\n"),
+            false => format!("{l}\n"),
+        })
+        .collect::<String>();
+    write_file(dir.path(), "purge.toml", &text);
     let rows: Vec<String> = (0..6)
         .map(|i| format!("{},REQ-{}", sim::email(i), 100 + i))
         .collect();

@@ -272,7 +272,8 @@ pub(crate) mod tests {
         assert!(TEST_ENTRY.is_secret_key("api-key"));
         assert!(!TEST_ENTRY.is_secret_key("token-file"));
         for e in crate::services::REGISTRY {
-            assert!(e.is_secret_key("project-token"), "{}", e.name);
+            let public = e.public_flags.contains(&"project-token");
+            assert_eq!(e.is_secret_key("project-token"), !public, "{}", e.name);
         }
     }
 }
