@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 
 mod braze;
 mod gainsight;
+mod mixpanel;
 mod rally;
 mod zendesk;
 
@@ -39,6 +40,7 @@ const APIS: &[&dyn Api] = &[
     &braze::Braze,
     &gainsight::Gainsight,
     &zendesk::Zendesk,
+    &mixpanel::Mixpanel,
 ];
 
 /// A vendor of the simulator: its registry name.

@@ -13,6 +13,7 @@
 pub mod braze;
 mod error;
 pub mod gainsight_px;
+pub mod mixpanel;
 pub mod rally;
 pub(crate) mod spec;
 pub mod zendesk;
@@ -33,6 +34,7 @@ pub const REGISTRY: &[Entry] = &[
     braze::ENTRY,
     gainsight_px::ENTRY,
     zendesk::ENTRY,
+    mixpanel::ENTRY,
 ];
 
 /// The kind named `name` that some vendor of the registry takes (a report
