@@ -4,14 +4,16 @@
 //! `verified`, `present` or `unverifiable`. Nothing else is written or sent.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{RunError, Target, Todo, VendorRun};
 use crate::cli::Verify;
 use crate::config_file::{self, VendorConfig};
-use crate::engine::{Engine, StopReason};
+use crate::engine::{Engine, Signal, StopReason};
 use crate::exit::ExitCode;
 use crate::http::{HttpClient, Transport};
 use crate::output;
@@ -259,115 +261,187 @@ fn checks(
     (works, decided)
 }
 
-/// `purge verify --report FILE [--config FILE] [--wait DURATION]`.
+/// An interrupt to run under: each call gives the run-wide Ctrl-C as a future.
+type Interrupt<'a> = &'a dyn Fn() -> Pin<Box<dyn Future<Output = Signal> + Send>>;
+
+/// What a vendor is asked about, pass after pass.
+type Asking = Vec<(Ident, Recorded)>;
+
+/// `purge verify --report FILE [--config FILE] [--wait DURATION]`: the report's
+/// vendors set up from the configuration file, every credential read, then
+/// the first pass, and (with `--wait`) passes over the present ones, backing off.
 pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
     let mut groups = read(&args.report)?;
     let config = config_file::load(args.config.as_deref())?;
     // Vendors in the order of the configuration file, whatever order their
     // lines reached the report in (`purge everywhere` runs them at once).
     groups.sort_by_key(|g| config.vendors.iter().position(|v| v.entry.name == g.vendor));
-    let mut legs = vec![];
-    for g in &groups {
-        let vc: &VendorConfig = config
-            .vendors
-            .iter()
-            .find(|v| v.entry.name == g.vendor)
-            .ok_or_else(|| {
-                RunError::Usage(format!(
-                    "{} has {} lines, but {} has no [{}] table: add one (its settings and credential are what verify uses)",
-                    args.report.display(),
-                    g.vendor,
-                    config.path.display(),
-                    g.vendor
-                ))
-            })?;
-        let mut target = Target::new(vc.entry, &vc.matches)?;
-        target.kind = g.kind;
-        target.kind_spec = *target
-            .service
-            .profile()
-            .kind_spec(g.kind)
-            .ok_or_else(|| RunError::Usage(format!("{} has no kind {}", g.vendor, g.kind)))?;
-        let mut common = vc.common.clone();
-        common.run = crate::cli::RunArgs {
-            report: Some(args.report.clone()),
-            resume: true,
-            output: args.output.clone(),
-            yes: true,
-            ..Default::default()
-        };
-        // Many small reads: as many in flight as the vendor's checks need to
-        // keep up with its quota, unless the table sets --concurrency.
-        if common.concurrency.is_none() {
-            common.concurrency = target
-                .service
-                .verifier()
-                .and_then(|v| v.verify_concurrency(g.kind))
-                .and_then(|n| u32::try_from(n).ok());
-        }
-        let mut cfg = crate::config::RunConfig::from(common);
-        cfg.base_url_origin = format!(
-            "set by base-url in {}:{} [{}]",
-            config.path.display(),
-            vc.line,
-            g.vendor
-        );
-        let inner = Arc::clone(&target.service);
-        let mut todo = vec![];
-        let mut hashed = vec![];
-        for (n, e) in g.entries.iter().enumerate() {
-            if !to_check(e.last) {
-                continue;
-            }
-            let Some(value) = &e.id else {
-                hashed.push(e.sha256.clone().unwrap_or_default());
-                continue;
-            };
-            let id = ident(value, n);
-            todo.push((id, e.recorded.clone()));
-        }
-        let service = Arc::new(Verifying {
-            inner: Arc::clone(&inner),
-            present: Mutex::new(vec![]),
-        });
-        target.service = Arc::clone(&service) as Arc<dyn Service>;
-        let known = todo
-            .iter()
-            .map(|(i, r): &(Ident, Recorded)| (i.value.clone(), r.clone()))
-            .collect();
-        legs.push(Leg {
-            target,
-            cfg,
-            service,
-            todo,
-            hashed,
-            known,
-        });
-    }
-    // People, not vendor records: each identifier asked about once, at
-    // however many vendors.
-    let people = groups
+    let mut legs = groups
         .iter()
-        .flat_map(|g| &g.entries)
-        .filter(|e| to_check(e.last))
+        .map(|g| leg_for(args, &config, g))
+        .collect::<Result<Vec<Leg>, RunError>>()?;
+    let people = people_asked(&groups);
+    let (clients, hosts) = connect(&mut legs, &groups)?;
+    let runtime = super::runtime()?;
+    let signal = super::shared_interrupt(&runtime);
+    let mut totals: Vec<Summary> = vec![];
+    let mut reasons: Vec<Option<StopReason>> = vec![None; legs.len()];
+    let deadline = args.wait.map(|w| std::time::Instant::now() + w);
+    let mut todos: Vec<Asking> = legs
+        .iter_mut()
+        .map(|l| std::mem::take(&mut l.todo))
+        .collect();
+    for pass in 0u32.. {
+        let this = Pass {
+            runtime: &runtime,
+            legs: &legs,
+            clients: &clients,
+            hosts: &hosts,
+            report: &args.report,
+            first: pass == 0,
+        };
+        let summaries = this.run(&todos, &mut reasons, &signal)?;
+        totals = if totals.is_empty() {
+            summaries
+        } else {
+            merge_pass(totals, summaries)
+        };
+        // --wait: the present ones again, until they are gone or time is up.
+        let Some(deadline) = deadline else { break };
+        todos = legs.iter().map(still_present).collect();
+        let left: usize = todos.iter().map(Vec::len).sum();
+        let pause = Duration::from_secs((1u64 << pass.min(6)).min(60));
+        if left == 0
+            || reasons.iter().any(Option::is_some)
+            || std::time::Instant::now() + pause > deadline
+        {
+            break;
+        }
+        output::info(&format!(
+            "{left} still present; asking again in {}s (--wait)",
+            pause.as_secs()
+        ));
+        std::thread::sleep(pause);
+    }
+    Ok(super::everywhere::report_all(
+        totals,
+        reasons,
+        "purge verify",
+        people,
+        args.output.json,
+        Some(&args.report),
+    ))
+}
+
+/// A group of the report set up as its vendor's table says, with the checks
+/// wrapped as the service the engine drives.
+fn leg_for(args: &Verify, config: &config_file::ConfigFile, g: &Group) -> Result<Leg, RunError> {
+    let vc: &VendorConfig = config
+        .vendors
+        .iter()
+        .find(|v| v.entry.name == g.vendor)
+        .ok_or_else(|| {
+            RunError::Usage(format!(
+                "{} has {} lines, but {} has no [{}] table: add one (its settings and credential are what verify uses)",
+                args.report.display(),
+                g.vendor,
+                config.path.display(),
+                g.vendor
+            ))
+        })?;
+    let mut target = Target::new(vc.entry, &vc.matches)?;
+    target.kind = g.kind;
+    target.kind_spec = *target
+        .service
+        .profile()
+        .kind_spec(g.kind)
+        .ok_or_else(|| RunError::Usage(format!("{} has no kind {}", g.vendor, g.kind)))?;
+    let mut common = vc.common.clone();
+    common.run = crate::cli::RunArgs {
+        report: Some(args.report.clone()),
+        resume: true,
+        output: args.output.clone(),
+        yes: true,
+        ..Default::default()
+    };
+    // Many small reads: as many in flight as the vendor's checks need to
+    // keep up with its quota, unless the table sets --concurrency.
+    if common.concurrency.is_none() {
+        common.concurrency = target
+            .service
+            .verifier()
+            .and_then(|v| v.verify_concurrency(g.kind))
+            .and_then(|n| u32::try_from(n).ok());
+    }
+    let mut cfg = crate::config::RunConfig::from(common);
+    cfg.base_url_origin = format!(
+        "set by base-url in {}:{} [{}]",
+        config.path.display(),
+        vc.line,
+        g.vendor
+    );
+    let mut todo = vec![];
+    let mut hashed = vec![];
+    for (n, e) in g.entries.iter().enumerate() {
+        if !to_check(e.last) {
+            continue;
+        }
+        match &e.id {
+            Some(value) => todo.push((ident(value, n), e.recorded.clone())),
+            None => hashed.push(e.sha256.clone().unwrap_or_default()),
+        }
+    }
+    let service = Arc::new(Verifying {
+        inner: Arc::clone(&target.service),
+        present: Mutex::new(vec![]),
+    });
+    target.service = Arc::clone(&service) as Arc<dyn Service>;
+    let known = todo
+        .iter()
+        .map(|(i, r)| (i.value.clone(), r.clone()))
+        .collect();
+    Ok(Leg {
+        target,
+        cfg,
+        service,
+        todo,
+        hashed,
+        known,
+    })
+}
+
+/// People, not vendor records: each identifier asked about counts once, at
+/// however many vendors. Those the report holds only hashed are said.
+fn people_asked(groups: &[Group]) -> u64 {
+    let entries = || {
+        groups
+            .iter()
+            .flat_map(|g| &g.entries)
+            .filter(|e| to_check(e.last))
+    };
+    let people = entries()
         .filter_map(|e| e.sha256.as_ref().or(e.id.as_ref()))
         .collect::<std::collections::HashSet<_>>()
         .len() as u64;
-    let hashed: usize = groups
-        .iter()
-        .flat_map(|g| &g.entries)
-        .filter(|e| e.id.is_none() && to_check(e.last))
-        .count();
+    let hashed = entries().filter(|e| e.id.is_none()).count();
     if hashed > 0 {
         output::warn(&format!(
             "{hashed} identifier(s) are in the report only as SHA-256 (--hash-ids): they cannot be asked about and are reported unverifiable"
         ));
     }
-    // Credentials and endpoints of every vendor first.
+    people
+}
+
+/// Each vendor's transport, and the host it reaches.
+type Connected = (Vec<Arc<dyn Transport>>, Vec<String>);
+
+/// Every vendor's credential and endpoint first (the host the report's lines
+/// went to): its transport and host, or nothing is asked.
+fn connect(legs: &mut [Leg], groups: &[Group]) -> Result<Connected, RunError> {
     let mut clients: Vec<Arc<dyn Transport>> = vec![];
     let mut hosts = vec![];
     let mut missing = vec![];
-    for (leg, group) in legs.iter_mut().zip(&groups) {
+    for (leg, group) in legs.iter_mut().zip(groups) {
         match super::everywhere::table_credential(&mut leg.target, &leg.cfg) {
             Ok(cred) => {
                 let base = leg.target.base(&leg.cfg, Some(&cred))?;
@@ -394,70 +468,59 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             missing.join("; ")
         )));
     }
-    let runs: Vec<(&'static str, Kind)> = legs
-        .iter()
-        .map(|l| (l.target.service.profile().vendor, l.target.kind))
-        .collect();
-    let runtime = super::runtime()?;
-    let signal = super::shared_interrupt(&runtime);
-    // The first pass, then (with --wait) the present ones again, backing off.
-    let mut totals: Vec<Summary> = vec![];
-    let mut reasons: Vec<Option<StopReason>> = vec![None; legs.len()];
-    let deadline = args.wait.map(|w| std::time::Instant::now() + w);
-    let mut pass = 0u32;
-    let mut todos: Vec<Vec<(Ident, Recorded)>> = legs
-        .iter_mut()
-        .map(|l| std::mem::take(&mut l.todo))
-        .collect();
-    loop {
-        let (mut reports, priors) = Report::open_shared(&args.report, true, &runs, false)?;
+    Ok((clients, hosts))
+}
+
+/// The identifiers a leg's last pass found still present, with what the
+/// report recorded for them.
+fn still_present(l: &Leg) -> Asking {
+    let present = l
+        .service
+        .present
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    present
+        .into_iter()
+        .map(|i| {
+            let v = l.known.get(&i.value).cloned().unwrap_or_default();
+            (i, v)
+        })
+        .collect()
+}
+
+/// One pass: every vendor asked at once, each into the report.
+struct Pass<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    legs: &'a [Leg],
+    clients: &'a [Arc<dyn Transport>],
+    hosts: &'a [String],
+    report: &'a Path,
+    /// The first pass also writes the hashed identifiers' `unverifiable`.
+    first: bool,
+}
+
+impl Pass<'_> {
+    fn run(
+        &self,
+        todos: &[Asking],
+        reasons: &mut [Option<StopReason>],
+        signal: Interrupt<'_>,
+    ) -> Result<Vec<Summary>, RunError> {
+        let runs: Vec<(&'static str, Kind)> = self
+            .legs
+            .iter()
+            .map(|l| (l.target.service.profile().vendor, l.target.kind))
+            .collect();
+        let (mut reports, priors) = Report::open_shared(self.report, true, &runs, false)?;
         let mut handles = vec![];
-        for (i, leg) in legs.iter().enumerate() {
+        for (i, leg) in self.legs.iter().enumerate() {
             let mut report = reports.remove(0);
             // The people's references (`ref`) on the verification's lines too.
             report.set_refs(&HashMap::new(), &priors[i]);
-            let mut summary = Summary {
-                vendor: leg.target.service.profile().vendor.to_string(),
-                kind: leg.target.kind.to_string(),
-                report: Some(args.report.display().to_string()),
-                ..Summary::default()
-            };
-            let inner = Arc::clone(&leg.service.inner);
-            let (works, decided) = checks(inner.as_ref(), leg.target.kind, &todos[i]);
-            summary.identifiers = todos[i].len() as u64;
-            if pass == 0 {
-                summary.identifiers += leg.hashed.len() as u64;
-                for h in &leg.hashed {
-                    report.write_hashed(
-                        h,
-                        Status::Unverifiable,
-                        "the report holds only the SHA-256 of the identifier (--hash-ids): the vendor can only be asked with the identifier itself",
-                    )?;
-                    summary.count(Status::Unverifiable);
-                }
-            }
-            for o in &decided {
-                report.write(o, None)?;
-                summary.count(o.status);
-            }
-            report.flush()?;
-            report.set_host(&hosts[i]);
-            leg.service.present.lock().map(|mut p| p.clear()).ok();
-            let todo = Todo {
-                report,
-                fresh: vec![],
-                resumed: vec![],
-                hosts: Default::default(),
-            };
-            let run = VendorRun::new(
-                &leg.target,
-                &leg.cfg,
-                Arc::clone(&clients[i]),
-                summary,
-                todo,
-            );
+            let (run, works) = self.vendor_run(i, leg, report, &todos[i])?;
             let sig = signal();
-            handles.push(runtime.spawn(async move {
+            handles.push(self.runtime.spawn(async move {
                 let VendorRun { mut parts, .. } = run;
                 let asking: usize = works.iter().map(|w| w.ids.len()).sum();
                 parts.progress = output::progress(asking as u64, parts.service.profile().vendor);
@@ -466,7 +529,8 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
         }
         let mut summaries = vec![];
         for (i, h) in handles.into_iter().enumerate() {
-            let (summary, reason) = runtime
+            let (summary, reason) = self
+                .runtime
                 .block_on(h)
                 .map_err(|e| RunError::Runtime(std::io::Error::other(e.to_string())))?;
             if reason.is_some() {
@@ -474,54 +538,59 @@ pub fn verify(args: &Verify) -> Result<ExitCode, RunError> {
             }
             summaries.push(summary);
         }
-        totals = if totals.is_empty() {
-            summaries
-        } else {
-            merge_pass(totals, summaries)
-        };
-        // --wait: the present ones again, until they are gone or time is up.
-        let Some(deadline) = deadline else { break };
-        todos = legs
-            .iter()
-            .map(|l| {
-                let present = l
-                    .service
-                    .present
-                    .lock()
-                    .map(|p| p.clone())
-                    .unwrap_or_default();
-                present
-                    .into_iter()
-                    .map(|i| {
-                        let v = l.known.get(&i.value).cloned().unwrap_or_default();
-                        (i, v)
-                    })
-                    .collect()
-            })
-            .collect();
-        let left: usize = todos.iter().map(Vec::len).sum();
-        let pause = Duration::from_secs((1u64 << pass.min(6)).min(60));
-        if left == 0
-            || reasons.iter().any(Option::is_some)
-            || std::time::Instant::now() + pause > deadline
-        {
-            break;
-        }
-        output::info(&format!(
-            "{left} still present; asking again in {}s (--wait)",
-            pause.as_secs()
-        ));
-        std::thread::sleep(pause);
-        pass += 1;
+        Ok(summaries)
     }
-    Ok(super::everywhere::report_all(
-        totals,
-        reasons,
-        "purge verify",
-        people,
-        args.output.json,
-        Some(&args.report),
-    ))
+
+    /// Leg `i`'s run for this pass: the checks it sends, and the outcomes
+    /// decided without asking (and, first, the hashed ones) written at once.
+    fn vendor_run(
+        &self,
+        i: usize,
+        leg: &Leg,
+        mut report: Report,
+        todo: &Asking,
+    ) -> Result<(VendorRun, Vec<Work>), RunError> {
+        let mut summary = Summary {
+            vendor: leg.target.service.profile().vendor.to_string(),
+            kind: leg.target.kind.to_string(),
+            report: Some(self.report.display().to_string()),
+            ..Summary::default()
+        };
+        let (works, decided) = checks(leg.service.inner.as_ref(), leg.target.kind, todo);
+        summary.identifiers = todo.len() as u64;
+        if self.first {
+            summary.identifiers += leg.hashed.len() as u64;
+            for h in &leg.hashed {
+                report.write_hashed(
+                    h,
+                    Status::Unverifiable,
+                    "the report holds only the SHA-256 of the identifier (--hash-ids): the vendor can only be asked with the identifier itself",
+                )?;
+                summary.count(Status::Unverifiable);
+            }
+        }
+        for o in &decided {
+            report.write(o, None)?;
+            summary.count(o.status);
+        }
+        report.flush()?;
+        report.set_host(&self.hosts[i]);
+        leg.service.present.lock().map(|mut p| p.clear()).ok();
+        let todo = Todo {
+            report,
+            fresh: vec![],
+            resumed: vec![],
+            hosts: Default::default(),
+        };
+        let run = VendorRun::new(
+            &leg.target,
+            &leg.cfg,
+            Arc::clone(&self.clients[i]),
+            summary,
+            todo,
+        );
+        Ok((run, works))
+    }
 }
 
 /// A later pass's counts folded into the first's: an identifier asked again
