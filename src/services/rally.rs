@@ -288,9 +288,30 @@ impl Verify for Rally {
     /// `POST /people/search` with `peopleIds` ("retrieve additional metadata
     /// about a list of person ids",
     /// <https://docs.rallyuxr.com/api-reference/people/search-for-people>): the
-    /// people still there come back. The same page documents no exact e-mail
-    /// filter (filters are by studies, segments, panels, custom properties or
-    /// person ids), so e-mails cannot be checked.
+    /// people still there come back.
+    ///
+    /// E-mails stay `unverifiable`. What Rally's API reference allows (#20):
+    /// - "Search for people" (the page above) says "You can filter by studies,
+    ///   segments, and panels. Or just retrieve additional metadata about a
+    ///   list of person ids". Its `filter.filters[]` example is only a
+    ///   `customProperty` filter (`propertyGroup` `CUSTOM_PROPERTY`, `operator`
+    ///   `IS`); `PERSON` appears only under `sort` (`propertyName` `NAME` or
+    ///   `PERSON_ID`), and `EMAIL` only in `attachProperties` (what to return,
+    ///   not a filter). The page is silent on filtering people by e-mail: no
+    ///   e-mail filter is shown, nor ruled out.
+    /// - "Get a person's opted out status by ID or email"
+    ///   (<https://docs.rallyuxr.com/api-reference/people/get-a-persons-opted-out-status-by-id-or-email>),
+    ///   `GET /people/{personIdOrEmail}/opted-out`, does look a person up by
+    ///   e-mail: "The id or email of the person. The id is the internal id of
+    ///   the person or if the email passed is valid then it will be used for
+    ///   lookup"; its only documented answer is 200, "The person"
+    ///   (`personId`, `email`, `isOptedOut`). So a 200 there would prove the
+    ///   person present, but the page does not say what an e-mail with no
+    ///   person gets (no 404 is documented), so it cannot prove one gone.
+    /// - `GET /users?email=` filters workspace users (researchers), not people.
+    ///
+    /// Hence the error below: its "no exact e-mail lookup" means none whose
+    /// "not found" answer is documented.
     fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
         let batch = check.ids;
         if kind != Kind::Id {
