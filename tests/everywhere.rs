@@ -928,11 +928,3 @@ async fn ref_column_is_on_every_line_of_the_person_and_in_the_certificate() {
     assert_eq!(again[1]["outcome"], "queued");
     assert_eq!(again[1]["ref"], "REQ-107");
 }
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}

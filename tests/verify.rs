@@ -478,3 +478,72 @@ async fn rally_verify_reads_the_page_it_was_given_not_the_whole_result() {
         }
     }
 }
+
+/// The JSON certificate of a report `purge verify` has just appended to: one
+/// entry a person, with the purge outcome beside the verification and the
+/// standing they make together (#20), from a real verify against the vendor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_certificate_after_purge_verify_has_each_persons_purge_and_verification() {
+    let rec = Recorder::new(|_, r| match r.url.path() {
+        "/v1/users/gp-2" => ResponseTemplate::new(200)
+            .set_body_json(json!({"identifyId": "gp-2", "email": "b@x.io"})),
+        _ => ResponseTemplate::new(404).set_body_json(
+            json!({"externalapierror": {"status": "NOT_FOUND", "message": "User was not found"}}),
+        ),
+    });
+    let s = server(rec.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
+    );
+    let lines = [
+        line("gainsight-px", "id", "gp-1", "deleted", &[]),
+        line("gainsight-px", "id", "gp-2", "deleted", &[]),
+        line("gainsight-px", "id", "gp-3", "failed", &[]),
+    ];
+    write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 2, "gp-1 and gp-2 asked about");
+    let args = [
+        "certificate",
+        "--report",
+        "r.jsonl",
+        "--format",
+        "json",
+        "-o",
+        "-",
+    ];
+    let out = run(dir.path(), &args, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["people_count"], 3, "{doc}");
+    let people = doc["people"].as_array().unwrap();
+    assert_eq!(people.len(), 3, "one entry a person: {doc}");
+    let of = |id: &str| {
+        let sha = sha256_hex(id);
+        people
+            .iter()
+            .find(|p| p["sha256"] == sha.as_str())
+            .unwrap_or_else(|| panic!("{id} in {doc}"))["vendors"][0]
+            .clone()
+    };
+    let gp1 = of("gp-1");
+    assert_eq!(
+        (gp1["purge"].as_str(), gp1["verify"].as_str()),
+        (Some("deleted"), Some("verified"))
+    );
+    assert_eq!(gp1["standing"], "proven");
+    let gp2 = of("gp-2");
+    assert_eq!(gp2["verify"], "present");
+    assert_eq!(gp2["standing"], "exception");
+    let gp3 = of("gp-3");
+    assert_eq!(gp3["purge"], "failed");
+    assert_eq!(gp3["standing"], "exception");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("gp-1"),
+        "hashed unless --show-ids"
+    );
+}

@@ -312,3 +312,12 @@ pub fn stateless_zendesk(r: &Request) -> ResponseTemplate {
     ResponseTemplate::new(404)
         .set_body_json(serde_json::json!({"error": "InvalidEndpoint", "description": "Not found"}))
 }
+
+/// SHA-256 of an identifier, lower-case hex (as reports and certificates hash it).
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
