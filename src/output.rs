@@ -26,6 +26,11 @@ pub fn set_concealing(on: bool) {
     CONCEAL.store(on, Ordering::Relaxed);
 }
 
+/// Whether `--hash-ids` conceals what is printed (see [`set_concealing`]).
+pub fn concealing() -> bool {
+    CONCEAL.load(Ordering::Relaxed)
+}
+
 /// `text` as purge may print it (see [`set_concealing`]).
 fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if CONCEAL.load(Ordering::Relaxed) {

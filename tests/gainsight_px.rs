@@ -344,3 +344,34 @@ async fn a_429_without_retry_after_backs_off_and_retries() {
     assert_eq!(last_outcomes(&dir.path().join("r.jsonl"))["u1"], "deleted");
     assert!(stderr(&out).contains("2 answered 429"), "{}", stderr(&out));
 }
+
+/// With `--hash-ids`, `-vvv` prints no identifier in clear: not in the
+/// request lines (identifier segments masked) nor in the vendor's answer,
+/// which may name the person by an id no pattern finds (its size is shown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_vvv_with_hash_ids_no_identifier_of_any_kind_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, _| not_found("gp-secret-7"));
+    let server = gpx(rec.clone()).await;
+    let args = [
+        "gainsight-px",
+        "-y",
+        "-vvv",
+        "--hash-ids",
+        "gp-secret-7",
+        "--base-url",
+        &server.uri(),
+        "--report",
+        "r.jsonl",
+    ];
+    let out = run(dir.path(), &args, &env()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rec.seen().len(), 1);
+    assert_eq!(decoded_segment(&rec.seen()[0]), "gp-secret-7");
+    let err = stderr(&out);
+    assert!(err.contains("answer:") && err.contains("bytes"), "{err}");
+    assert!(!err.contains("gp-secret-7"), "{err}");
+    assert!(!stdout(&out).contains("gp-secret-7"));
+    let report = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
+    assert!(!report.contains("gp-secret-7"), "{report}");
+}

@@ -311,7 +311,7 @@ async fn rally_ids_are_searched_and_emails_are_unverifiable_without_a_request() 
         by("c@x.io")["detail"]
             .as_str()
             .unwrap()
-            .contains("no exact e-mail lookup")
+            .contains("no e-mail lookup of people whose answer for a missing person is known")
     );
     assert_eq!(
         rec.seen().len(),

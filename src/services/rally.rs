@@ -316,7 +316,7 @@ impl Verify for Rally {
         let batch = check.ids;
         if kind != Kind::Id {
             return Err(
-                "Rally documents no exact e-mail lookup of people (POST /people/search filters by studies, segments, panels, custom properties or person ids): purge with -k id to be able to verify"
+                "Rally documents no e-mail lookup of people whose answer for a missing person is known (POST /people/search filters by studies, segments, panels, custom properties or person ids; GET /people/{email}/opted-out documents only a 200): purge with -k id to be able to verify"
                     .into(),
             );
         }

@@ -135,6 +135,17 @@ fn limiter(q: Quota, clock: &TokioClock) -> Arc<Limiter> {
     Arc::new(RateLimiter::direct_with_clock(q, clock.clone()))
 }
 
+/// A vendor's answer as `-vvv` prints it. With `--hash-ids` only its size: an
+/// answer may name the person by any identifier, in any form (an id, an
+/// external id, a phone), and only e-mail addresses can be found in free text.
+fn answer_shown(body: &str) -> String {
+    if output::concealing() {
+        format!("  answer: {} bytes (not shown with --hash-ids)", body.len())
+    } else {
+        format!("  answer: {}", crate::model::snippet(body))
+    }
+}
+
 impl Lane {
     pub fn new(
         cfg: LaneConfig,
@@ -411,10 +422,7 @@ impl Lane {
             Ok(resp) => {
                 output::debug(2, &format!("{label} → {} in {elapsed} ms", resp.status));
                 if output::level() >= 3 {
-                    output::debug(
-                        3,
-                        &format!("  answer: {}", crate::model::snippet(&resp.body)),
-                    );
+                    output::debug(3, &answer_shown(&resp.body));
                 }
                 let windowed = self.observe(&resp, send);
                 if let Some(f) = fatal {
