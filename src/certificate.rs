@@ -1350,29 +1350,7 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
     let format = Format::choose(args.format, &args.output);
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
-        if let Ok(meta) = std::fs::symlink_metadata(&args.output) {
-            if !args.force {
-                return Err(CertError::Exists {
-                    path: args.output.clone(),
-                });
-            }
-            // --force replaces a certificate, never a device, a FIFO, a
-            // directory or what a symbolic link points to.
-            if !meta.file_type().is_file() {
-                return Err(CertError::NotRegular {
-                    path: args.output.clone(),
-                });
-            }
-        }
-        if let (Ok(a), Ok(b)) = (
-            std::fs::canonicalize(&args.report),
-            std::fs::canonicalize(&args.output),
-        ) && a == b
-        {
-            return Err(CertError::SameFile {
-                path: args.output.clone(),
-            });
-        }
+        check_output(args)?;
     }
     let mut agg = Aggregate::read(&args.report, args.show_ids)?;
     agg.only = args
@@ -1406,6 +1384,42 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         })?;
         return Ok(written);
     }
+    write_file(args, &agg, &meta, format)?;
+    Ok(written)
+}
+
+/// `-o FILE` before anything is read: a file there is replaced only with
+/// `--force`, and only if it is a regular file that is not the report itself.
+fn check_output(args: &Args) -> Result<(), CertError> {
+    if let Ok(meta) = std::fs::symlink_metadata(&args.output) {
+        if !args.force {
+            return Err(CertError::Exists {
+                path: args.output.clone(),
+            });
+        }
+        // --force replaces a certificate, never a device, a FIFO, a
+        // directory or what a symbolic link points to.
+        if !meta.file_type().is_file() {
+            return Err(CertError::NotRegular {
+                path: args.output.clone(),
+            });
+        }
+    }
+    if let (Ok(a), Ok(b)) = (
+        std::fs::canonicalize(&args.report),
+        std::fs::canonicalize(&args.output),
+    ) && a == b
+    {
+        return Err(CertError::SameFile {
+            path: args.output.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The document written to `-o FILE`: a new file (0600 with `--show-ids`),
+/// synced, and removed again if writing it failed.
+fn write_file(args: &Args, agg: &Aggregate, meta: &Meta, format: Format) -> Result<(), CertError> {
     let path = &args.output;
     let write_err = |err| CertError::Write {
         path: path.clone(),
@@ -1433,8 +1447,8 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         }
     })?;
     let result = render(
-        &agg,
-        &meta,
+        agg,
+        meta,
         format,
         io::BufWriter::with_capacity(256 * 1024, &file),
     )
@@ -1443,7 +1457,7 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         let _ = std::fs::remove_file(path);
         return Err(write_err(err));
     }
-    Ok(written)
+    Ok(())
 }
 
 #[cfg(test)]

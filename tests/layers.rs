@@ -161,3 +161,46 @@ fn no_vendor_is_named_outside_src_services() {
     }
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// No function of `src/` (tests aside) is over 80 lines: long orchestration
+/// is named steps. A function runs from its `fn` line to the `}` at its indent.
+#[test]
+fn no_function_in_src_is_over_80_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![];
+    sources(&src, &mut files);
+    let mut long = vec![];
+    for path in &files {
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut start: Option<(usize, usize)> = None;
+        for (i, line) in code.lines().enumerate() {
+            let indent = line.len() - line.trim_start().len();
+            let t = line.trim_start();
+            let opens = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "async fn ",
+                "pub async fn ",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
+            match start {
+                None if opens => start = Some((i, indent)),
+                Some((s, at)) if t == "}" && indent == at => {
+                    if i - s > 80 {
+                        long.push(format!("{}:{} ({} lines)", path.display(), s + 1, i - s));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(long.is_empty(), "functions over 80 lines: {long:#?}");
+}

@@ -43,12 +43,15 @@ struct Group {
     hosts: std::collections::BTreeSet<String>,
 }
 
+/// An identifier of the report: (vendor, kind, identifier or its hash).
+type Key = (String, String, String);
+
 /// Read the report into groups (the last line of an identifier decides).
 fn read(path: &Path) -> Result<Vec<Group>, RunError> {
     let file = std::fs::File::open(path)
         .map_err(|e| RunError::Usage(format!("{}: cannot read the report: {e}", path.display())))?;
     let mut groups: Vec<Group> = vec![];
-    let mut index: HashMap<(String, String, String), (usize, usize)> = HashMap::new();
+    let mut index: HashMap<Key, (usize, usize)> = HashMap::new();
     let mut reader = std::io::BufReader::new(file);
     let mut buf = vec![];
     for n in 0.. {
@@ -66,53 +69,8 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
         if line.trim().is_empty() {
             continue;
         }
-        let Ok(l) = serde_json::from_str::<Line>(&line) else {
-            // A torn last line of a killed run: the resume repairs it.
-            return Err(RunError::Usage(format!(
-                "{}:{}: not a report line; if the run was killed while writing, run it again with --resume first",
-                path.display(),
-                n + 1
-            )));
-        };
-        let kind = crate::services::kind_named(&l.kind).ok_or_else(|| {
-            RunError::Usage(format!(
-                "{}:{}: unknown kind {:?}",
-                path.display(),
-                n + 1,
-                l.kind
-            ))
-        })?;
-        let key_id = l.id_sha256.clone().or(l.id.clone()).unwrap_or_default();
-        let key = (l.vendor.clone(), l.kind.clone(), key_id);
-        let (g, e) = match index.get(&key) {
-            Some(at) => *at,
-            None => {
-                let g = match groups
-                    .iter()
-                    .position(|g| g.vendor == l.vendor && g.kind == kind)
-                {
-                    Some(g) => g,
-                    None => {
-                        groups.push(Group {
-                            vendor: l.vendor.clone(),
-                            kind,
-                            entries: vec![],
-                            hosts: Default::default(),
-                        });
-                        groups.len() - 1
-                    }
-                };
-                groups[g].entries.push(Entry {
-                    id: l.id.clone(),
-                    sha256: l.id_sha256.clone(),
-                    last: l.outcome,
-                    recorded: Recorded::default(),
-                });
-                let at = (g, groups[g].entries.len() - 1);
-                index.insert(key, at);
-                at
-            }
-        };
+        let (l, kind) = parse(path, n + 1, &line)?;
+        let (g, e) = slot(&mut groups, &mut index, &l, kind);
         if let Some(host) = &l.host
             && !groups[g].hosts.contains(host)
         {
@@ -134,6 +92,59 @@ fn read(path: &Path) -> Result<Vec<Group>, RunError> {
         )));
     }
     Ok(groups)
+}
+
+/// Report line `n` (1-based) and its kind, or why it is not a report line.
+fn parse(path: &Path, n: usize, line: &str) -> Result<(Line, Kind), RunError> {
+    let Ok(l) = serde_json::from_str::<Line>(line) else {
+        // A torn last line of a killed run: the resume repairs it.
+        return Err(RunError::Usage(format!(
+            "{}:{n}: not a report line; if the run was killed while writing, run it again with --resume first",
+            path.display(),
+        )));
+    };
+    let kind = crate::services::kind_named(&l.kind).ok_or_else(|| {
+        RunError::Usage(format!("{}:{n}: unknown kind {:?}", path.display(), l.kind))
+    })?;
+    Ok((l, kind))
+}
+
+/// Where a line's identifier is kept: (group, entry), both made on its first line.
+fn slot(
+    groups: &mut Vec<Group>,
+    index: &mut HashMap<Key, (usize, usize)>,
+    l: &Line,
+    kind: Kind,
+) -> (usize, usize) {
+    let key_id = l.id_sha256.clone().or(l.id.clone()).unwrap_or_default();
+    let key = (l.vendor.clone(), l.kind.clone(), key_id);
+    if let Some(at) = index.get(&key) {
+        return *at;
+    }
+    let g = match groups
+        .iter()
+        .position(|g| g.vendor == l.vendor && g.kind == kind)
+    {
+        Some(g) => g,
+        None => {
+            groups.push(Group {
+                vendor: l.vendor.clone(),
+                kind,
+                entries: vec![],
+                hosts: Default::default(),
+            });
+            groups.len() - 1
+        }
+    };
+    groups[g].entries.push(Entry {
+        id: l.id.clone(),
+        sha256: l.id_sha256.clone(),
+        last: l.outcome,
+        recorded: Recorded::default(),
+    });
+    let at = (g, groups[g].entries.len() - 1);
+    index.insert(key, at);
+    at
 }
 
 /// Whether `purge verify` asks about an identifier with this last outcome.
