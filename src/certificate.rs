@@ -42,7 +42,7 @@ pub struct Args {
     /// Answer for this person only (repeatable): the identifier as it was purged; works on a --hash-ids report too
     #[arg(long, value_name = "ADDRESS")]
     pub person: Vec<String>,
-    /// Who ran the erasure, named on the first page (default: the user making the certificate, from $USER, $LOGNAME or the account)
+    /// Who made this certificate, named on the first page (default: the user making it, from $USER, $LOGNAME or the account); who ran each purge and verify is in the report's lines (Run by)
     #[arg(long, value_name = "NAME")]
     pub operator: Option<String>,
     /// The configuration file whose [certificate] table names the controller and a contact (default: ./purge.toml, if there is one)
@@ -281,6 +281,9 @@ struct Last {
 /// (vendor index, kind index, SHA-256 of the identifier).
 type Key = (u16, u16, [u8; 32]);
 
+/// The most operators the certificate names (a report is a few runs).
+const OPERATORS_SHOWN: usize = 20;
+
 /// Everything the certificate says, read from one report.
 pub struct Aggregate {
     show_ids: bool,
@@ -290,6 +293,9 @@ pub struct Aggregate {
     kinds: Vec<String>,
     /// Hosts named on any line, per vendor.
     hosts: Vec<BTreeSet<String>>,
+    /// Who ran the purges and verifications (the lines' `operator`), at most
+    /// [`OPERATORS_SHOWN`] of them.
+    operators: BTreeSet<String>,
     last: HashMap<Key, Last>,
     /// Each person's request reference (`ref`, from `--ref-column`), by SHA-256.
     refs: HashMap<[u8; 32], Box<str>>,
@@ -324,6 +330,36 @@ fn parse_hex(s: &str) -> Option<[u8; 32]> {
 }
 
 impl Aggregate {
+    /// The host a line went to (per vendor) and who ran it.
+    fn note_where(&mut self, vendor: u16, line: &Line) {
+        if self.hosts.len() < self.vendors.len() {
+            self.hosts.resize_with(self.vendors.len(), BTreeSet::new);
+        }
+        if let Some(h) = &line.host
+            && !self.hosts[usize::from(vendor)].contains(h.as_str())
+        {
+            self.hosts[usize::from(vendor)].insert(h.clone());
+        }
+        if let Some(who) = &line.operator
+            && self.operators.len() < OPERATORS_SHOWN
+            && !self.operators.contains(who.as_str())
+        {
+            self.operators.insert(who.clone());
+        }
+    }
+
+    /// Who ran the purges and verifications of the report, as its lines say.
+    fn ran_by(&self) -> String {
+        if self.operators.is_empty() {
+            return "not recorded (a report written before purge recorded its operator)".into();
+        }
+        self.operators
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn new(show_ids: bool) -> Self {
         Aggregate {
             show_ids,
@@ -331,6 +367,7 @@ impl Aggregate {
             vendors: vec![],
             kinds: vec![],
             hosts: vec![],
+            operators: BTreeSet::new(),
             last: HashMap::new(),
             refs: HashMap::new(),
             strings: Strings::default(),
@@ -377,14 +414,7 @@ impl Aggregate {
         }
         let vendor = Self::index(&mut self.vendors, &line.vendor)?;
         let kind = Self::index(&mut self.kinds, &line.kind)?;
-        if self.hosts.len() < self.vendors.len() {
-            self.hosts.resize_with(self.vendors.len(), BTreeSet::new);
-        }
-        if let Some(h) = &line.host
-            && !self.hosts[usize::from(vendor)].contains(h.as_str())
-        {
-            self.hosts[usize::from(vendor)].insert(h.clone());
-        }
+        self.note_where(vendor, &line);
         let clear = line.id.as_deref();
         let hide = |s: &str| -> String {
             if self.show_ids {
@@ -994,6 +1024,28 @@ fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> 
 }
 
 /// The title, the counts of people, the identifier mode and the facts table.
+/// The first facts an auditor asks for: who is responsible, who ran the
+/// erasure, who made this certificate.
+fn who(agg: &Aggregate, meta: &Meta) -> Vec<(&'static str, String)> {
+    let unset = |v: &Option<String>, key: &str| {
+        v.clone().unwrap_or_else(|| {
+            format!("not named (set {key} in the [certificate] table of purge.toml)")
+        })
+    };
+    vec![
+        ("Controller", unset(&meta.attest.controller, "controller")),
+        ("Contact", unset(&meta.attest.contact, "contact")),
+        (
+            "Run by (the OS user of each purge and verify)",
+            agg.ran_by(),
+        ),
+        (
+            "Operator (who made this certificate of the run)",
+            meta.attest.operator.clone(),
+        ),
+    ]
+}
+
 fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     let when = |a: &Option<(SystemTime, Rc<str>)>| {
         a.as_ref()
@@ -1028,18 +1080,8 @@ fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()
         "SHA-256 hashes"
     };
     out.table(&[("Item", Col::Text), ("Value", Col::Text)])?;
-    let unset = |v: &Option<String>, key: &str| {
-        v.clone().unwrap_or_else(|| {
-            format!("not named (set {key} in the [certificate] table of purge.toml)")
-        })
-    };
-    let facts: Vec<(&str, String)> = vec![
-        ("Controller", unset(&meta.attest.controller, "controller")),
-        ("Contact", unset(&meta.attest.contact, "contact")),
-        (
-            "Operator (who made this certificate of the run)",
-            meta.attest.operator.clone(),
-        ),
+    let mut facts = who(agg, meta);
+    facts.extend([
         ("Report file", meta.report.clone()),
         (
             "Report file (absolute)",
@@ -1067,7 +1109,7 @@ fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()
         ("Identifiers shown as", mode.to_string()),
         ("Made by", format!("purge {}", meta.version)),
         ("Certificate made", rfc3339(meta.made)),
-    ];
+    ]);
     for (k, v) in &facts {
         out.row(None, &[k, v])?;
     }
@@ -1224,7 +1266,7 @@ fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     out.end_table()?;
     vendor_notes(agg, out)?;
     out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's request reference (when the run had --ref-column) and purge outcome → verification at every vendor.")?;
-    out.para("Controller and Contact come from the [certificate] table of purge.toml; Operator is the --operator given when this certificate was made, else the OS user who made it (the report does not record who ran the purge).")?;
+    out.para("Controller and Contact come from the [certificate] table of purge.toml; Run by is the OS user of each purge and verify, as the report's lines record it (operator); Operator is the --operator given when this certificate was made, else the OS user who made it.")?;
     out.para(&format!(
         "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
         meta.version,
@@ -1321,6 +1363,7 @@ fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()
         "controller": meta.attest.controller,
         "contact": meta.attest.contact,
         "operator": meta.attest.operator,
+        "ran_by": agg.operators,
         "identifiers_shown_as": if agg.show_ids { "clear" } else { "sha256" },
         "people_count": agg.people(),
         "vendor_outcomes": agg.identifiers(),

@@ -47,6 +47,10 @@ pub struct Line {
     /// request, not the person).
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Who ran the purge (or the verification) that wrote the line: the OS
+    /// user, evidence the certificate names on its first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     #[serde(default)]
     pub at: String,
 }
@@ -229,6 +233,8 @@ pub struct Report {
     hash_ids: bool,
     /// The host requests go to, written on each line.
     host: Option<String>,
+    /// Who runs purge, written on each line with the host.
+    operator: Option<String>,
     /// This run created the file (not `--resume`): [`Report::discard`] may remove it.
     created: bool,
     /// Each person's reference by the SHA-256 of its identifier
@@ -259,6 +265,11 @@ impl Report {
         self.host = Some(host.to_string());
     }
 
+    /// Name who runs purge (written on every later line).
+    pub fn set_operator(&mut self, who: &str) {
+        self.operator = Some(who.to_string());
+    }
+
     /// A report that writes nothing (no `--report`).
     pub fn none(vendor: &'static str, kind: Kind, hash_ids: bool) -> Self {
         Report {
@@ -270,6 +281,7 @@ impl Report {
             hash_ids,
             host: None,
             created: false,
+            operator: None,
             refs: HashMap::new(),
         }
     }
@@ -374,6 +386,7 @@ impl Report {
                 host: None,
                 created: !exists,
                 refs: HashMap::new(),
+                operator: None,
             });
         }
         drop(file);
@@ -436,6 +449,7 @@ impl Report {
             },
             unproven: o.unproven.clone(),
             reference: self.reference(&o.ident.value),
+            operator: self.operator.clone(),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)
@@ -466,6 +480,7 @@ impl Report {
             host: None,
             unproven: None,
             reference: self.refs.get(sha256).cloned(),
+            operator: self.operator.clone(),
             at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         };
         self.push(&line)

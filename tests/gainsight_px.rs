@@ -364,7 +364,9 @@ async fn at_vvv_with_hash_ids_no_identifier_of_any_kind_is_printed() {
         "--report",
         "r.jsonl",
     ];
-    let out = run(dir.path(), &args, &env()).await;
+    let mut who = env();
+    who.push(("USER", "op-jdoe"));
+    let out = run(dir.path(), &args, &who).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(rec.seen().len(), 1);
     assert_eq!(decoded_segment(&rec.seen()[0]), "gp-secret-7");
@@ -374,4 +376,7 @@ async fn at_vvv_with_hash_ids_no_identifier_of_any_kind_is_printed() {
     assert!(!stdout(&out).contains("gp-secret-7"));
     let report = std::fs::read_to_string(dir.path().join("r.jsonl")).unwrap();
     assert!(!report.contains("gp-secret-7"), "{report}");
+    // Who ran the purge is on its line (#20: who ran the erasure).
+    let lines = report_lines(&dir.path().join("r.jsonl"));
+    assert_eq!(lines[0]["operator"], "op-jdoe", "{report}");
 }

@@ -504,9 +504,17 @@ async fn the_json_certificate_after_purge_verify_has_each_persons_purge_and_veri
         line("gainsight-px", "id", "gp-3", "failed", &[]),
     ];
     write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
-    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
+    let mut who = env();
+    who.push(("USER", "op-jdoe"));
+    let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &who).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(rec.seen().len(), 2, "gp-1 and gp-2 asked about");
+    // Who ran it is on every line it wrote (#20: who ran the erasure).
+    let new = appended(&dir.path().join("r.jsonl"), 3);
+    assert!(
+        new.len() == 2 && new.iter().all(|l| l["operator"] == "op-jdoe"),
+        "{new:?}"
+    );
     let args = [
         "certificate",
         "--report",
@@ -520,6 +528,7 @@ async fn the_json_certificate_after_purge_verify_has_each_persons_purge_and_veri
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["people_count"], 3, "{doc}");
+    assert_eq!(doc["ran_by"], json!(["op-jdoe"]), "{doc}");
     let people = doc["people"].as_array().unwrap();
     assert_eq!(people.len(), 3, "one entry a person: {doc}");
     let of = |id: &str| {

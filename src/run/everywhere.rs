@@ -280,6 +280,7 @@ fn execute_all(
         .zip(todos.into_iter().zip(summaries))
     {
         todo.report.set_host(base.host_str().unwrap_or_default());
+        todo.report.set_operator(&super::os_user());
         let run = VendorRun::new(&leg.target, &leg.cfg, transport, summary, todo);
         handles.push(runtime.spawn(super::execute(run, signal())));
     }

@@ -244,7 +244,7 @@ fn init(path: &std::path::Path, force: bool) -> Result<ExitCode, RunError> {
 
 /// The OS user running purge: `$USER`, `$LOGNAME`, else the account name of
 /// the real user id (`getpwuid_r`), else the id itself.
-fn os_user() -> String {
+pub(crate) fn os_user() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Ok(u) = std::env::var(var)
             && !u.trim().is_empty()
@@ -458,6 +458,7 @@ fn purge(
     let runtime = runtime()?;
     let mut todo = todo;
     todo.report.set_host(base.host_str().unwrap_or_default());
+    todo.report.set_operator(&os_user());
     let vendor_run = VendorRun::new(&target, cfg, transport, summary, todo);
     let (summary, reason) = runtime.block_on(execute(vendor_run, interrupt()));
     if let Some(r) = &reason {

@@ -586,6 +586,7 @@ impl Pass<'_> {
         }
         report.flush()?;
         report.set_host(&self.hosts[i]);
+        report.set_operator(&super::os_user());
         leg.service.present.lock().map(|mut p| p.clear()).ok();
         let todo = Todo {
             report,
