@@ -30,6 +30,23 @@ where
     s
 }
 
+/// A folder with a `purge.toml` whose `[vendor]` table points at `uri`, and
+/// the report `r.jsonl` holding `lines`.
+fn verify_setup(
+    vendor: &str,
+    uri: &str,
+    lines: &[String],
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "purge.toml",
+        &format!("[{vendor}]\nbase-url = \"{uri}\"\n"),
+    );
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    (dir, report)
+}
+
 /// The lines verify appended (after the first `n`).
 fn appended(path: &std::path::Path, n: usize) -> Vec<Value> {
     report_lines(path).into_iter().skip(n).collect()
@@ -55,18 +72,12 @@ async fn gainsight_gone_is_verified_present_is_present_and_a_second_verify_skips
         ),
     });
     let s = server(rec.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(
-        dir.path(),
-        "purge.toml",
-        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
-    );
     let lines = [
         line("gainsight-px", "id", "gp-1", "deleted", &[]),
         line("gainsight-px", "id", "gp-2", "deleted", &[]),
         line("gainsight-px", "id", "gp-3", "failed", &[]),
     ];
-    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let (dir, report) = verify_setup("gainsight-px", &s.uri(), &lines);
     let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let new = appended(&report, 3);
@@ -288,18 +299,12 @@ async fn rally_ids_are_searched_and_emails_are_unverifiable_without_a_request() 
         ResponseTemplate::new(200).set_body_json(json!({"results": [{"personId": "p-2", "email": "b@x.io", "properties": [], "populationIds": []}], "total": 1, "pageInfo": {"hasNextPage": false}}))
     });
     let s = server(rec.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(
-        dir.path(),
-        "purge.toml",
-        &format!("[rally]\nbase-url = \"{}\"\n", s.uri()),
-    );
     let lines = [
         line("rally", "id", "p-1", "queued", &[]),
         line("rally", "id", "p-2", "queued", &[]),
         line("rally", "email", "c@x.io", "queued", &[]),
     ];
-    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let (dir, report) = verify_setup("rally", &s.uri(), &lines);
     let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let new = appended(&report, 3);
@@ -402,18 +407,12 @@ async fn gainsight_body_form_ids_are_verified_by_filter_never_in_a_path() {
         }
     });
     let s = server(rec.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(
-        dir.path(),
-        "purge.toml",
-        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
-    );
     let lines = [
         line("gainsight-px", "id", "team/alice", "deleted", &[]),
         line("gainsight-px", "id", "Team/Bob", "deleted", &[]),
         line("gainsight-px", "id", "a;b/c", "deleted", &[]),
     ];
-    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let (dir, report) = verify_setup("gainsight-px", &s.uri(), &lines);
     let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &env()).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let new = appended(&report, 3);
@@ -492,18 +491,12 @@ async fn the_json_certificate_after_purge_verify_has_each_persons_purge_and_veri
         ),
     });
     let s = server(rec.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_file(
-        dir.path(),
-        "purge.toml",
-        &format!("[gainsight-px]\nbase-url = \"{}\"\n", s.uri()),
-    );
     let lines = [
         line("gainsight-px", "id", "gp-1", "deleted", &[]),
         line("gainsight-px", "id", "gp-2", "deleted", &[]),
         line("gainsight-px", "id", "gp-3", "failed", &[]),
     ];
-    write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let (dir, _report) = verify_setup("gainsight-px", &s.uri(), &lines);
     let mut who = env();
     who.push(("USER", "op-jdoe"));
     let out = run(dir.path(), &["verify", "--report", "r.jsonl"], &who).await;
