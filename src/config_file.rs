@@ -421,14 +421,11 @@ fn vendor_checks(
 ) -> Result<(), ConfigError> {
     let name = entry.name;
     // The vendor's own checks (an instance or region name, a flag that needs a
-    // kind), on the line of the first key the message names, else the table's.
+    // kind), on the line of the key of the flag the error is about, else the table's.
     if let Err(why) = entry.resolve(matches) {
-        let named = keys
-            .iter()
-            .filter_map(|(k, s)| why.find(&format!("--{k}")).map(|i| (i, k, s)))
-            .min_by_key(|(i, _, _)| *i);
+        let named = keys.iter().find(|(k, _)| Some(*k) == why.flag());
         return Err(match named {
-            Some((_, k, s)) => doc.at(s.clone(), format!("[{name}] {k}: {why}")),
+            Some((k, s)) => doc.at(s.clone(), format!("[{name}] {k}: {why}")),
             None => doc.at(span.clone(), format!("[{name}]: {why}")),
         });
     }
@@ -523,14 +520,12 @@ pub fn for_vendor(
                 place,
             }));
         };
-        // The first table key the vendor's refusal names goes; else the two
-        // cannot be put together.
+        // The table key of the flag the vendor's refusal is about goes; else
+        // the two cannot be put together.
         let named = flags
             .iter()
-            .enumerate()
-            .filter_map(|(i, f)| why.find(&format!("--{}", flag_key(f))).map(|at| (at, i)))
-            .min();
-        let Some((_, i)) = named else {
+            .position(|f| why.flag() == Some(flag_key(f).as_str()));
+        let Some(i) = named else {
             return Err(format!(
                 "{why} (with {place} applied; the command line overrides its keys)"
             ));

@@ -548,7 +548,7 @@ async fn instance_picks_the_host_and_bad_options_are_usage_errors() {
                 "2500/min",
                 "u1",
             ],
-            "--lookup-rate 2500/min applies to --kind email or phone",
+            "--lookup-rate applies to --kind email or phone (their lookups), not --kind external-id",
         ),
         (
             vec![

@@ -539,7 +539,8 @@ fn a_pending_e_mail_without_user_ids_is_refused_on_resume() {
     let ids = idents(&["ann@example.com".to_string()]);
     let err = z
         .resume_job(Kind::Email, "J9", ids.clone(), vec![vec![]])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("J9") && err.contains("-k id"), "{err}");
     assert!(z.resume_job(Kind::Id, "J9", ids, vec![vec![]]).is_ok());
 }

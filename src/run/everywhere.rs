@@ -430,7 +430,9 @@ async fn check_credential(
                 body: raw.body.clone(),
             };
             match raw.status {
-                200..=299 => service.preflight_ok(&resp).map_err(Refusal::fatal),
+                200..=299 => service
+                    .preflight_ok(&resp)
+                    .map_err(|e| Refusal::fatal(e.to_string())),
                 s => Err(Refusal::fatal(format!(
                     "could not check the credential: {what} answered {s}: {}",
                     resp.snippet()

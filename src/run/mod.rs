@@ -332,7 +332,9 @@ pub struct Target {
 
 impl Target {
     fn new(entry: &'static Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
-        let setup = entry.resolve(matches).map_err(RunError::Usage)?;
+        let setup = entry
+            .resolve(matches)
+            .map_err(|e| RunError::Usage(e.to_string()))?;
         let profile = setup.service.profile();
         let kind_spec = *profile.kind_spec(setup.kind).ok_or_else(|| {
             RunError::Usage(format!("{} has no --kind {}", profile.display, setup.kind))

@@ -265,7 +265,7 @@ fn checks(
             Err(why) => decided.extend(
                 batch
                     .into_iter()
-                    .map(|i| Outcome::new(i, Status::Unverifiable, why.clone())),
+                    .map(|i| Outcome::new(i, Status::Unverifiable, why.to_string())),
             ),
         }
     }
@@ -629,7 +629,7 @@ fn merge_pass(mut first: Vec<Summary>, later: Vec<Summary>) -> Vec<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Method, Request, Stage};
+    use crate::services::{Method, NoCheck, Request, Stage};
 
     /// A vendor whose proof is its deletion task's status: its check reads
     /// the recorded job (`GET /tasks/{job}`), and it has no purge here.
@@ -654,10 +654,13 @@ mod tests {
     }
 
     impl Verifier for ByJob {
-        fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, String> {
+        fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
             let jobs = check.jobs();
             let Some((_, job)) = jobs.first() else {
-                return Err("no job recorded".into());
+                return Err(NoCheck::NoJob {
+                    job: "job",
+                    why: "purge them again",
+                });
             };
             let request = Request::new(Method::Get, format!("/tasks/{job}"));
             Ok(Work::new(check.ids, request, Stage::Check))
@@ -710,7 +713,10 @@ mod tests {
         assert_eq!(works[0].stage, Stage::Check);
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].status, Status::Unverifiable);
-        assert_eq!(decided[0].detail, "no job recorded");
+        assert_eq!(
+            decided[0].detail,
+            "no job is recorded for these people: purge them again"
+        );
     }
 
     /// A vendor that offers no checks: every identifier unverifiable, nothing sent.

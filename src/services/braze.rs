@@ -9,6 +9,7 @@
 //! and <https://www.braze.com/docs/api/api_limits/>
 //! (`../shared/vendor-docs/read-endpoints.md`).
 
+use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,22 +107,26 @@ const KINDS: &[KindSpec] = &[
 ];
 
 /// The endpoint of an instance name (`us-01`, `eu-02`, …).
-pub fn instance_url(instance: &str) -> Result<String, String> {
-    endpoint_named(INSTANCES, instance, "Braze instance")
+pub fn instance_url(instance: &str) -> Result<String, SetupError> {
+    endpoint_named(INSTANCES, "instance", instance, "Braze instance")
 }
 
 /// `--prioritization`: at most one of `identified`/`unidentified`, optionally
 /// `most_recently_updated`, no repeats.
-pub fn parse_prioritization(list: &str) -> Result<Vec<String>, String> {
+pub fn parse_prioritization(list: &str) -> Result<Vec<String>, SetupError> {
     let items: Vec<String> = list
         .split(',')
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect();
     let bad = |why: &str| {
-        Err(format!(
-            "--prioritization {list:?}: {why}; use one of identified|unidentified, optionally followed by most_recently_updated"
-        ))
+        Err(SetupError::Value {
+            flag: "prioritization",
+            value: list.to_string(),
+            why: format!(
+                "{why}; use one of identified|unidentified, optionally followed by most_recently_updated"
+            ),
+        })
     };
     if items.is_empty() {
         return bad("empty");
@@ -328,7 +333,7 @@ deletes at most one profile per address.",
 const KEY_VAR: &str = "BRAZE_API_KEY";
 
 /// `purge braze` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, SetupError> {
     let by_address = matches!(kind, Kind::Email | Kind::Phone);
     // Braze's page contradicts itself on phone numbers: its parameter table
     // has `phone_numbers` as an "Array of strings" and defines `prioritization`
@@ -339,23 +344,26 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
     // phone number deletes is thus not documented: phone numbers are always
     // looked up, and their profiles deleted by braze_id.
     if a.prioritization.is_some() && kind != Kind::Email {
-        return Err(format!(
-            "--prioritization applies to --kind email only (Braze documents prioritization for e-mail addresses; its phone_numbers is an array of strings with no rule for which profiles a number deletes), not {kind}{}",
-            if kind == Kind::Phone {
+        return Err(SetupError::NotForKind {
+            flag: "prioritization",
+            kind,
+            applies: "email only (Braze documents prioritization for e-mail addresses; its phone_numbers is an array of strings with no rule for which profiles a number deletes)",
+            then: if kind == Kind::Phone {
                 ": without --prioritization every profile of a phone number is looked up and deleted by braze_id"
             } else {
                 ""
-            }
-        ));
+            },
+        });
     }
     // With --prioritization nothing is looked up, and --lookup-rate has no
     // effect (a purge.toml may well set both).
-    if let Some(rate) = a.lookup_rate
-        && !by_address
-    {
-        return Err(format!(
-            "--lookup-rate {rate} applies to --kind email or phone (their lookups), not {kind}"
-        ));
+    if a.lookup_rate.is_some() && !by_address {
+        return Err(SetupError::NotForKind {
+            flag: "lookup-rate",
+            kind,
+            applies: "email or phone (their lookups)",
+            then: "",
+        });
     }
     let prioritization = a
         .prioritization
@@ -540,7 +548,7 @@ impl Verify for Braze {
     /// a profile it returns still exists. Braze deletes asynchronously, so a
     /// profile may be returned for a while after a successful delete
     /// (`purge verify --wait` asks again).
-    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         let batch = check.ids;
         let first = batch[0].value.clone();
         let body = match kind {
@@ -1018,6 +1026,8 @@ mod tests {
             "https://rest.kr-01.braze.com"
         );
         let e = instance_url("us-09").unwrap_err();
+        assert_eq!(e.flag(), Some("instance"));
+        let e = e.to_string();
         assert!(e.contains("us-10") && e.contains("eu-01"), "{e}");
     }
 }

@@ -1,13 +1,123 @@
-//! Errors across the adapter boundary, typed: why a vendor's credential cannot
-//! be read. Each says what went wrong and what to do; where the token file is
-//! named differs between the command line (`--token-file FILE`) and a vendor's
-//! table in `purge.toml` (`token-file = "FILE"`), so the error is rendered for
-//! the place it came from ([`CredentialError::in_table`]) rather than re-worded.
+//! Errors across the adapter boundary, typed: why a vendor's flags cannot set
+//! up a run ([`SetupError`]), why its credential cannot be read
+//! ([`CredentialError`]), why it offers no check for some people
+//! ([`NoCheck`]), why a job recorded by an earlier run cannot be followed
+//! ([`CannotFollow`]), and why its preflight answer refuses the credential
+//! ([`Refused`]). Each says what went wrong and what to do; the callers read
+//! their fields (which flag, which kind) rather than searching the text.
+//! Where the token file is named differs between the command line
+//! (`--token-file FILE`) and a vendor's table in `purge.toml`
+//! (`token-file = "FILE"`), so a credential error is rendered for the place it
+//! came from ([`CredentialError::in_table`]) rather than re-worded.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use super::TOKEN_FILE_MAX;
+use crate::model::Kind;
+
+/// Why a vendor's flags cannot set up a run ([`super::spec::Entry::setup`]).
+/// [`SetupError::flag`] names the flag to blame, so `purge.toml` points at the
+/// line of its key.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// clap could not read the vendor's flags back.
+    #[error("{0}")]
+    Flags(String),
+    /// A named place (an instance, a region) the vendor does not have.
+    #[error("unknown {what} {name:?}; valid: {valid}")]
+    UnknownPlace {
+        flag: &'static str,
+        what: &'static str,
+        name: String,
+        valid: String,
+    },
+    /// A value the flag cannot take: why, and what to pass.
+    #[error("--{flag} {value:?}: {why}")]
+    Value {
+        flag: &'static str,
+        value: String,
+        why: String,
+    },
+    /// The flag was given empty.
+    #[error("--{flag} is empty: {what}")]
+    Empty {
+        flag: &'static str,
+        what: &'static str,
+    },
+    /// The flag does not apply to the kind of identifier chosen.
+    #[error("--{flag} applies to --kind {applies}, not --kind {kind}{then}")]
+    NotForKind {
+        flag: &'static str,
+        kind: Kind,
+        /// The kinds it applies to, and why.
+        applies: &'static str,
+        /// What happens without it, if worth saying (starts with `: `).
+        then: &'static str,
+    },
+}
+
+impl SetupError {
+    /// The flag (without `--`) the error is about, if one.
+    pub fn flag(&self) -> Option<&'static str> {
+        match self {
+            SetupError::Flags(_) => None,
+            SetupError::UnknownPlace { flag, .. }
+            | SetupError::Value { flag, .. }
+            | SetupError::Empty { flag, .. }
+            | SetupError::NotForKind { flag, .. } => Some(flag),
+        }
+    }
+}
+
+/// Why a vendor offers no way to ask whether these people are gone
+/// ([`super::Verify::verify_start`]): they end `unverifiable` with it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoCheck {
+    /// The vendor documents no read for identifiers of this kind: why, and
+    /// what to do.
+    #[error("{why}")]
+    Kind { kind: Kind, why: &'static str },
+    /// This identifier cannot be put into the vendor's read.
+    #[error("{0}")]
+    Identifier(&'static str),
+    /// The proof is the job a purge recorded, and the report has none.
+    #[error("no {job} is recorded for these people: {why}")]
+    NoJob {
+        job: &'static str,
+        why: &'static str,
+    },
+}
+
+/// Why a job that an earlier run recorded as pending cannot be followed
+/// ([`super::Service::resume_job`]): the run stops before sending anything.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the report has {kind} identifiers pending in job {job} without {missing}, so the job cannot be followed safely: {then}"
+)]
+pub struct CannotFollow {
+    pub kind: Kind,
+    pub job: String,
+    /// What the pending lines lack.
+    pub missing: &'static str,
+    /// Why that matters, and what to do.
+    pub then: &'static str,
+}
+
+/// Why a vendor's answer to its preflight read ([`super::Service::preflight`])
+/// refuses the credential: the run stops with nothing deleted (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The vendor answered as if no credential had been given.
+    #[error("{said}: the credential was not accepted; {check}")]
+    NotAccepted {
+        said: &'static str,
+        check: &'static str,
+    },
+    /// The credential is someone's who may not delete people.
+    #[error("the credential is {who}: {needs}")]
+    NotAllowed { who: String, needs: &'static str },
+}
 
 /// Why a vendor's credential cannot be read.
 #[derive(Debug, thiserror::Error)]

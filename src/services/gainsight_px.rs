@@ -5,6 +5,7 @@
 //! `deleteUserUsingDELETE`, `getUsersUsingGET`; `../shared/vendor-docs/002_91d57e6c48b2db74.txt`
 //! and `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`).
 
+use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -232,8 +233,8 @@ so purge slows down on its 429s); --concurrency 32; --max-wait none.",
 const KEY_VAR: &str = "GAINSIGHT_PX_API_KEY";
 
 /// `purge gainsight-px` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
-    let base = endpoint_named(REGIONS, &a.region, "Gainsight PX region")?;
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, SetupError> {
+    let base = endpoint_named(REGIONS, "region", &a.region, "Gainsight PX region")?;
     Ok(Setup {
         service: Arc::new(GainsightPx::new(!a.soft)),
         kind,
@@ -376,7 +377,7 @@ impl Verify for GainsightPx {
     /// `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`: 404 when the
     /// user does not exist); for e-mails, `GET /v1/users?filter=email==X` (the
     /// exact-match filter of the same page) finds no user.
-    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         let batch = check.ids;
         let request = match kind {
             Kind::Email => self.lookup_request(&batch, None),
@@ -391,10 +392,9 @@ impl Verify for GainsightPx {
             _ => {
                 let id = &batch[0].value;
                 if id.contains(';') {
-                    return Err(
-                        "this identifyId has a `;`, which separates the terms of Gainsight's filter, and characters that keep it out of GET /v1/users/{identifyId}: Gainsight PX offers no way to ask about it"
-                            .to_string(),
-                    );
+                    return Err(NoCheck::Identifier(
+                        "this identifyId has a `;`, which separates the terms of Gainsight's filter, and characters that keep it out of GET /v1/users/{identifyId}: Gainsight PX offers no way to ask about it",
+                    ));
                 }
                 Request::new(
                     Method::Get,

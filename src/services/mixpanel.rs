@@ -45,6 +45,7 @@
 //!   is declared [`Request::once`], so the lane never sends it again once it
 //!   may have reached Mixpanel (the status read is idempotent).
 
+use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -141,11 +142,14 @@ purge verify reads the task's status (SUCCESS is verified).",
 /// `purge mixpanel` flags → the adapter, its endpoint and credential. Without
 /// `--project-token` a dry run shows [`TOKEN_PLACEHOLDER`] in its requests
 /// and says so; a real run stops before sending anything ([`Setup::missing`]).
-pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
-    let base = endpoint_named(REGIONS, &a.region, "Mixpanel region")?;
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, SetupError> {
+    let base = endpoint_named(REGIONS, "region", &a.region, "Mixpanel region")?;
     let token = a.project_token.as_deref().map(str::trim);
     if token.is_some_and(str::is_empty) {
-        return Err("--project-token is empty: give the project's token (Project Settings)".into());
+        return Err(SetupError::Empty {
+            flag: "project-token",
+            what: "give the project's token (Project Settings)",
+        });
     }
     Ok(Setup {
         service: Arc::new(Mixpanel::new(token.unwrap_or(TOKEN_PLACEHOLDER))),
@@ -270,11 +274,14 @@ impl Verify for Mixpanel {
 
     /// One status read per task the batch's people were recorded in (the
     /// first now, the others as [`Step::Continue`]).
-    fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, String> {
+    fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         // The recorded tasks ride in the work's targets: (person, task).
         let tasks = check.jobs();
         let Some((_, task)) = tasks.first() else {
-            return Err("no deletion task is recorded for these people: Mixpanel's proof is a task's status; purge them again".into());
+            return Err(NoCheck::NoJob {
+                job: "deletion task",
+                why: "Mixpanel's proof is a task's status; purge them again",
+            });
         };
         let request = self.status_request(task);
         Ok(Work::new(check.ids, request, Stage::Check).with_targets(tasks))

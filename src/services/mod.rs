@@ -22,7 +22,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::model::*;
-pub use error::{CredentialError, FileType, TOKEN_FILE, TokenFileProblem};
+pub use error::{
+    CannotFollow, CredentialError, FileType, NoCheck, Refused, SetupError, TOKEN_FILE,
+    TokenFileProblem,
+};
 pub use spec::*;
 
 use crate::secret::Secret;
@@ -64,8 +67,8 @@ pub fn entry(name: &str) -> Option<&'static Entry> {
 }
 
 /// A vendor's flags read back from clap's matches.
-pub fn flags_from<A: clap::FromArgMatches>(m: &clap::ArgMatches) -> Result<A, String> {
-    A::from_arg_matches(m).map_err(|e| e.to_string())
+pub fn flags_from<A: clap::FromArgMatches>(m: &clap::ArgMatches) -> Result<A, SetupError> {
+    A::from_arg_matches(m).map_err(|e| SetupError::Flags(e.to_string()))
 }
 
 /// What a vendor's flags resolve to.
@@ -103,14 +106,25 @@ pub type CredentialFn =
     Box<dyn FnOnce(Option<&Path>) -> Result<Credential, CredentialError> + Send>;
 
 /// The endpoint a vendor's named place maps to (a Braze instance, a Gainsight
-/// region), case-insensitively; else an error that lists the valid names.
-pub fn endpoint_named(table: &[(&str, &str)], name: &str, what: &str) -> Result<String, String> {
+/// region), case-insensitively; else an error, about `flag`, that lists the
+/// valid names.
+pub fn endpoint_named(
+    table: &[(&str, &str)],
+    flag: &'static str,
+    name: &str,
+    what: &'static str,
+) -> Result<String, SetupError> {
     let want = name.trim().to_ascii_lowercase();
     table
         .iter()
         .find(|(n, _)| *n == want)
         .map(|(_, url)| (*url).to_string())
-        .ok_or_else(|| format!("unknown {what} {name:?}; valid: {}", names_of(table)))
+        .ok_or_else(|| SetupError::UnknownPlace {
+            flag,
+            what,
+            name: name.to_string(),
+            valid: names_of(table),
+        })
 }
 
 /// A flag naming one of a table of named endpoints: its names are the flag's
@@ -243,7 +257,7 @@ pub trait Service: Send + Sync {
         job: &str,
         ids: Vec<Ident>,
         vendor_ids: Vec<Vec<String>>,
-    ) -> Result<Work, String> {
+    ) -> Result<Work, CannotFollow> {
         let _ = (job, vendor_ids);
         Ok(self.start(kind, ids))
     }
@@ -267,7 +281,7 @@ pub trait Service: Send + Sync {
     }
     /// Whether a 2xx answer to [`Service::preflight`] shows a credential the
     /// run can use (why not, if not).
-    fn preflight_ok(&self, _resp: &Response) -> Result<(), String> {
+    fn preflight_ok(&self, _resp: &Response) -> Result<(), Refused> {
         Ok(())
     }
     /// `purge verify`: the vendor's checks, if it offers a way to ask whether
@@ -367,7 +381,7 @@ pub trait Verify: Send + Sync {
     /// vendor, from the identifiers and what the report recorded for them
     /// (their vendor ids, their job), or why the vendor offers no way to ask
     /// (they end `unverifiable`).
-    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String>;
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, NoCheck>;
     /// Read the answer to a check: `verified`, `present`, `unverifiable`, or
     /// more reads. A check is a read: it never splits a batch ([`Step::Split`]
     /// ends its identifiers `unverifiable`).

@@ -3,6 +3,7 @@
 //! Follows <https://docs.rallyuxr.com/api-reference/people/delete-people>
 //! (`../shared/vendor-docs/000_127e72d26cf600b4.txt`).
 
+use crate::services::NoCheck;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -312,13 +313,13 @@ impl Verify for Rally {
     ///
     /// Hence the error below: its "no exact e-mail lookup" means none whose
     /// "not found" answer is documented.
-    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         let batch = check.ids;
         if kind != Kind::Id {
-            return Err(
-                "Rally documents no e-mail lookup of people whose answer for a missing person is known (POST /people/search filters by studies, segments, panels, custom properties or person ids; GET /people/{email}/opted-out documents only a 200): purge with -k id to be able to verify"
-                    .into(),
-            );
+            return Err(NoCheck::Kind {
+                kind,
+                why: "Rally documents no e-mail lookup of people whose answer for a missing person is known (POST /people/search filters by studies, segments, panels, custom properties or person ids; GET /people/{email}/opted-out documents only a 200): purge with -k id to be able to verify",
+            });
         }
         let ids: Vec<&str> = batch.iter().map(|i| i.value.as_str()).collect();
         let body = json!({"peopleIds": ids, "pageInfo": {"size": ids.len()}});

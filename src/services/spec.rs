@@ -5,7 +5,7 @@
 
 use clap::{Arg, ArgMatches, Command};
 
-use super::{KindSpec, Setup};
+use super::{KindSpec, Setup, SetupError};
 use crate::services::Kind;
 
 /// A vendor in the registry: its subcommand, what it accepts, and how its
@@ -48,7 +48,7 @@ pub struct Entry {
     /// Reads the vendor's flags back from the parsed subcommand, for identifiers
     /// of the kind chosen. Called with no flag given at all by a dry run: a
     /// missing account or place is an [`super::Endpoint::Missing`], not an error.
-    pub setup: fn(&ArgMatches, Kind) -> Result<Setup, String>,
+    pub setup: fn(&ArgMatches, Kind) -> Result<Setup, SetupError>,
 }
 
 impl Entry {
@@ -106,7 +106,7 @@ impl Entry {
     }
 
     /// The vendor's [`Setup`] from its parsed subcommand.
-    pub fn resolve(&self, m: &ArgMatches) -> Result<Setup, String> {
+    pub fn resolve(&self, m: &ArgMatches) -> Result<Setup, SetupError> {
         let kind = m
             .get_one::<String>("kind")
             .and_then(|k| self.kinds.iter().map(|s| s.kind).find(|s| s.as_str() == k))
@@ -246,7 +246,7 @@ pub(crate) mod tests {
         public_flags: &["project-token"],
         legend: &["Test counts are per project."],
         flags: |c| c.arg(Arg::new("project-token").long("project-token")),
-        setup: |_, _| Err("no setup in tests".into()),
+        setup: |_, _| Err(SetupError::Flags("no setup in tests".into())),
     };
 
     #[test]

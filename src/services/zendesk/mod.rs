@@ -7,6 +7,7 @@
 //! `ShowJobStatus`, `PermanentlyDeleteUser`, `SearchUsers`, `ShowManyUsers` in
 //! `../shared/vendor-specs/zendesk-support-oas.yaml`).
 
+use crate::services::{CannotFollow, NoCheck, Refused, SetupError};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -492,26 +493,35 @@ const TOKEN_VAR: &str = "ZENDESK_API_TOKEN";
 const OAUTH_VAR: &str = "ZENDESK_OAUTH_TOKEN";
 
 /// `purge zendesk` flags → the adapter, its endpoint and credential.
-pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
+pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, SetupError> {
     let mut brands = vec![];
     if let Some(list) = &a.brand_id {
         if kind != Kind::ExternalId {
-            return Err(format!(
-                "--brand-id goes with --kind external-id only (user ids are global, and e-mails are searched across the account), not --kind {kind}"
-            ));
+            return Err(SetupError::NotForKind {
+                flag: "brand-id",
+                kind,
+                applies: "external-id only (user ids are global, and e-mails are searched across the account)",
+                then: "",
+            });
         }
         for b in list.split(',').map(str::trim) {
             if b.is_empty() || !b.bytes().all(|c| c.is_ascii_digit()) || b.len() > 20 {
-                return Err(format!(
-                    "--brand-id {list:?}: each must be 0 (account-scoped users) or a numeric brand id, comma-separated; `all` is not a scope Zendesk looks external ids up in"
-                ));
+                return Err(SetupError::Value {
+                    flag: "brand-id",
+                    value: list.clone(),
+                    why: "each must be 0 (account-scoped users) or a numeric brand id, comma-separated; `all` is not a scope Zendesk looks external ids up in".into(),
+                });
             }
             if !brands.iter().any(|x| x == b) {
                 brands.push(b.to_string());
             }
         }
         if brands.len() > 10 {
-            return Err(format!("--brand-id {list:?}: at most 10 brands"));
+            return Err(SetupError::Value {
+                flag: "brand-id",
+                value: list.clone(),
+                why: "at most 10 brands".into(),
+            });
         }
     }
     let endpoint = match a.subdomain.as_deref().map(str::trim) {
@@ -519,9 +529,11 @@ pub fn setup(a: &Flags, kind: Kind) -> Result<Setup, String> {
             Endpoint::Url(format!("https://{}.zendesk.com", s.to_ascii_lowercase()))
         }
         Some(s) => {
-            return Err(format!(
-                "--subdomain {s:?}: give the account's subdomain only (letters, digits, dashes), e.g. acme for acme.zendesk.com"
-            ));
+            return Err(SetupError::Value {
+                flag: "subdomain",
+                value: s.to_string(),
+                why: "give the account's subdomain only (letters, digits, dashes), e.g. acme for acme.zendesk.com".into(),
+            });
         }
         None => Endpoint::Missing {
             why: "say which Zendesk account: --subdomain NAME or ZENDESK_SUBDOMAIN, or --base-url URL"
@@ -661,7 +673,7 @@ impl Service for Zendesk {
         job: &str,
         ids: Vec<Ident>,
         vendor_ids: Vec<Vec<String>>,
-    ) -> Result<Work, String> {
+    ) -> Result<Work, CannotFollow> {
         // Pending lines carry the user ids the job covers; a user id is its own.
         let vendor_ids: Vec<Vec<String>> = vendor_ids
             .into_iter()
@@ -675,13 +687,14 @@ impl Service for Zendesk {
             })
             .collect();
         if vendor_ids.iter().any(Vec::is_empty) {
-            return Err(format!(
-                "the report has {kind} identifiers pending in Zendesk job {job} without the user ids the job covers \
-                 (written by an earlier purge version), so the job cannot be followed safely: its users may \
-                 already be soft-deleted, where a new lookup would not find them. Once the job has ended \
-                 (Zendesk keeps jobs about an hour), erase those users with `purge zendesk -k id`, and start \
-                 a new --report for the rest"
-            ));
+            return Err(CannotFollow {
+                kind,
+                job: job.to_string(),
+                missing: "the user ids the job covers (written by an earlier purge version)",
+                then: "its users may already be soft-deleted, where a new lookup would not find them. Once the job has ended \
+                       (Zendesk keeps jobs about an hour), erase those users with `purge zendesk -k id`, and start \
+                       a new --report for the rest",
+            });
         }
         let targets: Vec<(usize, String)> = vendor_ids
             .into_iter()
@@ -756,21 +769,32 @@ impl Service for Zendesk {
         Some(Request::new(Method::Get, "/api/v2/users/me"))
     }
 
-    fn preflight_ok(&self, resp: &Response) -> Result<(), String> {
+    fn preflight_ok(&self, resp: &Response) -> Result<(), Refused> {
         let v: Value = serde_json::from_str(&resp.body).unwrap_or_default();
         let user = &v["user"];
         match (user["id"].as_u64(), user["role"].as_str()) {
             (Some(_), Some("admin")) => Ok(()),
-            (None, _) => Err(
-                "Zendesk answered GET /api/v2/users/me as an anonymous user: the credential was not accepted; check ZENDESK_EMAIL and the token".into(),
-            ),
-            (Some(id), role) => Err(format!(
-                "the credential is user {id}'s, {}: deleting users needs an admin (Zendesk allows DELETE /api/v2/users/destroy_many for admins only); use an admin's API token",
-                match role {
-                    Some(r) => format!("a{} {r}", if r.starts_with(['a', 'e', 'i', 'o', 'u']) { "n" } else { "" }),
-                    None => "a user of unknown role".to_string(),
-                }
-            )),
+            (None, _) => Err(Refused::NotAccepted {
+                said: "Zendesk answered GET /api/v2/users/me as an anonymous user",
+                check: "check ZENDESK_EMAIL and the token",
+            }),
+            (Some(id), role) => Err(Refused::NotAllowed {
+                who: format!(
+                    "user {id}'s, {}",
+                    match role {
+                        Some(r) => format!(
+                            "a{} {r}",
+                            if r.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                                "n"
+                            } else {
+                                ""
+                            }
+                        ),
+                        None => "a user of unknown role".to_string(),
+                    }
+                ),
+                needs: "deleting users needs an admin (Zendesk allows DELETE /api/v2/users/destroy_many for admins only); use an admin's API token",
+            }),
         }
     }
 
@@ -815,7 +839,7 @@ impl Verify for Zendesk {
     }
     /// See `verify.rs`: the recorded user ids confirmed with Zendesk first,
     /// a person without any looked up again by its identifier.
-    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, String> {
+    fn verify_start(&self, kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         let targets = check.targets();
         let batch = check.ids;
         Ok(self.verify_first(kind, batch, targets))
