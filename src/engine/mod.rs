@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use self::admission::Admission;
 use self::gather::Pool;
 use crate::exit::ExitCode;
-use crate::http::lane::{Lane, SendError, Stats, Stop};
+use crate::http::lane::{Lane, RetryError, SendError, Stats, Stop};
 use crate::output;
 use crate::report::{Report, ReportError, Summary};
 use crate::services::{self, Fatal, Kind, Outcome, Response, Service, Stage, Status, Step, Work};
@@ -473,9 +473,9 @@ impl Engine {
             },
             // A submission still throttled while our own jobs are open (the vendor's
             // job limit): hold it until a job ends rather than fail it.
-            Err(SendError::Exhausted {
+            Err(SendError::Exhausted(RetryError {
                 status: Some(429), ..
-            }) if jobs_open > 0 && matches!(work.stage, Stage::Delete) => {
+            })) if jobs_open > 0 && matches!(work.stage, Stage::Delete) => {
                 output::debug(
                     1,
                     &format!(
@@ -484,8 +484,9 @@ impl Engine {
                 );
                 return Settled::Park(work);
             }
-            Err(SendError::Exhausted { status, detail }) => {
-                let outs = services::all(&work.ids, Status::Failed, &detail, status);
+            Err(SendError::Exhausted(e)) => {
+                output::debug(1, &e.logged());
+                let outs = services::all(&work.ids, Status::Failed, &e.to_string(), e.status);
                 self.record(&outs, Some(seq));
                 return Settled::Next(vec![]);
             }

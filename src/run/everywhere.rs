@@ -454,8 +454,8 @@ async fn check_credential(
                 wait.as_secs()
             ),
         }),
-        Err(SendError::Exhausted { detail, .. }) => Err(Refusal::fatal(format!(
-            "could not check the credential: {what}: {detail}"
+        Err(SendError::Exhausted(e)) => Err(Refusal::fatal(format!(
+            "could not check the credential: {what}: {e}"
         ))),
         Err(SendError::Stopped) => Err(Refusal::fatal(format!(
             "could not check the credential: {what}: stopped"

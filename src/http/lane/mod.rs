@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use self::adaptive::Pace;
 use self::gate::{Gate, Turn};
-pub use self::retry::{SendError, backoff, is_retryable};
+pub use self::retry::{GaveUp, RetryError, SendError, backoff, is_retryable};
 pub use self::stop::{Stats, Stop};
 use super::headers::{self, MAX_HINT};
 use super::{RawResponse, Transport};
@@ -363,16 +363,20 @@ impl Lane {
     /// given up only after more than `--max-retries` throttles in a row with
     /// nothing else in the lane succeeding between them.
     pub async fn send(&self, req: &Request, label: &str) -> Result<RawResponse, SendError> {
-        let mut tries = Tries::default();
+        let mut tries = Tries {
+            first: Instant::now(),
+            attempt: 0,
+            errors: 0,
+            throttles: 0,
+            progress_mark: None,
+        };
         loop {
             let retry = match self.attempt(req, label).await? {
                 Attempted::Answer(resp) => return Ok(resp),
                 Attempted::Retry(r) => r,
             };
-            if let Some(e) =
-                retry::not_resent(req.idempotent, retry.status, retry.not_sent, &retry.reason)
-            {
-                return Err(e);
+            if retry::not_resent(req.idempotent, retry.status, retry.not_sent) {
+                return Err(tries.exhausted(label, retry, GaveUp::MayHaveArrived));
             }
             let throttled = retry.status == Some(429);
             self.check_hint(retry.hint)?;
@@ -381,7 +385,12 @@ impl Lane {
             }
             let successes = self.successes.load(Ordering::Relaxed);
             if tries.give_up(throttled, successes, self.cfg.max_retries) {
-                return Err(tries.exhausted(&retry, throttled));
+                let why = if throttled {
+                    GaveUp::Throttled
+                } else {
+                    GaveUp::Retries
+                };
+                return Err(tries.exhausted(label, retry, why));
             }
             let delay = self.retry_delay(&retry, throttled, &tries);
             self.say_retry(label, &retry, throttled, &tries, delay);
@@ -587,9 +596,9 @@ struct Retry {
     started: Instant,
 }
 
-/// How often one request has been tried.
-#[derive(Default)]
+/// How often one request has been tried, since when.
 struct Tries {
+    first: Instant,
     attempt: u32,
     errors: u32,
     /// Throttles since the lane last made progress, and the lane's successes then.
@@ -614,21 +623,15 @@ impl Tries {
         }
     }
 
-    fn exhausted(&self, retry: &Retry, throttled: bool) -> SendError {
-        let tries = self.attempt + 1;
-        SendError::Exhausted {
+    fn exhausted(&self, label: &str, retry: Retry, gave_up: GaveUp) -> SendError {
+        SendError::Exhausted(RetryError {
+            request: label.to_string(),
             status: retry.status,
-            detail: format!(
-                "{} (gave up after {tries} attempt{}{})",
-                retry.reason,
-                if tries == 1 { "" } else { "s" },
-                if throttled {
-                    "; nothing else succeeded meanwhile"
-                } else {
-                    ""
-                }
-            ),
-        }
+            attempts: self.attempt + 1,
+            elapsed: self.first.elapsed(),
+            reason: retry.reason,
+            gave_up,
+        })
     }
 }
 

@@ -13,14 +13,76 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Why a request ended without a response for the adapter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendError {
-    /// Every attempt failed; `detail` says how the last one did.
-    Exhausted { status: Option<u16>, detail: String },
+    /// Given up on: every attempt failed, or the request may have arrived
+    /// and is not sent twice.
+    Exhausted(RetryError),
     /// 401/403 or a redirect: the run stops (exit 3).
     Fatal(Fatal),
     /// The vendor asks for a wait longer than `--max-wait` (exit 75).
     WaitTooLong { wait: Duration },
     /// The run is stopping; the request was not (re)sent.
     Stopped,
+}
+
+/// A request given up on (object_store's `RetryError` is the model): which
+/// request, its last status, how many attempts over how long, how the last
+/// one failed, and why there was no other. Its text is the `detail` of the
+/// people it carried: the time is left out of it, so people failing the same
+/// way group under one reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", self.detail())]
+pub struct RetryError {
+    /// The request as logs name it: its number, method and path, identifiers
+    /// masked.
+    pub request: String,
+    /// The last attempt's status; `None`: it got no answer.
+    pub status: Option<u16>,
+    pub attempts: u32,
+    /// From the first attempt's send to giving up.
+    pub elapsed: Duration,
+    /// How the last attempt failed (`HTTP 500: …`, `timed out`).
+    pub reason: String,
+    pub gave_up: GaveUp,
+}
+
+/// Why a request was not tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// More than `--max-retries` errors.
+    Retries,
+    /// More than `--max-retries` throttles in a row, nothing else succeeding.
+    Throttled,
+    /// Not idempotent, and it may have reached the vendor ([`not_resent`]).
+    MayHaveArrived,
+}
+
+impl RetryError {
+    fn detail(&self) -> String {
+        let tries = self.attempts;
+        let s = if tries == 1 { "" } else { "s" };
+        match self.gave_up {
+            GaveUp::Retries => format!("{} (gave up after {tries} attempt{s})", self.reason),
+            GaveUp::Throttled => format!(
+                "{} (gave up after {tries} attempt{s}; nothing else succeeded meanwhile)",
+                self.reason
+            ),
+            GaveUp::MayHaveArrived => format!(
+                "{}: the request may have reached the vendor, and it is not idempotent (each one creates a vendor task), so it was not re-sent; run purge verify, or check the vendor's task list, before sending it again",
+                self.reason
+            ),
+        }
+    }
+
+    /// The log line of giving up: the request, attempts and time.
+    pub fn logged(&self) -> String {
+        format!(
+            "{}: given up after {} attempt{} in {:.1}s: {self}",
+            self.request,
+            self.attempts,
+            if self.attempts == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64()
+        )
+    }
 }
 
 /// Statuses worth another attempt of an idempotent request (a delete of the
@@ -33,24 +95,11 @@ pub fn is_retryable(status: u16) -> bool {
 /// again only when it certainly did not reach the vendor or was refused
 /// before it was processed: a connection never made, a 429 (throttled), a 503
 /// (unavailable). After a timeout, a reset connection or a 5xx it may have
-/// created its task: it ends here, failed with why, instead of creating a
-/// second one.
-pub fn not_resent(
-    idempotent: bool,
-    status: Option<u16>,
-    not_sent: bool,
-    reason: &str,
-) -> Option<SendError> {
+/// created its task: it ends here ([`GaveUp::MayHaveArrived`]), failed with
+/// why, instead of creating a second one.
+pub fn not_resent(idempotent: bool, status: Option<u16>, not_sent: bool) -> bool {
     let refused_unprocessed = matches!(status, Some(429 | 503));
-    if idempotent || not_sent || refused_unprocessed {
-        return None;
-    }
-    Some(SendError::Exhausted {
-        status,
-        detail: format!(
-            "{reason}: the request may have reached the vendor, and it is not idempotent (each one creates a vendor task), so it was not re-sent; run purge verify, or check the vendor's task list, before sending it again"
-        ),
-    })
+    !(idempotent || not_sent || refused_unprocessed)
 }
 
 /// A redirect: never followed (see [`crate::http::HttpClient::new`]); it stops the run.

@@ -187,10 +187,12 @@ async fn a_request_that_is_not_idempotent_is_not_re_sent_once_it_may_have_arrive
     let lane = lane_with(&script, None, 1, 3);
     let err = lane.send(&task(), "t").await.unwrap_err();
     assert_eq!(script.count(), 1, "sent exactly once");
-    let SendError::Exhausted { status, detail } = err else {
+    let SendError::Exhausted(e) = err else {
         panic!("{err:?}")
     };
-    assert_eq!(status, None);
+    assert_eq!(e.status, None);
+    assert_eq!((e.attempts, e.gave_up), (1, GaveUp::MayHaveArrived));
+    let detail = e.to_string();
     assert!(
         detail.starts_with("timed out: the request may have reached the vendor"),
         "{detail}"
@@ -237,13 +239,32 @@ async fn retries_run_out_with_the_last_reason() {
         }
     });
     let lane = lane_with(&script, None, 1, 2);
-    let err = lane.send(&req(), "t").await.unwrap_err();
+    let t0 = Instant::now();
+    let err = lane
+        .send(&req(), "#7 DELETE /x/{id} (1 id)")
+        .await
+        .unwrap_err();
+    let SendError::Exhausted(e) = err else {
+        panic!("{err:?}")
+    };
+    // Typed like object_store's RetryError: the request, its last status,
+    // attempts, time, the last reason and why no more.
+    assert_eq!(e.request, "#7 DELETE /x/{id} (1 id)");
     assert_eq!(
-        err,
-        SendError::Exhausted {
-            status: None,
-            detail: "connection reset (gave up after 3 attempts)".into()
-        }
+        (e.status, e.attempts, e.gave_up),
+        (None, 3, GaveUp::Retries)
+    );
+    assert_eq!(e.reason, "connection reset");
+    assert!(
+        e.elapsed > Duration::ZERO && e.elapsed <= t0.elapsed(),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "connection reset (gave up after 3 attempts)");
+    assert!(
+        e.logged()
+            .starts_with("#7 DELETE /x/{id} (1 id): given up after 3 attempts in "),
+        "{}",
+        e.logged()
     );
     assert_eq!(script.count(), 3);
 }
