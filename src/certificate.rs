@@ -8,11 +8,10 @@
 //! format (HTML: one file, inline CSS, no scripts, nothing external; Markdown:
 //! tables with `|` and newlines escaped).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -30,6 +29,9 @@ pub struct Args {
     /// Where to write the certificate (`-` for stdout)
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
+    /// The most people whose rows a certificate written to a file holds itself; past it the rows go to FILE's companion, NAME.people.jsonl beside it (one JSON line a person), which the certificate names with its SHA-256
+    #[arg(long, value_name = "N", default_value_t = INLINE_PEOPLE)]
+    pub inline_people: usize,
     /// html (one self-contained printable file) or md (Markdown); default: md for a .md -o file, html otherwise
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -233,56 +235,28 @@ pub fn meaning(s: Status) -> &'static str {
     }
 }
 
-/// One copy of each evidence string (details, job ids and times repeat a lot).
-#[derive(Default)]
-struct Strings {
-    set: HashSet<Rc<str>>,
-}
+mod companion;
+mod table;
 
-impl Strings {
-    fn get(&mut self, s: &str) -> Rc<str> {
-        if let Some(r) = self.set.get(s) {
-            return Rc::clone(r);
-        }
-        let r: Rc<str> = Rc::from(s);
-        self.set.insert(Rc::clone(&r));
-        r
-    }
-
-    /// Forget strings no identifier's last line uses any more.
-    fn prune(&mut self, live: usize) {
-        if self.set.len() > 2 * live + 4096 {
-            self.set.retain(|r| Rc::strong_count(r) > 1);
-        }
-    }
-}
-
-/// The last line of one identifier, as the certificate shows it.
-struct Last {
-    status: Status,
-    /// The last purge outcome (not a verification), kept beside the verification.
-    purge: Option<Status>,
-    http_status: Option<u16>,
-    /// 1-based line of the report.
-    line: usize,
-    at: Rc<str>,
-    /// Evidence, already concealed unless `--show-ids`.
-    detail: Rc<str>,
-    job_id: Option<Rc<str>>,
-    vendor_ids: Box<[Rc<str>]>,
-    /// Why the line's final outcome does not prove the person erased (its
-    /// `unproven`: a soft delete, an acceptance the vendor did not confirm),
-    /// already concealed unless `--show-ids`.
-    unproven: Option<Rc<str>>,
-    /// The identifier in clear (kept only with `--show-ids`, when a line had it).
-    clear: Option<Box<str>>,
-}
-
-/// (vendor index, kind index, SHA-256 of the identifier).
-type Key = (u16, u16, [u8; 32]);
+pub use companion::RowsFile;
+use table::{Key, Last, More, Strings, Table};
 
 /// The most operators the certificate names (a report is a few runs).
 const OPERATORS_SHOWN: usize = 20;
+
+/// The most people whose rows a certificate written to a file holds itself
+/// (`--inline-people`). Past it (issue #24: a million rows make an HTML file
+/// no browser opens), the rows go to a companion JSON Lines file beside the
+/// certificate, which names it with its SHA-256 and its count of lines.
+pub const INLINE_PEOPLE: usize = 5_000;
+
+/// The counts the document states, made once.
+#[derive(Debug, Clone, Copy)]
+struct Totals {
+    people: usize,
+    exceptions: usize,
+    not_proven: usize,
+}
 
 /// Everything the certificate says, read from one report.
 pub struct Aggregate {
@@ -296,12 +270,14 @@ pub struct Aggregate {
     /// Who ran the purges and verifications (the lines' `operator`), at most
     /// [`OPERATORS_SHOWN`] of them.
     operators: BTreeSet<String>,
-    last: HashMap<Key, Last>,
-    /// Each person's request reference (`ref`, from `--ref-column`), by SHA-256.
-    refs: HashMap<[u8; 32], Box<str>>,
+    /// Each identifier's last line.
+    last: Table,
     strings: Strings,
-    first_at: Option<(SystemTime, Rc<str>)>,
-    last_at: Option<(SystemTime, Rc<str>)>,
+    /// The last `at` parsed, by its string id (a report's times repeat).
+    at_seen: Option<(u32, SystemTime)>,
+    first_at: Option<SystemTime>,
+    last_at: Option<SystemTime>,
+    totals: std::cell::OnceCell<Totals>,
     /// Non-blank lines read.
     pub lines: usize,
     /// SHA-256 hex of the report's bytes.
@@ -327,6 +303,14 @@ fn parse_hex(s: &str) -> Option<[u8; 32]> {
         *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+/// `part` after what `out` holds, with ` · ` between.
+fn push_part(out: &mut String, part: &str) {
+    if !out.is_empty() {
+        out.push_str(" · ");
+    }
+    out.push_str(part);
 }
 
 impl Aggregate {
@@ -368,11 +352,12 @@ impl Aggregate {
             kinds: vec![],
             hosts: vec![],
             operators: BTreeSet::new(),
-            last: HashMap::new(),
-            refs: HashMap::new(),
+            last: Table::default(),
             strings: Strings::default(),
+            at_seen: None,
             first_at: None,
             last_at: None,
+            totals: std::cell::OnceCell::new(),
             lines: 0,
             sha256: String::new(),
         }
@@ -401,65 +386,82 @@ impl Aggregate {
             (Some(id), None) => Sha256::digest(id.as_bytes()).into(),
             (None, None) => return Err("no id or id_sha256".into()),
         };
-        if !line.at.is_empty() {
-            let t = humantime::parse_rfc3339_weak(&line.at)
-                .map_err(|e| format!("`at` is not an RFC 3339 time: {e}"))?;
-            let at = self.strings.get(&line.at);
-            if self.first_at.as_ref().is_none_or(|(f, _)| t < *f) {
-                self.first_at = Some((t, Rc::clone(&at)));
-            }
-            if self.last_at.as_ref().is_none_or(|(l, _)| t >= *l) {
-                self.last_at = Some((t, at));
-            }
-        }
+        let line_no = u32::try_from(line_no)
+            .map_err(|_| "the report has more than 4,294,967,295 lines".to_string())?;
+        let at = self.note_time(&line.at)?;
         let vendor = Self::index(&mut self.vendors, &line.vendor)?;
         let kind = Self::index(&mut self.kinds, &line.kind)?;
         self.note_where(vendor, &line);
+        let key = (vendor, kind, hash);
+        let last = self.last_of(&line, line_no, at, &key);
+        self.last.insert(key, last);
+        self.lines += 1;
+        self.totals.take();
+        Ok(())
+    }
+
+    /// A line's `at`, kept once (its string id), and the report's first and last times.
+    fn note_time(&mut self, at: &str) -> Result<u32, String> {
+        let id = self.strings.id(at);
+        if at.is_empty() || self.at_seen.is_some_and(|(seen, _)| seen == id) {
+            return Ok(id);
+        }
+        let t = humantime::parse_rfc3339_weak(at)
+            .map_err(|e| format!("`at` is not an RFC 3339 time: {e}"))?;
+        self.at_seen = Some((id, t));
+        if self.first_at.is_none_or(|f| t < f) {
+            self.first_at = Some(t);
+        }
+        if self.last_at.is_none_or(|l| t >= l) {
+            self.last_at = Some(t);
+        }
+        Ok(id)
+    }
+
+    /// The line as the certificate keeps it: its evidence concealed unless
+    /// `--show-ids`; what an earlier line of the identifier had and this one
+    /// lacks (the purge outcome beside a verification, the identifier in
+    /// clear, the request reference) carried over.
+    fn last_of(&mut self, line: &Line, line_no: u32, at: u32, key: &Key) -> Last {
         let clear = line.id.as_deref();
+        let show = self.show_ids;
         let hide = |s: &str| -> String {
-            if self.show_ids {
+            if show {
                 s.to_string()
             } else {
                 conceal(s, clear).into_owned()
             }
         };
-        let detail = hide(&line.detail);
-        let job_id = line.job_id.as_deref().map(hide);
-        let vendor_ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
-        let unproven = line.unproven.as_deref().map(hide);
-        if let Some(r) = line.reference.as_deref() {
-            let r = hide(r);
-            self.refs.insert(hash, r.into());
-        }
-        let key = (vendor, kind, hash);
-        let kept_clear = if self.show_ids {
-            clear
-                .map(Box::from)
-                .or_else(|| self.last.get_mut(&key).and_then(|l| l.clear.take()))
-        } else {
-            None
+        let (purge_before, before) = match self.last.get_mut(key) {
+            Some(l) => (l.purge, l.more.take().map(|m| *m).unwrap_or_default()),
+            None => (None, More::default()),
         };
-        let purge = if is_verification(line.outcome) {
-            self.last.get(&key).and_then(|l| l.purge)
-        } else {
-            Some(line.outcome)
+        let more = More {
+            vendor_ids: (!line.vendor_ids.is_empty()).then(|| {
+                let ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
+                ids.join(", ").into_boxed_str()
+            }),
+            reference: (line.reference.as_deref().map(|r| hide(r).into_boxed_str()))
+                .or(before.reference),
+            clear: show
+                .then(|| clear.map(Box::from).or(before.clear))
+                .flatten(),
         };
-        let last = Last {
+        Last {
             status: line.outcome,
-            purge,
+            purge: if is_verification(line.outcome) {
+                purge_before
+            } else {
+                Some(line.outcome)
+            },
             http_status: line.http_status,
             line: line_no,
-            at: self.strings.get(&line.at),
-            detail: self.strings.get(&detail),
-            job_id: job_id.map(|j| self.strings.get(&j)),
-            vendor_ids: vendor_ids.iter().map(|v| self.strings.get(v)).collect(),
-            unproven: unproven.map(|u| self.strings.get(&u)),
-            clear: kept_clear,
-        };
-        self.last.insert(key, last);
-        self.lines += 1;
-        self.strings.prune(self.last.len());
-        Ok(())
+            at,
+            detail: self.strings.id(&hide(&line.detail)),
+            job_id: (line.job_id.as_deref()).map_or(0, |j| self.strings.id(&hide(j))),
+            unproven: (line.unproven.as_deref()).map_or(0, |u| self.strings.id(&hide(u))),
+            more: more.boxed(),
+        }
     }
 
     /// Stream the report at `path`.
@@ -545,74 +547,138 @@ impl Aggregate {
 
     /// Vendor outcomes (a person at a vendor) that are exceptions.
     pub fn exceptions(&self) -> usize {
-        self.count(Standing::Exception)
+        self.totals().exceptions
     }
 
     /// Vendor outcomes not proven: accepted or deleted without a verification,
     /// unverifiable, or pending.
     pub fn not_proven(&self) -> usize {
-        self.count(Standing::NotProven)
-    }
-
-    fn count(&self, which: Standing) -> usize {
-        self.last
-            .values()
-            .filter(|l| Self::standing_of(l) == which)
-            .count()
-    }
-
-    fn standing_of(l: &Last) -> Standing {
-        let verify = is_verification(l.status).then_some(l.status);
-        standing(l.purge, verify, &l.detail)
+        self.totals().not_proven
     }
 
     /// Distinct people (identifiers), whatever the vendors they are at.
     pub fn people(&self) -> usize {
-        self.last
-            .keys()
-            .map(|k| k.2)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
+        self.totals().people
     }
 
-    /// One row a person: the hash (or the identifier with `--show-ids`) and,
-    /// for each vendor, the purge outcome and the verification. `only`: the
-    /// people asked for (`--person`), by SHA-256; empty: everyone. Rows come
-    /// in the order of their hash, so a caller may write them as they come.
-    pub fn person_rows(&self, only: &[[u8; 32]]) -> Vec<PersonRow> {
-        let mut by_person: std::collections::BTreeMap<[u8; 32], Vec<(&Key, &Last)>> =
-            Default::default();
-        for (k, l) in &self.last {
-            if only.is_empty() || only.contains(&k.2) {
-                by_person.entry(k.2).or_default().push((k, l));
-            }
-        }
-        by_person
-            .into_iter()
-            .map(|(hash, mut at)| {
-                at.sort_by(|a, b| {
-                    self.vendors[usize::from(a.0.0)].cmp(&self.vendors[usize::from(b.0.0)])
-                });
-                let shown = at
-                    .iter()
-                    .find_map(|(k, l)| l.clear.is_some().then(|| self.shown_id(k, l)))
-                    .unwrap_or_else(|| self.shown_id(at[0].0, at[0].1));
-                PersonRow {
-                    id: shown,
-                    sha256: hex(&hash),
-                    reference: self.refs.get(&hash).map(|r| r.to_string()),
-                    vendors: at
-                        .iter()
-                        .map(|(k, l)| VendorCell {
-                            vendor: self.vendors[usize::from(k.0)].clone(),
-                            purge: l.purge,
-                            verify: is_verification(l.status).then_some(l.status),
-                            standing: Self::standing_of(l),
-                        })
-                        .collect(),
+    fn totals(&self) -> Totals {
+        *self.totals.get_or_init(|| {
+            let (mut exceptions, mut not_proven) = (0, 0);
+            for (_, l) in self.last.entries() {
+                match self.standing_of(l) {
+                    Standing::Exception => exceptions += 1,
+                    Standing::NotProven => not_proven += 1,
+                    Standing::Proven => {}
                 }
-            })
-            .collect()
+            }
+            Totals {
+                people: self.count_people(&self.by_person(&[])),
+                exceptions,
+                not_proven,
+            }
+        })
+    }
+
+    fn standing_of(&self, l: &Last) -> Standing {
+        let verify = is_verification(l.status).then_some(l.status);
+        standing(l.purge, verify, self.strings.get(l.detail))
+    }
+
+    /// The entries of the people in `only` (empty: everyone), by person
+    /// (their hash), then vendor and kind.
+    fn by_person(&self, only: &[[u8; 32]]) -> Vec<u32> {
+        let e = self.last.entries();
+        let mut order: Vec<u32> = (0..e.len() as u32)
+            .filter(|i| only.is_empty() || only.contains(&e[*i as usize].0.2))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            let (ka, kb) = (&e[*a as usize].0, &e[*b as usize].0);
+            (ka.2.cmp(&kb.2))
+                .then_with(|| self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)]))
+                .then_with(|| self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)]))
+        });
+        order
+    }
+
+    /// The people of a [`Self::by_person`] order.
+    fn count_people(&self, order: &[u32]) -> usize {
+        self.person_groups(order).count()
+    }
+
+    fn person_groups<'o>(
+        &self,
+        order: &'o [u32],
+    ) -> std::slice::ChunkBy<'o, u32, impl FnMut(&u32, &u32) -> bool> {
+        let e = self.last.entries();
+        order.chunk_by(move |a, b| e[*a as usize].0.2 == e[*b as usize].0.2)
+    }
+
+    /// People in the People table: everyone, or those `--person` named who are in the report.
+    fn people_shown(&self) -> usize {
+        if self.only.is_empty() {
+            self.people()
+        } else {
+            self.count_people(&self.by_person(&self.only))
+        }
+    }
+
+    /// One row a person (the hash, or the identifier with `--show-ids`, and
+    /// at each vendor the purge outcome, the verification and the evidence),
+    /// in the order of their hash, each handed to `f` as it is made: no row
+    /// is held. `only`: the people asked for (`--person`), by SHA-256;
+    /// empty: everyone. Returns the number of rows.
+    pub fn for_each_person(
+        &self,
+        only: &[[u8; 32]],
+        mut f: impl FnMut(&PersonRow) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        let e = self.last.entries();
+        let order = self.by_person(only);
+        let mut rows = 0;
+        for group in self.person_groups(&order) {
+            let at: Vec<&(Key, Last)> = group.iter().map(|i| &e[*i as usize]).collect();
+            f(&self.person_row(&at))?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    /// The row of one person, from their entries (by vendor).
+    fn person_row<'a>(&'a self, at: &[&'a (Key, Last)]) -> PersonRow<'a> {
+        let (k0, l0) = at[0];
+        let id = match at.iter().find(|(_, l)| l.clear().is_some()) {
+            Some((k, l)) => self.shown_id(k, l),
+            None => self.shown_id(k0, l0),
+        };
+        let reference = at
+            .iter()
+            .filter(|(_, l)| l.reference().is_some())
+            .max_by_key(|(_, l)| l.line)
+            .and_then(|(_, l)| l.reference());
+        PersonRow {
+            id,
+            sha256: hex(&k0.2),
+            reference,
+            vendors: at
+                .iter()
+                .map(|(k, l)| VendorCell {
+                    vendor: &self.vendors[usize::from(k.0)],
+                    kind: &self.kinds[usize::from(k.1)],
+                    purge: l.purge,
+                    verify: is_verification(l.status).then_some(l.status),
+                    standing: self.standing_of(l),
+                    at: self.strings.get(l.at),
+                    evidence: self.evidence(l),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether any person of the People table has a request reference.
+    fn has_refs(&self) -> bool {
+        self.last.entries().iter().any(|(k, l)| {
+            l.reference().is_some() && (self.only.is_empty() || self.only.contains(&k.2))
+        })
     }
 
     /// Per vendor (by name): its kinds and the count of each final outcome ([`COLUMNS`] order).
@@ -622,7 +688,7 @@ impl Aggregate {
             (0..self.vendors.len())
                 .map(|v| (v, BTreeSet::new(), [0; COLUMNS.len() + 1]))
                 .collect();
-        for ((v, k, _), l) in &self.last {
+        for ((v, k, _), l) in self.last.entries() {
             let row = &mut rows[usize::from(*v)];
             row.1.insert(self.kinds[usize::from(*k)].as_str());
             row.2[COLUMNS.len()] += 1;
@@ -640,10 +706,17 @@ impl Aggregate {
 
     /// Every identifier's last line: exceptions first, then by outcome, vendor, kind, hash.
     fn rows(&self) -> Vec<(&Key, &Last)> {
-        let mut rows: Vec<(&Key, &Last)> = self.last.iter().collect();
+        self.rows_where(|_| true)
+    }
+
+    /// [`Self::rows`] of the identifiers whose standing `keep` keeps.
+    fn rows_where(&self, keep: impl Fn(Standing) -> bool) -> Vec<(&Key, &Last)> {
+        let mut rows: Vec<(&Key, &Last)> = (self.last.entries().iter())
+            .filter(|(_, l)| keep(self.standing_of(l)))
+            .map(|(k, l)| (k, l))
+            .collect();
         rows.sort_by(|(ka, la), (kb, lb)| {
-            Self::standing_of(la)
-                .cmp(&Self::standing_of(lb))
+            (self.standing_of(la).cmp(&self.standing_of(lb)))
                 .then_with(|| rank(la.status).cmp(&rank(lb.status)))
                 .then_with(|| self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)]))
                 .then_with(|| self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)]))
@@ -654,7 +727,7 @@ impl Aggregate {
 
     /// The identifier cell: its hash, or with `--show-ids` the identifier (when a line had it).
     fn shown_id(&self, key: &Key, last: &Last) -> String {
-        match (&last.clear, self.show_ids) {
+        match (last.clear(), self.show_ids) {
             (Some(c), true) => c.to_string(),
             (None, true) => format!("sha256:{}", hex(&key.2)),
             _ => hex(&key.2),
@@ -663,61 +736,69 @@ impl Aggregate {
 
     /// The evidence cell of an identifier's last line.
     fn evidence(&self, last: &Last) -> String {
-        let mut parts: Vec<String> = vec![];
-        if let Some(why) = &last.unproven {
-            parts.push(format!("NOT PROVEN ERASED: {why}"));
+        let mut out = String::new();
+        let job = (last.job_id != 0).then(|| self.strings.get(last.job_id));
+        if last.unproven != 0 {
+            let why = self.strings.get(last.unproven);
+            push_part(&mut out, &format!("NOT PROVEN ERASED: {why}"));
         }
         if last.status == Status::Pending {
-            parts.push(match &last.job_id {
-                Some(j) => format!("still pending in job {j}"),
-                None => "still pending (no job recorded)".to_string(),
-            });
+            push_part(
+                &mut out,
+                &match job {
+                    Some(j) => format!("still pending in job {j}"),
+                    None => "still pending (no job recorded)".to_string(),
+                },
+            );
         }
-        if !last.detail.is_empty() {
-            parts.push(last.detail.to_string());
+        if last.detail != 0 {
+            push_part(&mut out, self.strings.get(last.detail));
         }
         if let Some(s) = last.http_status {
-            parts.push(format!("HTTP {s}"));
+            push_part(&mut out, &format!("HTTP {s}"));
         }
-        if let Some(j) = last
-            .job_id
-            .as_ref()
-            .filter(|_| last.status != Status::Pending)
-        {
-            parts.push(format!("job {j}"));
+        if let Some(j) = job.filter(|_| last.status != Status::Pending) {
+            push_part(&mut out, &format!("job {j}"));
         }
-        if !last.vendor_ids.is_empty() {
-            let ids: Vec<&str> = last.vendor_ids.iter().map(|v| &**v).collect();
-            parts.push(format!("vendor ids: {}", ids.join(", ")));
+        if let Some(ids) = last.vendor_ids() {
+            push_part(&mut out, &format!("vendor ids: {ids}"));
         }
-        parts.push(format!("report line {}", last.line));
-        parts.join(" · ")
+        push_part(&mut out, &format!("report line {}", last.line));
+        out
     }
 }
 
 /// One person's row: who (hash, or the identifier with `--show-ids`) and
-/// what each vendor's purge and verification ended.
+/// what each vendor's purge and verification ended. The JSON certificate's
+/// `people` entries and the lines of the companion file (past
+/// [`INLINE_PEOPLE`]) are these, serialized.
 #[derive(Debug, serde::Serialize)]
-pub struct PersonRow {
+pub struct PersonRow<'a> {
     /// The SHA-256 hex, or the identifier in clear with `--show-ids`.
     pub id: String,
     pub sha256: String,
     /// The request the person came from (`ref` in the report: `--ref-column`).
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    pub vendors: Vec<VendorCell>,
+    pub reference: Option<&'a str>,
+    pub vendors: Vec<VendorCell<'a>>,
 }
 
-/// A person at one vendor.
+/// A person at one vendor: the cells of the People table and of the
+/// identifier tables.
 #[derive(Debug, serde::Serialize)]
-pub struct VendorCell {
-    pub vendor: String,
+pub struct VendorCell<'a> {
+    pub vendor: &'a str,
+    pub kind: &'a str,
     pub purge: Option<Status>,
     pub verify: Option<Status>,
     pub standing: Standing,
+    /// When the last line was written.
+    pub at: &'a str,
+    /// The vendor's words, HTTP status, job and vendor ids, the report line.
+    pub evidence: String,
 }
 
-impl VendorCell {
+impl VendorCell<'_> {
     /// `queued → verified`, `deleted`, `— → unverifiable`.
     fn text(&self) -> String {
         let purge = self.purge.map_or("—", Status::as_str);
@@ -736,6 +817,9 @@ pub struct Meta {
     pub made: SystemTime,
     pub version: &'static str,
     pub attest: Attest,
+    /// The companion file holding the per-person rows, past
+    /// `--inline-people` people; `None`: the document holds them.
+    pub rows: Option<RowsFile>,
 }
 
 /// How a column is shown.
@@ -1016,9 +1100,9 @@ pub fn render(agg: &Aggregate, meta: &Meta, format: Format, w: impl Write) -> io
 fn document(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     front_page(agg, meta, out)?;
     per_vendor_section(agg, out)?;
-    people_table(agg, out)?;
+    people_table(agg, meta, out)?;
     hosts_section(agg, out)?;
-    identifier_sections(agg, out)?;
+    identifier_sections(agg, meta, out)?;
     legend(agg, meta, out)?;
     out.end()
 }
@@ -1047,10 +1131,7 @@ fn who(agg: &Aggregate, meta: &Meta) -> Vec<(&'static str, String)> {
 }
 
 fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
-    let when = |a: &Option<(SystemTime, Rc<str>)>| {
-        a.as_ref()
-            .map_or_else(|| "not recorded".to_string(), |(t, _)| rfc3339(*t))
-    };
+    let when = |a: &Option<SystemTime>| a.map_or_else(|| "not recorded".to_string(), rfc3339);
     let exceptions = agg.exceptions();
     out.begin("Erasure certificate")?;
     out.heading(1, "Erasure certificate")?;
@@ -1110,6 +1191,19 @@ fn front_page(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()
         ("Made by", format!("purge {}", meta.version)),
         ("Certificate made", rfc3339(meta.made)),
     ]);
+    if let Some(file) = &meta.rows {
+        facts.extend([
+            (
+                "People rows file (beside this certificate)",
+                file.name.clone(),
+            ),
+            ("People rows file SHA-256", file.sha256.clone()),
+            (
+                "People rows file lines (one a person)",
+                grouped(file.rows as u64),
+            ),
+        ]);
+    }
     for (k, v) in &facts {
         out.row(None, &[k, v])?;
     }
@@ -1180,77 +1274,112 @@ fn hosts_section(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
 }
 
 /// Exceptions, then not proven, then the rest: one row a vendor outcome.
-fn identifier_sections(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
-    let exceptions = agg.exceptions();
-    let id_head = if agg.show_ids {
-        "Identifier"
-    } else {
-        "Identifier (SHA-256)"
+/// With a companion file (past `--inline-people`) only the exceptions stay
+/// here, and only when they are no more than that: the other rows are the
+/// companion's.
+fn identifier_sections(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
+    let (exceptions, not_proven) = (agg.exceptions(), agg.not_proven());
+    let file = meta.rows.as_ref();
+    let exceptions_here = file.is_none_or(|f| exceptions <= f.limit);
+    let rows = match (file, exceptions_here) {
+        (None, _) => agg.rows(),
+        (Some(_), true) => agg.rows_where(|s| s == Standing::Exception),
+        (Some(_), false) => vec![],
     };
-    let head = [
-        ("#", Col::Num),
-        ("Vendor", Col::Text),
-        ("Kind", Col::Text),
-        (id_head, Col::Mono),
-        ("Outcome", Col::Outcome),
-        ("At", Col::Time),
-        ("Evidence", Col::Wrap),
-    ];
-    let rows = agg.rows();
-    let (exc, rest) = rows.split_at(exceptions);
-    let (unproven, rest) = rest.split_at(agg.not_proven());
-    let mut n = 0u64;
-    let mut table = |out: &mut dyn Sink, rows: &[(&Key, &Last)]| -> io::Result<()> {
-        out.table(&head)?;
-        for (key, last) in rows {
-            n += 1;
-            let outcome = last.status.as_str();
-            out.row(
-                Some(if is_exception(last.status) {
-                    "exception"
+    let (exc, rest) = rows.split_at(if exceptions_here { exceptions } else { 0 });
+    let (unproven, rest) = rest.split_at(if file.is_none() { not_proven } else { 0 });
+    let here = file.is_none();
+    let mut table = IdTable {
+        agg,
+        n: 0,
+        elsewhere: file.map_or_else(String::new, |f| {
+            format!(
+                "Their rows are in {}, the people rows file named on the first page: each person's line gives at each vendor the standing (`exception`, `not_proven` or `proven`) and the evidence.",
+                f.name
+            )
+        }),
+    };
+    out.heading(2, &format!("Exceptions ({})", grouped(exceptions as u64)))?;
+    if exceptions == 0 {
+        out.para("None: no person is still present, failed, refused or invalid at any vendor.")?;
+    } else {
+        out.para("Not erased: still present after the deletion, failed, refused, or invalid. They need action.")?;
+        table.part(out, exceptions_here.then_some(exc))?;
+    }
+    out.heading(2, &format!("Not proven ({})", grouped(not_proven as u64)))?;
+    if not_proven == 0 {
+        out.para("None: every deletion the vendors accepted was verified.")?;
+    } else {
+        out.para("Accepted or deleted by the vendor but not verified afterwards (run `purge verify`), unverifiable (the vendor offers no way to ask), or still pending in an open vendor job (resume the run). The vendor's answer is the evidence; it is not proof that the person is gone.")?;
+        table.part(out, here.then_some(unproven))?;
+    }
+    let others = agg.identifiers() - exceptions - not_proven;
+    out.heading(
+        2,
+        &format!("All other identifiers ({})", grouped(others as u64)),
+    )?;
+    if others == 0 {
+        out.para("None.")?;
+    } else {
+        table.part(out, here.then_some(rest))?;
+    }
+    Ok(())
+}
+
+/// The identifier tables of [`identifier_sections`], numbered across them.
+struct IdTable<'a> {
+    agg: &'a Aggregate,
+    n: u64,
+    /// Where the rows are when they are not here (the companion file).
+    elsewhere: String,
+}
+
+impl IdTable<'_> {
+    /// A table of `rows`, or (`None`) where they are instead.
+    fn part(&mut self, out: &mut dyn Sink, rows: Option<&[(&Key, &Last)]>) -> io::Result<()> {
+        let Some(rows) = rows else {
+            return out.para(&self.elsewhere);
+        };
+        let agg = self.agg;
+        out.table(&[
+            ("#", Col::Num),
+            ("Vendor", Col::Text),
+            ("Kind", Col::Text),
+            (
+                if agg.show_ids {
+                    "Identifier"
                 } else {
-                    outcome
-                }),
+                    "Identifier (SHA-256)"
+                },
+                Col::Mono,
+            ),
+            ("Outcome", Col::Outcome),
+            ("At", Col::Time),
+            ("Evidence", Col::Wrap),
+        ])?;
+        for (key, last) in rows {
+            self.n += 1;
+            let outcome = last.status.as_str();
+            let class = if is_exception(last.status) {
+                "exception"
+            } else {
+                outcome
+            };
+            out.row(
+                Some(class),
                 &[
-                    &n.to_string(),
+                    &self.n.to_string(),
                     &agg.vendors[usize::from(key.0)],
                     &agg.kinds[usize::from(key.1)],
                     &agg.shown_id(key, last),
                     outcome,
-                    &last.at,
+                    agg.strings.get(last.at),
                     &agg.evidence(last),
                 ],
             )?;
         }
         out.end_table()
-    };
-    out.heading(2, &format!("Exceptions ({})", grouped(exc.len() as u64)))?;
-    if exc.is_empty() {
-        out.para("None: no person is still present, failed, refused or invalid at any vendor.")?;
-    } else {
-        out.para("Not erased: still present after the deletion, failed, refused, or invalid. They need action.")?;
-        table(out, exc)?;
     }
-    out.heading(
-        2,
-        &format!("Not proven ({})", grouped(unproven.len() as u64)),
-    )?;
-    if unproven.is_empty() {
-        out.para("None: every deletion the vendors accepted was verified.")?;
-    } else {
-        out.para("Accepted or deleted by the vendor but not verified afterwards (run `purge verify`), unverifiable (the vendor offers no way to ask), or still pending in an open vendor job (resume the run). The vendor's answer is the evidence; it is not proof that the person is gone.")?;
-        table(out, unproven)?;
-    }
-    out.heading(
-        2,
-        &format!("All other identifiers ({})", grouped(rest.len() as u64)),
-    )?;
-    if rest.is_empty() {
-        out.para("None.")?;
-    } else {
-        table(out, rest)?;
-    }
-    Ok(())
 }
 
 /// What each outcome means, how people are counted, and how to check the report.
@@ -1268,11 +1397,15 @@ fn legend(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
     out.para("How people are counted: a person is one identifier, at every vendor it was sent to; a vendor outcome is a person at one vendor. Each vendor outcome is in one of three parts. Exceptions: present after the deletion, failed, refused or invalid — not erased, they need action. Not proven: queued or deleted without a verification, unverifiable, or pending — the vendor accepted or reported the deletion, but nothing asked it afterwards (run `purge verify`). The rest: verified gone, or the vendor never had the person (not_found, skipped). The People table gives each person's request reference (when the run had --ref-column) and purge outcome → verification at every vendor.")?;
     out.para("Controller and Contact come from the [certificate] table of purge.toml; Run by is the OS user of each purge and verify, as the report's lines record it (operator); Operator is the --operator given when this certificate was made, else the OS user who made it.")?;
     out.para(&format!(
-        "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.",
+        "Made by purge {} on {} from {} (SHA-256 {}). To check that the report is the one certified, compare its SHA-256 (sha256sum) with the one above.{}",
         meta.version,
         rfc3339(meta.made),
         meta.report,
-        agg.sha256
+        agg.sha256,
+        meta.rows.as_ref().map_or_else(String::new, |f| format!(
+            " The people rows are in {} beside this certificate: `sha256sum {}` must print {}.",
+            f.name, f.name, f.sha256
+        )),
     ))?;
     Ok(())
 }
@@ -1291,10 +1424,16 @@ fn vendor_notes(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
 }
 
 /// One row a person: the hash (or identifier), and per vendor the purge
-/// outcome → the verification.
-fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
-    let rows = agg.person_rows(&agg.only);
-    out.heading(2, &format!("People ({})", grouped(rows.len() as u64)))?;
+/// outcome → the verification; or, with a companion file, where the rows are.
+fn people_table(agg: &Aggregate, meta: &Meta, out: &mut dyn Sink) -> io::Result<()> {
+    if let Some(file) = &meta.rows {
+        out.heading(2, &format!("People ({})", grouped(file.rows as u64)))?;
+        return out.para(&rows_file_text(file));
+    }
+    out.heading(
+        2,
+        &format!("People ({})", grouped(agg.people_shown() as u64)),
+    )?;
     out.para("One row a person: its request reference where the run recorded one (`--ref-column`), and at each vendor the purge outcome → the verification (— where the report holds none for that vendor).")?;
     let mut vendors: Vec<&str> = agg.vendors.iter().map(String::as_str).collect();
     vendors.sort_unstable();
@@ -1303,17 +1442,17 @@ fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
     } else {
         "Person (SHA-256)"
     };
-    let refs = rows.iter().any(|r| r.reference.is_some());
+    let refs = agg.has_refs();
     let mut head: Vec<(&str, Col)> = vec![(id_head, Col::Mono)];
     if refs {
         head.push(("Reference", Col::Mono));
     }
     head.extend(vendors.iter().map(|v| (*v, Col::Text)));
     out.table(&head)?;
-    for row in &rows {
+    agg.for_each_person(&agg.only, |row| {
         let mut cells = vec![row.id.clone()];
         if refs {
-            cells.push(row.reference.clone().unwrap_or_else(|| "—".to_string()));
+            cells.push(row.reference.unwrap_or("—").to_string());
         }
         for v in &vendors {
             cells.push(
@@ -1328,14 +1467,55 @@ fn people_table(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
             Some(Standing::Exception) => Some("alarm"),
             _ => None,
         };
-        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())?;
-    }
+        out.row(class, &cells.iter().map(String::as_str).collect::<Vec<_>>())
+    })?;
     out.end_table()
+}
+
+/// What the document says of its companion file, where the People table would be.
+fn rows_file_text(file: &RowsFile) -> String {
+    format!(
+        "More than {} people: their rows are not in this document but in {}, a file beside it (JSON Lines: {} lines, one a person). Each line holds the person's hash (`id`, `sha256`; the identifier with --show-ids), the request reference (`ref`), and at each vendor (`vendors`) the kind, the purge outcome and the verification (`purge`, `verify`), the standing (`exception`, `not_proven` or `proven`), the time of the last line (`at`) and the evidence. Its SHA-256 is {}: to check that the file is the one certified, compare `sha256sum {}` with it.",
+        grouped(file.limit as u64),
+        file.name,
+        grouped(file.rows as u64),
+        file.sha256,
+        file.name,
+    )
 }
 
 /// The certificate as one JSON object (`--format json`): the same content,
 /// with a `people` array of one entry a person.
 fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()> {
+    let mut doc = json_head(agg, meta);
+    if let Some(file) = &meta.rows {
+        doc["people_file"] = serde_json::json!({
+            "name": file.name,
+            "sha256": file.sha256,
+            "rows": file.rows,
+        });
+        serde_json::to_writer(&mut w, &doc).map_err(io::Error::other)?;
+    } else {
+        // The object without its closing brace, then `people`, streamed.
+        let mut head = serde_json::to_vec(&doc).map_err(io::Error::other)?;
+        head.pop();
+        w.write_all(&head)?;
+        w.write_all(b",\"people\":[")?;
+        let mut first = true;
+        agg.for_each_person(&agg.only, |row| {
+            if !std::mem::take(&mut first) {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut w, row).map_err(io::Error::other)
+        })?;
+        w.write_all(b"]}")?;
+    }
+    writeln!(w)?;
+    w.flush()
+}
+
+/// The JSON certificate but its people.
+fn json_head(agg: &Aggregate, meta: &Meta) -> serde_json::Value {
     let vendors: Vec<serde_json::Value> = agg
         .per_vendor()
         .iter()
@@ -1354,7 +1534,7 @@ fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()
             })
         })
         .collect();
-    let doc = serde_json::json!({
+    serde_json::json!({
         "report": meta.report,
         "report_sha256": agg.sha256,
         "report_lines": agg.lines,
@@ -1370,11 +1550,7 @@ fn render_json(agg: &Aggregate, meta: &Meta, mut w: impl Write) -> io::Result<()
         "not_proven": agg.not_proven(),
         "exceptions": agg.exceptions(),
         "vendors": vendors,
-        "people": agg.person_rows(&agg.only),
-    });
-    serde_json::to_writer(&mut w, &doc).map_err(io::Error::other)?;
-    writeln!(w)?;
-    w.flush()
+    })
 }
 
 /// What was written, for the message on stderr.
@@ -1386,14 +1562,18 @@ pub struct Written {
     pub exceptions: usize,
     pub vendors: usize,
     pub sha256: String,
+    /// The companion file of the per-person rows, if there is one.
+    pub rows: Option<RowsFile>,
 }
 
-/// `purge certificate`: read the report, write the document.
+/// `purge certificate`: read the report, write the document (and, past
+/// `--inline-people` people, its companion file first: the document names
+/// its SHA-256).
 pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
     let format = Format::choose(args.format, &args.output);
     let to_stdout = args.output.as_os_str() == "-";
     if !to_stdout {
-        check_output(args)?;
+        check_target(&args.output, args)?;
     }
     let mut agg = Aggregate::read(&args.report, args.show_ids)?;
     agg.only = args
@@ -1401,7 +1581,7 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         .iter()
         .map(|p| Sha256::digest(p.trim().as_bytes()).into())
         .collect();
-    let meta = Meta {
+    let mut meta = Meta {
         report: args.report.display().to_string(),
         report_absolute: std::fs::canonicalize(&args.report)
             .ok()
@@ -1409,8 +1589,9 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         made: SystemTime::now(),
         version: env!("CARGO_PKG_VERSION"),
         attest,
+        rows: None,
     };
-    let written = Written {
+    let mut written = Written {
         format,
         people: agg.people(),
         not_proven: agg.not_proven(),
@@ -1418,8 +1599,10 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         exceptions: agg.exceptions(),
         vendors: agg.vendors.len(),
         sha256: agg.sha256.clone(),
+        rows: None,
     };
     if to_stdout {
+        // Nowhere to put a companion: every row is written, streamed.
         let out = crate::output::stdout();
         render(&agg, &meta, format, out).map_err(|err| CertError::Write {
             path: PathBuf::from("stdout"),
@@ -1427,45 +1610,80 @@ pub fn run(args: &Args, attest: Attest) -> Result<Written, CertError> {
         })?;
         return Ok(written);
     }
-    write_file(args, &agg, &meta, format)?;
+    if agg.people() > args.inline_people {
+        meta.rows = Some(write_rows(args, &agg)?);
+    }
+    let document = write_new(&args.output, args, |file| {
+        render(
+            &agg,
+            &meta,
+            format,
+            io::BufWriter::with_capacity(256 * 1024, file),
+        )
+    });
+    if let (Err(_), Some(rows)) = (&document, &meta.rows) {
+        let _ = std::fs::remove_file(&rows.path);
+    }
+    document?;
+    written.rows = meta.rows;
     Ok(written)
 }
 
-/// `-o FILE` before anything is read: a file there is replaced only with
-/// `--force`, and only if it is a regular file that is not the report itself.
-fn check_output(args: &Args) -> Result<(), CertError> {
-    if let Ok(meta) = std::fs::symlink_metadata(&args.output) {
+/// The companion file beside `-o FILE`: the per-person rows, one JSON line a person.
+fn write_rows(args: &Args, agg: &Aggregate) -> Result<RowsFile, CertError> {
+    let path = companion::path_for(&args.output);
+    check_target(&path, args)?;
+    let (sha256, rows) = write_new(&path, args, |file| companion::write(agg, file))?;
+    Ok(RowsFile {
+        name: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        path,
+        sha256,
+        rows,
+        limit: args.inline_people,
+    })
+}
+
+/// A file to be written (`-o FILE`, its companion), before it is: a file
+/// there is replaced only with `--force`, and only if it is a regular file
+/// that is not the report itself.
+fn check_target(path: &Path, args: &Args) -> Result<(), CertError> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !args.force {
             return Err(CertError::Exists {
-                path: args.output.clone(),
+                path: path.to_path_buf(),
             });
         }
         // --force replaces a certificate, never a device, a FIFO, a
         // directory or what a symbolic link points to.
         if !meta.file_type().is_file() {
             return Err(CertError::NotRegular {
-                path: args.output.clone(),
+                path: path.to_path_buf(),
             });
         }
     }
     if let (Ok(a), Ok(b)) = (
         std::fs::canonicalize(&args.report),
-        std::fs::canonicalize(&args.output),
+        std::fs::canonicalize(path),
     ) && a == b
     {
         return Err(CertError::SameFile {
-            path: args.output.clone(),
+            path: path.to_path_buf(),
         });
     }
     Ok(())
 }
 
-/// The document written to `-o FILE`: a new file (0600 with `--show-ids`),
-/// synced, and removed again if writing it failed.
-fn write_file(args: &Args, agg: &Aggregate, meta: &Meta, format: Format) -> Result<(), CertError> {
-    let path = &args.output;
+/// Write `path` with `body`: a new file (0600 with `--show-ids`), synced,
+/// and removed again if writing it failed.
+fn write_new<T>(
+    path: &Path,
+    args: &Args,
+    body: impl FnOnce(&File) -> io::Result<T>,
+) -> Result<T, CertError> {
     let write_err = |err| CertError::Write {
-        path: path.clone(),
+        path: path.to_path_buf(),
         err,
     };
     if args.force {
@@ -1484,23 +1702,18 @@ fn write_file(args: &Args, agg: &Aggregate, meta: &Meta, format: Format) -> Resu
     );
     let file = options.open(path).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
-            CertError::Exists { path: path.clone() }
+            CertError::Exists {
+                path: path.to_path_buf(),
+            }
         } else {
             write_err(e)
         }
     })?;
-    let result = render(
-        agg,
-        meta,
-        format,
-        io::BufWriter::with_capacity(256 * 1024, &file),
-    )
-    .and_then(|()| file.sync_all());
-    if let Err(err) = result {
+    let result = body(&file).and_then(|t| file.sync_all().map(|()| t));
+    result.map_err(|err| {
         let _ = std::fs::remove_file(path);
-        return Err(write_err(err));
-    }
-    Ok(())
+        write_err(err)
+    })
 }
 
 #[cfg(test)]
@@ -1522,6 +1735,7 @@ mod tests {
             made: SystemTime::UNIX_EPOCH,
             version: "9.9.9",
             attest: Attest::default(),
+            rows: None,
         }
     }
 
@@ -1616,14 +1830,14 @@ mod tests {
             false,
         );
         let rows = a.rows();
-        let soft = rows.iter().find(|(_, l)| l.unproven.is_some()).unwrap().1;
+        let soft = rows.iter().find(|(_, l)| l.unproven != 0).unwrap().1;
         assert!(
             a.evidence(soft)
                 .starts_with("NOT PROVEN ERASED: soft-deleted only"),
             "{}",
             a.evidence(soft)
         );
-        let other = rows.iter().find(|(_, l)| l.unproven.is_none()).unwrap().1;
+        let other = rows.iter().find(|(_, l)| l.unproven == 0).unwrap().1;
         assert!(!a.evidence(other).contains("NOT PROVEN"));
     }
 
@@ -1807,6 +2021,7 @@ mod tests {
         let args = |output: &Path, show_ids: bool, force: bool| Args {
             report: report.clone(),
             output: output.to_path_buf(),
+            inline_people: INLINE_PEOPLE,
             format: None,
             show_ids,
             force,
@@ -1861,7 +2076,7 @@ mod tests {
         }
         assert_eq!(a.identifiers(), 50_000);
         assert_eq!(a.exceptions(), 0);
-        assert!(a.strings.set.len() < 10_000, "{}", a.strings.set.len());
+        assert!(a.strings.len() < 10_000, "{}", a.strings.len());
         let mut out = Vec::new();
         render(&a, &meta(), Format::Html, &mut out).unwrap();
         assert!(out.len() > 50_000 * 64);

@@ -539,8 +539,9 @@ fn json_certificate_has_one_entry_a_person_with_purge_and_verification_and_perso
     assert_eq!(entry["id"], dee.as_str(), "hashed unless --show-ids");
     assert_eq!(
         entry["vendors"],
-        serde_json::json!([{"vendor": "rally", "purge": "queued", "verify": "verified", "standing": "proven"}]),
-        "the purge outcome beside the verification"
+        serde_json::json!([{"vendor": "rally", "kind": "email", "purge": "queued", "verify": "verified", "standing": "proven",
+            "at": "2026-11-24T23:00:00Z", "evidence": "Rally no longer has the person · HTTP 404 · report line 20"}]),
+        "the purge outcome beside the verification, the last line's time and evidence"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("dee@example.com"));
     // --person answers for the people named, by their hash.
@@ -643,4 +644,187 @@ fn the_controller_contact_and_operator_are_on_the_first_page() {
         stderr(&out)
     );
     assert!(!dir.path().join("d.md").exists());
+}
+
+/// The fixture's people who are neither exceptions nor named in
+/// [`EXCEPTIONS`]: rows only the People and identifier tables hold.
+const OTHER_PEOPLE: [&str; 4] = [
+    "ada@example.com",
+    "fay@example.com",
+    "mia@example.com",
+    "ivy@example.com",
+];
+
+/// The companion file's lines, checked against what the certificate names:
+/// its file name, its SHA-256 (of the bytes on disk) and its count of lines.
+fn companion_named_in(doc: &str, dir: &Path, name: &str) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(dir.join(name)).expect("the companion file beside the certificate");
+    let sha = sha256_hex(&bytes);
+    assert!(doc.contains(name), "the certificate names {name}");
+    assert!(
+        doc.contains(&sha),
+        "the certificate names its SHA-256 {sha}"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.ends_with('\n'));
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
+}
+
+/// Issue #24: past `--inline-people` people, the per-person rows go to a
+/// JSON Lines file beside the certificate, one line a person, named in the
+/// HTML with the SHA-256 of its bytes and its count of lines; the HTML keeps
+/// the summary and the exceptions (there are no more of them than the
+/// limit), not the rows; identifiers stay hashed in the companion.
+#[test]
+fn past_the_inline_limit_the_rows_go_to_a_companion_the_certificate_names_by_sha256() {
+    let dir = with_report();
+    let args = [
+        "certificate",
+        "--report",
+        "report.jsonl",
+        "-o",
+        "erasure.html",
+        "--inline-people",
+        "16",
+    ];
+    let out = purge(dir.path(), &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("erasure.people.jsonl"),
+        "{}",
+        stderr(&out)
+    );
+    let html = std::fs::read_to_string(dir.path().join("erasure.html")).unwrap();
+    let rows = companion_named_in(&html, dir.path(), "erasure.people.jsonl");
+    assert!(html.contains("<td>People rows file lines (one a person)</td><td>17</td>"));
+    assert!(
+        html.contains("sha256sum erasure.people.jsonl"),
+        "how to check it"
+    );
+    // One line a person, each person once, hashed, with the cells of the rows.
+    assert_eq!(rows.len(), 17);
+    let people: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["sha256"].as_str().unwrap()).collect();
+    assert_eq!(people.len(), 17);
+    let ivy = sha256_hex(b"ivy@example.com");
+    let row = rows.iter().find(|r| r["sha256"] == ivy.as_str()).unwrap();
+    assert_eq!(row["id"], ivy.as_str());
+    let cell = &row["vendors"][0];
+    assert_eq!(cell["standing"], "not_proven");
+    assert!(
+        cell["evidence"].as_str().unwrap().contains("report line"),
+        "{row}"
+    );
+    let companion = std::fs::read_to_string(dir.path().join("erasure.people.jsonl")).unwrap();
+    for id in EXCEPTIONS.iter().map(|e| e.1).chain(OTHER_PEOPLE) {
+        assert!(!companion.contains(id), "{id} in clear in the companion");
+        assert!(
+            companion.contains(&sha256_hex(id.as_bytes())),
+            "{id} hashed"
+        );
+    }
+    assert!(!companion.contains("lou@example.com"), "an echo concealed");
+    // The HTML holds the summary and the exceptions, not the other rows.
+    assert!(
+        html.contains(&html_count_row(OUTCOMES.len() - 1)),
+        "the totals"
+    );
+    assert!(html.contains("Exceptions (5)") && html.contains("Not proven (9)"));
+    for (_, id, _) in EXCEPTIONS {
+        assert!(
+            html.contains(&sha256_hex(id.as_bytes())),
+            "exception {id} listed"
+        );
+    }
+    for id in OTHER_PEOPLE {
+        assert!(
+            !html.contains(&sha256_hex(id.as_bytes())),
+            "{id}'s row in the HTML"
+        );
+    }
+    assert_eq!(html.matches("<tr class=\"exception\">").count(), 5);
+    // More exceptions than the limit: they are the companion's too.
+    let out = purge(
+        dir.path(),
+        &[&args[..5], &["--inline-people", "4", "--force"][..]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("erasure.html")).unwrap();
+    assert!(!html.contains("<tr class=\"exception\">"));
+    assert!(!html.contains(&sha256_hex(b"eve@example.com")));
+    assert_eq!(
+        companion_named_in(&html, dir.path(), "erasure.people.jsonl").len(),
+        17
+    );
+}
+
+/// At `--inline-people` people (the default's 5,000 in the fixture's 17),
+/// the certificate holds every row itself, as before, and writes no companion.
+#[test]
+fn at_the_inline_limit_the_certificate_holds_every_row() {
+    let dir = with_report();
+    let out = purge(
+        dir.path(),
+        &[
+            "certificate",
+            "--report",
+            "report.jsonl",
+            "-o",
+            "erasure.html",
+            "--inline-people",
+            "17",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(dir.path().join("erasure.html")).unwrap();
+    check_common(&html, dir.path());
+    assert!(!dir.path().join("erasure.people.jsonl").exists());
+    assert!(!html.contains("people.jsonl") && !html.contains("People rows file"));
+    for id in OTHER_PEOPLE {
+        // A row in the People table and one in an identifier table.
+        assert_eq!(html.matches(&sha256_hex(id.as_bytes())).count(), 2, "{id}");
+    }
+}
+
+/// The JSON certificate past the limit names the companion (`people_file`)
+/// instead of holding `people`; each companion line is what its `people`
+/// entry would be. With --show-ids the companion is 0600, like the document.
+#[test]
+fn the_json_certificate_names_its_companion_and_show_ids_keeps_it_private() {
+    let dir = with_report();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["certificate", "--report", "report.jsonl"];
+        args.extend_from_slice(extra);
+        let out = purge(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out
+    };
+    let inline = run(&["--format", "json", "-o", "-"]);
+    let inline: serde_json::Value = serde_json::from_slice(&inline.stdout).unwrap();
+    run(&["-o", "c.json", "--inline-people", "3"]);
+    let text = std::fs::read_to_string(dir.path().join("c.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc.get("people").is_none(), "{doc}");
+    assert_eq!(doc["people_file"]["name"], "c.people.jsonl");
+    assert_eq!(doc["people_file"]["rows"], 17);
+    let rows = companion_named_in(&text, dir.path(), "c.people.jsonl");
+    assert_eq!(
+        doc["people_file"]["sha256"],
+        sha256_hex(&std::fs::read(dir.path().join("c.people.jsonl")).unwrap()).as_str()
+    );
+    assert_eq!(serde_json::Value::from(rows), inline["people"]);
+    run(&["-o", "clear.html", "--inline-people", "3", "--show-ids"]);
+    let clear = std::fs::read_to_string(dir.path().join("clear.people.jsonl")).unwrap();
+    assert!(clear.contains("\"id\":\"eve@example.com\""), "{clear}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("clear.people.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "identifiers in clear: 0600");
+    }
 }

@@ -311,6 +311,15 @@ fn certificate(args: &crate::certificate::Args) -> Result<ExitCode, RunError> {
         args.report.display(),
         w.sha256,
     ));
+    if let Some(rows) = &w.rows {
+        output::info(&format!(
+            "the people rows ({} lines, one a person) are in {} beside it (SHA-256 {}), as the certificate says: past --inline-people {}",
+            rows.rows,
+            rows.path.display(),
+            rows.sha256,
+            rows.limit
+        ));
+    }
     Ok(ExitCode::Ok)
 }
 
