@@ -807,11 +807,13 @@ fn resume_million(bin: &Path, dir: &Path) -> Vec<Row> {
 
 /// Issue 24: `purge certificate` of a 1,000,000-line report (one person a
 /// line, all deleted), beside `sha256sum` of the same report (the certificate
-/// hashes it as it reads). The row's name gives the certificate's size.
+/// hashes it as it reads). The row's name gives the certificate's size and
+/// its companion's (the per-person rows, past `--inline-people`).
 fn certificate_million(bin: &Path, dir: &Path) -> Vec<Row> {
     let n = 1_000_000;
     let report = dir.join("certificate-report.jsonl");
     let html = dir.join("certificate.html");
+    let rows = dir.join("certificate.people.jsonl");
     {
         use std::io::Write;
         let mut w = std::io::BufWriter::new(std::fs::File::create(&report).unwrap());
@@ -834,12 +836,16 @@ fn certificate_million(bin: &Path, dir: &Path) -> Vec<Row> {
         html.to_str().unwrap(),
     ]));
     assert_eq!(code, 0, "certificate exited {code}");
-    let mb = std::fs::metadata(&html).map_or(0.0, |m| m.len() as f64 / 1e6);
-    let _ = std::fs::remove_file(&report);
-    let _ = std::fs::remove_file(&html);
+    let size = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1e6);
+    let (kb, mb) = (size(&html) * 1e3, size(&rows));
+    for p in [&report, &html, &rows] {
+        let _ = std::fs::remove_file(p);
+    }
     vec![
         beside(
-            &format!("purge certificate, 1,000,000 people ({mb:.0} MB HTML; ideal = sha256sum)"),
+            &format!(
+                "purge certificate, 1,000,000 people ({kb:.0} kB HTML + {mb:.0} MB people rows file; ideal = sha256sum)"
+            ),
             n,
             0,
             (s, cpu, rss),

@@ -278,18 +278,21 @@ pub struct Aggregate {
     first_at: Option<SystemTime>,
     last_at: Option<SystemTime>,
     totals: std::cell::OnceCell<Totals>,
+    /// Every entry's index, by person (see [`Self::order`]).
+    order: std::cell::OnceCell<Vec<u32>>,
     /// Non-blank lines read.
     pub lines: usize,
     /// SHA-256 hex of the report's bytes.
     pub sha256: String,
 }
 
-/// Hex of a digest.
+/// Hex of a digest, lower case.
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     s
 }
@@ -358,6 +361,7 @@ impl Aggregate {
             first_at: None,
             last_at: None,
             totals: std::cell::OnceCell::new(),
+            order: std::cell::OnceCell::new(),
             lines: 0,
             sha256: String::new(),
         }
@@ -397,6 +401,7 @@ impl Aggregate {
         self.last.insert(key, last);
         self.lines += 1;
         self.totals.take();
+        self.order.take();
         Ok(())
     }
 
@@ -436,11 +441,11 @@ impl Aggregate {
             Some(l) => (l.purge, l.more.take().map(|m| *m).unwrap_or_default()),
             None => (None, More::default()),
         };
+        let vendor_ids = (!line.vendor_ids.is_empty()).then(|| {
+            let ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
+            ids.join(", ").into_boxed_str()
+        });
         let more = More {
-            vendor_ids: (!line.vendor_ids.is_empty()).then(|| {
-                let ids: Vec<String> = line.vendor_ids.iter().map(|v| hide(v)).collect();
-                ids.join(", ").into_boxed_str()
-            }),
             reference: (line.reference.as_deref().map(|r| hide(r).into_boxed_str()))
                 .or(before.reference),
             clear: show
@@ -460,6 +465,7 @@ impl Aggregate {
             detail: self.strings.id(&hide(&line.detail)),
             job_id: (line.job_id.as_deref()).map_or(0, |j| self.strings.id(&hide(j))),
             unproven: (line.unproven.as_deref()).map_or(0, |u| self.strings.id(&hide(u))),
+            vendor_ids,
             more: more.boxed(),
         }
     }
@@ -572,7 +578,7 @@ impl Aggregate {
                 }
             }
             Totals {
-                people: self.count_people(&self.by_person(&[])),
+                people: self.count_people(self.order()),
                 exceptions,
                 not_proven,
             }
@@ -584,20 +590,48 @@ impl Aggregate {
         standing(l.purge, verify, self.strings.get(l.detail))
     }
 
-    /// The entries of the people in `only` (empty: everyone), by person
-    /// (their hash), then vendor and kind.
-    fn by_person(&self, only: &[[u8; 32]]) -> Vec<u32> {
+    /// Every entry's index, by person (their hash), then vendor and kind;
+    /// made once. Sorted by the first 64 bits of the hash (integers, in one
+    /// array), then runs that share them (a person at several vendors) by the whole.
+    fn order(&self) -> &[u32] {
+        self.order.get_or_init(|| {
+            let e = self.last.entries();
+            let prefix = |i: u32| {
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&e[i as usize].0.2[..8]);
+                u64::from_be_bytes(first)
+            };
+            let mut keyed: Vec<(u64, u32)> = (0..e.len() as u32).map(|i| (prefix(i), i)).collect();
+            keyed.sort_unstable();
+            let mut order: Vec<u32> = keyed.iter().map(|(_, i)| *i).collect();
+            drop(keyed);
+            for run in order.chunk_by_mut(|a, b| prefix(*a) == prefix(*b)) {
+                run.sort_unstable_by(|a, b| {
+                    let (ka, kb) = (&e[*a as usize].0, &e[*b as usize].0);
+                    (ka.2.cmp(&kb.2))
+                        .then_with(|| {
+                            self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)])
+                        })
+                        .then_with(|| {
+                            self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)])
+                        })
+                });
+            }
+            order
+        })
+    }
+
+    /// [`Self::order`] of the people in `only` (empty: everyone).
+    fn by_person(&self, only: &[[u8; 32]]) -> std::borrow::Cow<'_, [u32]> {
+        let order = self.order();
+        if only.is_empty() {
+            return order.into();
+        }
         let e = self.last.entries();
-        let mut order: Vec<u32> = (0..e.len() as u32)
-            .filter(|i| only.is_empty() || only.contains(&e[*i as usize].0.2))
-            .collect();
-        order.sort_unstable_by(|a, b| {
-            let (ka, kb) = (&e[*a as usize].0, &e[*b as usize].0);
-            (ka.2.cmp(&kb.2))
-                .then_with(|| self.vendors[usize::from(ka.0)].cmp(&self.vendors[usize::from(kb.0)]))
-                .then_with(|| self.kinds[usize::from(ka.1)].cmp(&self.kinds[usize::from(kb.1)]))
-        });
-        order
+        (order.iter().copied())
+            .filter(|i| only.contains(&e[*i as usize].0.2))
+            .collect::<Vec<u32>>()
+            .into()
     }
 
     /// The people of a [`Self::by_person`] order.
@@ -645,10 +679,11 @@ impl Aggregate {
 
     /// The row of one person, from their entries (by vendor).
     fn person_row<'a>(&'a self, at: &[&'a (Key, Last)]) -> PersonRow<'a> {
-        let (k0, l0) = at[0];
-        let id = match at.iter().find(|(_, l)| l.clear().is_some()) {
-            Some((k, l)) => self.shown_id(k, l),
-            None => self.shown_id(k0, l0),
+        let sha256 = hex(&at[0].0.2);
+        let id = match (self.show_ids, at.iter().find_map(|(_, l)| l.clear())) {
+            (true, Some(clear)) => clear.to_string(),
+            (true, None) => format!("sha256:{sha256}"),
+            (false, _) => sha256.clone(),
         };
         let reference = at
             .iter()
@@ -657,7 +692,7 @@ impl Aggregate {
             .and_then(|(_, l)| l.reference());
         PersonRow {
             id,
-            sha256: hex(&k0.2),
+            sha256,
             reference,
             vendors: at
                 .iter()

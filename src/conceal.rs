@@ -28,11 +28,14 @@ pub fn tag(value: &str) -> String {
 /// by its own.
 pub fn conceal<'t>(text: &'t str, id: Option<&str>) -> Cow<'t, str> {
     let mut out = Cow::Borrowed(text);
+    if text.is_empty() {
+        return out;
+    }
     if let Some(id) = id.filter(|i| !i.is_empty()) {
         // The identifier as given, and as a URL carries it (`jane%40x.io`).
         let encoded = crate::model::encode_query(id);
         for form in [id, encoded.as_str()] {
-            if let Some(replaced) = replace_word(&out, form, &tag(id)) {
+            if let Some(replaced) = replace_word(&out, form, &|| tag(id)) {
                 out = Cow::Owned(replaced);
             }
         }
@@ -49,8 +52,9 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
-/// `text` with `needle` (ASCII case ignored, not inside a longer word) replaced; `None` if absent.
-fn replace_word(text: &str, needle: &str, with: &str) -> Option<String> {
+/// `text` with `needle` (ASCII case ignored, not inside a longer word)
+/// replaced by `with()` (made only when it is found); `None` if absent.
+fn replace_word(text: &str, needle: &str, with: &dyn Fn() -> String) -> Option<String> {
     let hay = text.to_ascii_lowercase();
     let needle = needle.to_ascii_lowercase();
     let bytes = text.as_bytes();
@@ -58,6 +62,7 @@ fn replace_word(text: &str, needle: &str, with: &str) -> Option<String> {
     let mut from = 0;
     let mut found = false;
     let mut search = 0;
+    let mut tag = None;
     while let Some(i) = hay[search..].find(&needle).map(|i| i + search) {
         let end = i + needle.len();
         let starts_word = i == 0
@@ -68,7 +73,7 @@ fn replace_word(text: &str, needle: &str, with: &str) -> Option<String> {
             || !needle.as_bytes().last().copied().is_some_and(is_word_byte);
         if starts_word && ends_word {
             out.push_str(&text[from..i]);
-            out.push_str(with);
+            out.push_str(tag.get_or_insert_with(with));
             from = end;
             found = true;
             search = end;

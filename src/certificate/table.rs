@@ -2,9 +2,10 @@
 //! identifier (its last line), in one vector, found through a map of 64 bits
 //! of its key; evidence strings once each, named by a `u32`.
 //!
-//! At a million people this is about 80 bytes an identifier plus 13 in the
-//! index (issue #24: the certificate of 1,000,000 people in ≤ 256 MB), where a
-//! map of whole keys to whole lines took about 320.
+//! At a million people this is 96 bytes an identifier plus about 27 in the
+//! index, and the vendor ids' text where a line has them (issue #24: the
+//! certificate of 1,000,000 people in ≤ 256 MB), where a map of whole keys to
+//! whole lines took about 320.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -73,15 +74,15 @@ pub struct Last {
     pub detail: u32,
     pub job_id: u32,
     pub unproven: u32,
-    /// What few lines have; boxed so the others pay 8 bytes for it.
+    /// The vendor ids, concealed unless `--show-ids`, joined by `, `.
+    pub vendor_ids: Option<Box<str>>,
+    /// What fewer lines have; boxed so the others pay 8 bytes for it.
     pub more: Option<Box<More>>,
 }
 
 /// The rarer, per-person texts of a line.
 #[derive(Default)]
 pub struct More {
-    /// The vendor ids, concealed unless `--show-ids`, joined by `, `.
-    pub vendor_ids: Option<Box<str>>,
     /// The request reference (`ref`), concealed unless `--show-ids`.
     pub reference: Option<Box<str>>,
     /// The identifier in clear (kept only with `--show-ids`, when a line had it).
@@ -91,14 +92,13 @@ pub struct More {
 impl More {
     /// `None` when it holds nothing.
     pub fn boxed(self) -> Option<Box<More>> {
-        (self.vendor_ids.is_some() || self.reference.is_some() || self.clear.is_some())
-            .then(|| Box::new(self))
+        (self.reference.is_some() || self.clear.is_some()).then(|| Box::new(self))
     }
 }
 
 impl Last {
     pub fn vendor_ids(&self) -> Option<&str> {
-        self.more.as_ref().and_then(|m| m.vendor_ids.as_deref())
+        self.vendor_ids.as_deref()
     }
     pub fn reference(&self) -> Option<&str> {
         self.more.as_ref().and_then(|m| m.reference.as_deref())
@@ -179,6 +179,7 @@ mod tests {
             detail: 0,
             job_id: 0,
             unproven: 0,
+            vendor_ids: None,
             more: None,
         }
     }
@@ -200,6 +201,6 @@ mod tests {
         assert_eq!(t.get_mut(&(0, 0, b)).unwrap().line, 2);
         assert_eq!(t.get_mut(&(1, 0, a)).unwrap().line, 3);
         assert!(t.get_mut(&(1, 0, b)).is_none());
-        assert!(std::mem::size_of::<(Key, Last)>() <= 80);
+        assert!(std::mem::size_of::<(Key, Last)>() <= 96);
     }
 }
