@@ -1451,7 +1451,11 @@ fn vendor_notes(agg: &Aggregate, out: &mut dyn Sink) -> io::Result<()> {
     let mut vendors: Vec<&str> = agg.vendors.iter().map(String::as_str).collect();
     vendors.sort_unstable();
     for v in vendors {
-        for note in crate::services::entry(v).map_or(&[][..], |e| e.legend) {
+        let Some(entry) = crate::services::entry(v) else {
+            continue;
+        };
+        out.para(&format!("{v}: purge verify {}.", entry.proof.says()))?;
+        for note in entry.legend {
             out.para(&format!("{v}: {note}"))?;
         }
     }
@@ -1800,6 +1804,13 @@ mod tests {
         for note in braze.legend {
             assert!(md.contains(&format!("braze: {note}")), "{md}");
         }
+        // And what its verify reads, from the same entry.
+        assert!(
+            md.contains(
+                "braze: purge verify asks the vendor about each person by the identifier given."
+            ),
+            "{md}"
+        );
         let zendesk = crate::services::entry("zendesk").unwrap();
         assert!(!zendesk.legend.is_empty());
         assert!(!md.contains(zendesk.legend[0]), "{md}");

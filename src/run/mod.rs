@@ -340,6 +340,10 @@ pub struct Target {
 }
 
 impl Target {
+    /// The vendor's registry entry.
+    pub fn entry(&self) -> &'static Entry {
+        self.entry
+    }
     fn new(entry: &'static Entry, matches: &clap::ArgMatches) -> Result<Target, RunError> {
         let setup = entry
             .resolve(matches)

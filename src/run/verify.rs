@@ -19,8 +19,8 @@ use crate::http::{HttpClient, Transport};
 use crate::output;
 use crate::report::{Line, Report, Summary};
 use crate::services::{
-    Ident, Kind, Outcome, Profile, Recorded, Response, Service, SourceRef, Status, Step, ToVerify,
-    Verify as Verifier, Work,
+    Ident, Kind, NoCheck, Outcome, Profile, Proof, Recorded, Response, Service, SourceRef, Status,
+    Step, ToVerify, Verify as Verifier, Work,
 };
 
 /// One identifier of the report, as its lines left it.
@@ -236,8 +236,35 @@ fn ident(value: &str, n: usize) -> Ident {
 }
 
 /// The checks for `todo`, in batches; a batch the vendor cannot be asked
-/// about ends `unverifiable` with the reason.
+/// about ends `unverifiable` with the reason. Where the vendor's proof is the
+/// recorded job, a person the report recorded none for is not asked about.
 fn checks(
+    service: &dyn Service,
+    kind: Kind,
+    proof: Proof,
+    todo: &[(Ident, Recorded)],
+) -> (Vec<Work>, Vec<Outcome>) {
+    if proof == Proof::Job {
+        let (with, without): (Vec<_>, Vec<_>) =
+            todo.iter().cloned().partition(|(_, r)| r.job.is_some());
+        let why = NoCheck::NoJob {
+            job: "deletion job",
+            why: "this vendor's proof is the status of the job a purge recorded; purge them again",
+        }
+        .to_string();
+        let (works, mut decided) = asked(service, kind, &with);
+        decided.extend(
+            without
+                .into_iter()
+                .map(|(i, _)| Outcome::new(i, Status::Unverifiable, why.clone())),
+        );
+        return (works, decided);
+    }
+    asked(service, kind, todo)
+}
+
+/// The checks the vendor is asked for `todo`, in its batches.
+fn asked(
     service: &dyn Service,
     kind: Kind,
     todo: &[(Ident, Recorded)],
@@ -567,7 +594,12 @@ impl Pass<'_> {
             report: Some(self.report.display().to_string()),
             ..Summary::default()
         };
-        let (works, decided) = checks(leg.service.inner.as_ref(), leg.target.kind, todo);
+        let (works, decided) = checks(
+            leg.service.inner.as_ref(),
+            leg.target.kind,
+            leg.target.entry().proof,
+            todo,
+        );
         summary.identifiers = todo.len() as u64;
         if self.first {
             summary.identifiers += leg.hashed.len() as u64;
@@ -629,7 +661,7 @@ fn merge_pass(mut first: Vec<Summary>, later: Vec<Summary>) -> Vec<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::{Method, NoCheck, Request, Stage};
+    use crate::services::{Method, Request, Stage};
 
     /// A vendor whose proof is its deletion task's status: its check reads
     /// the recorded job (`GET /tasks/{job}`), and it has no purge here.
@@ -707,15 +739,17 @@ mod tests {
             .collect();
         assert_eq!(todo[0].1.job.as_deref(), Some("T-77"));
         assert_eq!(todo[0].1.vendor_ids, ["v-1"]);
-        let (works, decided) = checks(&by_job(), Kind::Id, &todo);
+        let (works, decided) = checks(&by_job(), Kind::Id, Proof::Job, &todo);
         assert_eq!(works.len(), 1);
         assert_eq!(works[0].request.path_and_query, "/tasks/T-77");
         assert_eq!(works[0].stage, Stage::Check);
         assert_eq!(decided.len(), 1);
         assert_eq!(decided[0].status, Status::Unverifiable);
+        // Not asked about: the vendor's proof is the job, and none is recorded
+        // (decided before the adapter, whose own refusal says otherwise).
         assert_eq!(
             decided[0].detail,
-            "no job is recorded for these people: purge them again"
+            "no deletion job is recorded for these people: this vendor's proof is the status of the job a purge recorded; purge them again"
         );
     }
 
@@ -738,7 +772,7 @@ mod tests {
             }
         }
         let todo = vec![(ident("p-1", 0), Recorded::default())];
-        let (works, decided) = checks(&NoChecks(by_job()), Kind::Id, &todo);
+        let (works, decided) = checks(&NoChecks(by_job()), Kind::Id, Proof::Nothing, &todo);
         assert!(works.is_empty());
         assert!(
             decided[0].detail.contains("purge cannot ask Tasks"),

@@ -9,6 +9,7 @@
 //! and <https://www.braze.com/docs/api/api_limits/>
 //! (`../shared/vendor-docs/read-endpoints.md`).
 
+use crate::services::spec::Proof;
 use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -325,6 +326,7 @@ deletes at most one profile per address.",
     legend: &[
         "queued: Braze accepts deletions asynchronously, and its count is of identifiers it parsed, not of people it found (purge verify asks Braze afterwards).",
     ],
+    proof: Proof::Identifier,
     flags: <Flags as clap::Args>::augment_args,
     setup: |m, kind| setup(&flags_from(m)?, kind),
 };

@@ -5,6 +5,7 @@
 //! `deleteUserUsingDELETE`, `getUsersUsingGET`; `../shared/vendor-docs/002_91d57e6c48b2db74.txt`
 //! and `../shared/vendor-specs/gainsight-px-users-excerpt.yaml`).
 
+use crate::services::spec::Proof;
 use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 
@@ -225,6 +226,7 @@ so purge slows down on its 429s); --concurrency 32; --max-wait none.",
 "#,
     public_flags: &[],
     legend: &[],
+    proof: Proof::Identifier,
     flags: <Flags as clap::Args>::augment_args,
     setup: |m, kind| setup(&flags_from(m)?, kind),
 };

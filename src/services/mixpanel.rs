@@ -45,6 +45,7 @@
 //!   is declared [`Request::once`], so the lane never sends it again once it
 //!   may have reached Mixpanel (the status read is idempotent).
 
+use crate::services::spec::Proof;
 use crate::services::{NoCheck, SetupError};
 use std::sync::Arc;
 
@@ -135,6 +136,7 @@ purge verify reads the task's status (SUCCESS is verified).",
     legend: &[
         "Mixpanel: queued means a GDPR deletion task was created (its id is the line's job); Mixpanel runs it within 30 days, and verified means the task's status read SUCCESS.",
     ],
+    proof: Proof::Job,
     flags: <Flags as clap::Args>::augment_args,
     setup: |m, kind| setup(&flags_from(m)?, kind),
 };
@@ -277,10 +279,12 @@ impl Verify for Mixpanel {
     fn verify_start(&self, _kind: Kind, check: ToVerify) -> Result<Work, NoCheck> {
         // The recorded tasks ride in the work's targets: (person, task).
         let tasks = check.jobs();
+        // `purge verify` gives a vendor whose proof is the job only people
+        // with one recorded (`Proof::Job`).
         let Some((_, task)) = tasks.first() else {
             return Err(NoCheck::NoJob {
                 job: "deletion task",
-                why: "Mixpanel's proof is a task's status; purge them again",
+                why: "purge them again",
             });
         };
         let request = self.status_request(task);
@@ -305,21 +309,12 @@ impl Verify for Mixpanel {
         let rest: Vec<usize> = (0..work.ids.len())
             .filter(|i| !mine.contains(i) && tasks_of(*i).next().is_some())
             .collect();
-        // The proof is a task's status: without a recorded task, no one can be asked about.
-        let mut decided: Vec<Outcome> = (0..work.ids.len())
-            .filter(|i| tasks_of(*i).next().is_none())
-            .map(|i| {
-                Outcome::new(
-                    work.ids[i].clone(),
-                    Status::Unverifiable,
-                    "no deletion task is recorded for this person: Mixpanel's proof is a task's status; purge them again",
-                )
-            })
-            .collect();
-        decided.extend(match resp.status {
+        // Everyone here has a recorded task: `purge verify` asks about no one
+        // without one (the entry's proof is `Proof::Job`).
+        let decided = match resp.status {
             200 => task_outcomes(&task, work, &mine, resp),
             _ => unanswered(work, &mine, resp),
-        });
+        };
         if rest.is_empty() {
             return Step::Done(decided);
         }

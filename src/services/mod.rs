@@ -417,6 +417,18 @@ mod tests {
         entry.resolve(&matches).unwrap().service
     }
 
+    /// A vendor's data says what its verify reads, and it matches the
+    /// adapter: no verifier exactly when the proof is `Nothing`.
+    #[test]
+    fn each_entry_says_what_its_verify_reads() {
+        for e in REGISTRY {
+            let offers = service(e.name).verifier().is_some();
+            assert_eq!(offers, e.proof != Proof::Nothing, "{}", e.name);
+        }
+        assert_eq!(entry("zendesk").unwrap().proof, Proof::VendorIds);
+        assert_eq!(entry("mixpanel").unwrap().proof, Proof::Job);
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs
             .iter()

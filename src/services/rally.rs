@@ -4,6 +4,7 @@
 //! (`../shared/vendor-docs/000_127e72d26cf600b4.txt`).
 
 use crate::services::NoCheck;
+use crate::services::spec::Proof;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -87,6 +88,7 @@ followed); --concurrency 4; --max-wait none.",
 "#,
     public_flags: &[],
     legend: &[],
+    proof: Proof::Identifier,
     flags: |c| c,
     setup: |_, kind| Ok(setup(kind)),
 };

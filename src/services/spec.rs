@@ -42,6 +42,10 @@ pub struct Entry {
     /// What the certificate's legend says about this vendor's outcomes (what a
     /// count or a refusal of it means), one paragraph each.
     pub legend: &'static [&'static str],
+    /// What `purge verify` reads to decide whether a person is gone; it
+    /// matches [`super::Service::verifier`] (`Proof::Nothing` exactly when it
+    /// offers none).
+    pub proof: Proof,
     /// Adds the vendor's own flags to its subcommand (a clap `Args::augment_args`);
     /// `--kind` is added from [`Entry::kinds`].
     pub flags: fn(Command) -> Command,
@@ -124,6 +128,41 @@ impl Entry {
             .vars()
             .any(|v| v.to_ascii_lowercase().replace('_', "-") == k);
         var || (!self.public_flags.contains(&k.as_str()) && sounds_secret(&k))
+    }
+}
+
+/// What `purge verify` reads at a vendor to decide whether a person is gone.
+/// `verify` reads it (a person without a recorded job is not asked about at a
+/// vendor whose proof is the job), and the certificate's legend says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Nothing: the vendor offers no way to ask; everyone ends unverifiable.
+    Nothing,
+    /// The person, asked about again by the identifier given.
+    Identifier,
+    /// The vendor's own ids the report recorded for the person, each
+    /// confirmed with the vendor as still that person's; the identifier given
+    /// for anyone without any.
+    VendorIds,
+    /// The status of the deletion job the report recorded for the person.
+    Job,
+}
+
+impl Proof {
+    /// How `purge verify` asks, for the certificate's legend.
+    pub fn says(self) -> &'static str {
+        match self {
+            Proof::Nothing => {
+                "cannot ask this vendor whether a person is gone: every person is unverifiable"
+            }
+            Proof::Identifier => "asks the vendor about each person by the identifier given",
+            Proof::VendorIds => {
+                "asks the vendor about the ids of its own that the report recorded for each person (each confirmed as still that person's), and by the identifier given for anyone without any"
+            }
+            Proof::Job => {
+                "reads the status of the deletion job the report recorded for each person (the line's job); a person without one is unverifiable"
+            }
+        }
     }
 }
 
@@ -245,6 +284,7 @@ pub(crate) mod tests {
         init: "# project-token = \"T\"       # the project's public token\n",
         public_flags: &["project-token"],
         legend: &["Test counts are per project."],
+        proof: Proof::Nothing,
         flags: |c| c.arg(Arg::new("project-token").long("project-token")),
         setup: |_, _| Err(SetupError::Flags("no setup in tests".into())),
     };

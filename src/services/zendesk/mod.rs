@@ -7,6 +7,7 @@
 //! `ShowJobStatus`, `PermanentlyDeleteUser`, `SearchUsers`, `ShowManyUsers` in
 //! `../shared/vendor-specs/zendesk-support-oas.yaml`).
 
+use crate::services::spec::Proof;
 use crate::services::{CannotFollow, NoCheck, Refused, SetupError};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -483,6 +484,7 @@ pub const ENTRY: Entry = Entry {
     legend: &[
         "refused: the protected records are agents and admins (erased only with include-staff) and the account owner (never).",
     ],
+    proof: Proof::VendorIds,
     flags: <Flags as clap::Args>::augment_args,
     setup: |m, kind| setup(&flags_from(m)?, kind),
 };
