@@ -190,6 +190,16 @@ impl Zendesk {
     }
 
     /// `destroy_many` for the numeric user ids the identifiers resolved to.
+    ///
+    /// Declared idempotent (re-sent after a timeout or a 5xx): it is a
+    /// `DELETE`, whose effect on the users is the same however often it is
+    /// sent (RFC 9110 §9.2.2), and Zendesk's page says nothing to the
+    /// contrary (<https://developer.zendesk.com/api-reference/ticketing/users/users/#bulk-delete-users>,
+    /// vendor-docs). A repeat makes a second job, whose results call the
+    /// users the first deleted "not found": with `--permanent` (the default)
+    /// that is probed by the erasure (`Stage::Follow`, a 404 there is "not
+    /// found"); with `--soft` such a user would end `not_found` (known limit,
+    /// RELIABILITY.md).
     fn submission(&self, ids: Vec<Ident>, targets: Vec<(usize, String)>) -> Work {
         Work::new(
             ids,
