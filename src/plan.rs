@@ -46,7 +46,9 @@ pub fn print_request(
     }
     write!(out, "{} {url}", req.method.as_str())?;
     if let Some(body) = &req.body {
-        write!(out, " {body}")?;
+        out.write_all(b" ")?;
+        // Straight to the writer: `{body}` would go through `fmt` a piece at a time.
+        serde_json::to_writer(&mut *out, body)?;
     }
     writeln!(out)
 }

@@ -2,6 +2,7 @@
 //! dedupe and `file:line` sources. Streams each source, keeping only the
 //! distinct identifiers in memory.
 
+mod handoff;
 mod seen;
 pub mod validate;
 
@@ -121,17 +122,40 @@ pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
 /// it is read (the dry run lists its requests as they fill), until the sink
 /// answers `false`; the identifiers are not kept (`Loaded::idents` is empty,
 /// `Loaded::distinct` counts them). Only their dedupe keys are: 12 bytes each
-/// ([`seen`]).
+/// ([`seen`]). The sources are read on a thread of their own ([`handoff`]),
+/// `sink` is called on the caller's.
 pub fn stream(spec: &InputSpec, sink: &mut dyn FnMut(Ident) -> bool) -> Result<Loaded, InputError> {
+    let (mut batcher, taker) = handoff::pair();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let read = read_all(spec, &mut |value, source| batcher.push(value, source));
+            batcher.send();
+            read
+        });
+        taker.hand_to(sink);
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// [`stream`]'s reading side: every source in order, each distinct
+/// identifier to `sink` (the hand-off) until it answers `false`.
+fn read_all(
+    spec: &InputSpec,
+    sink: &mut dyn FnMut(&str, SourceRef) -> bool,
+) -> Result<Loaded, InputError> {
     let mut acc = Accumulator {
         loaded: Loaded::default(),
         seen: seen::Seen::default(),
+        keys: seen::Keys::default(),
         check: spec.kind.check,
         bases: vec![],
         top: 0,
         sink,
         stopped: false,
         pending: Vec::with_capacity(PENDING),
+        pending_text: String::new(),
     };
     if !spec.positional.is_empty() {
         let src = acc.source("argument");
@@ -197,37 +221,39 @@ struct Accumulator<'a> {
     loaded: Loaded,
     /// Each identifier's dedupe key, and where it was first read.
     seen: seen::Seen,
+    keys: seen::Keys,
     check: Check,
     /// Per source, the ordinal of its line 0: where an identifier was first
     /// read is one number, `bases[source] + line`.
     bases: Vec<u32>,
     /// The highest ordinal so far.
     top: u32,
-    sink: &'a mut dyn FnMut(Ident) -> bool,
+    sink: &'a mut dyn FnMut(&str, SourceRef) -> bool,
     /// The sink wants no more: the sources are not read further.
     stopped: bool,
-    /// Valid identifiers with their keys and ordinals, inserted a few at a
-    /// time ([`seen::Seen::touch`]).
-    pending: Vec<(Ident, u128, u32)>,
+    /// Valid identifiers (where each ends in `pending_text`, where it was
+    /// read, its key and ordinal), inserted a few at a time ([`seen::Seen::prefetch`]).
+    pending: Vec<(u32, SourceRef, u128, u32)>,
+    pending_text: String,
 }
 
 /// Identifiers validated before their keys are inserted together.
-const PENDING: usize = 16;
+const PENDING: usize = 32;
+
+/// The `file:line` of an ordinal, given each source's base ([`Accumulator::bases`]).
+fn place_of(bases: &[u32], ordinal: u32) -> SourceRef {
+    let source = bases.iter().rposition(|b| *b < ordinal).unwrap_or(0);
+    SourceRef {
+        source: source as u32,
+        line: ordinal - bases.get(source).copied().unwrap_or(0),
+    }
+}
 
 impl Accumulator<'_> {
     fn source(&mut self, name: &str) -> u32 {
         self.loaded.sources.push(name.to_string());
         self.bases.push(self.top);
         (self.loaded.sources.len() - 1) as u32
-    }
-
-    /// The `file:line` of an ordinal.
-    fn place_of(&self, ordinal: u32) -> SourceRef {
-        let source = self.bases.iter().rposition(|b| *b < ordinal).unwrap_or(0);
-        SourceRef {
-            source: source as u32,
-            line: ordinal - self.bases.get(source).copied().unwrap_or(0),
-        }
     }
 
     /// Take `raw`, read at `line` (with its reference, `--ref-column`).
@@ -247,16 +273,18 @@ impl Accumulator<'_> {
                 });
             }
         };
-        if let Some(r) = reference.filter(|r| !r.is_empty()) {
-            self.loaded
-                .refs
-                .entry(value.clone())
-                .or_insert_with(|| r.to_string());
+        if let Some(r) = reference.filter(|r| !r.is_empty())
+            && !self.loaded.refs.contains_key(&*value)
+        {
+            self.loaded.refs.insert(value.to_string(), r.to_string());
         }
         let ordinal = self.bases[source.source as usize].saturating_add(source.line);
         self.top = self.top.max(ordinal);
-        let key = validate::with_dedupe_bytes(self.check, &value, |b| self.seen.key(b));
-        self.pending.push((Ident { value, source }, key, ordinal));
+        let key = validate::with_dedupe_bytes(self.check, &value, |b| self.keys.key(b));
+        self.seen.prefetch(key);
+        self.pending_text.push_str(&value);
+        let end = self.pending_text.len() as u32;
+        self.pending.push((end, source, key, ordinal));
         if self.pending.len() >= PENDING {
             self.settle();
         }
@@ -265,20 +293,24 @@ impl Accumulator<'_> {
     /// Insert the pending identifiers' keys in order: each new one goes to
     /// the sink, each read before is counted (the first few by place).
     fn settle(&mut self) {
-        self.seen.touch(self.pending.iter().map(|(_, key, _)| *key));
-        for (ident, key, ordinal) in std::mem::take(&mut self.pending) {
+        let mut start = 0;
+        for &(end, source, key, ordinal) in &self.pending {
+            let value = &self.pending_text[start..end as usize];
+            start = end as usize;
             match self.seen.insert(key, ordinal) {
                 seen::Insert::New if self.stopped => {}
-                seen::Insert::New => self.stopped = !(self.sink)(ident),
+                seen::Insert::New => self.stopped = !(self.sink)(value, source),
                 seen::Insert::Seen(first) => {
                     self.loaded.duplicates += 1;
                     if self.loaded.duplicate_of.len() < DUPLICATES_SHOWN {
-                        let first = self.place_of(first);
-                        self.loaded.duplicate_of.push((ident.source, first));
+                        let first = place_of(&self.bases, first);
+                        self.loaded.duplicate_of.push((source, first));
                     }
                 }
             }
         }
+        self.pending.clear();
+        self.pending_text.clear();
     }
 }
 

@@ -7,8 +7,8 @@
 //! stored: two different identifiers are taken for one only if 76 bits of
 //! their keys agree. For n identifiers the chance that any two do is at most
 //! n²/2⁷⁷: 7·10⁻¹⁰ for ten million, 7·10⁻⁸ for a hundred million.
-//! [`Seen::touch`] reads the slots of a few keys ahead of their inserts, so
-//! their cache misses overlap instead of following one another.
+//! [`Seen::prefetch`] asks for the slot of a key a few keys ahead of its
+//! insert, so their cache misses overlap instead of following one another.
 //! Each slot also holds where the identifier was first read (an ordinal of
 //! every line read, mapped back to `file:line` by [`super::Accumulator`]).
 
@@ -30,8 +30,25 @@ pub struct Slot {
 
 pub struct Seen {
     parts: Vec<Part>,
-    hash: (SeedableRandomState, SeedableRandomState),
     len: usize,
+}
+
+/// The two hashes of a run's keys, seeded at random.
+pub struct Keys(SeedableRandomState, SeedableRandomState);
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys(SeedableRandomState::random(), SeedableRandomState::random())
+    }
+}
+
+impl Keys {
+    /// The 128-bit key of `bytes` (already normalised for comparison).
+    pub fn key(&self, bytes: &[u8]) -> u128 {
+        let a = self.0.hash_one(bytes);
+        let b = self.1.hash_one(bytes);
+        (u128::from(a) << 64) | u128::from(b)
+    }
 }
 
 #[derive(Default)]
@@ -52,20 +69,12 @@ impl Default for Seen {
     fn default() -> Self {
         Seen {
             parts: (0..1usize << PART_BITS).map(|_| Part::default()).collect(),
-            hash: (SeedableRandomState::random(), SeedableRandomState::random()),
             len: 0,
         }
     }
 }
 
 impl Seen {
-    /// The 128-bit key of `bytes` (already normalised for comparison).
-    pub fn key(&self, bytes: &[u8]) -> u128 {
-        let a = self.hash.0.hash_one(bytes);
-        let b = self.hash.1.hash_one(bytes);
-        (u128::from(a) << 64) | u128::from(b)
-    }
-
     /// Record `key`, first read at `first`, unless it was read before.
     pub fn insert(&mut self, key: u128, first: u32) -> Insert {
         let part = (key >> (128 - PART_BITS)) as usize;
@@ -80,17 +89,20 @@ impl Seen {
         found
     }
 
-    /// Read the home slots of `keys` (about to be inserted): their cache
-    /// misses then overlap, and the inserts find them in the cache.
-    pub fn touch(&self, keys: impl Iterator<Item = u128>) {
-        let mut sum = 0u32;
-        for key in keys {
-            let part = &self.parts[(key >> (128 - PART_BITS)) as usize];
-            if !part.slots.is_empty() {
-                sum ^= part.slots[Part::home(key as u64, part.slots.len())].first;
+    /// Ask the CPU to bring `key`'s home slot into the cache, ahead of its
+    /// insert: the cache misses of a few keys then overlap.
+    pub fn prefetch(&self, key: u128) {
+        let part = &self.parts[(key >> (128 - PART_BITS)) as usize];
+        if let Some(slot) = part.slots.get(Part::home(key as u64, part.slots.len())) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch is a hint; it reads nothing the program sees.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast());
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            std::hint::black_box(slot.first);
         }
-        std::hint::black_box(sum);
     }
 
     /// Distinct identifiers recorded.
@@ -160,14 +172,14 @@ mod tests {
 
     #[test]
     fn a_key_is_new_once_then_seen_with_where_it_was_first() {
-        let mut seen = Seen::default();
+        let (mut seen, keys) = (Seen::default(), Keys::default());
         let n = 200_000u32;
         for i in 0..n {
-            let k = seen.key(format!("user{i}@example.com").as_bytes());
+            let k = keys.key(format!("user{i}@example.com").as_bytes());
             assert_eq!(seen.insert(k, i), Insert::New, "{i}");
         }
         for i in (0..n).step_by(7) {
-            let k = seen.key(format!("user{i}@example.com").as_bytes());
+            let k = keys.key(format!("user{i}@example.com").as_bytes());
             assert_eq!(seen.insert(k, n + i), Insert::Seen(i));
         }
         assert_eq!(seen.len(), n as usize);
@@ -179,9 +191,9 @@ mod tests {
     #[test]
     fn a_million_identifiers_take_at_most_20_bytes_each() {
         assert_eq!(std::mem::size_of::<Slot>(), 12);
-        let mut seen = Seen::default();
+        let (mut seen, keys) = (Seen::default(), Keys::default());
         for i in 0..1_000_000u32 {
-            seen.insert(seen.key(&i.to_le_bytes()), i);
+            seen.insert(keys.key(&i.to_le_bytes()), i);
         }
         let per = seen.heap_bytes() as f64 / 1e6;
         assert!(per <= 20.0, "{per} bytes an identifier");

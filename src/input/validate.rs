@@ -1,5 +1,7 @@
 //! Per-kind validation and normalisation of one identifier, and the dedupe key.
 
+use std::borrow::Cow;
+
 use crate::model::Check;
 
 /// Longest e-mail address accepted (RFC 5321 path limit).
@@ -9,30 +11,31 @@ pub const MAX_TEXT_LEN: usize = 1024;
 /// Longest numeric id (u64 has 20 digits).
 pub const MAX_NUMERIC_LEN: usize = 20;
 
-/// Check `raw` (already trimmed) against `check`; the normalised value or why not.
-pub fn validate(check: Check, raw: &str) -> Result<String, String> {
+/// Check `raw` (already trimmed) against `check`; the normalised value (`raw`
+/// itself unless normalising changed it) or why not.
+pub fn validate(check: Check, raw: &str) -> Result<Cow<'_, str>, String> {
     if raw.is_empty() {
         return Err("empty value".into());
     }
-    if raw.chars().any(char::is_control) {
+    if has_control(raw) {
         return Err("contains control characters".into());
     }
     match check {
-        Check::Email => email(raw).map(|()| raw.to_string()),
+        Check::Email => email(raw).map(|()| Cow::Borrowed(raw)),
         Check::Numeric => {
             if raw.len() <= MAX_NUMERIC_LEN
                 && raw.bytes().all(|b| b.is_ascii_digit())
                 && raw.parse::<u64>().is_ok()
             {
-                Ok(raw.to_string())
+                Ok(Cow::Borrowed(raw))
             } else {
                 Err("not a numeric id".into())
             }
         }
-        Check::Phone => phone(raw),
+        Check::Phone => phone(raw).map(Cow::Owned),
         Check::Alias => match raw.split_once(':') {
             Some((label, name)) if !label.trim().is_empty() && !name.trim().is_empty() => {
-                Ok(format!("{}:{}", label.trim(), name.trim()))
+                Ok(Cow::Owned(format!("{}:{}", label.trim(), name.trim())))
             }
             _ => Err("not an alias: expected LABEL:NAME".into()),
         },
@@ -48,9 +51,19 @@ pub fn validate(check: Check, raw: &str) -> Result<String, String> {
             if raw.chars().count() > MAX_TEXT_LEN {
                 Err(format!("longer than {MAX_TEXT_LEN} characters"))
             } else {
-                Ok(raw.to_string())
+                Ok(Cow::Borrowed(raw))
             }
         }
+    }
+}
+
+/// Whether `s` holds a control character (`char::is_control`), by bytes when
+/// it is ASCII (almost every list).
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
     }
 }
 
@@ -63,11 +76,16 @@ fn email(s: &str) -> Result<(), String> {
     if s.len() > MAX_EMAIL_LEN {
         return Err(format!("e-mail longer than {MAX_EMAIL_LEN} characters"));
     }
-    if s.chars().any(char::is_whitespace) {
+    let space = if s.is_ascii() {
+        s.bytes().any(|b| b.is_ascii_whitespace() || b == 0x0b)
+    } else {
+        s.chars().any(char::is_whitespace)
+    };
+    if space {
         return Err("e-mail contains a space".into());
     }
-    let mut parts = s.split('@');
-    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some((local, domain)), 1) = (s.split_once('@'), s.bytes().filter(|b| *b == b'@').count())
+    else {
         return Err("not an e-mail: needs exactly one @".into());
     };
     if local.is_empty() {
@@ -127,6 +145,18 @@ mod tests {
         }
         let long = format!("{}@b.co", "a".repeat(250));
         assert!(validate(Check::Email, &long).is_err());
+    }
+
+    /// The ASCII fast paths say what `char::is_control` and
+    /// `char::is_whitespace` say, for every ASCII character.
+    #[test]
+    fn ascii_fast_paths_agree_with_char_classes() {
+        for c in (0u8..128).map(char::from) {
+            let v = format!("a{c}b@x.io");
+            let want = !(c.is_control() || c.is_whitespace()) && c != '@';
+            assert_eq!(validate(Check::Email, &v).is_ok(), want, "{:?}", c);
+            assert_eq!(has_control(&format!("ä{c}")), c.is_control(), "{:?}", c);
+        }
     }
 
     #[test]

@@ -38,12 +38,13 @@ impl<'a> Lister<'a> {
     fn new(target: &'a Target, base: &'a Url, cfg: &RunConfig) -> Self {
         let until_end = cfg.input.strict;
         let until_not_email = super::emails_matter(target);
+        let limit = target.service.batch_limit(target.kind).max(1);
         Lister {
             target,
             base,
             json: cfg.output.json.then_some(target.service.profile().vendor),
-            limit: target.service.batch_limit(target.kind).max(1),
-            batch: vec![],
+            limit,
+            batch: Vec::with_capacity(limit.min(1024)),
             out: output::stdout(),
             held: (until_end || until_not_email).then(Vec::new),
             until_not_email: until_not_email && !until_end,
@@ -73,7 +74,7 @@ impl<'a> Lister<'a> {
 
     /// The batch so far as its first request, printed (or held).
     fn emit(&mut self) {
-        let batch = std::mem::take(&mut self.batch);
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.limit.min(1024)));
         if batch.is_empty() || self.error.is_some() {
             return;
         }
