@@ -81,6 +81,9 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
     let mut gpx_silent = cfg(Vendor::Gainsight, quota(20, 1));
     gpx_silent.latency = Duration::from_millis(50);
     gpx_silent.quota_retry_after = false;
+    // The same silent vendor keeping clock-aligned one-second windows instead.
+    let mut gpx_silent_window = gpx_silent.clone();
+    gpx_silent_window.windowed.insert(Vendor::Gainsight);
     let mut zd_soft = cfg(Vendor::Zendesk, quota(600, 60));
     zd_soft.job_time = Duration::from_secs(2);
     let mut zd = zd_soft.clone();
@@ -159,6 +162,17 @@ fn scenarios(quick: bool) -> Vec<Scenario> {
             targets: 600 / scale,
             args: vec![],
             cfg: gpx_silent,
+            quota_rps: Some(20.0),
+            expect: Life::Gone,
+            lookups: false,
+        },
+        Scenario {
+            name: "gainsight-px: 20 per 1-s window, silent (no headers)",
+            vendor: Vendor::Gainsight,
+            people: 10_000,
+            targets: 600 / scale,
+            args: vec![],
+            cfg: gpx_silent_window,
             quota_rps: Some(20.0),
             expect: Life::Gone,
             lookups: false,

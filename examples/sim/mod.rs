@@ -12,7 +12,7 @@
 //! integration tests (`#[path = "../examples/sim/mod.rs"] mod sim;`).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -295,6 +295,10 @@ pub struct Config {
     /// Whether an over-quota 429 carries `Retry-After`. Braze and Rally send only
     /// their `X-RateLimit-*` headers; Gainsight PX often sends nothing at all.
     pub quota_retry_after: bool,
+    /// Vendors whose quota is kept as a clock-aligned fixed window though their
+    /// API's is a token bucket ([`Api::bucket`]): the other common shape of a
+    /// limit, met by a vendor that says nothing of either (no rate headers).
+    pub windowed: HashSet<Vendor>,
     /// How long a person Rally accepted for deletion stays visible to
     /// `POST /people/search`. Rally deletes asynchronously: `POST /people/delete`
     /// answers 202 "People marked for deletion"
@@ -356,6 +360,7 @@ impl Default for Config {
             job_time: Duration::from_millis(500),
             max_jobs: 30,
             quota_retry_after: true,
+            windowed: HashSet::new(),
             rally_delete_delay: Duration::ZERO,
             braze_delete_delay: Duration::ZERO,
             zendesk_soft_in_job: SoftInJob::NotFound,
@@ -843,7 +848,7 @@ impl State {
                 None => return (true, u64::MAX, u64::MAX, Duration::ZERO),
             },
         };
-        if quota == "api" && vendor.api().bucket() {
+        if quota == "api" && vendor.api().bucket() && !self.cfg.windowed.contains(&vendor) {
             return self.take_bucket(vendor, q);
         }
         self.take_window((vendor, quota), q)
