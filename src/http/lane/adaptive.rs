@@ -10,21 +10,37 @@
 //!   vendor's bucket that holds only a few);
 //! - the rate the client *sends at* is measured from its answers (botocore's
 //!   `RateClocker`: every answer, throttled or not; here the last second's);
-//! - on a throttle the measured rate (or the fill rate, if lower) becomes
-//!   `W_max`, the last failure, and the fill rate is cut to `BETA` (0.7) of it;
+//! - on a throttle the rate the vendor *accepted* over the last second (or the
+//!   fill rate, if lower) becomes `W_max`, the last failure, and the fill rate
+//!   is cut to `BETA` (0.7) of it;
 //! - on every other answer the fill rate follows the CUBIC curve
-//!   `C·(t − K)³ + W_max`, `K = ∛(W_max·(1 − BETA)/C)`, `t` the time since the
-//!   last failure: it grows back fast far below `W_max`, flattens near it,
-//!   then probes above it, gently and then faster; it is never more than twice
-//!   the measured rate (so it cannot run away while the lane has little to send);
+//!   `C·(t − K)³ + W`, `W` a little under `W_max` ([`MARGIN`]),
+//!   `K = ∛((W − BETA·W_max)/C)`, `t` the time since the last failure: it
+//!   grows back fast far below `W`, flattens near it, then probes above it,
+//!   gently and then faster; it is never more than twice the measured rate
+//!   past `W` (so it cannot run away while the lane has little to send);
 //! - before the first throttle there is no fill rate: slow start (TCP's) sends
 //!   a round of a few requests, then twice as many when every answer of it is
 //!   in, so a low limit is found before a storm of requests has left.
 //!
-//! Departures from botocore: one cut per round of feedback (a throttle of a
-//! request sent before the last cut, or within a second of it with no success
-//! between, is the same closed window and does not cut again), the fill rate
-//! is capped by the configured quota and floored at [`MIN_RATE`].
+//! Departures from botocore, for limits that are hard counts (a token bucket,
+//! a fixed window) rather than a congested link:
+//! - `W_max` is the accepted rate, not the sent rate: what was sent past a
+//!   limit was refused, so the sent rate overstates it, and a curve that
+//!   levels off there is refused again as soon as it gets back;
+//! - the curve levels off at [`MARGIN`] of it, and once a throttle finds the
+//!   limit where the last one did it stays level for a [`PLATEAU`] before
+//!   probing, and probes gentler than it climbs ([`PROBE_SCALE`]): each probe
+//!   past a fixed window costs a throttle or more at the window's end (a rate
+//!   just over a window of 20 is refused once a window, at its end), so
+//!   probing a limit that does not move is what the 429s of a long run are;
+//! - slow start throttled within its first round (a vendor that took a burst
+//!   of a few, which says nothing of its rate) doubles the rate every
+//!   [`PROBE_DOUBLING`] until the next throttle instead;
+//! - one cut per round of feedback (a throttle of a request sent before the
+//!   last cut, or within a second of it with no success between, is the same
+//!   closed window and does not cut again), the fill rate is capped by the
+//!   configured quota and floored at [`MIN_RATE`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -37,6 +53,10 @@ pub const SLOW_START: usize = 4;
 pub const BETA: f64 = 0.7;
 /// CUBIC's scale constant (requests/s per s³).
 pub const SCALE: f64 = 0.4;
+/// Past the level, the curve probes gentler than it climbs (requests/s per
+/// s³): a window the rate overfills is seen only when it is full, so a rate
+/// that rose fast meanwhile overstates what the vendor accepts.
+pub const PROBE_SCALE: f64 = 0.1;
 /// The fill rate is never more than this many times the measured rate.
 pub const MAX_OVER_MEASURED: f64 = 2.0;
 /// After a throttle in slow start, the fill rate doubles this often.
@@ -47,29 +67,56 @@ pub const RECHECK: Duration = Duration::from_millis(250);
 pub const MIN_RATE: f64 = 0.1;
 /// Answers are counted over this trailing window to measure the send rate.
 const MEASURE: Duration = Duration::from_secs(1);
+/// The curve levels off this share of the last failure's rate: a send late by
+/// a timer tick or a network hop does not tip a full window over.
+pub const MARGIN: f64 = 0.95;
+/// A failure within this share of the last one's rate finds the same limit...
+const SAME_LIMIT: f64 = 0.1;
+/// ...and the curve then stays level this long before probing above it: each
+/// probe past a limit that does not move costs a throttle.
+pub const PLATEAU: Duration = Duration::from_secs(6);
 
 /// CUBIC's curve after the last failure.
 #[derive(Debug, Clone, Copy)]
 struct Cubic {
-    /// The rate at the last failure.
+    /// The rate at the last failure: what the vendor accepted then.
     w_max: f64,
-    /// Seconds from the failure until the curve is back at `w_max`.
+    /// Where the curve levels off: a little under `w_max` ([`MARGIN`]).
+    target: f64,
+    /// Seconds from the failure until the curve is back at `target`.
     k: f64,
+    /// Seconds the curve stays at `target` before it probes above it.
+    plateau: f64,
     last_fail: Instant,
 }
 
 impl Cubic {
-    fn new(w_max: f64, at: Instant) -> Self {
+    /// The curve after a failure at `w_max`, from the cut rate `w_max·BETA`;
+    /// `plateau`: seconds to stay level before probing.
+    fn new(w_max: f64, plateau: Duration, at: Instant) -> Self {
+        let target = w_max * MARGIN;
         Cubic {
             w_max,
-            k: (w_max * (1.0 - BETA) / SCALE).cbrt(),
+            target,
+            k: ((target - w_max * BETA).max(0.0) / SCALE).cbrt(),
+            plateau: plateau.as_secs_f64(),
             last_fail: at,
         }
     }
 
     fn rate_at(&self, now: Instant) -> f64 {
         let t = now.saturating_duration_since(self.last_fail).as_secs_f64();
-        SCALE * (t - self.k).powi(3) + self.w_max
+        // Up to K the concave climb; then level for the plateau; then the probe.
+        if t < self.k {
+            return SCALE * (t - self.k).powi(3) + self.target;
+        }
+        let probe = (t - self.k - self.plateau).max(0.0);
+        PROBE_SCALE * probe.powi(3) + self.target
+    }
+
+    /// Whether a failure at `w` finds the limit where the last one did.
+    fn same_limit(&self, w: f64) -> bool {
+        (w - self.w_max).abs() <= SAME_LIMIT * self.w_max
     }
 }
 
@@ -90,14 +137,17 @@ pub struct Pace {
     /// Successes since the last cut (a throttle after none, within a second of
     /// the cut, is the same closed window).
     since_cut: u64,
-    /// After a throttle in slow start (a burst, so no rate was measured): the
-    /// fill rate doubles every half second until the next throttle.
+    /// After a throttle in slow start's first round (a burst, so no rate was
+    /// measured): the fill rate doubles every [`PROBE_DOUBLING`] until the
+    /// next throttle.
     probing: bool,
     /// Throttles in a row with no success between (a window closed until
     /// its reset): each doubles the hold before the next send.
     streak: u32,
     /// When recent answers came (the last [`MEASURE`]): the measured rate.
     recent: VecDeque<Instant>,
+    /// When recent successes came (the last [`MEASURE`]): the accepted rate.
+    accepted: VecDeque<Instant>,
 }
 
 impl Pace {
@@ -116,6 +166,7 @@ impl Pace {
             probing: false,
             streak: 0,
             recent: VecDeque::new(),
+            accepted: VecDeque::new(),
         }
     }
 
@@ -186,11 +237,22 @@ impl Pace {
             return None;
         }
         self.forget_before(now);
-        let measured = self.measured();
-        let at = self.rate.map_or(measured, |r| r.min(measured));
+        let accepted = self.accepted.len() as f64 / MEASURE.as_secs_f64();
+        // Slow start throttled within its first round: the vendor took a
+        // burst, which says nothing of its rate; probe from what was sent.
+        self.probing = in_slow_start && self.accepted.len() <= SLOW_START;
+        let at = if self.probing {
+            self.measured()
+        } else {
+            self.rate.map_or(accepted, |r| r.min(accepted))
+        };
         let at = at.min(self.max).max(MIN_RATE);
-        self.cubic = Some(Cubic::new(at, now));
-        self.probing = in_slow_start;
+        // The limit found again where it was last time: stay level before probing.
+        let plateau = match self.cubic {
+            Some(c) if c.same_limit(at) => PLATEAU,
+            _ => Duration::ZERO,
+        };
+        self.cubic = Some(Cubic::new(at, plateau, now));
         let rate = (at * BETA).max(MIN_RATE);
         self.rate = Some(rate);
         self.since_cut = 0;
@@ -212,15 +274,19 @@ impl Pace {
 
     /// A request succeeded (after [`Pace::answered`]): the rate follows the curve.
     pub fn succeeded(&mut self, now: Instant) {
+        self.accepted.push_back(now);
         self.since_cut += 1;
         self.streak = 0;
         let (Some(r), Some(c)) = (self.rate.as_mut(), self.cubic) else {
             return;
         };
-        let cap =
-            (MAX_OVER_MEASURED * self.recent.len() as f64 / MEASURE.as_secs_f64()).min(self.max);
+        // Twice the measured rate, but never below the curve's level: after a
+        // hold few answers came, and the rate the vendor accepted is known.
+        let cap = (MAX_OVER_MEASURED * self.recent.len() as f64 / MEASURE.as_secs_f64())
+            .max(c.target.min(c.rate_at(now)))
+            .min(self.max);
         let next = if self.probing {
-            // A success a 1/r: +ln 2 / 0.5 s each doubles r every half second.
+            // A success every 1/r s, +ln 2 / PROBE_DOUBLING each: r doubles every PROBE_DOUBLING.
             *r + std::f64::consts::LN_2 / PROBE_DOUBLING.as_secs_f64()
         } else {
             c.rate_at(now)
@@ -229,8 +295,10 @@ impl Pace {
     }
 
     fn forget_before(&mut self, now: Instant) {
-        while self.recent.front().is_some_and(|t| now - *t > MEASURE) {
-            self.recent.pop_front();
+        for times in [&mut self.recent, &mut self.accepted] {
+            while times.front().is_some_and(|t| now - *t > MEASURE) {
+                times.pop_front();
+            }
         }
     }
 }
@@ -268,15 +336,16 @@ mod tests {
         send(&mut p, 16);
         answered_ok(&mut p, t0, 15, 32);
         let later = t0 + Duration::from_millis(100);
-        // 28 answered in the last second, the last of them throttled: W_max 28.
+        // 28 answered in the last second, the last of them throttled: 27 were
+        // accepted, W_max 27.
         p.answered(later, 32);
-        assert_eq!(p.throttled(t0, later), Some(28.0 * BETA));
+        assert_eq!(p.throttled(t0, later), Some(27.0 * BETA));
         assert!(p.may_send() && p.window.is_none(), "slow start is over");
         // A throttle of a request sent before the cut does not cut again, nor
         // one within a second of it with no success between (the same window).
         assert_eq!(p.throttled(t0, later), None);
         // Sends are spaced at the rate from the cut on.
-        let gap = Duration::from_secs_f64(1.0 / (28.0 * BETA));
+        let gap = Duration::from_secs_f64(1.0 / (27.0 * BETA));
         assert_eq!(p.slot(later), Some(later + gap));
         assert_eq!(p.slot(later + gap), None, "the token is taken");
         assert_eq!(p.slot(later + gap), Some(later + gap * 2));
@@ -297,24 +366,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_rate_grows_back_fast_far_below_the_last_failure_and_gently_near_it() {
-        let mut p = Pace::new(Some(1000.0), 8);
+    async fn a_throttle_in_slow_starts_first_round_probes_from_what_was_sent() {
+        // A vendor that took 2 of the first 4 at once: a burst, not a rate.
+        let mut p = Pace::new(Some(200.0), 32);
         let t0 = Instant::now();
-        p.window = None;
-        // Sending at 20/s, the 21st in a second is throttled.
-        for i in 0..20 {
-            p.answered(t0 + Duration::from_millis(50 * i), 8);
-        }
-        let fail = t0 + Duration::from_millis(999);
-        p.answered(fail, 8);
-        assert!((p.throttled(fail, fail).unwrap() - 21.0 * BETA).abs() < 1e-9);
-        // The rate at each half second after, answers keeping pace with it.
+        answered_ok(&mut p, t0, 2, 32);
+        p.answered(t0, 32);
+        p.answered(t0, 32);
+        assert_eq!(p.throttled(t0, t0), Some(4.0 * BETA), "4 answered");
+        // The rate doubles each second until the next throttle.
+        let rates = follow(&mut p, t0, 2);
+        // (The curve from a failure at 4/s would be back near 3.8 by then.)
+        assert!(rates[1] > 4.5, "{rates:?}");
+    }
+
+    /// Answers keeping pace with the rate, every one a success, for `steps`
+    /// half seconds from `from`; the rate after each.
+    fn follow(p: &mut Pace, from: Instant, steps: usize) -> Vec<f64> {
+        let step = Duration::from_millis(500);
         let mut rates = vec![];
-        let mut now = fail;
-        for _ in 0..12 {
-            let step = Duration::from_millis(500);
-            let r = p.rate().unwrap();
-            let n = (r * step.as_secs_f64()).round() as u64;
+        let mut now = from;
+        for _ in 0..steps {
+            let n = (p.rate().unwrap() * step.as_secs_f64()).round() as u64;
             for j in 0..n {
                 let at = now + step.mul_f64((j + 1) as f64 / n as f64);
                 p.answered(at, 8);
@@ -323,43 +396,93 @@ mod tests {
             now += step;
             rates.push(p.rate().unwrap());
         }
+        rates
+    }
+
+    /// A pace that sent at 20/s, every one accepted, and was throttled on the
+    /// 21st in a second (at `t0` + 999 ms).
+    fn throttled_at_20(t0: Instant) -> (Pace, Instant) {
+        let mut p = Pace::new(Some(1000.0), 8);
+        p.window = None;
+        for i in 0..20 {
+            let at = t0 + Duration::from_millis(50 * i);
+            p.answered(at, 8);
+            p.succeeded(at);
+        }
+        let fail = t0 + Duration::from_millis(999);
+        p.answered(fail, 8);
+        assert!((p.throttled(fail, fail).unwrap() - 20.0 * BETA).abs() < 1e-9);
+        (p, fail)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_grows_back_fast_far_below_the_last_failure_and_gently_near_it() {
+        let (mut p, fail) = throttled_at_20(Instant::now());
+        let rates = follow(&mut p, fail, 12);
         let gains: Vec<f64> = rates.windows(2).map(|w| w[1] - w[0]).collect();
-        let k = (21.0 * (1.0 - BETA) / SCALE).cbrt();
-        // Concave up to K (back at 21 after about 2.5 s), flat near it, then convex.
+        let level = 20.0 * MARGIN;
+        let k = ((level - 20.0 * BETA) / SCALE).cbrt();
+        // Concave up to K (back near the level after about 2.3 s), flat near
+        // it, then convex.
         assert!(gains[0] > gains[2], "fast far below the failure: {rates:?}");
         let near = rates[(k / 0.5) as usize - 1];
-        assert!((near - 21.0).abs() < 0.5, "near W_max at K: {rates:?}");
+        assert!((near - level).abs() < 0.5, "near the level at K: {rates:?}");
         assert!(gains[10] > gains[5], "probing faster past it: {rates:?}");
-        assert!(rates.iter().all(|r| *r >= 21.0 * BETA - 1e-9));
+        assert!(rates.iter().all(|r| *r >= 20.0 * BETA - 1e-9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_found_again_keeps_the_curve_level_before_it_probes() {
+        let (mut p, fail) = throttled_at_20(Instant::now());
+        // Back near the level (19/s accepted), throttled again: the same limit.
+        follow(&mut p, fail, 7);
+        let again = fail + Duration::from_millis(3_500);
+        p.answered(again, 8);
+        let cut = p.throttled(again, again).unwrap();
+        let w = cut / BETA;
+        assert!((w - 19.0).abs() <= 1.0, "{w}");
+        let k = ((w * MARGIN - cut) / SCALE).cbrt();
+        // Four seconds past the plateau: two half seconds a second.
+        let rates = follow(&mut p, again, 2 * (PLATEAU.as_secs() as usize + 7));
+        // Level (a little under the failure) from K for the plateau...
+        let first = (k / 0.5).ceil() as usize;
+        let last = ((k + PLATEAU.as_secs_f64()) / 0.5) as usize - 1;
+        for r in &rates[first..=last] {
+            assert!(
+                (r - w * MARGIN).abs() < 1e-9,
+                "level at {}: {rates:?}",
+                w * MARGIN
+            );
+        }
+        // ...then probing above it.
+        assert!(rates.last().unwrap() > &w, "{rates:?}");
     }
 
     #[test]
-    fn never_above_the_quota_nor_twice_the_measured_rate_nor_below_the_floor() {
+    fn never_above_the_quota_nor_twice_the_measured_rate_past_the_level_nor_below_the_floor() {
         let mut p = Pace::new(Some(5.0), 8);
         let t = Instant::now();
         answered_ok(&mut p, t, 10, 8);
         p.throttled(t, t);
         let later = t + Duration::from_secs(60);
-        // One answer in the last second: the curve says far more, the cap 2/s.
+        // One answer in the last second: the curve says far more; the cap is
+        // twice that, but never below the curve's level (a little under 5).
         p.answered(later, 8);
         p.succeeded(later);
-        assert_eq!(p.rate(), Some(2.0));
+        assert_eq!(p.rate(), Some(5.0 * MARGIN));
         answered_ok(&mut p, later, 20, 8);
         assert_eq!(p.rate(), Some(5.0), "the quota");
-        let mut at = later;
-        for _ in 0..100 {
-            at += Duration::from_secs(2);
-            p.answered(at, 8);
-            p.succeeded(at);
-            p.throttled(at, at);
-        }
-        // One answer a second measured: 0.7 of it.
+        // One accepted in the last second, then a throttle: 0.7 of it.
+        let mut at = later + Duration::from_secs(2);
+        p.answered(at, 8);
+        p.succeeded(at);
+        p.throttled(at, at);
         assert!((p.rate().unwrap() - BETA).abs() < 1e-9, "{:?}", p.rate());
         for _ in 0..100 {
             at += Duration::from_secs(2);
-            p.succeeded(at);
+            p.answered(at, 8);
             p.throttled(at, at);
         }
-        assert_eq!(p.rate(), Some(MIN_RATE), "nothing measured: the floor");
+        assert_eq!(p.rate(), Some(MIN_RATE), "nothing accepted: the floor");
     }
 }

@@ -392,9 +392,10 @@ enum Silent {
 
 /// `n` single requests at 32 in flight (Gainsight PX's lane: its documented
 /// 200/s quota, no rate headers) against a silent vendor `shape` answering in
-/// 50 ms; (accepted, answers 429, time taken).
-async fn against_a_silent_limit(shape: Silent, n: usize) -> (usize, u64, Duration) {
-    let clock = Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0));
+/// 50 ms, the wall clock starting `phase` seconds into a second (where a
+/// clock-aligned window's resets fall); (accepted, answers 429, time taken).
+async fn against_a_silent_limit(shape: Silent, phase: f64, n: usize) -> (usize, u64, Duration) {
+    let clock = Clock::at(UNIX_EPOCH + Duration::from_secs_f64(T0.floor() + phase));
     let answer_with: Arc<dyn Fn() -> RawResponse + Send + Sync> = match shape {
         Silent::Window(per_second) => {
             let win =
@@ -426,38 +427,46 @@ async fn against_a_silent_limit(shape: Silent, n: usize) -> (usize, u64, Duratio
     (ok, throttled, t0.elapsed())
 }
 
-/// The goal for a vendor that says nothing (issue 24): at least 0.85 of its
-/// quota with at most 5% of answers 429.
-async fn keeps_to_a_silent_limit(shape: Silent, per_second: f64, n: usize) {
-    let (ok, throttled, took) = against_a_silent_limit(shape, n).await;
+/// The goal for a vendor that says nothing (issue 24) is at least 0.85 of its
+/// quota with at most 5% of answers 429; kept with a margin: at most 3%.
+async fn keeps_to_a_silent_limit(shape: Silent, phase: f64, per_second: f64, n: usize) {
+    let (ok, throttled, took) = against_a_silent_limit(shape, phase, n).await;
     assert_eq!(ok, n, "every request ends accepted");
     let answers = n as u64 + throttled;
     let share = throttled as f64 / answers as f64;
     let efficiency = n as f64 / per_second / took.as_secs_f64();
     eprintln!(
-        "{shape:?}: {n} in {took:?}: efficiency {efficiency:.3}, {throttled} answers 429 ({:.1}%)",
+        "{shape:?} from {phase} s: {n} in {took:?}: efficiency {efficiency:.3}, {throttled} answers 429 ({:.1}%)",
         share * 100.0
     );
-    assert!(share <= 0.05, "{throttled} answers 429 of {answers}");
+    assert!(
+        share <= 0.03,
+        "{shape:?} from {phase} s: {throttled} answers 429 of {answers}"
+    );
     assert!(
         efficiency >= 0.85,
-        "took {took:?}: {efficiency:.3} of the quota"
+        "{shape:?} from {phase} s: took {took:?}: {efficiency:.3} of the quota"
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_token_bucket_of_20_per_second_holding_2_is_kept_to() {
-    keeps_to_a_silent_limit(Silent::Bucket(20.0, 2.0), 20.0, 600).await;
+    keeps_to_a_silent_limit(Silent::Bucket(20.0, 2.0), 0.25, 20.0, 600).await;
 }
 
+/// A rate a little over the window's 20 is refused at the end of every
+/// window: the pace levels off under the limit it found and probes above it
+/// only after a plateau, wherever the resets fall.
 #[tokio::test(start_paused = true)]
-async fn a_silent_window_of_20_per_second_is_kept_to() {
-    keeps_to_a_silent_limit(Silent::Window(20), 20.0, 600).await;
+async fn a_silent_window_of_20_per_second_is_kept_to_wherever_its_resets_fall() {
+    for phase in [0.0, 0.25, 0.5, 0.75] {
+        keeps_to_a_silent_limit(Silent::Window(20), phase, 20.0, 600).await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_limit_of_2_per_second_is_found_without_a_storm() {
-    let (ok, throttled, took) = against_a_silent_limit(Silent::Window(2), 20).await;
+    let (ok, throttled, took) = against_a_silent_limit(Silent::Window(2), 0.25, 20).await;
     assert_eq!(ok, 20, "every request ends accepted");
     // Slow start's first round (4 at once) meets the 2 of the first window, and
     // the rate then measured (4/s) is above the limit: a few more 429s until
