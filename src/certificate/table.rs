@@ -17,10 +17,15 @@ pub type Key = (u16, u16, [u8; 32]);
 
 type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Evidence strings (details, times, job ids), one copy each; `0` is the empty string.
+/// Evidence strings (details, times, job ids), one copy each, counted: a
+/// string no kept line uses any more is dropped and its id used again, so
+/// what is kept follows the identifiers, not the lines read. `0` is the
+/// empty string.
 pub struct Strings {
     ids: Fast<Rc<str>, u32>,
-    list: Vec<Rc<str>>,
+    /// Each id's string and how many kept lines use it.
+    list: Vec<(Rc<str>, u32)>,
+    free: Vec<u32>,
 }
 
 impl Default for Strings {
@@ -30,32 +35,60 @@ impl Default for Strings {
         ids.insert(Rc::clone(&empty), 0);
         Strings {
             ids,
-            list: vec![empty],
+            list: vec![(empty, 0)],
+            free: vec![],
         }
     }
 }
 
 impl Strings {
-    /// The id of `s`, kept once.
+    /// The id of `s`, kept once, for one more user: [`Self::release`] it when
+    /// the line that holds it is replaced.
     pub fn id(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.ids.get(s) {
-            return *id;
+        if let Some(id) = self.ids.get(s).copied() {
+            if id != 0 {
+                self.list[id as usize].1 += 1;
+            }
+            return id;
         }
-        let id = u32::try_from(self.list.len()).expect("fewer than 4 billion distinct strings");
         let r: Rc<str> = Rc::from(s);
-        self.list.push(Rc::clone(&r));
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.list[id as usize] = (Rc::clone(&r), 1);
+                id
+            }
+            None => {
+                let id = u32::try_from(self.list.len()).expect("fewer than 4 billion strings");
+                self.list.push((Rc::clone(&r), 1));
+                id
+            }
+        };
         self.ids.insert(r, id);
         id
     }
 
+    /// One user of `id` fewer; the string goes when it has none.
+    pub fn release(&mut self, id: u32) {
+        let empty = Rc::clone(&self.list[0].0);
+        let Some((text, users)) = self.list.get_mut(id as usize).filter(|_| id != 0) else {
+            return;
+        };
+        *users -= 1;
+        if *users == 0 {
+            self.ids.remove(&**text);
+            *text = empty;
+            self.free.push(id);
+        }
+    }
+
     pub fn get(&self, id: u32) -> &str {
-        &self.list[id as usize]
+        &self.list[id as usize].0
     }
 
     /// Distinct strings kept.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.list.len()
+        self.ids.len() - 1
     }
 }
 
@@ -138,11 +171,10 @@ impl Table {
         self.find(key).map(|i| &mut self.entries[i as usize].1)
     }
 
-    /// Keep `last` as `key`'s last line.
-    pub fn insert(&mut self, key: Key, last: Last) {
+    /// Keep `last` as `key`'s last line; the line it replaces, if any.
+    pub fn insert(&mut self, key: Key, last: Last) -> Option<Last> {
         if let Some(i) = self.find(&key) {
-            self.entries[i as usize].1 = last;
-            return;
+            return Some(std::mem::replace(&mut self.entries[i as usize].1, last));
         }
         let i = u32::try_from(self.entries.len()).expect("fewer than 4 billion identifiers");
         match self.index.entry(short(&key)) {
@@ -154,6 +186,7 @@ impl Table {
             }
         }
         self.entries.push((key, last));
+        None
     }
 
     pub fn len(&self) -> usize {
@@ -202,5 +235,23 @@ mod tests {
         assert_eq!(t.get_mut(&(1, 0, a)).unwrap().line, 3);
         assert!(t.get_mut(&(1, 0, b)).is_none());
         assert!(std::mem::size_of::<(Key, Last)>() <= 96);
+    }
+
+    /// A string no kept line uses is dropped, and its id serves another.
+    #[test]
+    fn strings_go_with_their_last_user() {
+        let mut s = Strings::default();
+        let a = s.id("job-1");
+        assert_eq!(s.id("job-1"), a);
+        assert_eq!(s.id(""), 0);
+        s.release(a);
+        assert_eq!(s.get(a), "job-1", "one user left");
+        s.release(a);
+        assert_eq!(s.len(), 0);
+        let b = s.id("job-2");
+        assert_eq!((b, s.get(b)), (a, "job-2"));
+        assert_eq!(s.id("job-1"), b + 1);
+        s.release(0);
+        assert_eq!(s.get(0), "");
     }
 }
