@@ -79,9 +79,9 @@ pub struct Setup {
     pub endpoint: Endpoint,
     /// Reads the credential; called only when requests will really be sent.
     pub credential: CredentialFn,
-    /// An account flag a real run cannot do without, not given, that the
-    /// requests name in their path or query rather than in the host (a
-    /// project token): why, and what to pass. A real run refuses with it before
+    /// A flag a real run cannot do without, not given, whose value the
+    /// requests carry in their path, query or body rather than in the host (a
+    /// project token, who asked for the deletion): why, and what to pass. A real run refuses with it before
     /// anything is sent, whatever `--base-url` says; a dry run shows the
     /// adapter's placeholder in its requests and says so.
     pub missing: Option<String>,
