@@ -25,6 +25,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+mod amplitude;
 mod braze;
 mod gainsight;
 mod mixpanel;
@@ -41,6 +42,7 @@ const APIS: &[&dyn Api] = &[
     &gainsight::Gainsight,
     &zendesk::Zendesk,
     &mixpanel::Mixpanel,
+    &amplitude::Amplitude,
 ];
 
 /// A vendor of the simulator: its registry name.

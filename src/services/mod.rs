@@ -10,6 +10,7 @@
 //! group), endpoint, credential, kinds and adapter, registered once in
 //! [`REGISTRY`]. Nothing outside this folder names a vendor.
 
+pub mod amplitude;
 pub mod braze;
 mod error;
 pub mod gainsight_px;
@@ -38,6 +39,7 @@ pub const REGISTRY: &[Entry] = &[
     gainsight_px::ENTRY,
     zendesk::ENTRY,
     mixpanel::ENTRY,
+    amplitude::ENTRY,
 ];
 
 /// The kind named `name` that some vendor of the registry takes (a report
