@@ -621,3 +621,116 @@ async fn a_short_count_is_noted_on_the_lines_and_totalled_in_the_summary() {
         "{notes}"
     );
 }
+
+/// A line of a report being resumed, as purge writes them (no host: decided
+/// before the run's host is known, so any host may resume it).
+fn report_line(id: &str, outcome: &str) -> String {
+    format!(
+        r#"{{"vendor":"rally","kind":"email","id":"{id}","outcome":"{outcome}","detail":"","at":"2026-12-01T00:00:00Z"}}"#
+    )
+}
+
+/// `--resume` reads the report first and streams the input past it (#24):
+/// each identifier is sorted by the last line the report has of it. Done
+/// (`queued`, `deleted`, `not_found`, even as a hash) is skipped, `failed` is
+/// sent again, one the report lacks is sent, one the report has but the input
+/// does not is left alone; a later line overrides an earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_streams_the_input_past_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| accepted(r));
+    let server = rally_mock(rec.clone()).await;
+    let hashed_done = format!(
+        r#"{{"vendor":"rally","kind":"email","id_sha256":"{}","outcome":"deleted","at":""}}"#,
+        sha256_hex("hashed@x.io")
+    );
+    let lines = [
+        report_line("done@x.io", "queued"),
+        report_line("gone@x.io", "not_found"),
+        report_line("failed@x.io", "failed"),
+        report_line("notasked@x.io", "failed"),
+        report_line("then-failed@x.io", "queued"),
+        report_line("then-failed@x.io", "failed"),
+        report_line("then-done@x.io", "failed"),
+        report_line("then-done@x.io", "queued"),
+        hashed_done,
+    ];
+    let report = write_file(dir.path(), "r.jsonl", &(lines.join("\n") + "\n"));
+    let input = write_file(
+        dir.path(),
+        "list.txt",
+        "done@x.io\nfailed@x.io\nnew@x.io\ngone@x.io\nthen-failed@x.io\nthen-done@x.io\nhashed@x.io\n",
+    );
+    let uri = server.uri();
+    let out = run(
+        dir.path(),
+        &[
+            "rally",
+            "-y",
+            "--resume",
+            "--report",
+            report.to_str().unwrap(),
+            "-i",
+            input.to_str().unwrap(),
+            "--base-url",
+            &uri,
+        ],
+        &env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sent: HashSet<String> = rec
+        .seen()
+        .iter()
+        .flat_map(|s| body_list(&s.body, "emails"))
+        .collect();
+    let want: HashSet<String> = ["failed@x.io", "new@x.io", "then-failed@x.io"]
+        .map(String::from)
+        .into();
+    assert_eq!(sent, want);
+    assert!(
+        stderr(&out).contains("4 already done, 0 in open jobs, 3 to send"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An input that cannot be used ends a resumed run with exit 2 before
+/// anything is sent, and leaves the report as it was (#24: the report is now
+/// read before the input); a report this run would have created is not left
+/// behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_a_bad_input_sends_nothing_and_leaves_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = Recorder::new(|_, r| accepted(r));
+    let server = rally_mock(rec.clone()).await;
+    let text = report_line("done@x.io", "queued") + "\n";
+    let report = write_file(dir.path(), "r.jsonl", &text);
+    let input = dir.path().join("list.txt");
+    std::fs::write(&input, b"new@x.io\nbad\xff@x.io\n").unwrap();
+    let missing = dir.path().join("new.jsonl");
+    let uri = server.uri();
+    for path in [&report, &missing] {
+        let out = run(
+            dir.path(),
+            &[
+                "rally",
+                "-y",
+                "--resume",
+                "--report",
+                path.to_str().unwrap(),
+                "-i",
+                input.to_str().unwrap(),
+                "--base-url",
+                &uri,
+            ],
+            &env(),
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("list.txt:2"), "{}", stderr(&out));
+    }
+    assert!(rec.seen().is_empty(), "nothing sent");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), text);
+    assert!(!missing.exists(), "the report this run created is removed");
+}

@@ -6,6 +6,8 @@ mod handoff;
 mod seen;
 pub mod validate;
 
+pub(crate) use seen::Table;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -232,7 +234,7 @@ struct Accumulator<'a> {
     /// The sink wants no more: the sources are not read further.
     stopped: bool,
     /// Valid identifiers (where each ends in `pending_text`, where it was
-    /// read, its key and ordinal), inserted a few at a time ([`seen::Seen::prefetch`]).
+    /// read, its key and ordinal), inserted a few at a time ([`seen::Table::prefetch`]).
     pending: Vec<(u32, SourceRef, u128, u32)>,
     pending_text: String,
 }

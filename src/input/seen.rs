@@ -1,4 +1,6 @@
-//! The identifiers read so far, for dedupe, in 12 bytes a slot: no text.
+//! The identifiers read so far, for dedupe, in 12 bytes a slot: no text; and
+//! the table it is made of ([`Table`]), which a resumed run's report also uses
+//! (`report::Prior`, the whole 128-bit key a slot).
 //!
 //! Each identifier's key is 128 bits of two hashes (foldhash, each seeded at
 //! random for the run, so no list can be made to collide on purpose). 12 bits
@@ -21,17 +23,59 @@ const PART_BITS: u32 = 12;
 const MAX_LOAD: usize = 850;
 const GROWTH: usize = 14;
 
-/// One slot: the stored 64 bits of a key (`[0, 0]`: empty) and where it was first read.
+/// One slot: what is stored of a key ([`Stored`]; all zero: empty) and its value.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Slot {
-    key: [u32; 2],
-    first: u32,
+pub struct Slot<K> {
+    key: K,
+    value: u32,
 }
 
-pub struct Seen {
-    parts: Vec<Part>,
+/// What a slot keeps of a 128-bit key: never all zero (that is the empty slot).
+pub trait Stored: Copy + Eq + Default {
+    fn of(key: u128) -> Self;
+    /// 64 bits of the key, where its probe starts.
+    fn bits(self) -> u64;
+}
+
+/// 64 bits of the key: 12 bytes a slot with the value ([`Seen`]).
+impl Stored for [u32; 2] {
+    fn of(key: u128) -> Self {
+        let k = match key as u64 {
+            0 => 1,
+            k => k,
+        };
+        [(k >> 32) as u32, k as u32]
+    }
+    fn bits(self) -> u64 {
+        (u64::from(self[0]) << 32) | u64::from(self[1])
+    }
+}
+
+/// The whole 128-bit key (an all-zero key kept as 1): 20 bytes a slot.
+impl Stored for [u32; 4] {
+    fn of(key: u128) -> Self {
+        let k = key.max(1);
+        [
+            (k >> 96) as u32,
+            (k >> 64) as u32,
+            (k >> 32) as u32,
+            k as u32,
+        ]
+    }
+    fn bits(self) -> u64 {
+        (u64::from(self[2]) << 32) | u64::from(self[3])
+    }
+}
+
+/// A set of 128-bit keys with a `u32` each, in 4,096 open-addressing tables
+/// (the key's top 12 bits pick one; a table that grows copies 1/4,096 of the whole).
+pub struct Table<K> {
+    parts: Vec<Part<K>>,
     len: usize,
 }
+
+/// The dedupe set: 64 bits of each key and where it was first read.
+pub type Seen = Table<[u32; 2]>;
 
 /// The two hashes of a run's keys, seeded at random.
 pub struct Keys(SeedableRandomState, SeedableRandomState);
@@ -51,13 +95,12 @@ impl Keys {
     }
 }
 
-#[derive(Default)]
-struct Part {
-    slots: Vec<Slot>,
+struct Part<K> {
+    slots: Vec<Slot<K>>,
     len: usize,
 }
 
-/// What [`Seen::insert`] found.
+/// What [`Table::insert`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Insert {
     New,
@@ -65,35 +108,83 @@ pub enum Insert {
     Seen(u32),
 }
 
-impl Default for Seen {
+impl<K> std::fmt::Debug for Table<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("len", &self.len).finish()
+    }
+}
+
+impl<K: Stored> Default for Table<K> {
     fn default() -> Self {
-        Seen {
-            parts: (0..1usize << PART_BITS).map(|_| Part::default()).collect(),
+        Table {
+            parts: (0..1usize << PART_BITS)
+                .map(|_| Part {
+                    slots: vec![],
+                    len: 0,
+                })
+                .collect(),
             len: 0,
         }
     }
 }
 
-impl Seen {
-    /// Record `key`, first read at `first`, unless it was read before.
-    pub fn insert(&mut self, key: u128, first: u32) -> Insert {
-        let part = (key >> (128 - PART_BITS)) as usize;
-        let stored = match key as u64 {
-            0 => 1,
-            k => k,
-        };
-        let found = self.parts[part].insert(stored, first);
-        if found == Insert::New {
-            self.len += 1;
+impl<K: Stored> Table<K> {
+    fn part(key: u128) -> usize {
+        (key >> (128 - PART_BITS)) as usize
+    }
+
+    /// Record `key` with `value`, unless it is there: then its value.
+    pub fn insert(&mut self, key: u128, value: u32) -> Insert {
+        let part = &mut self.parts[Self::part(key)];
+        let (i, found) = part.find(K::of(key));
+        if found {
+            return Insert::Seen(part.slots[i].value);
         }
-        found
+        part.slots[i] = Slot {
+            key: K::of(key),
+            value,
+        };
+        part.len += 1;
+        self.len += 1;
+        Insert::New
+    }
+
+    /// Record `key` with `value`, in place of any value it had.
+    pub fn set(&mut self, key: u128, value: u32) {
+        if let Insert::Seen(_) = self.insert(key, value) {
+            let part = &mut self.parts[Self::part(key)];
+            let (i, _) = part.find(K::of(key));
+            part.slots[i].value = value;
+        }
+    }
+
+    /// The value of `key`, if it is there.
+    pub fn get(&self, key: u128) -> Option<u32> {
+        let part = &self.parts[Self::part(key)];
+        let (stored, cap) = (K::of(key), part.slots.len());
+        if cap == 0 {
+            return None;
+        }
+        // A table is never full (at most [`MAX_LOAD`]): the probe ends at an empty slot.
+        let mut i = Part::<K>::home(stored, cap);
+        loop {
+            let slot = &part.slots[i];
+            if slot.key == stored {
+                return Some(slot.value);
+            }
+            if slot.key == K::default() {
+                return None;
+            }
+            i = if i + 1 == cap { 0 } else { i + 1 };
+        }
     }
 
     /// Ask the CPU to bring `key`'s home slot into the cache, ahead of its
-    /// insert: the cache misses of a few keys then overlap.
+    /// insert or look-up: the cache misses of a few keys then overlap.
     pub fn prefetch(&self, key: u128) {
-        let part = &self.parts[(key >> (128 - PART_BITS)) as usize];
-        if let Some(slot) = part.slots.get(Part::home(key as u64, part.slots.len())) {
+        let part = &self.parts[Self::part(key)];
+        let home = Part::home(K::of(key), part.slots.len());
+        if let Some(slot) = part.slots.get(home) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: a prefetch is a hint; it reads nothing the program sees.
             unsafe {
@@ -101,64 +192,59 @@ impl Seen {
                 _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast());
             }
             #[cfg(not(target_arch = "x86_64"))]
-            std::hint::black_box(slot.first);
+            std::hint::black_box(slot.value);
         }
     }
 
-    /// Distinct identifiers recorded.
+    /// Keys recorded.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Bytes this holds on the heap (the regression test of the dry run's memory).
+    /// Bytes this holds on the heap (the regression tests of memory).
     #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
-        self.parts.capacity() * std::mem::size_of::<Part>()
+        self.parts.capacity() * std::mem::size_of::<Part<K>>()
             + self
                 .parts
                 .iter()
-                .map(|p| p.slots.capacity() * std::mem::size_of::<Slot>())
+                .map(|p| p.slots.capacity() * std::mem::size_of::<Slot<K>>())
                 .sum::<usize>()
     }
 }
 
-impl Part {
+impl<K: Stored> Part<K> {
     /// Where a stored key's probe starts in a table of `cap` slots.
-    fn home(key: u64, cap: usize) -> usize {
-        ((u128::from(key) * cap as u128) >> 64) as usize
+    fn home(key: K, cap: usize) -> usize {
+        ((u128::from(key.bits()) * cap as u128) >> 64) as usize
     }
 
-    fn insert(&mut self, key: u64, first: u32) -> Insert {
+    /// The slot holding `stored` (`true`), or the empty one where it goes,
+    /// the table grown first if one more would fill it past [`MAX_LOAD`].
+    fn find(&mut self, stored: K) -> (usize, bool) {
         if (self.len + 1) * 1000 > self.slots.len() * MAX_LOAD {
             self.grow();
         }
-        let stored = [(key >> 32) as u32, key as u32];
         let cap = self.slots.len();
-        let mut i = Self::home(key, cap);
+        let mut i = Self::home(stored, cap);
         loop {
-            let slot = &mut self.slots[i];
-            if slot.key == [0, 0] {
-                *slot = Slot { key: stored, first };
-                self.len += 1;
-                return Insert::New;
+            let key = self.slots[i].key;
+            if key == stored {
+                return (i, true);
             }
-            if slot.key == stored {
-                return Insert::Seen(slot.first);
+            if key == K::default() {
+                return (i, false);
             }
-            i += 1;
-            if i == cap {
-                i = 0;
-            }
+            i = if i + 1 == cap { 0 } else { i + 1 };
         }
     }
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * GROWTH / 10).max(8);
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
-        for s in old.into_iter().filter(|s| s.key != [0, 0]) {
-            let key = (u64::from(s.key[0]) << 32) | u64::from(s.key[1]);
-            let mut i = Self::home(key, cap);
-            while self.slots[i].key != [0, 0] {
+        for s in old.into_iter().filter(|s| s.key != K::default()) {
+            let mut i = Self::home(s.key, cap);
+            while self.slots[i].key != K::default() {
                 i = if i + 1 == cap { 0 } else { i + 1 };
             }
             self.slots[i] = s;
@@ -185,12 +271,30 @@ mod tests {
         assert_eq!(seen.len(), n as usize);
     }
 
+    /// The resumed report's table: the whole key is kept (two keys apart only
+    /// in the bits `Seen` drops stay two), `set` overrides, `get` reads.
+    #[test]
+    fn a_table_of_whole_keys_sets_and_gets() {
+        let mut t = Table::<[u32; 4]>::default();
+        let (a, b) = (7u128 << 64 | 5, 9u128 << 64 | 5);
+        assert_eq!(t.get(a), None);
+        t.set(a, 1);
+        t.set(b, 2);
+        t.set(a, 3);
+        assert_eq!((t.get(a), t.get(b), t.len()), (Some(3), Some(2), 2));
+        assert_eq!(t.insert(b, 4), Insert::Seen(2));
+        assert_eq!(t.get(0), None);
+        t.set(0, 5);
+        assert_eq!(t.get(0), Some(5));
+    }
+
     /// The dry run's memory per identifier (issue #24): a slot is 12 bytes, and
     /// a million identifiers take at most 20 bytes each (tables between 61%
     /// and 85% full), the tables' headers included.
     #[test]
     fn a_million_identifiers_take_at_most_20_bytes_each() {
-        assert_eq!(std::mem::size_of::<Slot>(), 12);
+        assert_eq!(std::mem::size_of::<Slot<[u32; 2]>>(), 12);
+        assert_eq!(std::mem::size_of::<Slot<[u32; 4]>>(), 20);
         let (mut seen, keys) = (Seen::default(), Keys::default());
         for i in 0..1_000_000u32 {
             seen.insert(keys.key(&i.to_le_bytes()), i);

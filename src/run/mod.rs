@@ -25,7 +25,7 @@ use crate::http::{ClientError, HttpClient, Transport};
 use crate::input::{self, InputError, InputSpec, Loaded};
 use crate::output;
 use crate::plan;
-use crate::report::{PriorState, Report, ReportError, Summary};
+use crate::report::{Prior, PriorState, Report, ReportError, Summary};
 use crate::services::{
     Credential, CredentialFn, Endpoint, Entry, Ident, Kind, KindSpec, Outcome, Service, Status,
     Work,
@@ -438,16 +438,7 @@ fn purge(
     if cfg.dry_run {
         return dry_run(&target, cfg);
     }
-    let loaded = load(&target, cfg)?;
-    let mut summary = new_summary(&target, cfg, &loaded);
-    let invalid = invalid_outcomes(&loaded);
-    let todo = merge(
-        &target,
-        cfg,
-        (loaded.idents, &loaded.refs),
-        invalid,
-        &mut summary,
-    )?;
+    let (todo, summary) = read_and_merge(&target, cfg)?;
     if let Ok(base) = target.base(cfg, None) {
         // Before anything is asked or skipped: a report of another host is refused.
         todo.check_host(&base, target.display(), cfg)?;
@@ -768,6 +759,111 @@ impl Todo {
     }
 }
 
+/// The input read and set against the report: with `--resume`, the report is
+/// read first and the input streamed past it ([`resume`]); else the input is
+/// read whole, before the report is created ([`merge`]).
+fn read_and_merge(target: &Target, cfg: &RunConfig) -> Result<(Todo, Summary), RunError> {
+    if let (Some(path), true) = (&cfg.report.path, cfg.report.resume) {
+        return resume(target, cfg, path);
+    }
+    let loaded = load(target, cfg)?;
+    let mut summary = new_summary(target, cfg, &loaded);
+    let invalid = invalid_outcomes(&loaded);
+    let todo = merge(
+        target,
+        cfg,
+        (loaded.idents, &loaded.refs),
+        invalid,
+        &mut summary,
+    )?;
+    Ok((todo, summary))
+}
+
+/// `--resume`: the report read once (one compact entry a person), then the
+/// input streamed past it, each identifier sorted as it is read: only those
+/// still to send (or in open jobs) are kept. An input that cannot be used
+/// leaves the report as it was (one this run created is removed).
+fn resume(
+    target: &Target,
+    cfg: &RunConfig,
+    path: &std::path::Path,
+) -> Result<(Todo, Summary), RunError> {
+    let vendor = target.service.profile().vendor;
+    let (mut report, prior) = Report::open(path, true, vendor, target.kind, cfg.report.hash_ids)?;
+    let mut sorter = Sorter::default();
+    let read = input::stream(&input_spec(target, cfg), &mut |id| {
+        sorter.push(&prior, id);
+        true
+    })
+    .map_err(RunError::from)
+    .and_then(|loaded| loaded_checks(target, cfg, &loaded, sorter.all_emails).map(|()| loaded));
+    let loaded = match read {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            report.discard();
+            return Err(e);
+        }
+    };
+    let mut summary = new_summary(target, cfg, &loaded);
+    report.set_refs(&loaded.refs, &prior);
+    let invalid = invalid_outcomes(&loaded);
+    let todo = settle_prior(target, cfg, sorter, invalid, &mut summary, report, prior)?;
+    Ok((todo, summary))
+}
+
+/// The identifiers read, sorted by what the report being resumed says of each.
+struct Sorter {
+    /// Still to send.
+    fresh: Vec<Ident>,
+    /// Pending in an open job: by job, each with the vendor ids it covers.
+    jobs: BTreeMap<String, Vec<(Ident, Vec<String>)>>,
+    /// Settled already: skipped.
+    skipped: u64,
+    /// Every identifier read is an e-mail address.
+    all_emails: bool,
+    /// Read, their entries asked of the cache, looked up a few at a time.
+    pending: Vec<(Ident, u128)>,
+}
+
+/// Identifiers whose report entries are fetched together ([`Prior::prepare`]).
+const LOOKUPS: usize = 16;
+
+impl Default for Sorter {
+    fn default() -> Self {
+        Sorter {
+            fresh: vec![],
+            jobs: BTreeMap::new(),
+            skipped: 0,
+            all_emails: true,
+            pending: Vec::with_capacity(LOOKUPS),
+        }
+    }
+}
+
+impl Sorter {
+    fn push(&mut self, prior: &Prior, id: Ident) {
+        self.all_emails = self.all_emails && input::validate::is_email(&id.value);
+        let key = prior.prepare(&id);
+        self.pending.push((id, key));
+        if self.pending.len() >= LOOKUPS {
+            self.settle(prior);
+        }
+    }
+
+    /// Sort the pending identifiers, in the order read.
+    fn settle(&mut self, prior: &Prior) {
+        for (id, key) in self.pending.drain(..) {
+            match prior.status_at(key) {
+                PriorState::Settled => self.skipped += 1,
+                PriorState::Pending { job, vendor_ids } => {
+                    self.jobs.entry(job).or_default().push((id, vendor_ids));
+                }
+                PriorState::Open => self.fresh.push(id),
+            }
+        }
+    }
+}
+
 /// Open the report (new, or the one to resume), skip what it already settled,
 /// and record the invalid identifiers it does not have yet.
 fn merge(
@@ -803,36 +899,57 @@ fn merge_prior(
     target: &Target,
     cfg: &RunConfig,
     idents: Vec<Ident>,
-    mut invalid: Vec<Outcome>,
+    invalid: Vec<Outcome>,
     summary: &mut Summary,
-    mut report: Report,
-    prior: crate::report::Prior,
+    report: Report,
+    prior: Prior,
 ) -> Result<Todo, RunError> {
-    let Some(path) = &cfg.report.path else {
+    if cfg.report.path.is_none() {
         return Ok(Todo {
             report,
             fresh: idents,
             resumed: vec![],
             hosts: Default::default(),
         });
-    };
+    }
+    let mut sorter = Sorter::default();
+    for id in idents {
+        sorter.push(&prior, id);
+    }
+    settle_prior(target, cfg, sorter, invalid, summary, report, prior)
+}
+
+/// [`merge_prior`] once every identifier is sorted: the skipped counted, the
+/// open jobs picked up again, the invalid identifiers the report does not
+/// have yet recorded.
+fn settle_prior(
+    target: &Target,
+    cfg: &RunConfig,
+    mut sorter: Sorter,
+    mut invalid: Vec<Outcome>,
+    summary: &mut Summary,
+    mut report: Report,
+    prior: Prior,
+) -> Result<Todo, RunError> {
+    sorter.settle(&prior);
+    let Sorter {
+        fresh,
+        jobs,
+        skipped,
+        ..
+    } = sorter;
+    let path = cfg
+        .report
+        .path
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
     summary.report = Some(path.display().to_string());
+    summary.skipped += skipped;
     if prior.repaired {
         output::warn(&format!(
             "{}: the last line was cut off (the run was killed while writing); removed it, its batch is sent again",
             path.display()
         ));
-    }
-    let mut fresh = vec![];
-    let mut jobs: BTreeMap<String, Vec<(Ident, Vec<String>)>> = BTreeMap::new();
-    for id in idents {
-        match prior.status_of(&id) {
-            PriorState::Settled => summary.skipped += 1,
-            PriorState::Pending { job, vendor_ids } => {
-                jobs.entry(job).or_default().push((id, vendor_ids));
-            }
-            PriorState::Open => fresh.push(id),
-        }
     }
     invalid.retain(|o| !prior.has_invalid(&o.ident.value));
     if cfg.report.resume {
