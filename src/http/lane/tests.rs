@@ -456,9 +456,10 @@ async fn a_silent_token_bucket_of_20_per_second_holding_2_is_kept_to() {
 
 /// A rate a little over the window's 20 is refused at the end of every
 /// window: the pace levels off under the limit it found and probes above it
-/// only after a plateau, wherever the resets fall.
+/// only after a plateau. Four phases of the resets; where slow start's rounds
+/// straddle one (0.9 s into a second) its start costs more (4.2% in all).
 #[tokio::test(start_paused = true)]
-async fn a_silent_window_of_20_per_second_is_kept_to_wherever_its_resets_fall() {
+async fn a_silent_window_of_20_per_second_is_kept_to_at_four_phases_of_its_resets() {
     for phase in [0.0, 0.25, 0.5, 0.75] {
         keeps_to_a_silent_limit(Silent::Window(20), phase, 20.0, 600).await;
     }
