@@ -7,8 +7,6 @@
 mod common;
 mod simulated;
 
-use std::collections::HashMap;
-
 use common::*;
 use serde_json::{Value, json};
 use simulated::*;
@@ -183,25 +181,6 @@ fn toml(sim: &Sim) -> String {
     )
 }
 
-/// The last line of each identifier.
-fn last_lines(path: &std::path::Path) -> HashMap<String, Value> {
-    report_lines(path)
-        .into_iter()
-        .map(|l| (l["id"].as_str().unwrap().to_string(), l))
-        .collect()
-}
-
-async fn verify(dir: &std::path::Path) -> HashMap<String, Value> {
-    let out = run(
-        dir,
-        &["verify", "--report", "r.jsonl"],
-        Vendor::Amplitude.env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    last_lines(&dir.join("r.jsonl"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_reads_the_job_of_the_day_until_it_is_done_and_the_certificate_says_so() {
     let sim = Sim::start(fast(), 20).await.unwrap();
@@ -223,7 +202,7 @@ async fn verify_reads_the_job_of_the_day_until_it_is_done_and_the_certificate_sa
     assert_eq!(sim.amplitude_jobs(), 1);
     assert_exactly(&sim, Vendor::Amplitude, 5, Life::Gone);
     // The job has not run: not proven, and verify says why.
-    let last = verify(dir.path()).await;
+    let last = verify_lines(dir.path(), Vendor::Amplitude.env()).await;
     for p in &people {
         assert_eq!(last[p]["outcome"], "unverifiable", "{}", last[p]);
         assert!(
@@ -241,7 +220,7 @@ async fn verify_reads_the_job_of_the_day_until_it_is_done_and_the_certificate_sa
     assert_eq!(reads(), 1);
     // Done: verified, and the certificate counts them proven.
     sim.amplitude_job_time(std::time::Duration::ZERO);
-    let last = verify(dir.path()).await;
+    let last = verify_lines(dir.path(), Vendor::Amplitude.env()).await;
     for p in &people {
         assert_eq!(last[p]["outcome"], "verified", "{}", last[p]);
         assert!(
@@ -294,7 +273,7 @@ async fn a_day_read_back_from_the_report_proves_only_the_people_its_job_names() 
         + &no_job.to_string()
         + "\n";
     std::fs::write(&report, text).unwrap();
-    let last = verify(dir.path()).await;
+    let last = verify_lines(dir.path(), Vendor::Amplitude.env()).await;
     assert_eq!(last[&sim::email(1)]["outcome"], "verified");
     assert_eq!(last[&amp3]["outcome"], "verified", "{}", last[&amp3]);
     let detail = |id: &str| last[id]["detail"].as_str().unwrap().to_string();

@@ -147,14 +147,7 @@ async fn verify_reads_the_task_until_it_succeeds_and_the_certificate_says_so() {
     assert_eq!(sim.mixpanel_tasks(), 1);
     assert_exactly(&sim, Vendor::Mixpanel, 5, Life::Gone);
     // The task is not finished: not proven, and verify says why.
-    let out = run(
-        dir.path(),
-        &["verify", "--report", "r.jsonl"],
-        Vendor::Mixpanel.env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let last = last_lines(&dir.path().join("r.jsonl"));
+    let last = verify_lines(dir.path(), Vendor::Mixpanel.env()).await;
     for p in &people {
         assert_eq!(last[p]["outcome"], "unverifiable", "{}", last[p]);
         assert!(
@@ -172,14 +165,7 @@ async fn verify_reads_the_task_until_it_succeeds_and_the_certificate_says_so() {
     );
     // Done: verified, and the certificate counts them proven.
     sim.mixpanel_task_time(std::time::Duration::ZERO);
-    let out = run(
-        dir.path(),
-        &["verify", "--report", "r.jsonl"],
-        Vendor::Mixpanel.env(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let last = last_lines(&dir.path().join("r.jsonl"));
+    let last = verify_lines(dir.path(), Vendor::Mixpanel.env()).await;
     for p in &people {
         assert_eq!(last[p]["outcome"], "verified", "{}", last[p]);
         assert!(
@@ -237,12 +223,4 @@ async fn a_task_read_back_from_the_report_proves_only_the_ids_it_names() {
         "{}",
         last[&sim::email(2)]
     );
-}
-
-/// The last line of each identifier.
-fn last_lines(path: &std::path::Path) -> std::collections::HashMap<String, Value> {
-    report_lines(path)
-        .into_iter()
-        .map(|l| (l["id"].as_str().unwrap().to_string(), l))
-        .collect()
 }

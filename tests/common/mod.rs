@@ -90,6 +90,22 @@ pub fn report_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The last line of each identifier in a report.
+pub fn last_lines(path: &Path) -> HashMap<String, Value> {
+    report_lines(path)
+        .into_iter()
+        .map(|l| (l["id"].as_str().unwrap().to_string(), l))
+        .collect()
+}
+
+/// `purge verify --report r.jsonl` in `dir` with `env`, which must exit 0;
+/// then the last line of each identifier.
+pub async fn verify_lines(dir: &Path, env: &[(&str, &str)]) -> HashMap<String, Value> {
+    let out = run(dir, &["verify", "--report", "r.jsonl"], env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    last_lines(&dir.join("r.jsonl"))
+}
+
 /// The last outcome per id in a report.
 pub fn last_outcomes(path: &Path) -> HashMap<String, String> {
     report_lines(path)
