@@ -240,7 +240,9 @@ struct Accumulator<'a> {
 }
 
 /// Identifiers validated before their keys are inserted together.
-const PENDING: usize = 32;
+const PENDING: usize = 1024;
+/// How many keys ahead of its insert a key's slot is asked for.
+const PREFETCH: usize = 16;
 
 /// The `file:line` of an ordinal, given each source's base ([`Accumulator::bases`]).
 fn place_of(bases: &[u32], ordinal: u32) -> SourceRef {
@@ -283,7 +285,6 @@ impl Accumulator<'_> {
         let ordinal = self.bases[source.source as usize].saturating_add(source.line);
         self.top = self.top.max(ordinal);
         let key = validate::with_dedupe_bytes(self.check, &value, |b| self.keys.key(b));
-        self.seen.prefetch(key);
         self.pending_text.push_str(&value);
         let end = self.pending_text.len() as u32;
         self.pending.push((end, source, key, ordinal));
@@ -295,8 +296,14 @@ impl Accumulator<'_> {
     /// Insert the pending identifiers' keys in order: each new one goes to
     /// the sink, each read before is counted (the first few by place).
     fn settle(&mut self) {
+        for ahead in self.pending.iter().take(PREFETCH) {
+            self.seen.prefetch(ahead.2);
+        }
         let mut start = 0;
-        for &(end, source, key, ordinal) in &self.pending {
+        for (i, &(end, source, key, ordinal)) in self.pending.iter().enumerate() {
+            if let Some(ahead) = self.pending.get(i + PREFETCH) {
+                self.seen.prefetch(ahead.2);
+            }
             let value = &self.pending_text[start..end as usize];
             start = end as usize;
             match self.seen.insert(key, ordinal) {
@@ -336,6 +343,8 @@ fn read_source(
     let head = reader
         .fill_buf()
         .map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
+    acc.seen
+        .reserve(acc.seen.len() + expected_lines(path, head));
     let first_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let ext = path
         .and_then(|p| p.extension())
@@ -376,6 +385,24 @@ fn read_source(
         }
     }
 }
+
+/// How many lines a regular file at `path` holds, judged by its first
+/// bytes (`head`): its size over their lines' length (0 for a pipe), and
+/// never more than [`RESERVED_LINES`]. The dedupe tables are made that big at
+/// once (about 15 bytes a line) rather than copied as they grow.
+fn expected_lines(path: Option<&Path>, head: &[u8]) -> usize {
+    let size = path
+        .and_then(|p| std::fs::metadata(p).ok())
+        .filter(std::fs::Metadata::is_file)
+        .map_or(0, |m| m.len());
+    let lines = head.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
+    let judged = size.saturating_mul(lines) / head.len().max(1) as u64;
+    usize::try_from(judged).map_or(RESERVED_LINES, |n| n.min(RESERVED_LINES))
+}
+
+/// The most lines the dedupe tables are made ready for ahead (about 250 MB):
+/// a file whose first lines are short, then long, costs no more than this.
+const RESERVED_LINES: usize = 1 << 24;
 
 fn sniff_delimiter(line: &[u8]) -> u8 {
     [b',', b'\t', b';']
@@ -726,6 +753,30 @@ mod tests {
         assert!(load(&spec(vec![p])).is_err());
         assert!(load(&spec(vec![])).is_err());
         assert!(load(&spec(vec![d.path().join("missing.txt")])).is_err());
+    }
+
+    /// The dedupe tables are sized from a file's bytes over its first
+    /// lines' length; a stream's size is not known.
+    #[test]
+    fn a_files_lines_are_judged_from_its_size_and_first_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..100_000)
+            .map(|i| format!("u{i:06}@example.com\n"))
+            .collect();
+        let p = file(&dir, "list.txt", text.as_bytes());
+        let head = &text.as_bytes()[..64 * 1024];
+        let judged = expected_lines(Some(&p), head);
+        assert!((99_900..=100_000).contains(&judged), "{judged}");
+        assert_eq!(expected_lines(None, head), 0);
+        assert_eq!(expected_lines(Some(dir.path()), head), 0);
+        // A terabyte (sparse) of short first lines: no more than the cap.
+        File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        assert_eq!(expected_lines(Some(&p), b"a@b.c\n"), RESERVED_LINES);
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub const MAX_NUMERIC_LEN: usize = 20;
 /// Check `raw` (already trimmed) against `check`; the normalised value (`raw`
 /// itself unless normalising changed it) or why not.
 pub fn validate(check: Check, raw: &str) -> Result<Cow<'_, str>, String> {
+    if check == Check::Email && plain_email(raw.as_bytes()) {
+        return Ok(Cow::Borrowed(raw));
+    }
     if raw.is_empty() {
         return Err("empty value".into());
     }
@@ -65,6 +68,31 @@ fn has_control(s: &str) -> bool {
     } else {
         s.chars().any(char::is_control)
     }
+}
+
+/// Whether `s` is certainly an e-mail address that [`email`] accepts, in one
+/// pass over its bytes that the compiler can vectorise: printable ASCII
+/// (nothing at or below the space, no DEL, nothing past it, so no control
+/// character and no white space), one `@`, something before it and a dot
+/// inside the domain. `false` sends it the long way, which says why not.
+fn plain_email(s: &[u8]) -> bool {
+    if s.len() > MAX_EMAIL_LEN {
+        return false;
+    }
+    let (mut odd, mut ats) = (0u8, 0u8);
+    for &b in s {
+        odd |= u8::from(b <= b' ' || b >= 0x7f);
+        ats += u8::from(b == b'@');
+    }
+    if odd != 0 || ats != 1 {
+        return false;
+    }
+    let at = s.iter().position(|&b| b == b'@').unwrap_or(0);
+    let domain = &s[at + 1..];
+    at > 0
+        && domain.contains(&b'.')
+        && domain.first() != Some(&b'.')
+        && domain.last() != Some(&b'.')
 }
 
 /// Whether `s` is an e-mail address as purge validates them.
@@ -139,7 +167,18 @@ mod tests {
     fn emails() {
         assert!(validate(Check::Email, "a@b.co").is_ok());
         for bad in [
-            "ab.co", "a@@b.co", "a@b@c.co", "@b.co", "a@bco", "a b@c.co", "a@b.",
+            "ab.co",
+            "a@@b.co",
+            "a@b@c.co",
+            "@b.co",
+            "a@bco",
+            "a b@c.co",
+            "a@b.",
+            "a@.co",
+            "a\u{7f}@b.co",
+            "a\tb@c.co",
+            "ä\u{85}@b.co",
+            "a@b.co\u{a0}",
         ] {
             assert!(validate(Check::Email, bad).is_err(), "{bad}");
         }
