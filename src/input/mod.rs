@@ -124,40 +124,53 @@ pub fn load(spec: &InputSpec) -> Result<Loaded, InputError> {
 /// it is read (the dry run lists its requests as they fill), until the sink
 /// answers `false`; the identifiers are not kept (`Loaded::idents` is empty,
 /// `Loaded::distinct` counts them). Only their dedupe keys are: 12 bytes each
-/// ([`seen`]). The sources are read on a thread of their own ([`handoff`]),
-/// `sink` is called on the caller's.
+/// ([`seen`]). The sources are read, and the keys deduplicated, on two
+/// threads of their own ([`handoff`]); `sink` is called on the caller's.
 pub fn stream(spec: &InputSpec, sink: &mut dyn FnMut(Ident) -> bool) -> Result<Loaded, InputError> {
-    let (mut batcher, taker) = handoff::pair();
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let read = read_all(spec, &mut |value, source| batcher.push(value, source));
-            batcher.send();
-            read
-        });
-        taker.hand_to(sink);
-        reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    let handoff::Pipeline {
+        chunker,
+        dedupe,
+        taker,
+    } = handoff::pipeline();
+    let (read, found) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || read_all(spec, chunker));
+        let deduper = scope.spawn(move || handoff::dedupe(dedupe, DUPLICATES_SHOWN));
+        handoff::hand_to(taker, sink);
+        (
+            reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            deduper
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    });
+    let (mut loaded, bases) = read?;
+    loaded.distinct = found.distinct;
+    loaded.duplicates = found.duplicates;
+    loaded.duplicate_of = found
+        .first
+        .into_iter()
+        .map(|(at, first)| (at, place_of(&bases, first)))
+        .collect();
+    if loaded.distinct == 0 && loaded.rejected.is_empty() {
+        return Err(nothing_read(spec));
+    }
+    Ok(loaded)
 }
 
-/// [`stream`]'s reading side: every source in order, each distinct
-/// identifier to `sink` (the hand-off) until it answers `false`.
-fn read_all(
-    spec: &InputSpec,
-    sink: &mut dyn FnMut(&str, SourceRef) -> bool,
-) -> Result<Loaded, InputError> {
+/// [`stream`]'s reading side: every source in order, each valid identifier
+/// with its key to the pipeline until the sink wants no more; what was read
+/// (all but the dedupe's counts), and each source's base ordinal.
+fn read_all(spec: &InputSpec, chunker: handoff::Chunker) -> Result<(Loaded, Vec<u32>), InputError> {
     let mut acc = Accumulator {
         loaded: Loaded::default(),
-        seen: seen::Seen::default(),
         keys: seen::Keys::default(),
         check: spec.kind.check,
         bases: vec![],
         top: 0,
-        sink,
+        chunker,
         stopped: false,
-        pending: Vec::with_capacity(PENDING),
-        pending_text: String::new(),
     };
     if !spec.positional.is_empty() {
         let src = acc.source("argument");
@@ -167,6 +180,9 @@ fn read_all(
     }
     let mut stdin_used = false;
     for path in &spec.files {
+        if acc.stopped {
+            break;
+        }
         if path == Path::new("-") {
             if stdin_used {
                 return Err(InputError::Usage(
@@ -190,12 +206,8 @@ fn read_all(
             read_source(spec, &mut acc, src, &name, Some(path), file)?;
         }
     }
-    acc.settle();
-    acc.loaded.distinct = acc.seen.len();
-    if acc.loaded.distinct == 0 && acc.loaded.rejected.is_empty() {
-        return Err(nothing_read(spec));
-    }
-    Ok(acc.loaded)
+    acc.chunker.send();
+    Ok((acc.loaded, acc.bases))
 }
 
 /// The error of inputs that held no identifier.
@@ -219,10 +231,8 @@ fn nothing_read(spec: &InputSpec) -> InputError {
 /// How many duplicates are named by place (the rest are counted).
 pub const DUPLICATES_SHOWN: usize = 3;
 
-struct Accumulator<'a> {
+struct Accumulator {
     loaded: Loaded,
-    /// Each identifier's dedupe key, and where it was first read.
-    seen: seen::Seen,
     keys: seen::Keys,
     check: Check,
     /// Per source, the ordinal of its line 0: where an identifier was first
@@ -230,19 +240,11 @@ struct Accumulator<'a> {
     bases: Vec<u32>,
     /// The highest ordinal so far.
     top: u32,
-    sink: &'a mut dyn FnMut(&str, SourceRef) -> bool,
+    /// Where valid identifiers go, with their keys, to be deduplicated.
+    chunker: handoff::Chunker,
     /// The sink wants no more: the sources are not read further.
     stopped: bool,
-    /// Valid identifiers (where each ends in `pending_text`, where it was
-    /// read, its key and ordinal), inserted a few at a time ([`seen::Table::prefetch`]).
-    pending: Vec<(u32, SourceRef, u128, u32)>,
-    pending_text: String,
 }
-
-/// Identifiers validated before their keys are inserted together.
-const PENDING: usize = 1024;
-/// How many keys ahead of its insert a key's slot is asked for.
-const PREFETCH: usize = 16;
 
 /// The `file:line` of an ordinal, given each source's base ([`Accumulator::bases`]).
 fn place_of(bases: &[u32], ordinal: u32) -> SourceRef {
@@ -253,7 +255,7 @@ fn place_of(bases: &[u32], ordinal: u32) -> SourceRef {
     }
 }
 
-impl Accumulator<'_> {
+impl Accumulator {
     fn source(&mut self, name: &str) -> u32 {
         self.loaded.sources.push(name.to_string());
         self.bases.push(self.top);
@@ -266,7 +268,7 @@ impl Accumulator<'_> {
             source,
             line: u32::try_from(line).unwrap_or(u32::MAX),
         };
-        let raw = raw.trim();
+        let raw = trim(raw);
         let value = match validate::validate(self.check, raw) {
             Ok(value) => value,
             Err(reason) => {
@@ -285,41 +287,17 @@ impl Accumulator<'_> {
         let ordinal = self.bases[source.source as usize].saturating_add(source.line);
         self.top = self.top.max(ordinal);
         let key = validate::with_dedupe_bytes(self.check, &value, |b| self.keys.key(b));
-        self.pending_text.push_str(&value);
-        let end = self.pending_text.len() as u32;
-        self.pending.push((end, source, key, ordinal));
-        if self.pending.len() >= PENDING {
-            self.settle();
-        }
+        self.stopped = !self.chunker.push(&value, source, key, ordinal);
     }
+}
 
-    /// Insert the pending identifiers' keys in order: each new one goes to
-    /// the sink, each read before is counted (the first few by place).
-    fn settle(&mut self) {
-        for ahead in self.pending.iter().take(PREFETCH) {
-            self.seen.prefetch(ahead.2);
-        }
-        let mut start = 0;
-        for (i, &(end, source, key, ordinal)) in self.pending.iter().enumerate() {
-            if let Some(ahead) = self.pending.get(i + PREFETCH) {
-                self.seen.prefetch(ahead.2);
-            }
-            let value = &self.pending_text[start..end as usize];
-            start = end as usize;
-            match self.seen.insert(key, ordinal) {
-                seen::Insert::New if self.stopped => {}
-                seen::Insert::New => self.stopped = !(self.sink)(value, source),
-                seen::Insert::Seen(first) => {
-                    self.loaded.duplicates += 1;
-                    if self.loaded.duplicate_of.len() < DUPLICATES_SHOWN {
-                        let first = place_of(&self.bases, first);
-                        self.loaded.duplicate_of.push((source, first));
-                    }
-                }
-            }
-        }
-        self.pending.clear();
-        self.pending_text.clear();
+/// `s` without white space at either end (`str::trim`), by bytes when its
+/// ends are printable ASCII (almost every list).
+fn trim(s: &str) -> &str {
+    let t = s.trim_ascii();
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => t,
+        _ => t.trim(),
     }
 }
 
@@ -343,8 +321,7 @@ fn read_source(
     let head = reader
         .fill_buf()
         .map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
-    acc.seen
-        .reserve(acc.seen.len() + expected_lines(path, head));
+    acc.chunker.reserve(expected_lines(path, head));
     let first_line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let ext = path
         .and_then(|p| p.extension())
@@ -412,38 +389,97 @@ fn sniff_delimiter(line: &[u8]) -> u8 {
         .unwrap_or(b',')
 }
 
+/// One identifier a line, read a buffer at a time: the whole lines in it
+/// are checked for UTF-8 at once, a line cut by the buffer's end is carried
+/// to the next.
 fn read_lines(
     acc: &mut Accumulator,
     src: u32,
     name: &str,
     mut reader: impl BufRead,
 ) -> Result<(), InputError> {
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
+    let mut lines = Lines {
+        acc,
+        src,
+        name,
+        line_no: 0,
+    };
+    let mut carry = Vec::new();
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
+        let line_no = lines.line_no;
+        let buf = reader
+            .fill_buf()
             .map_err(|e| bad(name, Some(line_no + 1), format!("cannot read: {e}")))?;
-        if n == 0 {
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        let mut rest = buf;
+        if !carry.is_empty() {
+            let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                carry.extend_from_slice(rest);
+                reader.consume(n);
+                continue;
+            };
+            carry.extend_from_slice(&rest[..=end]);
+            rest = &rest[end + 1..];
+            lines.take(&carry)?;
+            carry.clear();
+        }
+        let whole = rest.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        lines.take(&rest[..whole])?;
+        carry.extend_from_slice(&rest[whole..]);
+        reader.consume(n);
+        if lines.acc.stopped {
             return Ok(());
         }
-        line_no += 1;
-        let text = std::str::from_utf8(&buf).map_err(|_| {
-            bad(
-                name,
-                Some(line_no),
-                "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
-            )
-        })?;
-        let text = text.trim();
-        if text.is_empty() || text.starts_with('#') {
-            continue;
+    }
+    lines.take(&carry)
+}
+
+/// [`read_lines`]' lines, numbered as read.
+struct Lines<'a> {
+    acc: &'a mut Accumulator,
+    src: u32,
+    name: &'a str,
+    line_no: u64,
+}
+
+impl Lines<'_> {
+    /// Whole lines (the last may lack its newline): each one's identifier,
+    /// unless it is blank or a comment; a line that is not UTF-8 ends the
+    /// read, after the lines before it.
+    fn take(&mut self, bytes: &[u8]) -> Result<(), InputError> {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let upto = bytes[..e.valid_up_to()]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                self.take(&bytes[..upto])?;
+                if self.acc.stopped {
+                    return Ok(());
+                }
+                return Err(bad(
+                    self.name,
+                    Some(self.line_no + 1),
+                    "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+                ));
+            }
+        };
+        for line in text.split_inclusive('\n') {
+            self.line_no += 1;
+            let line = trim(line);
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            self.acc.push(line, self.src, self.line_no, None);
+            if self.acc.stopped {
+                break;
+            }
         }
-        acc.push(text, src, line_no, None);
-        if acc.stopped {
-            return Ok(());
-        }
+        Ok(())
     }
 }
 
@@ -753,6 +789,61 @@ mod tests {
         assert!(load(&spec(vec![p])).is_err());
         assert!(load(&spec(vec![])).is_err());
         assert!(load(&spec(vec![d.path().join("missing.txt")])).is_err());
+    }
+
+    /// Lines that the read buffer cuts (one longer than the buffer itself)
+    /// keep their text and their numbers, and so does a line that is not
+    /// UTF-8 far into the file.
+    #[test]
+    fn lines_cut_by_the_read_buffer_keep_their_text_and_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text += &format!("{}{i}@example.com\r\n", "x".repeat(i % 37));
+            if i % 1000 == 0 {
+                text += "# a comment\n\n";
+            }
+        }
+        let long_at = 20_000 + 2 * 20 + 1;
+        text += &format!("{}@example.com\nlast@example.com", "y".repeat(100_000));
+        let l = load(&spec(vec![file(&d, "l.txt", text.as_bytes())])).unwrap();
+        assert_eq!(l.idents.len(), 20_001);
+        assert_eq!(
+            l.idents[19_999].value,
+            format!("{}19999@example.com", "x".repeat(19_999 % 37))
+        );
+        let last = l.idents.last().unwrap();
+        assert_eq!(
+            (last.value.as_str(), last.source.line),
+            ("last@example.com", long_at + 1)
+        );
+        assert_eq!(l.rejected.len(), 1);
+        assert_eq!(l.rejected[0].source.line, long_at);
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(b"\nok@example.com\nbad\xff@example.com\n");
+        let e = load(&spec(vec![file(&d, "b.txt", &bytes)])).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!("b.txt:{}", long_at + 3)),
+            "{e}"
+        );
+    }
+
+    /// A sink that wants no more stops the reading and the dedupe a few
+    /// chunks later (the steps do not wait on one another).
+    #[test]
+    fn a_sink_that_wants_no_more_stops_the_read() {
+        let d = tempfile::tempdir().unwrap();
+        let text: String = (0..200_000)
+            .map(|i| format!("u{i}@example.com\n"))
+            .collect();
+        let mut handed = 0;
+        let loaded = stream(&spec(vec![file(&d, "l.txt", text.as_bytes())]), &mut |_| {
+            handed += 1;
+            handed < 10
+        })
+        .unwrap();
+        assert_eq!(handed, 10);
+        assert!(loaded.distinct < 50_000, "{}", loaded.distinct);
     }
 
     /// The dedupe tables are sized from a file's bytes over its first
