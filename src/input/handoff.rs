@@ -22,7 +22,7 @@ use crate::model::{Ident, SourceRef};
 /// Identifiers a chunk holds.
 const CHUNK: usize = 4096;
 /// Chunks queued between two steps.
-const AHEAD: usize = 2;
+const AHEAD: usize = 16;
 /// How many keys ahead of its insert a key's slot is asked for.
 const PREFETCH: usize = 16;
 

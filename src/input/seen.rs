@@ -12,7 +12,10 @@
 //! [`Seen::prefetch`] asks for the slot of a key a few keys ahead of its
 //! insert, so their cache misses overlap instead of following one another.
 //! Each slot also holds where the identifier was first read (an ordinal of
-//! every line read, mapped back to `file:line` by [`super::Accumulator`]).
+//! every line read, mapped back to `file:line` by [`super::stream`]).
+//! A file's tables are made ready at once for the lines it holds
+//! ([`Table::reserve`], all in one allocation), so a list of ten million is
+//! not copied table by table as it grows.
 
 use std::hash::BuildHasher;
 
@@ -70,6 +73,8 @@ impl Stored for [u32; 4] {
 /// A set of 128-bit keys with a `u32` each, in 4,096 open-addressing tables
 /// (the key's top 12 bits pick one; a table that grows copies 1/4,096 of the whole).
 pub struct Table<K> {
+    /// The slots of the tables made ready at once ([`Table::reserve`]).
+    slab: Vec<Slot<K>>,
     parts: Vec<Part<K>>,
     len: usize,
 }
@@ -95,9 +100,25 @@ impl Keys {
     }
 }
 
+/// One of the tables: its slots in the slab ([`Table::reserve`]) until it
+/// grows, then its own.
 struct Part<K> {
-    slots: Vec<Slot<K>>,
+    own: Vec<Slot<K>>,
+    /// Where its slots start in the slab, and how many are there.
+    at: usize,
+    reserved: usize,
     len: usize,
+}
+
+impl<K> Default for Part<K> {
+    fn default() -> Self {
+        Part {
+            own: vec![],
+            at: 0,
+            reserved: 0,
+            len: 0,
+        }
+    }
 }
 
 /// What [`Table::insert`] found.
@@ -117,12 +138,8 @@ impl<K> std::fmt::Debug for Table<K> {
 impl<K: Stored> Default for Table<K> {
     fn default() -> Self {
         Table {
-            parts: (0..1usize << PART_BITS)
-                .map(|_| Part {
-                    slots: vec![],
-                    len: 0,
-                })
-                .collect(),
+            slab: vec![],
+            parts: (0..1usize << PART_BITS).map(|_| Part::default()).collect(),
             len: 0,
         }
     }
@@ -133,18 +150,37 @@ impl<K: Stored> Table<K> {
         (key >> (128 - PART_BITS)) as usize
     }
 
+    /// The slots of table `p`.
+    fn slots(&self, p: usize) -> &[Slot<K>] {
+        let part = &self.parts[p];
+        if part.own.is_empty() {
+            &self.slab[part.at..part.at + part.reserved]
+        } else {
+            &part.own
+        }
+    }
+
+    fn slots_mut(&mut self, p: usize) -> &mut [Slot<K>] {
+        let Part {
+            own, at, reserved, ..
+        } = &mut self.parts[p];
+        if own.is_empty() {
+            &mut self.slab[*at..*at + *reserved]
+        } else {
+            own
+        }
+    }
+
     /// Record `key` with `value`, unless it is there: then its value.
     pub fn insert(&mut self, key: u128, value: u32) -> Insert {
-        let part = &mut self.parts[Self::part(key)];
-        let (i, found) = part.find(K::of(key));
+        let (p, stored) = (Self::part(key), K::of(key));
+        let (i, found) = self.find(p, stored);
+        let slot = &mut self.slots_mut(p)[i];
         if found {
-            return Insert::Seen(part.slots[i].value);
+            return Insert::Seen(slot.value);
         }
-        part.slots[i] = Slot {
-            key: K::of(key),
-            value,
-        };
-        part.len += 1;
+        *slot = Slot { key: stored, value };
+        self.parts[p].len += 1;
         self.len += 1;
         Insert::New
     }
@@ -152,39 +188,26 @@ impl<K: Stored> Table<K> {
     /// Record `key` with `value`, in place of any value it had.
     pub fn set(&mut self, key: u128, value: u32) {
         if let Insert::Seen(_) = self.insert(key, value) {
-            let part = &mut self.parts[Self::part(key)];
-            let (i, _) = part.find(K::of(key));
-            part.slots[i].value = value;
+            let p = Self::part(key);
+            let (i, _) = self.find(p, K::of(key));
+            self.slots_mut(p)[i].value = value;
         }
     }
 
     /// The value of `key`, if it is there.
     pub fn get(&self, key: u128) -> Option<u32> {
-        let part = &self.parts[Self::part(key)];
-        let (stored, cap) = (K::of(key), part.slots.len());
-        if cap == 0 {
-            return None;
-        }
-        // A table is never full (at most [`MAX_LOAD`]): the probe ends at an empty slot.
-        let mut i = Part::<K>::home(stored, cap);
-        loop {
-            let slot = &part.slots[i];
-            if slot.key == stored {
-                return Some(slot.value);
-            }
-            if slot.key == K::default() {
-                return None;
-            }
-            i = if i + 1 == cap { 0 } else { i + 1 };
+        let slots = self.slots(Self::part(key));
+        match probe(slots, K::of(key)) {
+            (i, true) => Some(slots[i].value),
+            _ => None,
         }
     }
 
     /// Ask the CPU to bring `key`'s home slot into the cache, ahead of its
     /// insert or look-up: the cache misses of a few keys then overlap.
     pub fn prefetch(&self, key: u128) {
-        let part = &self.parts[Self::part(key)];
-        let home = Part::home(K::of(key), part.slots.len());
-        if let Some(slot) = part.slots.get(home) {
+        let slots = self.slots(Self::part(key));
+        if let Some(slot) = slots.get(home(K::of(key), slots.len())) {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: a prefetch is a hint; it reads nothing the program sees.
             unsafe {
@@ -196,13 +219,26 @@ impl<K: Stored> Table<K> {
         }
     }
 
-    /// Make room for `total` keys in all, so that a list whose size is known ahead (a file's
-    /// bytes over its lines' length) is not copied table by table as it grows.
+    /// Make room for `total` keys in all, so that a list whose size is known
+    /// ahead (a file's bytes over its lines' length) is not copied table by
+    /// table as it grows. An empty set takes its tables from one allocation
+    /// (the slab: no allocator rounds 4,096 of them up one by one).
     pub fn reserve(&mut self, total: usize) {
         let per_part = Self::reserved(total);
-        for part in &mut self.parts {
-            if part.slots.len() < per_part {
-                part.resize(per_part);
+        if self.len == 0 && self.slab.is_empty() {
+            self.slab = vec![Slot::default(); per_part << PART_BITS];
+            for (i, part) in self.parts.iter_mut().enumerate() {
+                *part = Part {
+                    at: i * per_part,
+                    reserved: per_part,
+                    ..Part::default()
+                };
+            }
+            return;
+        }
+        for p in 0..self.parts.len() {
+            if self.slots(p).len() < per_part {
+                self.resize(p, per_part);
             }
         }
     }
@@ -223,55 +259,64 @@ impl<K: Stored> Table<K> {
     /// Bytes this holds on the heap (the regression tests of memory).
     #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<Slot<K>>();
         self.parts.capacity() * std::mem::size_of::<Part<K>>()
+            + self.slab.capacity() * slot
             + self
                 .parts
                 .iter()
-                .map(|p| p.slots.capacity() * std::mem::size_of::<Slot<K>>())
+                .map(|p| p.own.capacity() * slot)
                 .sum::<usize>()
+    }
+
+    /// The slot of table `p` holding `stored` (`true`), or the empty one
+    /// where it goes, the table grown first if one more would fill it past
+    /// [`MAX_LOAD`].
+    fn find(&mut self, p: usize, stored: K) -> (usize, bool) {
+        let cap = self.slots(p).len();
+        if (self.parts[p].len + 1) * 1000 > cap * MAX_LOAD {
+            self.resize(p, (cap * GROWTH / 10).max(8));
+        }
+        probe(self.slots(p), stored)
+    }
+
+    /// Table `p` copied into `cap` slots of its own (more than it holds).
+    fn resize(&mut self, p: usize, cap: usize) {
+        let mut own = vec![Slot::default(); cap];
+        for s in self.slots(p).iter().filter(|s| s.key != K::default()) {
+            let mut i = home(s.key, cap);
+            while own[i].key != K::default() {
+                i = if i + 1 == cap { 0 } else { i + 1 };
+            }
+            own[i] = *s;
+        }
+        self.parts[p].own = own;
     }
 }
 
-impl<K: Stored> Part<K> {
-    /// Where a stored key's probe starts in a table of `cap` slots.
-    fn home(key: K, cap: usize) -> usize {
-        ((u128::from(key.bits()) * cap as u128) >> 64) as usize
-    }
+/// Where a stored key's probe starts in a table of `cap` slots.
+fn home<K: Stored>(key: K, cap: usize) -> usize {
+    ((u128::from(key.bits()) * cap as u128) >> 64) as usize
+}
 
-    /// The slot holding `stored` (`true`), or the empty one where it goes,
-    /// the table grown first if one more would fill it past [`MAX_LOAD`].
-    fn find(&mut self, stored: K) -> (usize, bool) {
-        if (self.len + 1) * 1000 > self.slots.len() * MAX_LOAD {
-            self.grow();
-        }
-        let cap = self.slots.len();
-        let mut i = Self::home(stored, cap);
-        loop {
-            let key = self.slots[i].key;
-            if key == stored {
-                return (i, true);
-            }
-            if key == K::default() {
-                return (i, false);
-            }
-            i = if i + 1 == cap { 0 } else { i + 1 };
-        }
+/// The slot holding `stored` (`true`), or the empty one where it would go.
+/// A table is never full (at most [`MAX_LOAD`]): the probe ends at an empty
+/// slot; a table of no slots holds nothing.
+fn probe<K: Stored>(slots: &[Slot<K>], stored: K) -> (usize, bool) {
+    let cap = slots.len();
+    if cap == 0 {
+        return (0, false);
     }
-
-    fn grow(&mut self) {
-        self.resize((self.slots.len() * GROWTH / 10).max(8));
-    }
-
-    /// The table copied into `cap` slots (more than it holds).
-    fn resize(&mut self, cap: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
-        for s in old.into_iter().filter(|s| s.key != K::default()) {
-            let mut i = Self::home(s.key, cap);
-            while self.slots[i].key != K::default() {
-                i = if i + 1 == cap { 0 } else { i + 1 };
-            }
-            self.slots[i] = s;
+    let mut i = home(stored, cap);
+    loop {
+        let key = slots[i].key;
+        if key == stored {
+            return (i, true);
         }
+        if key == K::default() {
+            return (i, false);
+        }
+        i = if i + 1 == cap { 0 } else { i + 1 };
     }
 }
 
@@ -319,13 +364,33 @@ mod tests {
         let n = 300_000u32;
         seen.reserve(n as usize);
         let (reserved, bytes) = (Seen::reserved(n as usize), seen.heap_bytes());
-        assert!(seen.parts.iter().all(|p| p.slots.len() == reserved));
+        assert!((0..1 << PART_BITS).all(|p| seen.slots(p).len() == reserved));
+        assert_eq!(seen.slab.len(), reserved << PART_BITS);
         for i in 0..n {
             seen.insert(keys.key(&i.to_le_bytes()), i);
         }
-        let grown = seen.parts.iter().filter(|p| p.slots.len() > reserved);
+        let grown = seen.parts.iter().filter(|p| !p.own.is_empty());
         assert!(grown.count() <= 20);
         assert!(bytes as f64 / f64::from(n) <= 20.0, "{bytes}");
+    }
+
+    /// Tables reserved too small grow out of the slab into their own slots,
+    /// and a set reserved again once it holds keys grows each table: no key
+    /// or value is lost either way.
+    #[test]
+    fn a_table_reserved_too_small_grows_and_keeps_every_key() {
+        let (mut t, keys) = (Table::<[u32; 4]>::default(), Keys::default());
+        t.reserve(1_000);
+        let n = 100_000u32;
+        for i in 0..n {
+            assert_eq!(t.insert(keys.key(&i.to_le_bytes()), i), Insert::New);
+        }
+        assert!(t.parts.iter().all(|p| !p.own.is_empty()));
+        t.reserve(400_000);
+        for i in 0..n {
+            assert_eq!(t.get(keys.key(&i.to_le_bytes())), Some(i), "{i}");
+        }
+        assert_eq!(t.len(), n as usize);
     }
 
     /// The dry run's memory per identifier (issue #24): a slot is 12 bytes, and
