@@ -269,6 +269,14 @@ impl Accumulator {
             line: u32::try_from(line).unwrap_or(u32::MAX),
         };
         let raw = trim(raw);
+        // Almost every e-mail: valid, in small letters, its own dedupe bytes.
+        if self.check == Check::Email
+            && reference.is_none()
+            && validate::plain_email(raw.as_bytes()) == Some(true)
+        {
+            let key = self.keys.key(raw.as_bytes());
+            return self.take(raw, source, key);
+        }
         let value = match validate::validate(self.check, raw) {
             Ok(value) => value,
             Err(reason) => {
@@ -284,10 +292,15 @@ impl Accumulator {
         {
             self.loaded.refs.insert(value.to_string(), r.to_string());
         }
+        let key = validate::with_dedupe_bytes(self.check, &value, |b| self.keys.key(b));
+        self.take(&value, source, key);
+    }
+
+    /// A valid identifier, with its dedupe key, on to the dedupe.
+    fn take(&mut self, value: &str, source: SourceRef, key: u128) {
         let ordinal = self.bases[source.source as usize].saturating_add(source.line);
         self.top = self.top.max(ordinal);
-        let key = validate::with_dedupe_bytes(self.check, &value, |b| self.keys.key(b));
-        self.stopped = !self.chunker.push(&value, source, key, ordinal);
+        self.stopped = !self.chunker.push(value, source, key, ordinal);
     }
 }
 
