@@ -624,6 +624,14 @@ fn read_prior(
     priors: &mut [Prior],
 ) -> Result<u64, ReportError> {
     let mut reader = BufReader::with_capacity(256 * 1024, file);
+    // The tables made ready for the report's lines at once (a read error is
+    // said by the read that follows).
+    if let Ok(head) = reader.fill_buf() {
+        let lines = crate::input::expected_lines(Some(path), head);
+        for prior in priors.iter_mut() {
+            prior.last.reserve(lines / runs.len().max(1));
+        }
+    }
     let mut buf = Vec::new();
     let mut good: u64 = 0;
     let mut line_no = 0;

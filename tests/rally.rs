@@ -328,7 +328,7 @@ async fn killed_run_resumes_without_resending_finished_batches() {
         .unwrap();
     // Kill once three batches are recorded.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while report_lines(&report).len() < 300 {
+    while whole_lines(&report) < 300 {
         assert!(
             std::time::Instant::now() < deadline,
             "the first run made no progress"

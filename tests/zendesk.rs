@@ -775,7 +775,7 @@ async fn a_killed_run_polls_its_recorded_job_on_resume_and_resubmits_a_vanished_
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while report_lines(&report).len() < 3 {
+        while whole_lines(&report) < 3 {
             assert!(Instant::now() < deadline, "no pending lines");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -380,7 +380,7 @@ fn read_source(
 /// bytes (`head`): its size over their lines' length (0 for a pipe), and
 /// never more than [`RESERVED_LINES`]. The dedupe tables are made that big at
 /// once (about 15 bytes a line) rather than copied as they grow.
-fn expected_lines(path: Option<&Path>, head: &[u8]) -> usize {
+pub(crate) fn expected_lines(path: Option<&Path>, head: &[u8]) -> usize {
     let size = path
         .and_then(|p| std::fs::metadata(p).ok())
         .filter(std::fs::Metadata::is_file)

@@ -90,6 +90,12 @@ pub fn report_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Lines written whole so far to a report another process is writing (the
+/// last may be half-written as it is read: it is not counted).
+pub fn whole_lines(path: &Path) -> usize {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+}
+
 /// The last line of each identifier in a report.
 pub fn last_lines(path: &Path) -> HashMap<String, Value> {
     report_lines(path)
