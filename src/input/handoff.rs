@@ -21,8 +21,10 @@ use crate::model::{Ident, SourceRef};
 
 /// Identifiers a chunk holds.
 const CHUNK: usize = 4096;
-/// Chunks queued between two steps.
-const AHEAD: usize = 16;
+/// Chunks queued between two steps: room for one to run ahead of the next
+/// while the other two share the second core (16: 0.78 s for ten million,
+/// 32: 0.75 s; each chunk about 230 kB of e-mails).
+const AHEAD: usize = 32;
 /// How many keys ahead of its insert a key's slot is asked for.
 const PREFETCH: usize = 16;
 

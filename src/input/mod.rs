@@ -324,7 +324,7 @@ fn read_source(
     path: Option<&Path>,
     reader: impl Read,
 ) -> Result<(), InputError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, reader);
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let head = reader
         .fill_buf()
         .map_err(|e| bad(name, None, format!("cannot read: {e}")))?;
