@@ -203,14 +203,7 @@ async fn verify_reads_the_job_of_the_day_until_it_is_done_and_the_certificate_sa
     assert_exactly(&sim, Vendor::Amplitude, 5, Life::Gone);
     // The job has not run: not proven, and verify says why.
     let last = verify_lines(dir.path(), Vendor::Amplitude.env()).await;
-    for p in &people {
-        assert_eq!(last[p]["outcome"], "unverifiable", "{}", last[p]);
-        assert!(
-            last[p]["detail"].as_str().unwrap().contains("staging"),
-            "{}",
-            last[p]
-        );
-    }
+    assert_each(&last, &people, "unverifiable", "staging");
     // One listing for the five, not one per person.
     let reads = || {
         sim.counters(Vendor::Amplitude)
@@ -221,14 +214,7 @@ async fn verify_reads_the_job_of_the_day_until_it_is_done_and_the_certificate_sa
     // Done: verified, and the certificate counts them proven.
     sim.amplitude_job_time(std::time::Duration::ZERO);
     let last = verify_lines(dir.path(), Vendor::Amplitude.env()).await;
-    for p in &people {
-        assert_eq!(last[p]["outcome"], "verified", "{}", last[p]);
-        assert!(
-            last[p]["detail"].as_str().unwrap().contains("done"),
-            "{}",
-            last[p]
-        );
-    }
+    assert_each(&last, &people, "verified", "done");
     let args = ["certificate", "--report", "r.jsonl", "-o", "c.md"];
     let out = run(dir.path(), &args, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -148,14 +148,7 @@ async fn verify_reads_the_task_until_it_succeeds_and_the_certificate_says_so() {
     assert_exactly(&sim, Vendor::Mixpanel, 5, Life::Gone);
     // The task is not finished: not proven, and verify says why.
     let last = verify_lines(dir.path(), Vendor::Mixpanel.env()).await;
-    for p in &people {
-        assert_eq!(last[p]["outcome"], "unverifiable", "{}", last[p]);
-        assert!(
-            last[p]["detail"].as_str().unwrap().contains("PENDING"),
-            "{}",
-            last[p]
-        );
-    }
+    assert_each(&last, &people, "unverifiable", "PENDING");
     // One status read for the task, not one per person.
     assert_eq!(
         sim.counters(Vendor::Mixpanel)
@@ -166,14 +159,7 @@ async fn verify_reads_the_task_until_it_succeeds_and_the_certificate_says_so() {
     // Done: verified, and the certificate counts them proven.
     sim.mixpanel_task_time(std::time::Duration::ZERO);
     let last = verify_lines(dir.path(), Vendor::Mixpanel.env()).await;
-    for p in &people {
-        assert_eq!(last[p]["outcome"], "verified", "{}", last[p]);
-        assert!(
-            last[p]["detail"].as_str().unwrap().contains("SUCCESS"),
-            "{}",
-            last[p]
-        );
-    }
+    assert_each(&last, &people, "verified", "SUCCESS");
     let out = run(
         dir.path(),
         &["certificate", "--report", "r.jsonl", "-o", "c.md"],

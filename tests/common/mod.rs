@@ -112,6 +112,17 @@ pub async fn verify_lines(dir: &Path, env: &[(&str, &str)]) -> HashMap<String, V
     last_lines(&dir.join("r.jsonl"))
 }
 
+/// Each of `people`'s last lines (`last`, from [`last_lines`] or
+/// [`verify_lines`]) has `outcome`, and a detail that says `why`.
+pub fn assert_each(last: &HashMap<String, Value>, people: &[String], outcome: &str, why: &str) {
+    for p in people {
+        let line = &last[p];
+        assert_eq!(line["outcome"], outcome, "{line}");
+        let detail = line["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(why), "{line}");
+    }
+}
+
 /// The last outcome per id in a report.
 pub fn last_outcomes(path: &Path) -> HashMap<String, String> {
     report_lines(path)
